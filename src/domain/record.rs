@@ -1,0 +1,372 @@
+//! The four kinds of record and their fields, as PRODUCT.md lists them.
+//!
+//! Every choice list is a [`code_enum!`] with a stable snake_case code: the code is what the
+//! store and the wire carry, the position in `ALL` is what `i18n` indexes its labels by.
+
+use chrono::{DateTime, NaiveDateTime, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+/// Declares a closed choice list with stable codes, `ALL` in display order, and lookups.
+macro_rules! code_enum {
+    ($(#[$m:meta])* $name:ident { $($variant:ident = $code:literal),+ $(,)? }) => {
+        $(#[$m])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+        #[serde(rename_all = "snake_case")]
+        pub enum $name { $($variant),+ }
+
+        impl $name {
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+
+            /// The stable code stored and sent for this choice.
+            pub fn code(self) -> &'static str {
+                match self { $($name::$variant => $code),+ }
+            }
+
+            pub fn from_code(code: &str) -> Option<$name> {
+                match code { $($code => Some($name::$variant),)+ _ => None }
+            }
+
+            /// Position in `ALL`, which is also the index of its label in `i18n`.
+            pub fn index(self) -> usize {
+                Self::ALL.iter().position(|v| *v == self).unwrap_or(0)
+            }
+        }
+    };
+}
+
+code_enum!(
+    /// Which of the four record kinds a record is.
+    RecordKind {
+        Visit = "visit",
+        SignatureHelp = "signature_help",
+        Training = "training",
+        Outreach = "outreach",
+    }
+);
+
+code_enum!(
+    /// Digital skills topics from the commune's letter.
+    Topic {
+        SmartDevices = "smart_devices",
+        DataSafety = "data_safety",
+        DigitalPlatforms = "digital_platforms",
+        PublicServices = "public_services",
+        CashlessPayment = "cashless_payment",
+        AvoidScams = "avoid_scams",
+        Vneid = "vneid",
+        DigitalSignature = "digital_signature",
+    }
+);
+
+code_enum!(
+    /// Sex as the person states it; never inferred from a name.
+    Sex { Female = "female", Male = "male", Other = "other" }
+);
+
+code_enum!(
+    /// VNeID account level.
+    AccountLevel { None = "none", Level1 = "level1", Level2 = "level2" }
+);
+
+code_enum!(
+    /// What came of a signature-help session.
+    Outcome {
+        DigitalSignature = "digital_signature",
+        PersonalESignature = "personal_e_signature",
+        NotCompleted = "not_completed",
+    }
+);
+
+code_enum!(
+    /// Why a signature-help session did not complete.
+    FailureReason {
+        NoSmartphone = "no_smartphone",
+        NoNfc = "no_nfc",
+        NoLevel2 = "no_level2",
+        AwaitingApproval = "awaiting_approval",
+        PhoneMismatch = "phone_mismatch",
+        ScanFailed = "scan_failed",
+        ForgotPasscode = "forgot_passcode",
+        WrongPoliceData = "wrong_police_data",
+        SystemError = "system_error",
+        Declined = "declined",
+        Other = "other",
+    }
+);
+
+code_enum!(
+    /// The kind of a training or meeting.
+    TrainingKind {
+        Class = "class",
+        HamletMeeting = "hamlet_meeting",
+        FocusedSupport = "focused_support",
+    }
+);
+
+code_enum!(
+    /// The learning platform a training used.
+    Platform { BinhDanHocVuSo = "binhdanhocvuso", Mooc = "mooc", Other = "other" }
+);
+
+code_enum!(
+    /// The channel of an outreach activity.
+    Channel {
+        Loudspeaker = "loudspeaker",
+        Leaflet = "leaflet",
+        Poster = "poster",
+        SocialMedia = "social_media",
+        WebArticle = "web_article",
+        MeetingItem = "meeting_item",
+    }
+);
+
+/// Household visit (hỗ trợ trực tiếp tại hộ gia đình).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Visit {
+    pub household: String,
+    pub people_helped: u32,
+    pub topics: Vec<Topic>,
+    pub notes: String,
+}
+
+/// Personal details of a person helped, present only when they consented.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Person {
+    pub display_name: String,
+    pub birth_year: u16,
+    pub sex: Sex,
+    pub ethnic_group: Option<String>,
+    pub phone: Option<String>,
+    /// HMAC-SHA-256 of the citizen-ID number under `cid_key_id`.
+    pub cid_hash: Option<String>,
+    pub cid_key_id: Option<String>,
+    pub cid_last4: Option<String>,
+}
+
+/// Signature help (hướng dẫn chữ ký số trên VNeID), one per person helped.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SignatureHelp {
+    pub consent: bool,
+    /// `None` whenever `consent` is false: then only counts and outcome are kept.
+    pub person: Option<Person>,
+    pub level_before: AccountLevel,
+    pub level_after: AccountLevel,
+    pub outcome: Outcome,
+    pub failure_reason: Option<FailureReason>,
+    pub provider: Option<String>,
+    /// The visit or meeting this session belongs to, if any.
+    pub parent_id: Option<Uuid>,
+}
+
+/// Training or meeting (lớp tập huấn / lồng ghép sinh hoạt thôn / hỗ trợ tập trung).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Training {
+    pub kind: TrainingKind,
+    pub topics: Vec<Topic>,
+    pub total: u32,
+    pub women: u32,
+    pub ethnic_minority: u32,
+    pub trainers: String,
+    pub platform: Platform,
+    pub platform_other: Option<String>,
+}
+
+/// Outreach (tuyên truyền).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Outreach {
+    pub channel: Channel,
+    pub quantity: u32,
+    pub reach: u32,
+    pub notes: String,
+}
+
+/// The kind-specific part of a record.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Body {
+    Visit(Visit),
+    SignatureHelp(SignatureHelp),
+    Training(Training),
+    Outreach(Outreach),
+}
+
+impl Body {
+    pub fn kind(&self) -> RecordKind {
+        match self {
+            Body::Visit(_) => RecordKind::Visit,
+            Body::SignatureHelp(_) => RecordKind::SignatureHelp,
+            Body::Training(_) => RecordKind::Training,
+            Body::Outreach(_) => RecordKind::Outreach,
+        }
+    }
+
+    /// Person-times (lượt) this record stands for.
+    pub fn person_times(&self) -> u32 {
+        match self {
+            Body::Visit(v) => v.people_helped,
+            Body::SignatureHelp(_) => 1,
+            Body::Training(t) => t.total,
+            Body::Outreach(_) => 0,
+        }
+    }
+
+    /// True when a person left with a digital or personal e-signature.
+    pub fn signed(&self) -> bool {
+        matches!(self, Body::SignatureHelp(s) if s.outcome != Outcome::NotCompleted)
+    }
+
+    /// The key that counts a signed person once: their citizen-ID hash when there is one.
+    pub fn person_key(&self) -> Option<&str> {
+        match self {
+            Body::SignatureHelp(s) => s.person.as_ref()?.cid_hash.as_deref(),
+            _ => None,
+        }
+    }
+
+    pub fn parent_id(&self) -> Option<Uuid> {
+        match self {
+            Body::SignatureHelp(s) => s.parent_id,
+            _ => None,
+        }
+    }
+
+    /// The free text a volunteer might search for (names, households, notes, trainers).
+    pub fn search_words(&self) -> String {
+        match self {
+            Body::Visit(v) => format!("{} {}", v.household, v.notes),
+            Body::SignatureHelp(s) => s
+                .person
+                .as_ref()
+                .map(|p| format!("{} {}", p.display_name, p.ethnic_group.as_deref().unwrap_or("")))
+                .unwrap_or_default(),
+            Body::Training(t) => t.trainers.clone(),
+            Body::Outreach(o) => o.notes.clone(),
+        }
+    }
+}
+
+/// Where a record stands with the commune server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SyncState {
+    /// Queued in the outbox, waiting to be sent.
+    Pending,
+    /// The server acknowledged the current version.
+    Sent,
+    /// The server refused it; `reject_reason` says why.
+    Rejected,
+    /// A practice record on the sample commune: never leaves the device.
+    Practice,
+}
+
+impl SyncState {
+    pub const ALL: &'static [SyncState] =
+        &[SyncState::Pending, SyncState::Sent, SyncState::Rejected, SyncState::Practice];
+
+    pub fn code(self) -> &'static str {
+        match self {
+            SyncState::Pending => "pending",
+            SyncState::Sent => "sent",
+            SyncState::Rejected => "rejected",
+            SyncState::Practice => "practice",
+        }
+    }
+
+    pub fn from_code(code: &str) -> Option<SyncState> {
+        SyncState::ALL.iter().copied().find(|s| s.code() == code)
+    }
+
+    pub fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// What every record carries besides its body.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Meta {
+    /// Made on the device, UUIDv7 so ids sort by creation time.
+    pub id: Uuid,
+    pub hamlet_id: String,
+    pub volunteer_id: String,
+    pub device_id: String,
+    /// Business time: when the activity happened, in local time as the volunteer gave it.
+    pub occurred_at: NaiveDateTime,
+    /// When this version was saved on the device.
+    pub saved_at: DateTime<Utc>,
+    pub version: i64,
+    pub voided: bool,
+    pub void_reason: Option<String>,
+    /// Made against the built-in sample commune: never sent anywhere.
+    pub sample: bool,
+}
+
+/// A stored record with its sync state.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Record {
+    pub meta: Meta,
+    pub body: Body,
+    pub sync_state: SyncState,
+    pub reject_reason: Option<String>,
+}
+
+/// A record the volunteer is saving: body and who/where/when, before the store stamps
+/// id, version and save time.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewRecord {
+    pub hamlet_id: String,
+    pub volunteer_id: String,
+    pub occurred_at: NaiveDateTime,
+    pub body: Body,
+}
+
+/// One earlier (or the current) version of a record, as kept in its history.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HistoryEntry {
+    pub version: i64,
+    pub saved_at: DateTime<Utc>,
+    pub volunteer_id: String,
+    pub voided: bool,
+    pub body: Body,
+}
+
+/// A new UUIDv7 record id.
+pub fn new_id() -> Uuid {
+    Uuid::now_v7()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_round_trip_for_every_choice() {
+        for t in Topic::ALL {
+            assert_eq!(Topic::from_code(t.code()), Some(*t));
+        }
+        for r in FailureReason::ALL {
+            assert_eq!(FailureReason::from_code(r.code()), Some(*r));
+        }
+        for s in SyncState::ALL {
+            assert_eq!(SyncState::from_code(s.code()), Some(*s));
+        }
+        assert_eq!(Channel::from_code("nope"), None);
+    }
+
+    #[test]
+    fn only_completed_signature_sessions_count_as_signed() {
+        let mut s = SignatureHelp {
+            consent: false,
+            person: None,
+            level_before: AccountLevel::Level1,
+            level_after: AccountLevel::Level2,
+            outcome: Outcome::DigitalSignature,
+            failure_reason: None,
+            provider: None,
+            parent_id: None,
+        };
+        assert!(Body::SignatureHelp(s.clone()).signed());
+        s.outcome = Outcome::NotCompleted;
+        assert!(!Body::SignatureHelp(s).signed());
+    }
+}

@@ -1,0 +1,238 @@
+//! Every word the volunteer sees, one file per language: [`vi`] (the default) and [`en`].
+//!
+//! A language is one [`Strings`] value, so a missing translation is a compile error. Choice
+//! lists are arrays indexed by the domain enums' `index()`. Knows the domain's problem and
+//! error kinds (to word them) and nothing of the UI, the store's SQL or the network.
+
+mod en;
+mod vi;
+
+use crate::domain::validate::Problem;
+use crate::store::StoreError;
+
+/// The app's languages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lang {
+    Vi,
+    En,
+}
+
+impl Lang {
+    pub fn code(self) -> &'static str {
+        match self {
+            Lang::Vi => "vi",
+            Lang::En => "en",
+        }
+    }
+
+    pub fn from_code(code: &str) -> Option<Lang> {
+        match code {
+            "vi" => Some(Lang::Vi),
+            "en" => Some(Lang::En),
+            _ => None,
+        }
+    }
+
+    pub fn strings(self) -> &'static Strings {
+        match self {
+            Lang::Vi => &vi::STRINGS,
+            Lang::En => &en::STRINGS,
+        }
+    }
+}
+
+/// Number of [`Problem`] variants; `problems` has one message per variant, in order.
+pub const PROBLEMS: usize = 19;
+
+/// All user-facing text of one language. `{n}` in a template is replaced by a number.
+pub struct Strings {
+    pub app_name: &'static str,
+    pub back: &'static str,
+    pub home: &'static str,
+    pub switch_language: &'static str,
+    pub something_failed: &'static str,
+    pub store_unusable: &'static str,
+    pub store_error_hint: &'static str,
+    /// CannotOpen, Locked, DiskFull, Corrupt, ReadOnly, TooNew, NotFound, Conflict, Decode, Other.
+    pub store_errors: [&'static str; 10],
+    pub sample_banner: &'static str,
+    pub practice_not_sent: &'static str,
+    pub switch_volunteer: &'static str,
+    pub who_is_using: &'static str,
+    pub who_is_using_hint: &'static str,
+    pub volunteer: &'static str,
+    pub records: &'static str,
+    pub drafts: &'static str,
+    pub resume: &'static str,
+    pub discard: &'static str,
+    pub pending_count: &'static str,
+    pub rejected_count: &'static str,
+    pub tallies: &'static str,
+    pub today: &'static str,
+    pub this_month: &'static str,
+    pub tally_visits: &'static str,
+    pub tally_signature_sessions: &'static str,
+    pub tally_signed: &'static str,
+    pub tally_trainings: &'static str,
+    pub tally_attendance: &'static str,
+    pub tally_outreach: &'static str,
+    pub tally_person_times: &'static str,
+    pub hamlet_progress: &'static str,
+    pub target_reached: &'static str,
+    pub still_needed: &'static str,
+    pub kinds: [&'static str; 4],
+    pub new_record: [&'static str; 4],
+    pub edit_title: [&'static str; 4],
+    pub draft_restored: &'static str,
+    pub discard_draft: &'static str,
+    pub hamlet: &'static str,
+    pub date: &'static str,
+    pub time: &'static str,
+    pub household: &'static str,
+    pub household_hint: &'static str,
+    pub people_helped: &'static str,
+    pub topics: &'static str,
+    pub topics_list: [&'static str; 8],
+    pub notes: &'static str,
+    pub belongs_to: &'static str,
+    pub belongs_to_none: &'static str,
+    pub consent: &'static str,
+    pub consent_label: &'static str,
+    pub no_consent_note: &'static str,
+    pub display_name: &'static str,
+    pub birth_year: &'static str,
+    pub sex: &'static str,
+    pub sexes: [&'static str; 3],
+    pub ethnic_group: &'static str,
+    pub phone: &'static str,
+    pub citizen_id: &'static str,
+    pub citizen_id_hint: &'static str,
+    pub keep_last4: &'static str,
+    pub cid_privacy: &'static str,
+    pub cid_on_file: &'static str,
+    pub cid_hashed: &'static str,
+    pub level_before: &'static str,
+    pub level_after: &'static str,
+    pub levels: [&'static str; 3],
+    pub outcome: &'static str,
+    pub outcomes: [&'static str; 3],
+    pub failure_reason: &'static str,
+    pub failure_reasons: [&'static str; 11],
+    pub provider: &'static str,
+    pub provider_other: &'static str,
+    pub choose: &'static str,
+    pub other: &'static str,
+    pub training_kind: &'static str,
+    pub training_kinds: [&'static str; 3],
+    pub attendance_total: &'static str,
+    pub attendance_women: &'static str,
+    pub attendance_minority: &'static str,
+    pub trainers: &'static str,
+    pub platform: &'static str,
+    pub platforms: [&'static str; 3],
+    pub platform_other: &'static str,
+    pub channel: &'static str,
+    pub channels: [&'static str; 6],
+    pub quantity: &'static str,
+    pub reach: &'static str,
+    pub save: &'static str,
+    pub saved: &'static str,
+    pub fix_fields: &'static str,
+    pub problems: [&'static str; PROBLEMS],
+    pub search_hint: &'static str,
+    pub filters: &'static str,
+    pub all_hamlets: &'static str,
+    pub all_kinds: &'static str,
+    pub all_states: &'static str,
+    pub from: &'static str,
+    pub to: &'static str,
+    pub no_records: &'static str,
+    pub found: &'static str,
+    pub people: &'static str,
+    pub person_without_consent: &'static str,
+    pub sync_states: [&'static str; 4],
+    pub voided: &'static str,
+    pub voided_note: &'static str,
+    pub voided_done: &'static str,
+    pub rejected_reason: &'static str,
+    pub add_person: &'static str,
+    pub edit: &'static str,
+    pub void: &'static str,
+    pub void_confirm: &'static str,
+    pub void_reason: &'static str,
+    pub cancel: &'static str,
+    pub history: &'static str,
+    pub version: &'static str,
+    pub yes: &'static str,
+    pub no: &'static str,
+}
+
+fn fill(template: &str, n: impl std::fmt::Display) -> String {
+    template.replace("{n}", &n.to_string())
+}
+
+impl Strings {
+    pub fn problem(&self, p: Problem) -> &'static str {
+        self.problems[p as usize]
+    }
+
+    /// Words a store error for the volunteer; never includes SQLite's own message.
+    pub fn store_error(&self, e: &StoreError) -> String {
+        let i = match e {
+            StoreError::CannotOpen => 0,
+            StoreError::Locked => 1,
+            StoreError::DiskFull => 2,
+            StoreError::Corrupt => 3,
+            StoreError::ReadOnly => 4,
+            StoreError::TooNew(_) => 5,
+            StoreError::NotFound => 6,
+            StoreError::Conflict => 7,
+            StoreError::Decode(_) => 8,
+            StoreError::Other(_) => 9,
+        };
+        self.store_errors[i].to_owned()
+    }
+
+    pub fn pending_count(&self, n: u32) -> String {
+        fill(self.pending_count, n)
+    }
+
+    pub fn rejected_count(&self, n: u32) -> String {
+        fill(self.rejected_count, n)
+    }
+
+    pub fn still_needed(&self, n: u32) -> String {
+        fill(self.still_needed, n)
+    }
+
+    pub fn found(&self, n: usize) -> String {
+        fill(self.found, n)
+    }
+
+    pub fn people(&self, n: u32) -> String {
+        fill(self.people, n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_problem_has_a_message_in_every_language() {
+        // The last variant's index must be the last slot, so none is left unworded.
+        assert_eq!(Problem::TopicRequired as usize, PROBLEMS - 1);
+        for lang in [Lang::Vi, Lang::En] {
+            for m in lang.strings().problems {
+                assert!(!m.is_empty());
+            }
+        }
+    }
+
+    #[test]
+    fn vietnamese_is_written_with_full_diacritics() {
+        let t = Lang::Vi.strings();
+        assert_eq!(t.kinds[1], "Hỗ trợ chữ ký số");
+        assert!(t.consent_label.contains("đồng ý"));
+    }
+}

@@ -1,0 +1,778 @@
+//! The device store: one SQLite file holding records, their history and outbox, reference
+//! data, drafts and settings.
+//!
+//! Owns every line of SQL in the app and hands out domain types only. [`Store::open`] sets
+//! the pragmas (WAL, `synchronous=FULL` so a commit survives a dead battery, foreign keys,
+//! `temp_store=MEMORY` for Android) and runs the migrations in [`schema`]. Saving a record
+//! writes the record, its history row and its outbox row in one transaction: when a save
+//! returns `Ok`, the record is on disk. Knows nothing of the UI, HTTP or wording.
+
+mod schema;
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
+use rusqlite::{params, Connection, ErrorCode, OptionalExtension, Transaction};
+use uuid::Uuid;
+
+use crate::domain::citizen_id::CidKey;
+use crate::domain::coverage::Coverage;
+use crate::domain::fold::{fold, query_terms};
+use crate::domain::sample::sample_reference;
+use crate::domain::validate::Form;
+use crate::domain::*;
+
+/// What can go wrong with the store, worded by `i18n` for the volunteer. Carries no
+/// personal data: SQLite's own messages stay in `Other` and are never shown as is.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("the database file cannot be opened")]
+    CannotOpen,
+    #[error("the database is locked by another program")]
+    Locked,
+    #[error("the device storage is full")]
+    DiskFull,
+    #[error("the database file is damaged or not a database")]
+    Corrupt,
+    #[error("the database file is read-only")]
+    ReadOnly,
+    #[error("the database was made by a newer version of the app (schema {0})")]
+    TooNew(i64),
+    #[error("no such record")]
+    NotFound,
+    #[error("the record was changed elsewhere; reopen it")]
+    Conflict,
+    #[error("stored data could not be read: {0}")]
+    Decode(String),
+    #[error("database error: {0}")]
+    Other(String),
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        match e.sqlite_error_code() {
+            Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => StoreError::Locked,
+            Some(ErrorCode::DiskFull) => StoreError::DiskFull,
+            Some(ErrorCode::CannotOpen) => StoreError::CannotOpen,
+            Some(ErrorCode::NotADatabase | ErrorCode::DatabaseCorrupt) => StoreError::Corrupt,
+            Some(ErrorCode::ReadOnly) => StoreError::ReadOnly,
+            _ => match e {
+                rusqlite::Error::QueryReturnedNoRows => StoreError::NotFound,
+                other => StoreError::Other(other.to_string()),
+            },
+        }
+    }
+}
+
+impl From<serde_json::Error> for StoreError {
+    fn from(e: serde_json::Error) -> Self {
+        // serde_json's message names the field and position, never the value.
+        StoreError::Decode(e.to_string())
+    }
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// Where "now" comes from, so tests can pin the clock.
+pub type Clock = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;
+
+/// Filters for the record list. Empty fields match everything.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Filter {
+    pub text: String,
+    pub hamlet_id: Option<String>,
+    pub kind: Option<RecordKind>,
+    pub from: Option<NaiveDate>,
+    /// Inclusive.
+    pub to: Option<NaiveDate>,
+    pub sync_state: Option<SyncState>,
+    pub limit: usize,
+}
+
+/// Counts of what is on the device for a period.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Tallies {
+    pub visits: u32,
+    pub signature_sessions: u32,
+    pub signed: u32,
+    pub trainings: u32,
+    pub attendance: u32,
+    pub outreach: u32,
+    /// Person-times (lượt) across visits, signature sessions and trainings.
+    pub person_times: u32,
+}
+
+/// How much is waiting to be sent.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct OutboxSummary {
+    pub pending: u32,
+    pub rejected: u32,
+    pub sent: u32,
+}
+
+/// A saved, unfinished form.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Draft {
+    pub key: String,
+    pub record_id: Option<Uuid>,
+    pub form: Form,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// A visit or meeting a signature-help session can hang off.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ParentChoice {
+    pub id: Uuid,
+    pub kind: RecordKind,
+    pub label: String,
+    pub occurred_at: NaiveDateTime,
+}
+
+/// The device store. Cheap to share behind an `Arc`; calls are serialised on one connection.
+pub struct Store {
+    conn: Mutex<Connection>,
+    path: PathBuf,
+    clock: Clock,
+}
+
+const TIME_FMT: &str = "%Y-%m-%dT%H:%M:%S";
+
+fn ts(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+}
+
+fn parse_ts(s: &str) -> Result<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(s)
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|e| StoreError::Decode(e.to_string()))
+}
+
+fn parse_local(s: &str) -> Result<NaiveDateTime> {
+    NaiveDateTime::parse_from_str(s, TIME_FMT).map_err(|e| StoreError::Decode(e.to_string()))
+}
+
+impl Store {
+    /// Opens (creating if needed) the store at `path` with the system clock.
+    pub fn open(path: impl AsRef<Path>) -> Result<Store> {
+        Store::open_with_clock(path, Arc::new(Utc::now))
+    }
+
+    /// Opens the store with an injected clock.
+    pub fn open_with_clock(path: impl AsRef<Path>, clock: Clock) -> Result<Store> {
+        let path = path.as_ref().to_path_buf();
+        if let Some(dir) = path.parent() {
+            if !dir.as_os_str().is_empty() && std::fs::create_dir_all(dir).is_err() {
+                return Err(StoreError::CannotOpen);
+            }
+        }
+        let mut conn = Connection::open(&path)?;
+        conn.busy_timeout(std::time::Duration::from_secs(3))?;
+        // journal_mode answers with a row, so it is read rather than executed.
+        let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            return Err(StoreError::Other(format!("journal mode {mode}")));
+        }
+        conn.execute_batch(
+            "PRAGMA synchronous = FULL;
+             PRAGMA foreign_keys = ON;
+             PRAGMA temp_store = MEMORY;",
+        )?;
+        migrate(&mut conn)?;
+        let store = Store { conn: Mutex::new(conn), path, clock };
+        store.ensure_device_identity()?;
+        Ok(store)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn now(&self) -> DateTime<Utc> {
+        (self.clock)()
+    }
+
+    fn conn(&self) -> MutexGuard<'_, Connection> {
+        // A panic while holding the lock cannot leave SQLite half-written (the transaction
+        // rolls back), so a poisoned lock is safe to keep using.
+        self.conn.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn ensure_device_identity(&self) -> Result<()> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        if get_setting(&tx, "device_id")?.is_none() {
+            set_setting(&tx, "device_id", &Uuid::now_v7().to_string())?;
+        }
+        if get_setting(&tx, "cid_key")?.is_none() {
+            let key = CidKey::generate_device_key();
+            set_setting(&tx, "cid_key_id", &key.id)?;
+            set_setting(&tx, "cid_key", &key.to_hex())?;
+        }
+        if get_setting(&tx, "commune")?.is_none() {
+            write_reference(&tx, &sample_reference())?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    // ---- settings -------------------------------------------------------------------
+
+    pub fn setting(&self, key: &str) -> Result<Option<String>> {
+        get_setting(&self.conn(), key)
+    }
+
+    pub fn set_setting(&self, key: &str, value: &str) -> Result<()> {
+        set_setting(&self.conn(), key, value)
+    }
+
+    pub fn device_id(&self) -> Result<String> {
+        self.setting("device_id")?.ok_or(StoreError::NotFound)
+    }
+
+    /// The key citizen-ID numbers are hashed under on this device right now.
+    pub fn cid_key(&self) -> Result<CidKey> {
+        let conn = self.conn();
+        let id = get_setting(&conn, "cid_key_id")?.ok_or(StoreError::NotFound)?;
+        let hex = get_setting(&conn, "cid_key")?.ok_or(StoreError::NotFound)?;
+        CidKey::from_hex(id, &hex).ok_or_else(|| StoreError::Decode("cid key".into()))
+    }
+
+    /// The volunteer using the device now, if one has been chosen.
+    pub fn current_volunteer(&self) -> Result<Option<String>> {
+        self.setting("current_volunteer")
+    }
+
+    pub fn set_current_volunteer(&self, id: &str) -> Result<()> {
+        self.set_setting("current_volunteer", id)
+    }
+
+    // ---- reference data -------------------------------------------------------------
+
+    pub fn reference(&self) -> Result<ReferenceData> {
+        read_reference(&self.conn())
+    }
+
+    /// Replaces the reference data (the sample commune now; the server's after enrolment).
+    pub fn replace_reference(&self, data: &ReferenceData) -> Result<()> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        write_reference(&tx, data)?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn sample_mode(conn: &Connection) -> Result<bool> {
+        let commune = get_setting(conn, "commune")?.ok_or(StoreError::NotFound)?;
+        Ok(serde_json::from_str::<Commune>(&commune)?.sample)
+    }
+
+    // ---- records --------------------------------------------------------------------
+
+    /// Saves a new record durably: record, history and (unless practice) outbox together.
+    pub fn create(&self, new: NewRecord) -> Result<Record> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        let sample = Store::sample_mode(&tx)?;
+        let reference = read_reference(&tx)?;
+        let device_id = get_setting(&tx, "device_id")?.ok_or(StoreError::NotFound)?;
+        let record = Record {
+            meta: Meta {
+                id: new_id(),
+                hamlet_id: new.hamlet_id,
+                volunteer_id: new.volunteer_id,
+                device_id,
+                occurred_at: new.occurred_at,
+                saved_at: self.now(),
+                version: 1,
+                voided: false,
+                void_reason: None,
+                sample,
+            },
+            body: new.body,
+            sync_state: if sample { SyncState::Practice } else { SyncState::Pending },
+            reject_reason: None,
+        };
+        insert_version(&tx, &record, &reference, true)?;
+        tx.commit()?;
+        Ok(record)
+    }
+
+    /// Saves a new version of a record. `expected_version` guards against saving over a
+    /// version the volunteer never saw.
+    pub fn update(
+        &self,
+        id: Uuid,
+        expected_version: i64,
+        volunteer_id: &str,
+        hamlet_id: &str,
+        occurred_at: NaiveDateTime,
+        body: Body,
+    ) -> Result<Record> {
+        self.change(id, expected_version, volunteer_id, |r| {
+            r.meta.hamlet_id = hamlet_id.to_owned();
+            r.meta.occurred_at = occurred_at;
+            r.body = body;
+        })
+    }
+
+    /// Voids a record: it stays, marked void, with the reason; the void is queued to send.
+    pub fn void(&self, id: Uuid, expected_version: i64, volunteer_id: &str, reason: &str) -> Result<Record> {
+        self.change(id, expected_version, volunteer_id, |r| {
+            r.meta.voided = true;
+            r.meta.void_reason = Some(reason.trim().to_owned()).filter(|s| !s.is_empty());
+        })
+    }
+
+    fn change(
+        &self,
+        id: Uuid,
+        expected_version: i64,
+        volunteer_id: &str,
+        apply: impl FnOnce(&mut Record),
+    ) -> Result<Record> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        let mut record = get_record(&tx, id)?.ok_or(StoreError::NotFound)?;
+        if record.meta.version != expected_version {
+            return Err(StoreError::Conflict);
+        }
+        let reference = read_reference(&tx)?;
+        apply(&mut record);
+        record.meta.version += 1;
+        record.meta.volunteer_id = volunteer_id.to_owned();
+        record.meta.saved_at = self.now();
+        record.sync_state = if record.meta.sample { SyncState::Practice } else { SyncState::Pending };
+        record.reject_reason = None;
+        insert_version(&tx, &record, &reference, false)?;
+        tx.commit()?;
+        Ok(record)
+    }
+
+    pub fn get(&self, id: Uuid) -> Result<Option<Record>> {
+        get_record(&self.conn(), id)
+    }
+
+    /// Every saved version of a record, newest first.
+    pub fn history(&self, id: Uuid) -> Result<Vec<HistoryEntry>> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare_cached(
+            "SELECT version, saved_at, volunteer_id, voided, body FROM record_history
+             WHERE record_id = ? ORDER BY version DESC",
+        )?;
+        let rows = stmt.query_map([id.to_string()], |r| {
+            Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?, r.get::<_, bool>(3)?, r.get::<_, String>(4)?))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (version, saved_at, volunteer_id, voided, body) = row?;
+            out.push(HistoryEntry {
+                version,
+                saved_at: parse_ts(&saved_at)?,
+                volunteer_id,
+                voided,
+                body: serde_json::from_str(&body)?,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Records matching `filter`, newest business time first.
+    pub fn search(&self, filter: &Filter) -> Result<Vec<Record>> {
+        let conn = self.conn();
+        let mut sql = String::from(&*format!("SELECT {RECORD_COLUMNS} FROM records WHERE sample = ?"));
+        let mut args: Vec<rusqlite::types::Value> = vec![Store::sample_mode(&conn)?.into()];
+        for term in query_terms(&filter.text) {
+            sql.push_str(" AND search_text LIKE ? ESCAPE '\\'");
+            let escaped = term.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
+            args.push(format!("%{escaped}%").into());
+        }
+        if let Some(h) = &filter.hamlet_id {
+            sql.push_str(" AND hamlet_id = ?");
+            args.push(h.clone().into());
+        }
+        if let Some(k) = filter.kind {
+            sql.push_str(" AND kind = ?");
+            args.push(k.code().to_owned().into());
+        }
+        if let Some(from) = filter.from {
+            sql.push_str(" AND occurred_at >= ?");
+            args.push(from.format("%Y-%m-%d").to_string().into());
+        }
+        if let Some(to) = filter.to {
+            sql.push_str(" AND occurred_at < ?");
+            args.push((to + chrono::Days::new(1)).format("%Y-%m-%d").to_string().into());
+        }
+        if let Some(s) = filter.sync_state {
+            sql.push_str(" AND sync_state = ?");
+            args.push(s.code().to_owned().into());
+        }
+        sql.push_str(" ORDER BY occurred_at DESC, id DESC LIMIT ?");
+        args.push((if filter.limit == 0 { 100 } else { filter.limit } as i64).into());
+        let mut stmt = conn.prepare_cached(&sql)?;
+        let rows = stmt.query_map(rusqlite::params_from_iter(args), read_row)?;
+        rows.map(|r| r?).collect()
+    }
+
+    /// Visits and meetings of the last `days` days that a signature session can belong to.
+    pub fn parent_choices(&self, days: i64) -> Result<Vec<ParentChoice>> {
+        let conn = self.conn();
+        let since = (self.now().naive_utc() - chrono::Duration::days(days)).format(TIME_FMT).to_string();
+        let mut stmt = conn.prepare_cached(&format!(
+            "SELECT {RECORD_COLUMNS} FROM records WHERE sample = ? AND voided = 0
+             AND kind IN ('visit', 'training') AND occurred_at >= ?
+             ORDER BY occurred_at DESC LIMIT 30"
+        ))?;
+        let rows = stmt.query_map(params![Store::sample_mode(&conn)?, since], read_row)?;
+        let mut out = Vec::new();
+        for row in rows {
+            let record = row??;
+            let label = match &record.body {
+                Body::Visit(v) => v.household.clone(),
+                Body::Training(t) => t.trainers.clone(),
+                _ => continue,
+            };
+            out.push(ParentChoice { id: record.meta.id, kind: record.body.kind(), label, occurred_at: record.meta.occurred_at });
+        }
+        Ok(out)
+    }
+
+    /// Counts for records whose business time falls in `[from, to)`; voided ones excluded.
+    pub fn tallies(&self, from: NaiveDate, to: NaiveDate) -> Result<Tallies> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare_cached(
+            "SELECT kind, COUNT(*), SUM(person_times), SUM(signed) FROM records
+             WHERE sample = ? AND voided = 0 AND occurred_at >= ? AND occurred_at < ?
+             GROUP BY kind",
+        )?;
+        let mut t = Tallies::default();
+        let rows = stmt.query_map(
+            params![Store::sample_mode(&conn)?, from.format("%Y-%m-%d").to_string(), to.format("%Y-%m-%d").to_string()],
+            |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?, r.get::<_, i64>(2)?, r.get::<_, i64>(3)?)),
+        )?;
+        for row in rows {
+            let (kind, count, people, signed) = row?;
+            let (count, people, signed) = (count as u32, people as u32, signed as u32);
+            t.person_times += people;
+            match RecordKind::from_code(&kind) {
+                Some(RecordKind::Visit) => t.visits = count,
+                Some(RecordKind::SignatureHelp) => {
+                    t.signature_sessions = count;
+                    t.signed = signed;
+                }
+                Some(RecordKind::Training) => {
+                    t.trainings = count;
+                    t.attendance = people;
+                }
+                Some(RecordKind::Outreach) => t.outreach = count,
+                None => {}
+            }
+        }
+        Ok(t)
+    }
+
+    /// Each hamlet's coverage from what is on this device: baseline plus distinct people
+    /// helped to a signature (one per ID hash; each session without a hash counts once).
+    pub fn hamlet_progress(&self) -> Result<Vec<(Hamlet, Coverage)>> {
+        let conn = self.conn();
+        let reference = read_reference(&conn)?;
+        let mut stmt = conn.prepare_cached(
+            "SELECT hamlet_id, COUNT(DISTINCT person_key) + SUM(person_key IS NULL) FROM records
+             WHERE sample = ? AND signed = 1 AND voided = 0 GROUP BY hamlet_id",
+        )?;
+        let helped: std::collections::HashMap<String, i64> = stmt
+            .query_map([reference.commune.sample], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<rusqlite::Result<_>>()?;
+        Ok(reference
+            .hamlets
+            .iter()
+            .map(|h| {
+                let c = Coverage {
+                    adult_population: h.adult_population,
+                    baseline_signed: h.baseline_signed,
+                    helped_signed: helped.get(&h.id).copied().unwrap_or(0) as u32,
+                    target_percent: reference.commune.target_percent,
+                };
+                (h.clone(), c)
+            })
+            .collect())
+    }
+
+    pub fn outbox_summary(&self) -> Result<OutboxSummary> {
+        let conn = self.conn();
+        let mut s = OutboxSummary::default();
+        let mut stmt = conn.prepare_cached("SELECT sync_state, COUNT(*) FROM records WHERE sample = 0 GROUP BY sync_state")?;
+        let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?;
+        for row in rows {
+            let (state, n) = row?;
+            match SyncState::from_code(&state) {
+                Some(SyncState::Pending) => s.pending = n as u32,
+                Some(SyncState::Rejected) => s.rejected = n as u32,
+                Some(SyncState::Sent) => s.sent = n as u32,
+                _ => {}
+            }
+        }
+        Ok(s)
+    }
+
+    /// The outbox in queue order: (record id, version to send). Practice records never
+    /// appear here.
+    pub fn outbox(&self, limit: usize) -> Result<Vec<(Uuid, i64)>> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare_cached("SELECT record_id, version FROM outbox ORDER BY queued_at, record_id LIMIT ?")?;
+        let rows = stmt.query_map([limit as i64], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?;
+        rows.map(|r| {
+            let (id, v) = r?;
+            Ok((Uuid::parse_str(&id).map_err(|e| StoreError::Decode(e.to_string()))?, v))
+        })
+        .collect()
+    }
+
+    /// The server acknowledged `version` of a record: its outbox row leaves, unless a newer
+    /// version was queued meanwhile.
+    pub fn mark_sent(&self, id: Uuid, version: i64) -> Result<()> {
+        self.settle(id, version, SyncState::Sent, None)
+    }
+
+    /// The server refused `version` of a record with `reason`; it leaves the queue until
+    /// the volunteer fixes it.
+    pub fn mark_rejected(&self, id: Uuid, version: i64, reason: &str) -> Result<()> {
+        self.settle(id, version, SyncState::Rejected, Some(reason))
+    }
+
+    fn settle(&self, id: Uuid, version: i64, state: SyncState, reason: Option<&str>) -> Result<()> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        let removed = tx.execute("DELETE FROM outbox WHERE record_id = ? AND version = ?", params![id.to_string(), version])?;
+        if removed == 1 {
+            tx.execute(
+                "UPDATE records SET sync_state = ?, reject_reason = ? WHERE id = ? AND version = ?",
+                params![state.code(), reason, id.to_string(), version],
+            )?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    // ---- drafts ---------------------------------------------------------------------
+
+    /// Keeps a half-filled form so it survives leaving the screen or the app closing.
+    pub fn save_draft(&self, key: &str, record_id: Option<Uuid>, form: &Form) -> Result<()> {
+        let json = serde_json::to_string(form)?;
+        self.conn().execute(
+            "INSERT INTO drafts (key, kind, record_id, form, updated_at) VALUES (?, ?, ?, ?, ?)
+             ON CONFLICT (key) DO UPDATE SET form = excluded.form, updated_at = excluded.updated_at",
+            params![key, form.kind().code(), record_id.map(|u| u.to_string()), json, ts(self.now())],
+        )?;
+        Ok(())
+    }
+
+    pub fn draft(&self, key: &str) -> Result<Option<Draft>> {
+        let conn = self.conn();
+        conn.query_row("SELECT key, record_id, form, updated_at FROM drafts WHERE key = ?", [key], read_draft)
+            .optional()?
+            .transpose()
+    }
+
+    pub fn drafts(&self) -> Result<Vec<Draft>> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare_cached("SELECT key, record_id, form, updated_at FROM drafts ORDER BY updated_at DESC")?;
+        let rows = stmt.query_map([], read_draft)?;
+        rows.map(|r| r?).collect()
+    }
+
+    pub fn discard_draft(&self, key: &str) -> Result<()> {
+        self.conn().execute("DELETE FROM drafts WHERE key = ?", [key])?;
+        Ok(())
+    }
+}
+
+const RECORD_COLUMNS: &str = "id, hamlet_id, volunteer_id, device_id, occurred_at, saved_at, version, voided, \
+     void_reason, sample, body, sync_state, reject_reason";
+
+fn read_row(r: &rusqlite::Row) -> rusqlite::Result<Result<Record>> {
+    let id: String = r.get(0)?;
+    let occurred_at: String = r.get(4)?;
+    let saved_at: String = r.get(5)?;
+    let body: String = r.get(10)?;
+    let state: String = r.get(11)?;
+    let (hamlet_id, volunteer_id, device_id) = (r.get(1)?, r.get(2)?, r.get(3)?);
+    let (version, voided, void_reason, sample, reject_reason) = (r.get(6)?, r.get(7)?, r.get(8)?, r.get(9)?, r.get(12)?);
+    Ok((|| {
+        Ok(Record {
+            meta: Meta {
+                id: Uuid::parse_str(&id).map_err(|e| StoreError::Decode(e.to_string()))?,
+                hamlet_id,
+                volunteer_id,
+                device_id,
+                occurred_at: parse_local(&occurred_at)?,
+                saved_at: parse_ts(&saved_at)?,
+                version,
+                voided,
+                void_reason,
+                sample,
+            },
+            body: serde_json::from_str(&body)?,
+            sync_state: SyncState::from_code(&state).ok_or_else(|| StoreError::Decode(format!("sync state {state}")))?,
+            reject_reason,
+        })
+    })())
+}
+
+fn read_draft(r: &rusqlite::Row) -> rusqlite::Result<Result<Draft>> {
+    let key: String = r.get(0)?;
+    let record_id: Option<String> = r.get(1)?;
+    let form: String = r.get(2)?;
+    let updated_at: String = r.get(3)?;
+    Ok((|| {
+        Ok(Draft {
+            key,
+            record_id: record_id.and_then(|s| Uuid::parse_str(&s).ok()),
+            form: serde_json::from_str(&form)?,
+            updated_at: parse_ts(&updated_at)?,
+        })
+    })())
+}
+
+fn get_record(conn: &Connection, id: Uuid) -> Result<Option<Record>> {
+    let mut stmt = conn.prepare_cached(&format!("SELECT {RECORD_COLUMNS} FROM records WHERE id = ?"))?;
+    stmt.query_row([id.to_string()], read_row).optional()?.transpose()
+}
+
+/// Writes `record` as its current version, appends it to the history and queues it.
+fn insert_version(tx: &Transaction, record: &Record, reference: &ReferenceData, new: bool) -> Result<()> {
+    let m = &record.meta;
+    let body = serde_json::to_string(&record.body)?;
+    let search_text = fold(&format!(
+        "{} {} {}",
+        reference.hamlet_name(&m.hamlet_id),
+        reference.volunteer_name(&m.volunteer_id),
+        record.body.search_words()
+    ));
+    let occurred = m.occurred_at.format(TIME_FMT).to_string();
+    let saved = ts(m.saved_at);
+    let id = m.id.to_string();
+    let sql = if new {
+        "INSERT INTO records (id, kind, hamlet_id, volunteer_id, device_id, occurred_at, saved_at, version,
+            voided, void_reason, sample, body, search_text, person_times, signed, person_key, parent_id,
+            sync_state, reject_reason)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)"
+    } else {
+        "UPDATE records SET kind = ?2, hamlet_id = ?3, volunteer_id = ?4, device_id = ?5, occurred_at = ?6,
+            saved_at = ?7, version = ?8, voided = ?9, void_reason = ?10, sample = ?11, body = ?12,
+            search_text = ?13, person_times = ?14, signed = ?15, person_key = ?16, parent_id = ?17,
+            sync_state = ?18, reject_reason = ?19
+         WHERE id = ?1"
+    };
+    tx.prepare_cached(sql)?.execute(params![
+        id,
+        record.body.kind().code(),
+        m.hamlet_id,
+        m.volunteer_id,
+        m.device_id,
+        occurred,
+        saved,
+        m.version,
+        m.voided,
+        m.void_reason,
+        m.sample,
+        body,
+        search_text,
+        record.body.person_times(),
+        record.body.signed(),
+        record.body.person_key(),
+        record.body.parent_id().map(|u| u.to_string()),
+        record.sync_state.code(),
+        record.reject_reason,
+    ])?;
+    tx.prepare_cached(
+        "INSERT INTO record_history (record_id, version, saved_at, volunteer_id, voided, hamlet_id, occurred_at, body)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+    )?
+    .execute(params![id, m.version, saved, m.volunteer_id, m.voided, m.hamlet_id, occurred, body])?;
+    if !m.sample {
+        tx.prepare_cached(
+            "INSERT INTO outbox (record_id, version, queued_at) VALUES (?, ?, ?)
+             ON CONFLICT (record_id) DO UPDATE SET version = excluded.version",
+        )?
+        .execute(params![id, m.version, saved])?;
+    }
+    Ok(())
+}
+
+fn get_setting(conn: &Connection, key: &str) -> Result<Option<String>> {
+    Ok(conn
+        .prepare_cached("SELECT value FROM settings WHERE key = ?")?
+        .query_row([key], |r| r.get(0))
+        .optional()?)
+}
+
+fn set_setting(conn: &Connection, key: &str, value: &str) -> Result<()> {
+    conn.prepare_cached(
+        "INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+    )?
+    .execute([key, value])?;
+    Ok(())
+}
+
+fn read_reference(conn: &Connection) -> Result<ReferenceData> {
+    let commune: Commune =
+        serde_json::from_str(&get_setting(conn, "commune")?.ok_or(StoreError::NotFound)?)?;
+    let hamlets = conn
+        .prepare_cached("SELECT id, name, adult_population, baseline_signed FROM hamlets ORDER BY position")?
+        .query_map([], |r| {
+            Ok(Hamlet { id: r.get(0)?, name: r.get(1)?, adult_population: r.get(2)?, baseline_signed: r.get(3)? })
+        })?
+        .collect::<rusqlite::Result<_>>()?;
+    let volunteers = conn
+        .prepare_cached("SELECT id, name, hamlet_id FROM volunteers ORDER BY position")?
+        .query_map([], |r| Ok(Volunteer { id: r.get(0)?, name: r.get(1)?, hamlet_id: r.get(2)? }))?
+        .collect::<rusqlite::Result<_>>()?;
+    let providers = conn
+        .prepare_cached("SELECT name FROM providers ORDER BY position")?
+        .query_map([], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    Ok(ReferenceData { commune, hamlets, volunteers, providers })
+}
+
+fn write_reference(tx: &Connection, data: &ReferenceData) -> Result<()> {
+    set_setting(tx, "commune", &serde_json::to_string(&data.commune)?)?;
+    tx.execute_batch("DELETE FROM hamlets; DELETE FROM volunteers; DELETE FROM providers;")?;
+    for (i, h) in data.hamlets.iter().enumerate() {
+        tx.execute(
+            "INSERT INTO hamlets (id, name, adult_population, baseline_signed, position) VALUES (?, ?, ?, ?, ?)",
+            params![h.id, h.name, h.adult_population, h.baseline_signed, i as i64],
+        )?;
+    }
+    for (i, v) in data.volunteers.iter().enumerate() {
+        tx.execute(
+            "INSERT INTO volunteers (id, name, hamlet_id, position) VALUES (?, ?, ?, ?)",
+            params![v.id, v.name, v.hamlet_id, i as i64],
+        )?;
+    }
+    for (i, p) in data.providers.iter().enumerate() {
+        tx.execute("INSERT INTO providers (name, position) VALUES (?, ?)", params![p, i as i64])?;
+    }
+    Ok(())
+}
+
+/// Brings the schema up to date, one migration per transaction.
+fn migrate(conn: &mut Connection) -> Result<()> {
+    let current: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    let latest = schema::MIGRATIONS.len() as i64;
+    if current > latest {
+        return Err(StoreError::TooNew(current));
+    }
+    for (i, sql) in schema::MIGRATIONS.iter().enumerate().skip(current as usize) {
+        let tx = conn.transaction()?;
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", i as i64 + 1)?;
+        tx.commit()?;
+    }
+    Ok(())
+}
+
+/// The schema version this build writes.
+pub fn schema_version() -> i64 {
+    schema::MIGRATIONS.len() as i64
+}

@@ -1,0 +1,89 @@
+//! The store's schema as an append-only list of migrations keyed by `user_version`.
+//!
+//! Never edit or delete a migration that has shipped: add one. Each runs in its own
+//! transaction together with the `user_version` bump, so a crash leaves the file at one
+//! version or the next, never between. `tests/fixtures/schema_v1.sql` is a frozen copy of
+//! what migration 1 made, for the upgrade tests.
+
+pub const MIGRATIONS: &[&str] = &[
+    // 1: records, their history and outbox, reference data, drafts, settings.
+    r#"
+    CREATE TABLE settings (
+        key   TEXT PRIMARY KEY,
+        value TEXT NOT NULL
+    ) STRICT;
+
+    CREATE TABLE hamlets (
+        id               TEXT PRIMARY KEY,
+        name             TEXT NOT NULL,
+        adult_population INTEGER NOT NULL CHECK (adult_population >= 0),
+        baseline_signed  INTEGER NOT NULL CHECK (baseline_signed >= 0),
+        position         INTEGER NOT NULL
+    ) STRICT;
+
+    CREATE TABLE volunteers (
+        id        TEXT PRIMARY KEY,
+        name      TEXT NOT NULL,
+        hamlet_id TEXT,
+        position  INTEGER NOT NULL
+    ) STRICT;
+
+    CREATE TABLE providers (
+        name     TEXT PRIMARY KEY,
+        position INTEGER NOT NULL
+    ) STRICT;
+
+    CREATE TABLE records (
+        id            TEXT PRIMARY KEY,
+        kind          TEXT NOT NULL,
+        hamlet_id     TEXT NOT NULL,
+        volunteer_id  TEXT NOT NULL,
+        device_id     TEXT NOT NULL,
+        occurred_at   TEXT NOT NULL,
+        saved_at      TEXT NOT NULL,
+        version       INTEGER NOT NULL CHECK (version >= 1),
+        voided        INTEGER NOT NULL DEFAULT 0,
+        void_reason   TEXT,
+        sample        INTEGER NOT NULL,
+        body          TEXT NOT NULL,
+        search_text   TEXT NOT NULL,
+        person_times  INTEGER NOT NULL,
+        signed        INTEGER NOT NULL,
+        person_key    TEXT,
+        parent_id     TEXT,
+        sync_state    TEXT NOT NULL,
+        reject_reason TEXT
+    ) STRICT;
+    CREATE INDEX records_by_time ON records (sample, occurred_at DESC);
+    CREATE INDEX records_by_hamlet ON records (sample, hamlet_id, occurred_at DESC);
+    CREATE INDEX records_signed ON records (sample, hamlet_id, person_key) WHERE signed = 1 AND voided = 0;
+    CREATE INDEX records_by_state ON records (sync_state);
+
+    CREATE TABLE record_history (
+        record_id    TEXT NOT NULL REFERENCES records (id) ON DELETE CASCADE,
+        version      INTEGER NOT NULL,
+        saved_at     TEXT NOT NULL,
+        volunteer_id TEXT NOT NULL,
+        voided       INTEGER NOT NULL,
+        hamlet_id    TEXT NOT NULL,
+        occurred_at  TEXT NOT NULL,
+        body         TEXT NOT NULL,
+        PRIMARY KEY (record_id, version)
+    ) STRICT;
+
+    -- One row per record with something unsent: the version to send next.
+    CREATE TABLE outbox (
+        record_id TEXT PRIMARY KEY REFERENCES records (id) ON DELETE CASCADE,
+        version   INTEGER NOT NULL,
+        queued_at TEXT NOT NULL
+    ) STRICT;
+
+    CREATE TABLE drafts (
+        key        TEXT PRIMARY KEY,
+        kind       TEXT NOT NULL,
+        record_id  TEXT,
+        form       TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+    ) STRICT;
+    "#,
+];

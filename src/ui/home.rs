@@ -1,0 +1,169 @@
+//! The home screen: who is logging, what to record, what waits to be sent, today's and
+//! this month's tallies, drafts to resume, and each hamlet's progress.
+
+use chrono::{Datelike, Days, Local, NaiveDate};
+use dioxus::prelude::*;
+
+use super::components::ProgressBar;
+use super::{call, Screen, Services, Ui};
+use crate::domain::RecordKind;
+use crate::store::Tallies;
+
+/// Everything the home screen shows, read in one blocking call.
+#[derive(Clone, PartialEq)]
+struct HomeData {
+    commune: String,
+    sample: bool,
+    volunteer: String,
+    today: Tallies,
+    month: Tallies,
+    outbox: crate::store::OutboxSummary,
+    drafts: Vec<crate::store::Draft>,
+    progress: Vec<(crate::domain::Hamlet, crate::domain::coverage::Coverage)>,
+}
+
+#[component]
+pub fn Home() -> Element {
+    let ui = use_context::<Ui>();
+    let services = use_context::<Services>();
+    let data = use_resource(move || {
+        let store = services.store.clone();
+        let _ = (ui.revision)();
+        let volunteer = (ui.volunteer)().unwrap_or_default();
+        async move {
+            call(&store, move |s| {
+                let today = s.now().with_timezone(&Local).date_naive();
+                let month_start = NaiveDate::from_ymd_opt(today.year(), today.month(), 1).unwrap_or(today);
+                let tomorrow = today + Days::new(1);
+                let reference = s.reference()?;
+                Ok(HomeData {
+                    commune: reference.commune.name.clone(),
+                    sample: reference.commune.sample,
+                    volunteer: reference.volunteer_name(&volunteer),
+                    today: s.tallies(today, tomorrow)?,
+                    month: s.tallies(month_start, tomorrow)?,
+                    outbox: s.outbox_summary()?,
+                    drafts: s.drafts()?,
+                    progress: s.hamlet_progress()?,
+                })
+            })
+            .await
+        }
+    });
+    let t = ui.t();
+    let guard = data.read();
+    let d = match &*guard {
+        None => return rsx! { div { class: "loading", "…" } },
+        Some(Err(e)) => return rsx! { div { class: "fatal", role: "alert", "{t.store_error(e)}" } },
+        Some(Ok(d)) => d.clone(),
+    };
+    drop(guard);
+    let kinds = [
+        (RecordKind::Visit, "🏠"),
+        (RecordKind::SignatureHelp, "✍"),
+        (RecordKind::Training, "👥"),
+        (RecordKind::Outreach, "📢"),
+    ];
+    rsx! {
+        section { class: "home",
+            h1 { class: "commune", "{d.commune}" }
+            if d.sample {
+                p { class: "sample-banner", role: "note", "{t.sample_banner}" }
+            }
+            button { class: "who", "data-testid": "current-volunteer", onclick: move |_| ui.go(Screen::ChooseVolunteer),
+                span { "👤 {d.volunteer}" }
+                span { class: "switch", "{t.switch_volunteer}" }
+            }
+            div { class: "new-grid",
+                for (kind, icon) in kinds {
+                    button { class: "new-record", "data-kind": kind.code(),
+                        onclick: move |_| ui.go(Screen::New(kind, None)),
+                        span { class: "icon", "{icon}" }
+                        span { "{t.new_record[kind.index()]}" }
+                    }
+                }
+            }
+            button { class: "secondary wide", "data-testid": "open-list", onclick: move |_| ui.go(Screen::List), "🔎 {t.records}" }
+            div { class: "card outbox", "data-testid": "outbox",
+                if d.sample {
+                    p { "{t.practice_not_sent}" }
+                } else {
+                    p { "{t.pending_count(d.outbox.pending)}" }
+                    if d.outbox.rejected > 0 {
+                        p { class: "error", "{t.rejected_count(d.outbox.rejected)}" }
+                    }
+                }
+            }
+            if !d.drafts.is_empty() {
+                div { class: "card drafts",
+                    h2 { "{t.drafts}" }
+                    for draft in d.drafts {
+                        DraftRow { key: "{draft.key}", draft }
+                    }
+                }
+            }
+            div { class: "card tallies",
+                h2 { "{t.tallies}" }
+                TallyTable { today: d.today, month: d.month }
+            }
+            div { class: "card",
+                h2 { "{t.hamlet_progress}" }
+                for (hamlet, coverage) in d.progress {
+                    ProgressBar { key: "{hamlet.id}", name: hamlet.name, coverage }
+                }
+            }
+        }
+    }
+}
+
+#[component]
+fn TallyTable(today: Tallies, month: Tallies) -> Element {
+    let t = use_context::<Ui>().t();
+    let rows = [
+        (t.tally_visits, today.visits, month.visits),
+        (t.tally_signature_sessions, today.signature_sessions, month.signature_sessions),
+        (t.tally_signed, today.signed, month.signed),
+        (t.tally_trainings, today.trainings, month.trainings),
+        (t.tally_attendance, today.attendance, month.attendance),
+        (t.tally_outreach, today.outreach, month.outreach),
+        (t.tally_person_times, today.person_times, month.person_times),
+    ];
+    rsx! {
+        table {
+            thead { tr { th {} th { "{t.today}" } th { "{t.this_month}" } } }
+            tbody {
+                for (label, a, b) in rows {
+                    tr { th { scope: "row", "{label}" } td { "{a}" } td { "{b}" } }
+                }
+            }
+        }
+    }
+}
+
+#[component]
+fn DraftRow(draft: crate::store::Draft) -> Element {
+    let ui = use_context::<Ui>();
+    let services = use_context::<Services>();
+    let t = ui.t();
+    let kind = draft.form.kind();
+    let when = draft.updated_at.with_timezone(&Local).format("%d/%m %H:%M").to_string();
+    let target = match draft.record_id {
+        Some(id) => Screen::Edit(id),
+        None => Screen::New(kind, None),
+    };
+    let key = draft.key.clone();
+    rsx! {
+        div { class: "draft-row", "data-draft": "{draft.key}",
+            span { "{t.kinds[kind.index()]} · {when}" }
+            button { class: "small", onclick: move |_| ui.go(target.clone()), "{t.resume}" }
+            button { class: "small danger", onclick: move |_| {
+                    let store = services.store.clone();
+                    let key = key.clone();
+                    async move {
+                        let _ = call(&store, move |s| s.discard_draft(&key)).await;
+                        ui.changed();
+                    }
+                }, "{t.discard}" }
+        }
+    }
+}

@@ -1,0 +1,115 @@
+//! The record list: search that ignores case and diacritics, and filters by hamlet, kind,
+//! date and sync state.
+
+use chrono::NaiveDate;
+use dioxus::prelude::*;
+
+use super::components::StateBadge;
+use super::{call, Screen, Services, Ui};
+use crate::domain::{Body, RecordKind, ReferenceData, SyncState};
+use crate::i18n::Strings;
+use crate::store::Filter;
+
+/// How dates and times are shown in lists (day first, as Vietnamese write them).
+pub const DATE_TIME: &str = "%d/%m/%Y %H:%M";
+
+/// The one-line title of a record in a list.
+pub fn record_title(t: &Strings, body: &Body) -> String {
+    match body {
+        Body::Visit(v) => v.household.clone(),
+        Body::SignatureHelp(s) => match &s.person {
+            Some(p) => p.display_name.clone(),
+            None => t.person_without_consent.to_owned(),
+        },
+        Body::Training(tr) => format!("{} · {}", t.training_kinds[tr.kind.index()], t.people(tr.total)),
+        Body::Outreach(o) => format!("{} · {}", t.channels[o.channel.index()], o.quantity),
+    }
+}
+
+#[component]
+pub fn RecordList() -> Element {
+    let ui = use_context::<Ui>();
+    let services = use_context::<Services>();
+    let mut text = use_signal(String::new);
+    let mut hamlet = use_signal(String::new);
+    let mut kind = use_signal(String::new);
+    let mut state = use_signal(String::new);
+    let mut from = use_signal(String::new);
+    let mut to = use_signal(String::new);
+    let store = services.store.clone();
+    let reference = use_resource(move || {
+        let store = store.clone();
+        async move { call(&store, |s| s.reference()).await }
+    });
+    let store = services.store.clone();
+    let results = use_resource(move || {
+        let _ = (ui.revision)();
+        let filter = Filter {
+            text: text(),
+            hamlet_id: Some(hamlet()).filter(|s| !s.is_empty()),
+            kind: RecordKind::from_code(&kind()),
+            from: NaiveDate::parse_from_str(&from(), "%Y-%m-%d").ok(),
+            to: NaiveDate::parse_from_str(&to(), "%Y-%m-%d").ok(),
+            sync_state: SyncState::from_code(&state()),
+            limit: 100,
+        };
+        let store = store.clone();
+        async move { call(&store, move |s| s.search(&filter)).await }
+    });
+    let t = ui.t();
+    let reference: Option<ReferenceData> = reference.read().as_ref().and_then(|r| r.as_ref().ok().cloned());
+    let Some(reference) = reference else {
+        return rsx! { div { class: "loading", "…" } };
+    };
+    rsx! {
+        section { class: "list",
+            h1 { "{t.records}" }
+            input { class: "search", r#type: "search", name: "search", placeholder: t.search_hint, value: "{text}",
+                oninput: move |e| text.set(e.value()) }
+            details { class: "filters",
+                summary { "{t.filters}" }
+                div { class: "row",
+                    select { name: "filter_hamlet", onchange: move |e| hamlet.set(e.value()),
+                        option { value: "", "{t.all_hamlets}" }
+                        for h in reference.hamlets.iter() { option { value: "{h.id}", "{h.name}" } }
+                    }
+                    select { name: "filter_kind", onchange: move |e| kind.set(e.value()),
+                        option { value: "", "{t.all_kinds}" }
+                        for k in RecordKind::ALL.iter() { option { value: k.code(), "{t.kinds[k.index()]}" } }
+                    }
+                }
+                div { class: "row",
+                    label { class: "small-label", "{t.from}"
+                        input { r#type: "date", name: "filter_from", value: "{from}", oninput: move |e| from.set(e.value()) } }
+                    label { class: "small-label", "{t.to}"
+                        input { r#type: "date", name: "filter_to", value: "{to}", oninput: move |e| to.set(e.value()) } }
+                }
+                select { name: "filter_state", onchange: move |e| state.set(e.value()),
+                    option { value: "", "{t.all_states}" }
+                    for s in SyncState::ALL.iter() { option { value: s.code(), "{t.sync_states[s.index()]}" } }
+                }
+            }
+            match &*results.read() {
+                None => rsx! { div { class: "loading", "…" } },
+                Some(Err(e)) => rsx! { p { class: "error", role: "alert", "{t.store_error(e)}" } },
+                Some(Ok(records)) if records.is_empty() => rsx! { p { class: "empty", "{t.no_records}" } },
+                Some(Ok(records)) => rsx! {
+                    p { class: "count", "{t.found(records.len())}" }
+                    ul { class: "records",
+                        for r in records.iter() {
+                            li { key: "{r.meta.id}",
+                                button { class: if r.meta.voided { "record voided" } else { "record" }, "data-record": "{r.meta.id}",
+                                    onclick: { let id = r.meta.id; move |_| ui.go(Screen::Detail(id)) },
+                                    span { class: "kind", "{t.kinds[r.body.kind().index()]}" }
+                                    span { class: "title", "{record_title(t, &r.body)}" }
+                                    span { class: "meta", "{reference.hamlet_name(&r.meta.hamlet_id)} · {r.meta.occurred_at.format(DATE_TIME)}" }
+                                    StateBadge { state: r.sync_state, voided: r.meta.voided }
+                                }
+                            }
+                        }
+                    }
+                },
+            }
+        }
+    }
+}
