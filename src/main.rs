@@ -3,7 +3,7 @@
 use sotay::ui::{App, AppConfig};
 
 fn main() {
-    let config = AppConfig { db_path: sotay::platform::default_db_path() };
+    let config = AppConfig::new(sotay::platform::default_db_path());
     #[cfg(feature = "desktop")]
     {
         use dioxus::desktop::{Config, LogicalSize, WindowBuilder};

@@ -43,7 +43,7 @@ async fn main() {
             }
         }
     }
-    let config = AppConfig { db_path: db };
+    let config = AppConfig::new(db);
     let pool = LiveViewPool::new();
     let app = Router::new().route("/", get(|| async { page() })).route(
         "/ws",

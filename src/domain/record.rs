@@ -183,7 +183,7 @@ pub struct Outreach {
 
 /// The kind-specific part of a record.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
+#[serde(tag = "type", rename_all = "snake_case")]
 pub enum Body {
     Visit(Visit),
     SignatureHelp(SignatureHelp),

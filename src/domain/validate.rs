@@ -174,7 +174,7 @@ impl Default for OutreachForm {
 
 /// Any of the four forms, as kept in a draft.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
+#[serde(tag = "type", rename_all = "snake_case")]
 pub enum Form {
     Visit(VisitForm),
     SignatureHelp(SignatureForm),

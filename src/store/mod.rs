@@ -184,6 +184,13 @@ impl Store {
         Ok(store)
     }
 
+    /// Caps the file at `pages` pages, so tests can meet a full disk (SQLITE_FULL) for real.
+    #[doc(hidden)]
+    pub fn limit_size_for_tests(&self, pages: u32) -> Result<()> {
+        self.conn().query_row(&format!("PRAGMA max_page_count = {pages}"), [], |_| Ok(()))?;
+        Ok(())
+    }
+
     pub fn path(&self) -> &Path {
         &self.path
     }

@@ -31,6 +31,14 @@ pub const CSS: &str = include_str!("../../assets/main.css");
 #[derive(Clone, Debug, PartialEq)]
 pub struct AppConfig {
     pub db_path: PathBuf,
+    /// The screen to open on, above home (home itself by default; tests open others).
+    pub start: Screen,
+}
+
+impl AppConfig {
+    pub fn new(db_path: impl Into<PathBuf>) -> AppConfig {
+        AppConfig { db_path: db_path.into(), start: Screen::Home }
+    }
 }
 
 /// Shared handles for components. Compared by pointer so it can be a prop.
@@ -150,13 +158,14 @@ pub fn App() -> Element {
 /// Everything below the opened store: contexts, the header and the current screen.
 #[component]
 fn Shell(services: Services) -> Element {
+    let start = use_context::<AppConfig>().start;
     let store = services.store.clone();
     use_context_provider(|| services.clone());
     let lang = use_signal(|| Lang::Vi);
     let volunteer = use_signal(|| None::<String>);
     let ui = use_context_provider(|| Ui {
         lang,
-        nav: Signal::new(vec![Screen::Home]),
+        nav: Signal::new(if start == Screen::Home { vec![Screen::Home] } else { vec![Screen::Home, start] }),
         revision: Signal::new(0),
         volunteer,
         flash: Signal::new(None),

@@ -1,0 +1,73 @@
+//! The architecture's invariants, checked on the source: dependencies point one way and
+//! every module says what it owns.
+
+use std::path::Path;
+
+fn rust_files(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let p = entry.unwrap().path();
+        if p.is_dir() {
+            rust_files(&p, out);
+        } else if p.extension().is_some_and(|e| e == "rs") {
+            out.push(p);
+        }
+    }
+}
+
+fn sources(sub: &str) -> Vec<(String, String)> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("src").join(sub);
+    let mut files = Vec::new();
+    if root.is_dir() {
+        rust_files(&root, &mut files);
+    } else {
+        files.push(root.with_extension("rs"));
+    }
+    files.into_iter().map(|p| (p.display().to_string(), std::fs::read_to_string(&p).unwrap())).collect()
+}
+
+fn assert_absent(layer: &str, words: &[&str]) {
+    for (file, text) in sources(layer) {
+        for w in words {
+            assert!(!text.contains(w), "{file} mentions `{w}`, which layer `{layer}` must not know");
+        }
+    }
+}
+
+#[test]
+fn the_ui_never_touches_sql_or_the_network() {
+    assert_absent("ui", &["rusqlite", "reqwest", "axum", "SELECT ", "INSERT "]);
+}
+
+#[test]
+fn the_store_knows_nothing_of_the_ui_or_the_network() {
+    assert_absent("store", &["dioxus", "crate::ui", "reqwest", "axum", "crate::i18n"]);
+}
+
+#[test]
+fn the_domain_depends_on_nothing_of_ours() {
+    assert_absent("domain", &["rusqlite", "dioxus", "reqwest", "axum", "crate::store", "crate::ui", "crate::i18n"]);
+}
+
+#[test]
+fn every_module_opens_with_a_doc_comment() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut files = Vec::new();
+    rust_files(&root, &mut files);
+    for f in files {
+        let text = std::fs::read_to_string(&f).unwrap();
+        assert!(text.trim_start().starts_with("//!"), "{} has no //! module doc", f.display());
+    }
+}
+
+#[test]
+fn no_personal_data_goes_to_logs() {
+    // The app logs nothing about records; a print or log macro in these layers would be
+    // the first place a name or phone number could leak.
+    for layer in ["domain", "store", "ui"] {
+        for (file, text) in sources(layer) {
+            for w in ["println!", "eprintln!", "tracing::", "log::", "dbg!"] {
+                assert!(!text.contains(w), "{file} uses `{w}`");
+            }
+        }
+    }
+}

@@ -1,0 +1,100 @@
+//! Shared helpers: a temp store with a pinned clock, and records of each kind.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, NaiveDate, NaiveDateTime, TimeZone, Utc};
+use sotay::domain::citizen_id::{CidKey, CitizenId};
+use sotay::domain::sample::sample_reference;
+use sotay::domain::*;
+use sotay::store::Store;
+
+pub fn now() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 20, 3, 0, 0).unwrap()
+}
+
+pub fn at(day: u32, hour: u32) -> NaiveDateTime {
+    NaiveDate::from_ymd_opt(2026, 11, day).unwrap().and_hms_opt(hour, 0, 0).unwrap()
+}
+
+pub struct TempStore {
+    pub dir: tempfile::TempDir,
+    pub store: Store,
+}
+
+impl TempStore {
+    pub fn path(&self) -> std::path::PathBuf {
+        self.dir.path().join("sotay.db")
+    }
+
+    pub fn reopen(self) -> TempStore {
+        let TempStore { dir, store } = self;
+        drop(store);
+        let store = Store::open_with_clock(dir.path().join("sotay.db"), Arc::new(now)).unwrap();
+        TempStore { dir, store }
+    }
+}
+
+/// A store on the sample commune (practice mode), clock pinned to [`now`].
+pub fn sample_store() -> TempStore {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open_with_clock(dir.path().join("sotay.db"), Arc::new(now)).unwrap();
+    TempStore { dir, store }
+}
+
+/// A store whose records are real (queued to send), as after enrolment.
+pub fn live_store() -> TempStore {
+    let t = sample_store();
+    let mut reference = sample_reference();
+    reference.commune.sample = false;
+    reference.commune.name = "Xã Kon Braih".into();
+    t.store.replace_reference(&reference).unwrap();
+    t
+}
+
+pub fn visit(household: &str, people: u32) -> Body {
+    Body::Visit(Visit { household: household.into(), people_helped: people, topics: vec![Topic::Vneid], notes: String::new() })
+}
+
+pub fn signature(name: Option<&str>, cid: Option<&str>, outcome: Outcome) -> Body {
+    let key = CidKey::new("commune:test", b"commune-key".to_vec());
+    Body::SignatureHelp(SignatureHelp {
+        consent: name.is_some(),
+        person: name.map(|n| Person {
+            display_name: n.into(),
+            birth_year: 1980,
+            sex: Sex::Female,
+            ethnic_group: Some("Xơ Đăng".into()),
+            phone: Some("0905123456".into()),
+            cid_hash: cid.map(|c| CitizenId::parse(c).unwrap().hash(&key)),
+            cid_key_id: cid.map(|_| key.id.clone()),
+            cid_last4: cid.map(|c| CitizenId::parse(c).unwrap().last4()),
+        }),
+        level_before: AccountLevel::Level1,
+        level_after: AccountLevel::Level2,
+        outcome,
+        failure_reason: (outcome == Outcome::NotCompleted).then_some(FailureReason::NoNfc),
+        provider: Some("VNPT-CA".into()),
+        parent_id: None,
+    })
+}
+
+pub fn training(total: u32) -> Body {
+    Body::Training(Training {
+        kind: TrainingKind::HamletMeeting,
+        topics: vec![Topic::AvoidScams],
+        total,
+        women: total / 2,
+        ethnic_minority: total / 3,
+        trainers: "A Hưng".into(),
+        platform: Platform::BinhDanHocVuSo,
+        platform_other: None,
+    })
+}
+
+pub fn outreach() -> Body {
+    Body::Outreach(Outreach { channel: Channel::Loudspeaker, quantity: 3, reach: 400, notes: "Phát loa buổi sáng".into() })
+}
+
+pub fn new_record(hamlet: &str, occurred_at: NaiveDateTime, body: Body) -> NewRecord {
+    NewRecord { hamlet_id: hamlet.into(), volunteer_id: "v-lan".into(), occurred_at, body }
+}

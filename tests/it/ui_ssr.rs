@@ -1,0 +1,166 @@
+//! Screens rendered with dioxus-ssr against a real store file, as the volunteer would see
+//! them: the volunteer chooser, home, forms, list and detail, in both languages.
+
+use std::time::Duration;
+
+use chrono::Local;
+use dioxus::prelude::*;
+use sotay::domain::*;
+use sotay::store::Store;
+use sotay::ui::{App, AppConfig, Screen};
+
+use super::common::*;
+
+/// Renders the app until `needle` appears (the store opens and queries run on blocking
+/// threads, so the screen settles over a few rounds). Panics with the last HTML if not.
+async fn render_until(config: AppConfig, needle: &str) -> String {
+    let mut dom = VirtualDom::new(App).with_root_context(config);
+    dom.rebuild_in_place();
+    let mut html = String::new();
+    for _ in 0..100 {
+        let _ = tokio::time::timeout(Duration::from_millis(50), dom.wait_for_work()).await;
+        dom.render_immediate_to_vec();
+        html = dioxus_ssr::render(&dom);
+        if html.contains(needle) {
+            return html;
+        }
+    }
+    panic!("`{needle}` never appeared; last render:\n{html}");
+}
+
+fn config(t: &TempStore, start: Screen) -> AppConfig {
+    AppConfig { db_path: t.path(), start }
+}
+
+fn now_local() -> chrono::NaiveDateTime {
+    Local::now().naive_local() - chrono::Duration::minutes(1)
+}
+
+/// A store the app will open with the real clock, a volunteer chosen.
+fn store_with_volunteer(live: bool) -> TempStore {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path().join("sotay.db")).unwrap();
+    if live {
+        let mut r = sotay::domain::sample::sample_reference();
+        r.commune.sample = false;
+        r.commune.name = "Xã Kon Braih".into();
+        store.replace_reference(&r).unwrap();
+    }
+    store.set_current_volunteer("v-lan").unwrap();
+    TempStore { dir, store }
+}
+
+#[tokio::test]
+async fn a_fresh_app_asks_who_is_using_the_device() {
+    let t = sample_store();
+    let html = render_until(config(&t, Screen::Home), "Ai đang dùng máy?").await;
+    for name in ["Y Lan", "A Hưng", "Nguyễn Thị Thu", "Trần Văn Minh"] {
+        assert!(html.contains(name), "{name} missing");
+    }
+}
+
+#[tokio::test]
+async fn home_shows_the_sample_banner_tallies_and_every_hamlet() {
+    let t = store_with_volunteer(false);
+    t.store.create(new_record("h-plei", now_local(), visit("Nhà ông A Blúp", 2))).unwrap();
+    let html = render_until(config(&t, Screen::Home), "Tiến độ chữ ký số").await;
+    assert!(html.contains("Dữ liệu mẫu"), "sample banner");
+    assert!(html.contains("👤 Y Lan"));
+    assert!(html.contains("Chế độ thực hành"));
+    for h in sotay::domain::sample::sample_reference().hamlets {
+        assert!(html.contains(&h.name), "{} missing", h.name);
+    }
+    // One visit today with two people: the visits row and the person-times row.
+    assert!(html.contains("<th scope=\"row\">Lượt thăm hộ</th><td>1</td><td>1</td>"), "{html}");
+    assert!(html.contains("<th scope=\"row\">Tổng lượt người</th><td>2</td><td>2</td>"));
+}
+
+#[tokio::test]
+async fn home_counts_what_waits_to_be_sent() {
+    let t = store_with_volunteer(true);
+    t.store.create(new_record("h-plei", now_local(), outreach())).unwrap();
+    let r = t.store.create(new_record("h-plei", now_local(), outreach())).unwrap();
+    t.store.mark_rejected(r.meta.id, 1, "sai thôn").unwrap();
+    let html = render_until(config(&t, Screen::Home), "Chờ gửi: 1 bản ghi").await;
+    assert!(html.contains("Bị từ chối: 1 bản ghi"));
+    assert!(!html.contains("Dữ liệu mẫu"));
+}
+
+#[tokio::test]
+async fn english_is_used_when_chosen() {
+    let t = store_with_volunteer(false);
+    t.store.set_setting("language", "en").unwrap();
+    let html = render_until(config(&t, Screen::Home), "Record a visit").await;
+    assert!(html.contains("Sample data for practice"));
+    assert!(!html.contains("Ghi thăm hộ"));
+}
+
+#[tokio::test]
+async fn the_signature_form_never_pre_ticks_consent() {
+    let t = store_with_volunteer(false);
+    let html = render_until(config(&t, Screen::New(RecordKind::SignatureHelp, None)), "name=\"consent\"").await;
+    let input = html.split("name=\"consent\"").next().unwrap().rsplit("<input").next().unwrap();
+    let tag_end = html.split("name=\"consent\"").nth(1).unwrap().split('>').next().unwrap();
+    assert!(!input.contains("checked") && !tag_end.contains("checked"), "consent is pre-ticked");
+    assert!(!html.contains("name=\"display_name\""), "personal fields show before consent");
+    assert!(html.contains("chỉ lưu số lượng và kết quả"));
+}
+
+#[tokio::test]
+async fn the_training_form_counts_attendance_with_big_tallies() {
+    let t = store_with_volunteer(false);
+    let html = render_until(config(&t, Screen::New(RecordKind::Training, None)), "data-tally").await;
+    for name in ["total", "women", "ethnic_minority"] {
+        assert!(html.contains(&format!("data-tally=\"{name}-plus\"")), "{name} +");
+        assert!(html.contains(&format!("data-tally=\"{name}-minus\"")), "{name} −");
+    }
+}
+
+#[tokio::test]
+async fn a_half_filled_form_comes_back_from_its_draft() {
+    let t = store_with_volunteer(false);
+    let mut form = sotay::domain::validate::Form::blank(RecordKind::Visit, "h-plei", now_local());
+    if let sotay::domain::validate::Form::Visit(v) = &mut form {
+        v.household = "Nhà bà Y Nhi".into();
+    }
+    t.store.save_draft("new:visit", None, &form).unwrap();
+    let html = render_until(config(&t, Screen::New(RecordKind::Visit, None)), "Đã khôi phục bản nháp").await;
+    assert!(html.contains("value=\"Nhà bà Y Nhi\""));
+    let home = render_until(config(&t, Screen::Home), "Bản nháp chưa lưu").await;
+    assert!(home.contains("data-draft=\"new:visit\""));
+}
+
+#[tokio::test]
+async fn the_list_shows_each_records_sync_state() {
+    let t = store_with_volunteer(true);
+    let a = t.store.create(new_record("h-plei", now_local(), visit("Nhà A", 1))).unwrap();
+    let b = t.store.create(new_record("h-plei", now_local(), visit("Nhà B", 1))).unwrap();
+    t.store.create(new_record("h-plei", now_local(), visit("Nhà C", 1))).unwrap();
+    t.store.mark_sent(a.meta.id, 1).unwrap();
+    t.store.mark_rejected(b.meta.id, 1, "sai thôn").unwrap();
+    let html = render_until(config(&t, Screen::List), "3 bản ghi").await;
+    for badge in ["badge sent", "badge rejected", "badge pending"] {
+        assert!(html.contains(badge), "{badge}");
+    }
+}
+
+#[tokio::test]
+async fn a_voided_record_shows_as_voided_with_its_history() {
+    let t = store_with_volunteer(true);
+    let r = t.store.create(new_record("h-plei", now_local(), visit("Nhà A", 1))).unwrap();
+    t.store.void(r.meta.id, 1, "v-lan", "ghi trùng").unwrap();
+    let html = render_until(config(&t, Screen::Detail(r.meta.id)), "Lịch sử sửa").await;
+    assert!(html.contains("Bản ghi đã huỷ. ghi trùng"));
+    assert!(html.contains("v2 ·") && html.contains("v1 ·"));
+    assert!(!html.contains("data-testid=\"edit\""), "a voided record cannot be edited");
+}
+
+#[tokio::test]
+async fn a_damaged_store_gives_a_clear_message_in_vietnamese() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("sotay.db");
+    std::fs::write(&path, b"not a database at all".repeat(100)).unwrap();
+    let html = render_until(AppConfig::new(path), "Không mở được dữ liệu của Sổ tay").await;
+    assert!(html.contains("Tệp dữ liệu bị hỏng"));
+    assert!(html.contains("vẫn còn nguyên"));
+}

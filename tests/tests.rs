@@ -1,0 +1,3 @@
+//! All Rust integration tests, compiled into one binary (as ripgrep does).
+
+mod it;
