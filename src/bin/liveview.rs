@@ -53,9 +53,7 @@ async fn main() {
             async move {
                 ws.on_upgrade(move |socket| async move {
                     let _ = pool
-                        .launch_virtualdom(axum_socket(socket), move || {
-                            VirtualDom::new(App).with_root_context(config)
-                        })
+                        .launch_virtualdom(axum_socket(socket), move || VirtualDom::new(App).with_root_context(config))
                         .await;
                 })
             }

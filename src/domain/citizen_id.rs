@@ -50,9 +50,7 @@ impl CitizenId {
         if n != 12 {
             return Err(CitizenIdError::WrongLength);
         }
-        let province = (digits[0] - b'0') as u32 * 100
-            + (digits[1] - b'0') as u32 * 10
-            + (digits[2] - b'0') as u32;
+        let province = (digits[0] - b'0') as u32 * 100 + (digits[1] - b'0') as u32 * 10 + (digits[2] - b'0') as u32;
         if !(1..=96).contains(&province) {
             return Err(CitizenIdError::BadProvince);
         }

@@ -31,8 +31,7 @@ impl Coverage {
 
     /// The target is *more than* `target_percent`: the smallest count strictly above it.
     pub fn target_count(&self) -> u32 {
-        (self.adult_population as u64 * self.target_percent as u64 / 100 + 1)
-            .min(self.adult_population as u64) as u32
+        (self.adult_population as u64 * self.target_percent as u64 / 100 + 1).min(self.adult_population as u64) as u32
     }
 
     /// People still to be helped before the target is passed.

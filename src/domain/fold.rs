@@ -39,11 +39,7 @@ pub fn fold(text: &str) -> String {
 
 /// Splits a search query into folded words; every word must appear in a match.
 pub fn query_terms(query: &str) -> Vec<String> {
-    fold(query)
-        .split(' ')
-        .filter(|w| !w.is_empty())
-        .map(str::to_owned)
-        .collect()
+    fold(query).split(' ').filter(|w| !w.is_empty()).map(str::to_owned).collect()
 }
 
 #[cfg(test)]

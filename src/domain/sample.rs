@@ -39,12 +39,6 @@ pub fn sample_reference() -> ReferenceData {
             volunteer("v-thu", "Nguyễn Thị Thu", "h-hoabinh"),
             volunteer("v-minh", "Trần Văn Minh", "h-tdp1"),
         ],
-        providers: vec![
-            "VNPT-CA".into(),
-            "Viettel-CA".into(),
-            "MISA eSign".into(),
-            "FPT-CA".into(),
-            "BKAV-CA".into(),
-        ],
+        providers: vec!["VNPT-CA".into(), "Viettel-CA".into(), "MISA eSign".into(), "FPT-CA".into(), "BKAV-CA".into()],
     }
 }

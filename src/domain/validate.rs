@@ -172,7 +172,9 @@ impl Default for OutreachForm {
     }
 }
 
-/// Any of the four forms, as kept in a draft.
+/// Any of the four forms, as kept in a draft. Forms are few and short-lived, so the size
+/// difference between variants costs nothing worth a box.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Form {
@@ -300,8 +302,7 @@ pub fn normalise_phone(input: &str) -> Option<String> {
     } else {
         return None;
     };
-    (rest.len() == 9 && rest.bytes().all(|b| b.is_ascii_digit()) && !rest.starts_with('0'))
-        .then(|| format!("0{rest}"))
+    (rest.len() == 9 && rest.bytes().all(|b| b.is_ascii_digit()) && !rest.starts_with('0')).then(|| format!("0{rest}"))
 }
 
 impl Form {

@@ -143,9 +143,7 @@ fn ts(t: DateTime<Utc>) -> String {
 }
 
 fn parse_ts(s: &str) -> Result<DateTime<Utc>> {
-    DateTime::parse_from_rfc3339(s)
-        .map(|t| t.with_timezone(&Utc))
-        .map_err(|e| StoreError::Decode(e.to_string()))
+    DateTime::parse_from_rfc3339(s).map(|t| t.with_timezone(&Utc)).map_err(|e| StoreError::Decode(e.to_string()))
 }
 
 fn parse_local(s: &str) -> Result<NaiveDateTime> {
@@ -368,7 +366,13 @@ impl Store {
              WHERE record_id = ? ORDER BY version DESC",
         )?;
         let rows = stmt.query_map([id.to_string()], |r| {
-            Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?, r.get::<_, bool>(3)?, r.get::<_, String>(4)?))
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, bool>(3)?,
+                r.get::<_, String>(4)?,
+            ))
         })?;
         let mut out = Vec::new();
         for row in rows {
@@ -439,7 +443,12 @@ impl Store {
                 Body::Training(t) => t.trainers.clone(),
                 _ => continue,
             };
-            out.push(ParentChoice { id: record.meta.id, kind: record.body.kind(), label, occurred_at: record.meta.occurred_at });
+            out.push(ParentChoice {
+                id: record.meta.id,
+                kind: record.body.kind(),
+                label,
+                occurred_at: record.meta.occurred_at,
+            });
         }
         Ok(out)
     }
@@ -508,7 +517,8 @@ impl Store {
     pub fn outbox_summary(&self) -> Result<OutboxSummary> {
         let conn = self.conn();
         let mut s = OutboxSummary::default();
-        let mut stmt = conn.prepare_cached("SELECT sync_state, COUNT(*) FROM records WHERE sample = 0 GROUP BY sync_state")?;
+        let mut stmt =
+            conn.prepare_cached("SELECT sync_state, COUNT(*) FROM records WHERE sample = 0 GROUP BY sync_state")?;
         let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?;
         for row in rows {
             let (state, n) = row?;
@@ -526,7 +536,8 @@ impl Store {
     /// appear here.
     pub fn outbox(&self, limit: usize) -> Result<Vec<(Uuid, i64)>> {
         let conn = self.conn();
-        let mut stmt = conn.prepare_cached("SELECT record_id, version FROM outbox ORDER BY queued_at, record_id LIMIT ?")?;
+        let mut stmt =
+            conn.prepare_cached("SELECT record_id, version FROM outbox ORDER BY queued_at, record_id LIMIT ?")?;
         let rows = stmt.query_map([limit as i64], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?;
         rows.map(|r| {
             let (id, v) = r?;
@@ -550,7 +561,8 @@ impl Store {
     fn settle(&self, id: Uuid, version: i64, state: SyncState, reason: Option<&str>) -> Result<()> {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
-        let removed = tx.execute("DELETE FROM outbox WHERE record_id = ? AND version = ?", params![id.to_string(), version])?;
+        let removed =
+            tx.execute("DELETE FROM outbox WHERE record_id = ? AND version = ?", params![id.to_string(), version])?;
         if removed == 1 {
             tx.execute(
                 "UPDATE records SET sync_state = ?, reject_reason = ? WHERE id = ? AND version = ?",
@@ -583,7 +595,8 @@ impl Store {
 
     pub fn drafts(&self) -> Result<Vec<Draft>> {
         let conn = self.conn();
-        let mut stmt = conn.prepare_cached("SELECT key, record_id, form, updated_at FROM drafts ORDER BY updated_at DESC")?;
+        let mut stmt =
+            conn.prepare_cached("SELECT key, record_id, form, updated_at FROM drafts ORDER BY updated_at DESC")?;
         let rows = stmt.query_map([], read_draft)?;
         rows.map(|r| r?).collect()
     }
@@ -604,7 +617,8 @@ fn read_row(r: &rusqlite::Row) -> rusqlite::Result<Result<Record>> {
     let body: String = r.get(10)?;
     let state: String = r.get(11)?;
     let (hamlet_id, volunteer_id, device_id) = (r.get(1)?, r.get(2)?, r.get(3)?);
-    let (version, voided, void_reason, sample, reject_reason) = (r.get(6)?, r.get(7)?, r.get(8)?, r.get(9)?, r.get(12)?);
+    let (version, voided, void_reason, sample, reject_reason) =
+        (r.get(6)?, r.get(7)?, r.get(8)?, r.get(9)?, r.get(12)?);
     Ok((|| {
         Ok(Record {
             meta: Meta {
@@ -620,7 +634,8 @@ fn read_row(r: &rusqlite::Row) -> rusqlite::Result<Result<Record>> {
                 sample,
             },
             body: serde_json::from_str(&body)?,
-            sync_state: SyncState::from_code(&state).ok_or_else(|| StoreError::Decode(format!("sync state {state}")))?,
+            sync_state: SyncState::from_code(&state)
+                .ok_or_else(|| StoreError::Decode(format!("sync state {state}")))?,
             reject_reason,
         })
     })())
@@ -708,10 +723,7 @@ fn insert_version(tx: &Transaction, record: &Record, reference: &ReferenceData, 
 }
 
 fn get_setting(conn: &Connection, key: &str) -> Result<Option<String>> {
-    Ok(conn
-        .prepare_cached("SELECT value FROM settings WHERE key = ?")?
-        .query_row([key], |r| r.get(0))
-        .optional()?)
+    Ok(conn.prepare_cached("SELECT value FROM settings WHERE key = ?")?.query_row([key], |r| r.get(0)).optional()?)
 }
 
 fn set_setting(conn: &Connection, key: &str, value: &str) -> Result<()> {
@@ -723,8 +735,7 @@ fn set_setting(conn: &Connection, key: &str, value: &str) -> Result<()> {
 }
 
 fn read_reference(conn: &Connection) -> Result<ReferenceData> {
-    let commune: Commune =
-        serde_json::from_str(&get_setting(conn, "commune")?.ok_or(StoreError::NotFound)?)?;
+    let commune: Commune = serde_json::from_str(&get_setting(conn, "commune")?.ok_or(StoreError::NotFound)?)?;
     let hamlets = conn
         .prepare_cached("SELECT id, name, adult_population, baseline_signed FROM hamlets ORDER BY position")?
         .query_map([], |r| {

@@ -47,7 +47,8 @@ pub fn FormScreen(kind: Option<RecordKind>, record_id: Option<Uuid>, parent: Opt
                     None => None,
                 };
                 let draft = s.draft(&key)?;
-                let restored_at = draft.as_ref().map(|d| d.updated_at.with_timezone(&Local).format("%H:%M %d/%m").to_string());
+                let restored_at =
+                    draft.as_ref().map(|d| d.updated_at.with_timezone(&Local).format("%H:%M %d/%m").to_string());
                 let form = match (draft, &record) {
                     (Some(d), _) => d.form,
                     (None, Some(r)) => Form::from_record(r),

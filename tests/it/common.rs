@@ -52,7 +52,12 @@ pub fn live_store() -> TempStore {
 }
 
 pub fn visit(household: &str, people: u32) -> Body {
-    Body::Visit(Visit { household: household.into(), people_helped: people, topics: vec![Topic::Vneid], notes: String::new() })
+    Body::Visit(Visit {
+        household: household.into(),
+        people_helped: people,
+        topics: vec![Topic::Vneid],
+        notes: String::new(),
+    })
 }
 
 pub fn signature(name: Option<&str>, cid: Option<&str>, outcome: Outcome) -> Body {
@@ -92,7 +97,12 @@ pub fn training(total: u32) -> Body {
 }
 
 pub fn outreach() -> Body {
-    Body::Outreach(Outreach { channel: Channel::Loudspeaker, quantity: 3, reach: 400, notes: "Phát loa buổi sáng".into() })
+    Body::Outreach(Outreach {
+        channel: Channel::Loudspeaker,
+        quantity: 3,
+        reach: 400,
+        notes: "Phát loa buổi sáng".into(),
+    })
 }
 
 pub fn new_record(hamlet: &str, occurred_at: NaiveDateTime, body: Body) -> NewRecord {

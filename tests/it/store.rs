@@ -26,7 +26,12 @@ fn contains(haystack: &[u8], needle: &str) -> bool {
 #[test]
 fn every_kind_round_trips_through_the_store() {
     let t = live_store();
-    for body in [visit("Nhà ông A Blúp", 3), signature(Some("Y Hoa"), Some("051203004567"), Outcome::DigitalSignature), training(20), outreach()] {
+    for body in [
+        visit("Nhà ông A Blúp", 3),
+        signature(Some("Y Hoa"), Some("051203004567"), Outcome::DigitalSignature),
+        training(20),
+        outreach(),
+    ] {
         let saved = t.store.create(new_record("h-plei", at(19, 8), body.clone())).unwrap();
         let got = t.store.get(saved.meta.id).unwrap().unwrap();
         assert_eq!(got, saved);
@@ -119,8 +124,12 @@ fn an_acknowledgement_of_an_older_version_keeps_the_newer_one_queued() {
 #[test]
 fn search_ignores_case_diacritics_and_bahnar_letters() {
     let t = sample_store();
-    t.store.create(new_record("h-hoabinh", at(18, 8), signature(Some("Nguyễn Thị Hoà"), None, Outcome::DigitalSignature))).unwrap();
-    t.store.create(new_record("h-hoabinh", at(18, 9), signature(Some("Lê Văn Hòa"), None, Outcome::DigitalSignature))).unwrap();
+    t.store
+        .create(new_record("h-hoabinh", at(18, 8), signature(Some("Nguyễn Thị Hoà"), None, Outcome::DigitalSignature)))
+        .unwrap();
+    t.store
+        .create(new_record("h-hoabinh", at(18, 9), signature(Some("Lê Văn Hòa"), None, Outcome::DigitalSignature)))
+        .unwrap();
     t.store.create(new_record("h-dakpokong", at(18, 10), visit("Nhà ông A Blúp", 2))).unwrap();
     let names = |q: &str| -> Vec<String> {
         let mut v: Vec<String> = t
@@ -175,16 +184,24 @@ fn tallies_count_person_times_and_coverage_counts_each_person_once() {
     t.store.create(new_record("h-plei", at(20, 1), visit("A", 3))).unwrap();
     t.store.create(new_record("h-plei", at(20, 2), training(12))).unwrap();
     // The same person helped twice (two devices or two visits) counts once.
-    t.store.create(new_record("h-plei", at(20, 2), signature(Some("Y Hoa"), Some(cid), Outcome::DigitalSignature))).unwrap();
-    t.store.create(new_record("h-plei", at(19, 2), signature(Some("Y Hoa"), Some(cid), Outcome::PersonalESignature))).unwrap();
+    t.store
+        .create(new_record("h-plei", at(20, 2), signature(Some("Y Hoa"), Some(cid), Outcome::DigitalSignature)))
+        .unwrap();
+    t.store
+        .create(new_record("h-plei", at(19, 2), signature(Some("Y Hoa"), Some(cid), Outcome::PersonalESignature)))
+        .unwrap();
     // Without an ID hash, each successful session counts once.
     t.store.create(new_record("h-plei", at(19, 3), signature(None, None, Outcome::DigitalSignature))).unwrap();
     t.store.create(new_record("h-plei", at(19, 4), signature(None, None, Outcome::NotCompleted))).unwrap();
-    let voided = t.store.create(new_record("h-plei", at(19, 5), signature(None, None, Outcome::DigitalSignature))).unwrap();
+    let voided =
+        t.store.create(new_record("h-plei", at(19, 5), signature(None, None, Outcome::DigitalSignature))).unwrap();
     t.store.void(voided.meta.id, 1, "v-lan", "").unwrap();
 
     let today = t.store.tallies(at(20, 0).date(), at(21, 0).date()).unwrap();
-    assert_eq!((today.visits, today.trainings, today.attendance, today.signature_sessions, today.signed), (1, 1, 12, 1, 1));
+    assert_eq!(
+        (today.visits, today.trainings, today.attendance, today.signature_sessions, today.signed),
+        (1, 1, 12, 1, 1)
+    );
     assert_eq!(today.person_times, 3 + 12 + 1);
     let month = t.store.tallies(at(1, 0).date(), at(21, 0).date()).unwrap();
     assert_eq!((month.signature_sessions, month.signed), (4, 3));
@@ -321,10 +338,8 @@ fn a_locked_database_gives_a_clear_error_and_loses_nothing() {
 fn a_full_disk_gives_a_clear_error_and_loses_nothing() {
     let t = live_store();
     let kept = t.store.create(new_record("h-plei", at(19, 8), outreach())).unwrap();
-    let pages: u32 = rusqlite::Connection::open(t.path())
-        .unwrap()
-        .query_row("PRAGMA page_count", [], |r| r.get(0))
-        .unwrap();
+    let pages: u32 =
+        rusqlite::Connection::open(t.path()).unwrap().query_row("PRAGMA page_count", [], |r| r.get(0)).unwrap();
     t.store.limit_size_for_tests(pages).unwrap();
     let mut saw_full = false;
     for i in 0..200 {
@@ -361,6 +376,7 @@ fn a_frozen_version_1_store_opens_and_keeps_its_records() {
     assert!(records.iter().any(|r| matches!(&r.body, Body::Visit(v) if v.household == "Nhà ông A Blúp")));
     assert_eq!(store.outbox(10).unwrap().len(), 2);
     assert_eq!(store.device_id().unwrap(), "0192f000-0000-7000-8000-000000000001");
-    let version: i64 = rusqlite::Connection::open(&path).unwrap().query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap();
+    let version: i64 =
+        rusqlite::Connection::open(&path).unwrap().query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap();
     assert_eq!(version, sotay::store::schema_version());
 }

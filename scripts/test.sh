@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# The whole test suite: formatting and lints, Rust tests (domain, store, SIGKILL durability,
+# dioxus-ssr components, architecture), the real desktop window under Xvfb, and the browser
+# flows (the App over liveview, driven by playwright-core in Debian's chromium at 360x740).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export CARGO_TERM_COLOR=never
+
+echo "== set-up"
+bash scripts/setup.sh --test
+
+echo "== format and lints"
+cargo fmt --all -- --check
+cargo clippy --features liveview --all-targets -- -D warnings
+
+echo "== Rust tests"
+cargo test --features liveview
+
+echo "== desktop window under Xvfb"
+cargo build --features liveview --bins
+bash scripts/desktop-smoke.sh
+
+echo "== browser flows"
+export SOTAY_LIVEVIEW_BIN="$PWD/target/debug/sotay-liveview"
+(cd tests/e2e && node --test --test-concurrency=1 .)
