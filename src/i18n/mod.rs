@@ -95,6 +95,7 @@ pub struct Strings {
     pub topics_list: [&'static str; 8],
     pub notes: &'static str,
     pub belongs_to: &'static str,
+    pub people_helped_here: &'static str,
     pub belongs_to_none: &'static str,
     pub consent: &'static str,
     pub consent_label: &'static str,
@@ -212,6 +213,25 @@ impl Strings {
     pub fn people(&self, n: u32) -> String {
         fill(self.people, n)
     }
+}
+
+/// The labels a record is shown with, in every language, for search to match.
+pub fn search_labels(body: &crate::domain::Body) -> String {
+    use crate::domain::Body;
+    let mut words = String::new();
+    for lang in [Lang::Vi, Lang::En] {
+        let t = lang.strings();
+        words.push_str(t.kinds[body.kind().index()]);
+        words.push(' ');
+        let extra = match body {
+            Body::Training(tr) => t.training_kinds[tr.kind.index()],
+            Body::Outreach(o) => t.channels[o.channel.index()],
+            Body::SignatureHelp(_) | Body::Visit(_) => "",
+        };
+        words.push_str(extra);
+        words.push(' ');
+    }
+    words
 }
 
 #[cfg(test)]

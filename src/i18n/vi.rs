@@ -71,6 +71,7 @@ pub static STRINGS: Strings = Strings {
     ],
     notes: "Ghi chú",
     belongs_to: "Thuộc buổi thăm hộ / họp",
+    people_helped_here: "Người được hỗ trợ chữ ký số",
     belongs_to_none: "Không thuộc buổi nào",
     consent: "Đồng ý lưu thông tin",
     consent_label: "Người được hỗ trợ đồng ý cho lưu thông tin cá nhân (đã hỏi và được đồng ý)",

@@ -134,6 +134,11 @@ pub struct Store {
     conn: Mutex<Connection>,
     path: PathBuf,
     clock: Clock,
+    labels: fn(&Body) -> String,
+}
+
+fn no_labels(_: &Body) -> String {
+    String::new()
 }
 
 const TIME_FMT: &str = "%Y-%m-%dT%H:%M:%S";
@@ -177,9 +182,17 @@ impl Store {
              PRAGMA temp_store = MEMORY;",
         )?;
         migrate(&mut conn)?;
-        let store = Store { conn: Mutex::new(conn), path, clock };
+        let store = Store { conn: Mutex::new(conn), path, clock, labels: no_labels };
         store.ensure_device_identity()?;
         Ok(store)
+    }
+
+    /// Adds the words a record is shown with (its kind, channel…, in every language) to
+    /// what search matches, so a volunteer finds what the list displays. The store cannot
+    /// word anything itself; the app passes `i18n::search_labels`.
+    pub fn with_search_labels(mut self, labels: fn(&Body) -> String) -> Store {
+        self.labels = labels;
+        self
     }
 
     /// Caps the file at `pages` pages, so tests can meet a full disk (SQLITE_FULL) for real.
@@ -298,7 +311,7 @@ impl Store {
             sync_state: if sample { SyncState::Practice } else { SyncState::Pending },
             reject_reason: None,
         };
-        insert_version(&tx, &record, &reference, true)?;
+        insert_version(&tx, &record, &reference, (self.labels)(&record.body), true)?;
         tx.commit()?;
         Ok(record)
     }
@@ -349,7 +362,7 @@ impl Store {
         record.meta.saved_at = self.now();
         record.sync_state = if record.meta.sample { SyncState::Practice } else { SyncState::Pending };
         record.reject_reason = None;
-        insert_version(&tx, &record, &reference, false)?;
+        insert_version(&tx, &record, &reference, (self.labels)(&record.body), false)?;
         tx.commit()?;
         Ok(record)
     }
@@ -388,7 +401,9 @@ impl Store {
         Ok(out)
     }
 
-    /// Records matching `filter`, newest business time first.
+    /// Records matching `filter`, newest business time first. Ignoring case and diacritics,
+    /// each word of `filter.text` of up to three letters must be a word of the record, and a
+    /// longer one must begin one.
     pub fn search(&self, filter: &Filter) -> Result<Vec<Record>> {
         let conn = self.conn();
         let mut sql = String::from(&*format!("SELECT {RECORD_COLUMNS} FROM records WHERE sample = ?"));
@@ -396,7 +411,13 @@ impl Store {
         for term in query_terms(&filter.text) {
             sql.push_str(" AND search_text LIKE ? ESCAPE '\\'");
             let escaped = term.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
-            args.push(format!("%{escaped}%").into());
+            // A short query word must be a whole word of the record ("hoa" finds "Hoà" and
+            // "Hòa" but not "hoạt"); a longer one may start a word ("nguy" finds "Nguyễn").
+            if term.chars().count() <= 3 {
+                args.push(format!("% {escaped} %").into());
+            } else {
+                args.push(format!("% {escaped}%").into());
+            }
         }
         if let Some(h) = &filter.hamlet_id {
             sql.push_str(" AND hamlet_id = ?");
@@ -425,10 +446,22 @@ impl Store {
         rows.map(|r| r?).collect()
     }
 
+    /// The signature-help sessions that hang off a visit or meeting, oldest first.
+    pub fn children(&self, parent: Uuid) -> Result<Vec<Record>> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare_cached(&format!(
+            "SELECT {RECORD_COLUMNS} FROM records WHERE parent_id = ? ORDER BY occurred_at, id"
+        ))?;
+        let rows = stmt.query_map([parent.to_string()], read_row)?;
+        rows.map(|r| r?).collect()
+    }
+
     /// Visits and meetings of the last `days` days that a signature session can belong to.
     pub fn parent_choices(&self, days: i64) -> Result<Vec<ParentChoice>> {
         let conn = self.conn();
-        let since = (self.now().naive_utc() - chrono::Duration::days(days)).format(TIME_FMT).to_string();
+        // Business times are local, so the window is measured in local time too.
+        let local_now = self.now().with_timezone(&chrono::Local).naive_local();
+        let since = (local_now - chrono::Duration::days(days)).format(TIME_FMT).to_string();
         let mut stmt = conn.prepare_cached(&format!(
             "SELECT {RECORD_COLUMNS} FROM records WHERE sample = ? AND voided = 0
              AND kind IN ('visit', 'training') AND occurred_at >= ?
@@ -662,15 +695,24 @@ fn get_record(conn: &Connection, id: Uuid) -> Result<Option<Record>> {
 }
 
 /// Writes `record` as its current version, appends it to the history and queues it.
-fn insert_version(tx: &Transaction, record: &Record, reference: &ReferenceData, new: bool) -> Result<()> {
+fn insert_version(
+    tx: &Transaction,
+    record: &Record,
+    reference: &ReferenceData,
+    labels: String,
+    new: bool,
+) -> Result<()> {
     let m = &record.meta;
     let body = serde_json::to_string(&record.body)?;
-    let search_text = fold(&format!(
-        "{} {} {}",
-        reference.hamlet_name(&m.hamlet_id),
-        reference.volunteer_name(&m.volunteer_id),
-        record.body.search_words()
-    ));
+    let search_text = format!(
+        " {} ",
+        fold(&format!(
+            "{} {} {} {labels}",
+            reference.hamlet_name(&m.hamlet_id),
+            reference.volunteer_name(&m.volunteer_id),
+            record.body.search_words()
+        ))
+    );
     let occurred = m.occurred_at.format(TIME_FMT).to_string();
     let saved = ts(m.saved_at);
     let id = m.id.to_string();

@@ -86,4 +86,10 @@ pub const MIGRATIONS: &[&str] = &[
         updated_at TEXT NOT NULL
     ) STRICT;
     "#,
+    // 2: finding the people helped at a visit or meeting; search matches whole words and
+    // word starts, so the search text is wrapped in spaces.
+    r#"
+    CREATE INDEX records_by_parent ON records (parent_id) WHERE parent_id IS NOT NULL;
+    UPDATE records SET search_text = ' ' || search_text || ' ';
+    "#,
 ];

@@ -19,6 +19,7 @@ pub fn LangSwitch() -> Element {
     rsx! {
         button {
             class: "lang",
+            "data-testid": "lang",
             "aria-label": ui.t().switch_language,
             onclick: move |_| {
                 let store = services.store.clone();

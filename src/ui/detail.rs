@@ -14,6 +14,10 @@ struct DetailData {
     record: Record,
     history: Vec<HistoryEntry>,
     reference: ReferenceData,
+    /// The visit or meeting this signature session belongs to.
+    parent: Option<Record>,
+    /// The people helped at this visit or meeting.
+    children: Vec<Record>,
 }
 
 #[component]
@@ -27,7 +31,12 @@ pub fn Detail(id: Uuid) -> Element {
         async move {
             call(&store, move |s| {
                 let record = s.get(id)?.ok_or(StoreError::NotFound)?;
-                Ok(DetailData { record, history: s.history(id)?, reference: s.reference()? })
+                let parent = match record.body.parent_id() {
+                    Some(p) => s.get(p)?,
+                    None => None,
+                };
+                let children = s.children(id)?;
+                Ok(DetailData { record, history: s.history(id)?, reference: s.reference()?, parent, children })
             })
             .await
         }
@@ -88,6 +97,22 @@ pub fn Detail(id: Uuid) -> Element {
                     div { dt { "{label}" } dd { "{value}" } }
                 }
             }
+            if let Some(parent) = d.parent.clone() {
+                div { class: "card links", "data-testid": "parent",
+                    h2 { "{t.belongs_to}" }
+                    button { class: "secondary", onclick: move |_| ui.go(Screen::Detail(parent.meta.id)),
+                        "{t.kinds[parent.body.kind().index()]}: {record_title(t, &parent.body)}" }
+                }
+            }
+            if matches!(kind, RecordKind::Visit | RecordKind::Training) && !d.children.is_empty() {
+                div { class: "card links", "data-testid": "children",
+                    h2 { "{t.people_helped_here} ({d.children.len()})" }
+                    for c in d.children.clone() {
+                        button { key: "{c.meta.id}", class: "secondary", onclick: move |_| ui.go(Screen::Detail(c.meta.id)),
+                            "{record_title(t, &c.body)} · {t.outcomes[outcome_index(&c.body)]}" }
+                    }
+                }
+            }
             if let Some(msg) = status() { p { class: "error", role: "alert", "{msg}" } }
             if !r.meta.voided {
                 div { class: "actions",
@@ -106,15 +131,15 @@ pub fn Detail(id: Uuid) -> Element {
                         input { name: "void_reason", placeholder: t.void_reason, value: "{reason}", oninput: move |e| reason.set(e.value()) }
                         div { class: "actions",
                             button { class: "danger", "data-testid": "confirm-void", onclick: on_void, "{t.void}" }
-                            button { class: "secondary", onclick: move |_| confirming.set(false), "{t.cancel}" }
+                            button { class: "secondary", "data-testid": "cancel-void", onclick: move |_| confirming.set(false), "{t.cancel}" }
                         }
                     }
                 }
             }
-            button { class: "secondary wide", onclick: move |_| ui.home(), "{t.home}" }
+            button { class: "secondary wide", "data-testid": "home", onclick: move |_| ui.home(), "{t.home}" }
             div { class: "card history",
                 h2 { "{t.history}" }
-                ol {
+                ul { "data-testid": "history",
                     for (version, line, voided) in history_lines {
                         li { key: "{version}",
                             "{line}"
@@ -192,4 +217,11 @@ fn fields(t: &crate::i18n::Strings, r: &Record, reference: &ReferenceData) -> Ve
         }
     }
     out
+}
+
+fn outcome_index(body: &Body) -> usize {
+    match body {
+        Body::SignatureHelp(s) => s.outcome.index(),
+        _ => 0,
+    }
 }

@@ -21,11 +21,14 @@ struct Loaded {
     parents: Vec<ParentChoice>,
 }
 
-fn draft_key(kind: Option<RecordKind>, record_id: Option<Uuid>) -> String {
-    match (record_id, kind) {
-        (Some(id), _) => format!("edit:{id}"),
-        (None, Some(k)) => format!("new:{}", k.code()),
-        (None, None) => "new".into(),
+/// One draft per record being edited, per new-record kind, and per visit or meeting that
+/// people are being added to (so adding to one never picks up another's half-typed form).
+pub fn draft_key(kind: Option<RecordKind>, record_id: Option<Uuid>, parent: Option<Uuid>) -> String {
+    match (record_id, kind, parent) {
+        (Some(id), _, _) => format!("edit:{id}"),
+        (None, Some(k), Some(p)) => format!("new:{}:{p}", k.code()),
+        (None, Some(k), None) => format!("new:{}", k.code()),
+        (None, None, _) => "new".into(),
     }
 }
 
@@ -33,7 +36,7 @@ fn draft_key(kind: Option<RecordKind>, record_id: Option<Uuid>) -> String {
 pub fn FormScreen(kind: Option<RecordKind>, record_id: Option<Uuid>, parent: Option<Uuid>) -> Element {
     let ui = use_context::<Ui>();
     let services = use_context::<Services>();
-    let key = draft_key(kind, record_id);
+    let key = draft_key(kind, record_id, parent);
     let load_key = key.clone();
     let loaded = use_resource(move || {
         let store = services.store.clone();
@@ -129,7 +132,9 @@ fn Editor(loaded: Loaded, draft_key: String) -> Element {
         let store = draft_store.clone();
         let key = key_for_draft.clone();
         spawn(async move {
-            let _ = call(&store, move |s| s.save_draft(&key, record_id, &f)).await;
+            if call(&store, move |s| s.save_draft(&key, record_id, &f)).await.is_ok() {
+                ui.changed();
+            }
         });
     });
 
@@ -187,6 +192,10 @@ fn Editor(loaded: Loaded, draft_key: String) -> Element {
                 Ok(Err(errs)) => {
                     errors.set(errs);
                     status.set(Some(t.fix_fields.to_owned()));
+                    // Bring the first field to fix into view on a small screen.
+                    let _ = document::eval(
+                        "setTimeout(() => document.querySelector('.field.invalid')?.scrollIntoView({block: 'center'}), 50)",
+                    );
                 }
                 Err(e) => {
                     // Keep the draft: nothing typed is lost when the save fails.
@@ -218,10 +227,13 @@ fn Editor(loaded: Loaded, draft_key: String) -> Element {
     rsx! {
         section { class: "form", "data-form": kind.code(),
             h1 { "{title}" }
+            if let Some(msg) = status() {
+                p { class: "form-status error top", role: "alert", "{msg}" }
+            }
             if let Some(at) = &loaded.restored_at {
                 div { class: "card restored", role: "status",
                     span { "{t.draft_restored} {at}" }
-                    button { class: "small danger", onclick: on_discard.clone(), "{t.discard_draft}" }
+                    button { class: "small danger", "data-testid": "discard-draft", onclick: on_discard.clone(), "{t.discard_draft}" }
                 }
             }
             Field { label: t.hamlet, name: "hamlet", error: error_for("hamlet"),
@@ -249,7 +261,7 @@ fn Editor(loaded: Loaded, draft_key: String) -> Element {
                             oninput: on!(form, dirty, Visit, |v, e| v.household = e.value()) }
                     }
                     Field { label: t.people_helped, name: "people_helped", error: error_for("people_helped"),
-                        input { name: "people_helped", r#type: "number", inputmode: "numeric", min: "1", value: "{v.people_helped}",
+                        input { name: "people_helped", inputmode: "numeric", pattern: "[0-9]*", value: "{v.people_helped}",
                             oninput: on!(form, dirty, Visit, |v, e| v.people_helped = e.value()) }
                     }
                     TopicPicker { selected: v.topics.clone(), error: error_for("topics"),
@@ -308,11 +320,11 @@ fn Editor(loaded: Loaded, draft_key: String) -> Element {
                         }
                     }
                     Field { label: t.quantity, name: "quantity", error: error_for("quantity"),
-                        input { name: "quantity", r#type: "number", inputmode: "numeric", value: "{o.quantity}",
+                        input { name: "quantity", inputmode: "numeric", pattern: "[0-9]*", value: "{o.quantity}",
                             oninput: on!(form, dirty, Outreach, |v, e| v.quantity = e.value()) }
                     }
                     Field { label: t.reach, name: "reach", error: error_for("reach"),
-                        input { name: "reach", r#type: "number", inputmode: "numeric", value: "{o.reach}",
+                        input { name: "reach", inputmode: "numeric", pattern: "[0-9]*", value: "{o.reach}",
                             oninput: on!(form, dirty, Outreach, |v, e| v.reach = e.value()) }
                     }
                     Field { label: t.notes, name: "notes", error: error_for("notes"),
@@ -350,7 +362,7 @@ fn SignatureFields(
                 option { value: "", selected: s.parent_id.is_empty(), "{t.belongs_to_none}" }
                 for p in parents.iter() {
                     option { value: "{p.id}", selected: p.id.to_string() == s.parent_id,
-                        "{t.kinds[p.kind.index()]}: {p.label} ({p.occurred_at.format(\"%d/%m\")})" }
+                        "{parent_label(p)}" }
                 }
             }
         }
@@ -364,12 +376,11 @@ fn SignatureFields(
                 input { name: "display_name", value: "{s.display_name}", autocomplete: "off",
                     oninput: on!(form, dirty, SignatureHelp, |v, e| v.display_name = e.value()) }
             }
-            div { class: "row",
-                Field { label: t.birth_year, name: "birth_year", error: err("birth_year"),
-                    input { name: "birth_year", r#type: "number", inputmode: "numeric", value: "{s.birth_year}",
-                        oninput: on!(form, dirty, SignatureHelp, |v, e| v.birth_year = e.value()) }
-                }
-                Field { label: t.sex, name: "sex", error: err("sex"),
+            Field { label: t.birth_year, name: "birth_year", error: err("birth_year"),
+                    input { name: "birth_year", inputmode: "numeric", pattern: "[0-9]*", maxlength: "4", value: "{s.birth_year}",
+                    oninput: on!(form, dirty, SignatureHelp, |v, e| v.birth_year = e.value()) }
+            }
+            Field { label: t.sex, name: "sex", error: err("sex"),
                     div { class: "choices",
                         for x in Sex::ALL.iter() {
                             label { class: "choice",
@@ -382,7 +393,6 @@ fn SignatureFields(
                             }
                         }
                     }
-                }
             }
             Field { label: t.ethnic_group, name: "ethnic_group", error: err("ethnic_group"),
                 input { name: "ethnic_group", value: "{s.ethnic_group}", list: "ethnic-groups",
@@ -502,4 +512,10 @@ fn TopicPicker(selected: Vec<Topic>, error: Option<String>, onchange: EventHandl
 
 fn last4_hint(k: &crate::domain::validate::KeptCid) -> String {
     k.last4.as_deref().map(|l| format!("…{l}")).unwrap_or_default()
+}
+
+/// A visit or meeting as offered in the "belongs to" choice: short enough for a phone.
+fn parent_label(p: &ParentChoice) -> String {
+    let icon = if p.kind == RecordKind::Visit { "🏠" } else { "👥" };
+    format!("{icon} {} · {}", p.label, p.occurred_at.format("%d/%m"))
 }

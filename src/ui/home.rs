@@ -147,16 +147,18 @@ fn DraftRow(draft: crate::store::Draft) -> Element {
     let t = ui.t();
     let kind = draft.form.kind();
     let when = draft.updated_at.with_timezone(&Local).format("%d/%m %H:%M").to_string();
+    // The key of a draft for people added to a visit ends with that visit's id.
+    let parent = draft.key.rsplit(':').next().and_then(|p| uuid::Uuid::parse_str(p).ok());
     let target = match draft.record_id {
         Some(id) => Screen::Edit(id),
-        None => Screen::New(kind, None),
+        None => Screen::New(kind, parent),
     };
     let key = draft.key.clone();
     rsx! {
         div { class: "draft-row", "data-draft": "{draft.key}",
             span { "{t.kinds[kind.index()]} · {when}" }
-            button { class: "small", onclick: move |_| ui.go(target.clone()), "{t.resume}" }
-            button { class: "small danger", onclick: move |_| {
+            button { class: "small", "data-testid": "draft-resume", onclick: move |_| ui.go(target.clone()), "{t.resume}" }
+            button { class: "small danger", "data-testid": "draft-discard", onclick: move |_| {
                     let store = services.store.clone();
                     let key = key.clone();
                     async move {

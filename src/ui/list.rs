@@ -11,7 +11,7 @@ use crate::i18n::Strings;
 use crate::store::Filter;
 
 /// How dates and times are shown in lists (day first, as Vietnamese write them).
-pub const DATE_TIME: &str = "%d/%m/%Y %H:%M";
+pub const DATE_TIME: &str = "%d/%m/%y %H:%M";
 
 /// The one-line title of a record in a list.
 pub fn record_title(t: &Strings, body: &Body) -> String {
@@ -54,7 +54,9 @@ pub fn RecordList() -> Element {
             limit: 100,
         };
         let store = store.clone();
-        async move { call(&store, move |s| s.search(&filter)).await }
+        // The results carry the query they answer, so a reader (or a test) can tell them
+        // apart from the previous query's while a new search is running.
+        async move { call(&store, move |s| Ok((filter.text.clone(), s.search(&filter)?))).await }
     });
     let t = ui.t();
     let reference: Option<ReferenceData> = reference.read().as_ref().and_then(|r| r.as_ref().ok().cloned());
@@ -92,9 +94,9 @@ pub fn RecordList() -> Element {
             match &*results.read() {
                 None => rsx! { div { class: "loading", "…" } },
                 Some(Err(e)) => rsx! { p { class: "error", role: "alert", "{t.store_error(e)}" } },
-                Some(Ok(records)) if records.is_empty() => rsx! { p { class: "empty", "{t.no_records}" } },
-                Some(Ok(records)) => rsx! {
-                    p { class: "count", "{t.found(records.len())}" }
+                Some(Ok((query, records))) if records.is_empty() => rsx! { p { class: "empty", "data-query": "{query}", "{t.no_records}" } },
+                Some(Ok((query, records))) => rsx! {
+                    p { class: "count", "data-testid": "result-count", "data-query": "{query}", "{t.found(records.len())}" }
                     ul { class: "records",
                         for r in records.iter() {
                             li { key: "{r.meta.id}",

@@ -83,17 +83,22 @@ impl Ui {
     }
 
     pub fn go(mut self, screen: Screen) {
+        self.flash.set(None);
         self.nav.write().push(screen);
     }
 
-    /// Replaces the current screen (after a save, so "back" skips the finished form).
+    /// Replaces the current screen (after a save, so "back" skips the finished form). When
+    /// the screen below is already `screen` (editing from a record), it is simply revealed.
     pub fn replace(mut self, screen: Screen) {
         let mut nav = self.nav.write();
         nav.pop();
-        nav.push(screen);
+        if nav.last() != Some(&screen) {
+            nav.push(screen);
+        }
     }
 
     pub fn back(mut self) {
+        self.flash.set(None);
         let mut nav = self.nav.write();
         if nav.len() > 1 {
             nav.pop();
@@ -101,6 +106,7 @@ impl Ui {
     }
 
     pub fn home(mut self) {
+        self.flash.set(None);
         self.nav.set(vec![Screen::Home]);
     }
 
@@ -130,9 +136,11 @@ pub fn App() -> Element {
     let opened = use_resource(move || {
         let path = config.db_path.clone();
         async move {
-            tokio::task::spawn_blocking(move || Store::open(path).map(Arc::new))
-                .await
-                .unwrap_or_else(|_| Err(StoreError::Other("open task stopped".into())))
+            tokio::task::spawn_blocking(move || {
+                Store::open(path).map(|s| Arc::new(s.with_search_labels(crate::i18n::search_labels)))
+            })
+            .await
+            .unwrap_or_else(|_| Err(StoreError::Other("open task stopped".into())))
         }
     });
     let body = match &*opened.read() {
@@ -192,7 +200,7 @@ fn Shell(services: Services) -> Element {
         div { class: "app", lang: (ui.lang)().code(),
             header { class: "topbar",
                 if can_go_back {
-                    button { class: "back", "aria-label": t.back, onclick: move |_| ui.back(), "‹ {t.back}" }
+                    button { class: "back", "data-testid": "back", "aria-label": t.back, onclick: move |_| ui.back(), "‹ {t.back}" }
                 } else {
                     span { class: "brand", "{t.app_name}" }
                 }

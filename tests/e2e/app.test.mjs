@@ -232,11 +232,17 @@ async function saveExpectingErrors() {
 /** Goes back (header button) until home shows. */
 async function backHome() {
   const home = page.locator('section.home');
+  // Which screen is showing: its section's class and the record or form it shows. Text
+  // is no guide, since a screen's own text may change while it stays.
+  const screen = () =>
+    page.locator('main > section').first()
+      .evaluate((e) => `${e.className}|${e.dataset.record || ''}|${e.dataset.form || ''}`)
+      .catch(() => '');
   for (let i = 0; i < 6 && !(await home.isVisible()); i++) {
-    const before = norm(await page.locator('main').textContent());
+    const before = await screen();
     await page.locator('header button.back').click({ timeout: T });
     await until('the screen to change after back', async () =>
-      (await home.isVisible()) || norm(await page.locator('main').textContent()) !== before);
+      (await home.isVisible()) || ((await screen()) !== before && (await screen()) !== ''));
   }
   await visible(home);
 }
@@ -252,6 +258,8 @@ async function search(text, expectedCount) {
   const input = page.locator('section.list input[name=search]');
   await input.fill(text, { timeout: T });
   await valueIs(input, text);
+  // Wait for the results of this very query (the list marks them with it).
+  await page.locator(`section.list [data-query="${text.replace(/"/g, '\\"')}"]`).waitFor({ timeout: T });
   if (expectedCount === 0) {
     await textIs(page.locator('section.list p.empty'), 'Không có bản ghi nào.');
     await countIs(page.locator('section.list button.record'), 0);
@@ -290,9 +298,13 @@ async function load(url) {
   await visible(page.locator('section.home, section.choose'));
 }
 
-/** One step of the flow. Steps share state, so after a failure the rest are skipped. */
-function step(name, fn) {
-  test(name, async (t) => {
+/**
+ * One step of the flow. Steps share state, so after a failure the rest are skipped.
+ * A step with `todo` checks a known bug: its failure is reported as TODO, does not fail
+ * the run and does not stop the later steps (it must leave the app on home either way).
+ */
+function step(name, fn, { todo } = {}) {
+  test(name, { todo }, async (t) => {
     if (broken) {
       t.skip('an earlier step failed');
       return;
@@ -300,6 +312,7 @@ function step(name, fn) {
     try {
       await fn(t);
     } catch (e) {
+      if (todo && (await page.locator('section.home').isVisible())) throw e;
       broken = true;
       try {
         await mkdir(FAILURES, { recursive: true });
@@ -324,7 +337,10 @@ before(async () => {
   browser = await chromium.launch({
     executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
     args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking',
-      '--disable-component-update', '--disable-sync'],
+      '--disable-component-update', '--disable-sync',
+      // Date and time inputs are drawn in the browser's locale, as on a Vietnamese phone
+      // (takes effect only where chromium's locale files are installed: chromium-l10n).
+      '--lang=vi-VN'],
   });
   const context = await browser.newContext({ viewport: VIEWPORT, deviceScaleFactor: 2, isMobile: true, hasTouch: true, locale: 'vi-VN' });
   page = await context.newPage();
@@ -374,7 +390,7 @@ step('2a. household visit', async () => {
   await tick('input[name=topic][value=vneid]');
   await tick('input[name=topic][value=digital_signature]');
   await fill('textarea[name=notes]', 'Cả nhà cài VNeID');
-  await scrollTop();
+  await scrollTo('[data-field=household]');
   await shot('visit-form.png');
   ids.visit = await saveExpectingDetail('Nhà ông A Blúp');
   await textIs(page.locator('section.detail h1'), 'Thăm hộ gia đình');
@@ -494,9 +510,6 @@ step('2e. signature help without consent, not completed', async () => {
 step('3. invalid forms show Vietnamese messages and save nothing', async () => {
   await openNew('visit');
   await valueIs(page.locator('input[name=household]'), '');
-  // Chromium does not let "abc" into a type=number input (it would read as empty, see the
-  // report); make it a text box so the server's "not a number" check can be seen.
-  await page.locator('input[name=people_helped]').evaluate((el) => { el.type = 'text'; });
   await fill('input[name=people_helped]', 'abc');
   await saveExpectingErrors();
   await textIs(fieldError('household'), 'Ô này không được để trống.');
@@ -579,15 +592,44 @@ step('5a. editing a record makes version 2 and keeps v1 in the history', async (
   assert.match(lines[1], /^v1 · \d\d\/\d\d\/\d{4} \d\d:\d\d · Y Lan$/);
   await scrollTop();
   await shot('detail.png');
-  // Back goes to the list, not to the finished form.
+  // Back does not return to the finished form (nor to a second copy of this record): it
+  // goes straight to the list the record was opened from.
   await page.locator('header button.back').click();
   await visible(page.locator('section.list'));
   await backHome();
 });
 
+step('5a. back after saving an edit returns to the list in one tap', async () => {
+  await openList();
+  await page.locator(`button.record[data-record="${ids.training}"]`).click();
+  await page.locator('[data-testid=edit]').click();
+  await fill('input[name=trainers]', 'Y Lan, A Hưng, Nguyễn Thị Thu');
+  await page.locator('[data-testid=save]').click();
+  await textIs(detailValue('Phiên bản'), '2');
+  await textIs(detailValue('Người hướng dẫn'), 'Y Lan, A Hưng, Nguyễn Thị Thu');
+  try {
+    await page.locator('header button.back').click();
+    await page.locator('section.list').waitFor({ state: 'visible', timeout: 3000 });
+  } finally {
+    await backHome();
+  }
+});
+
+step('the "saved" message goes away on the next screen', async () => {
+  await visible(page.locator('section.home'));
+  await page.locator('.flash').waitFor({ state: 'hidden', timeout: 2000 });
+});
+
 step('5b. voiding a record keeps it, marked voided', async () => {
   await openList();
-  await search('loa', 1);
+  // Search matches the labels the list shows ("Loa truyền thanh"), without diacritics.
+  await search('loa truyen', 1);
+  await search('', 5);
+  // The filters: outreach only.
+  await page.locator('section.list details.filters summary').click();
+  await choose('select[name=filter_kind]', 'outreach');
+  await textIs(page.locator('section.list p.count'), '1 bản ghi');
+  await countIs(page.locator('section.list button.record'), 1);
   await page.locator(`button.record[data-record="${ids.outreach}"]`).click();
   await textIs(page.locator('section.detail p.title'), 'Loa truyền thanh · 2');
   await page.locator('[data-testid=void]').click();
@@ -605,9 +647,6 @@ step('5b. voiding a record keeps it, marked voided', async () => {
   const voided = page.locator(`button.record.voided[data-record="${ids.outreach}"]`);
   await textHas(voided.locator('.badge.voided'), 'Đã huỷ');
   await countIs(page.locator('section.list button.record.voided'), 1);
-  await search('dak po kong', 5);
-  await scrollTop();
-  await shot('list.png');
   await backHome();
 });
 
@@ -619,9 +658,6 @@ step('6. an unsaved form is kept as a draft and can be resumed', async () => {
   await choose('select[name=channel]', 'leaflet');
   await fill('input[name=quantity]', '40');
   await fill('textarea[name=notes]', 'Phát tờ rơi ở chợ phiên');
-  // Drafts are written in the background after each change; give the write a moment, as
-  // a person would before tapping back.
-  await page.waitForTimeout(300);
   await page.locator('header button.back').click();
   await visible(page.locator('section.home'));
   await textIs(page.locator('.drafts h2'), 'Bản nháp chưa lưu');
@@ -663,6 +699,9 @@ step('7. after a restart everything is still there', async () => {
     assert.ok(titles.includes(t), `${t} is listed after the restart (got ${titles.join(' | ')})`);
   }
   await countIs(page.locator(`button.record.voided[data-record="${ids.outreach}"]`), 1);
+  await search('dak po kong', 5);
+  await scrollTop();
+  await shot('list.png');
   await page.locator(`button.record[data-record="${ids.visit}"]`).click();
   await textIs(detailValue('Phiên bản'), '2');
   await textIs(detailValue('Số người được hỗ trợ'), '4');
@@ -692,9 +731,9 @@ step('8. the EN button switches to English and back', async () => {
   await textHas(page.locator('.sample-banner'), 'Sample data for practice');
   await openList();
   await textIs(page.locator('section.list h1'), 'Records');
-  await fill('section.list input[name=search]', 'nguyen');
+  await fill('section.list input[name=search]', 'blup');
   await countIs(page.locator('section.list button.record'), 1);
-  await textIs(page.locator('section.list button.record .kind'), 'Signature help');
+  await textIs(page.locator('section.list button.record .kind'), 'Household visit');
   await fill('section.list input[name=search]', 'xyzzy');
   await textIs(page.locator('section.list p.empty'), 'No records.');
   await backHome();

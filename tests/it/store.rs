@@ -380,3 +380,47 @@ fn a_frozen_version_1_store_opens_and_keeps_its_records() {
         rusqlite::Connection::open(&path).unwrap().query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap();
     assert_eq!(version, sotay::store::schema_version());
 }
+
+#[test]
+fn with_the_apps_labels_search_finds_what_the_list_shows() {
+    let t = sample_store();
+    let store = t.store.with_search_labels(sotay::i18n::search_labels);
+    store.create(new_record("h-plei", at(19, 8), outreach())).unwrap();
+    store.create(new_record("h-plei", at(19, 9), training(10))).unwrap();
+    let hits = |q: &str| store.search(&Filter { text: q.into(), ..Default::default() }).unwrap().len();
+    assert_eq!(hits("loa truyen thanh"), 1);
+    assert_eq!(hits("loudspeaker"), 1);
+    assert_eq!(hits("tap huan"), 1);
+    assert_eq!(hits("long ghep sinh hoat thon"), 1);
+}
+
+#[test]
+fn people_helped_at_a_visit_are_found_from_it() {
+    let t = live_store();
+    let v = t.store.create(new_record("h-plei", at(19, 8), visit("Nhà A", 2))).unwrap();
+    for name in ["Y Hoa", "A Thiên"] {
+        let mut body = signature(Some(name), None, Outcome::DigitalSignature);
+        if let Body::SignatureHelp(s) = &mut body {
+            s.parent_id = Some(v.meta.id);
+        }
+        t.store.create(new_record("h-plei", at(19, 9), body)).unwrap();
+    }
+    t.store.create(new_record("h-plei", at(19, 9), signature(Some("Khác"), None, Outcome::DigitalSignature))).unwrap();
+    let children = t.store.children(v.meta.id).unwrap();
+    assert_eq!(children.len(), 2);
+    assert!(children.iter().all(|c| c.body.parent_id() == Some(v.meta.id)));
+}
+
+#[test]
+fn short_words_match_whole_words_and_long_ones_match_word_starts() {
+    let t = sample_store().store.with_search_labels(sotay::i18n::search_labels);
+    t.create(new_record("h-dakpokong", at(19, 8), training(10))).unwrap(); // "Lồng ghép sinh hoạt thôn"
+    t.create(new_record("h-dakpokong", at(19, 9), signature(Some("Nguyễn Thị Hoà"), None, Outcome::DigitalSignature)))
+        .unwrap();
+    let hits = |q: &str| t.search(&Filter { text: q.into(), ..Default::default() }).unwrap().len();
+    assert_eq!(hits("hoa"), 1, "hoa is not the start of hoạt");
+    assert_eq!(hits("hoat"), 1);
+    assert_eq!(hits("nguy"), 1);
+    assert_eq!(hits("guyen"), 0, "only word starts match");
+    assert_eq!(hits("thi hoa"), 1);
+}
