@@ -560,6 +560,76 @@ fn person(e: &mut Errors, f: &SignatureForm, ctx: &Context) -> Person {
     }
 }
 
+/// Checks a record body that arrives from elsewhere (the server checks every push): the
+/// same limits the forms enforce, without the clock. Gives the offending field's name.
+pub fn check_body(body: &Body) -> Result<(), &'static str> {
+    fn text(s: &str, field: &'static str, max: usize) -> Result<(), &'static str> {
+        if s.chars().count() > max || s.chars().any(|c| c.is_control() && c != '\n' && c != '\t') {
+            return Err(field);
+        }
+        Ok(())
+    }
+    fn range(n: u32, field: &'static str, lo: u32, hi: u32) -> Result<(), &'static str> {
+        if n < lo || n > hi {
+            return Err(field);
+        }
+        Ok(())
+    }
+    match body {
+        Body::Visit(v) => {
+            text(&v.household, "household", SHORT_TEXT)?;
+            if v.household.trim().is_empty() {
+                return Err("household");
+            }
+            range(v.people_helped, "people_helped", 1, 100)?;
+            text(&v.notes, "notes", LONG_TEXT)
+        }
+        Body::SignatureHelp(s) => {
+            if s.consent != s.person.is_some() {
+                return Err("consent");
+            }
+            if (s.outcome == Outcome::NotCompleted) != s.failure_reason.is_some() {
+                return Err("failure_reason");
+            }
+            if let Some(p) = &s.provider {
+                text(p, "provider", SHORT_TEXT)?;
+            }
+            if let Some(p) = &s.person {
+                text(&p.display_name, "display_name", SHORT_TEXT)?;
+                range(p.birth_year as u32, "birth_year", 1880, 2100)?;
+                if let Some(g) = &p.ethnic_group {
+                    text(g, "ethnic_group", SHORT_TEXT)?;
+                }
+                if p.phone.as_deref().is_some_and(|ph| normalise_phone(ph).as_deref() != Some(ph)) {
+                    return Err("phone");
+                }
+                if p.cid_hash.as_ref().is_some_and(|h| h.len() != 64 || !h.bytes().all(|b| b.is_ascii_hexdigit())) {
+                    return Err("citizen_id");
+                }
+                if p.cid_last4.as_ref().is_some_and(|l| l.len() != 4 || !l.bytes().all(|b| b.is_ascii_digit())) {
+                    return Err("citizen_id");
+                }
+            }
+            Ok(())
+        }
+        Body::Training(t) => {
+            range(t.total, "total", 1, 5000)?;
+            range(t.women, "women", 0, t.total)?;
+            range(t.ethnic_minority, "ethnic_minority", 0, t.total)?;
+            text(&t.trainers, "trainers", SHORT_TEXT)?;
+            if let Some(o) = &t.platform_other {
+                text(o, "platform_other", SHORT_TEXT)?;
+            }
+            Ok(())
+        }
+        Body::Outreach(o) => {
+            range(o.quantity, "quantity", 1, 100_000)?;
+            range(o.reach, "reach", 0, 1_000_000)?;
+            text(&o.notes, "notes", LONG_TEXT)
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -166,6 +166,22 @@ pub struct Strings {
     pub version: &'static str,
     pub yes: &'static str,
     pub no: &'static str,
+    pub sync_now: &'static str,
+    pub syncing: &'static str,
+    pub last_sync: &'static str,
+    pub never_synced: &'static str,
+    pub clock_off: &'static str,
+    pub open_quarantine: &'static str,
+    pub enrol_device: &'static str,
+    pub enrol_title: &'static str,
+    pub enrol_hint: &'static str,
+    pub server_url: &'static str,
+    pub enrol_code: &'static str,
+    pub device_name: &'static str,
+    pub enrol_button: &'static str,
+    pub enrolled_done: &'static str,
+    /// In the order of `SyncError::CODES`.
+    pub sync_errors: [&'static str; 13],
 }
 
 fn fill(template: &str, n: impl std::fmt::Display) -> String {
@@ -192,6 +208,17 @@ impl Strings {
             StoreError::Other(_) => 9,
         };
         self.store_errors[i].to_owned()
+    }
+
+    /// Words a sync failure. A message the server sent (in Vietnamese) is shown as is,
+    /// since it says what the office did (revoked the device, for instance).
+    #[cfg(feature = "app")]
+    pub fn sync_error(&self, e: &crate::sync::SyncError) -> String {
+        use crate::sync::SyncError::*;
+        match e {
+            EnrolCode(m) | Unauthorized(m) | Revoked(m) | UpdateApp(m) | Refused(_, m) if !m.is_empty() => m.clone(),
+            _ => self.sync_errors[e.index()].to_owned(),
+        }
     }
 
     pub fn pending_count(&self, n: u32) -> String {

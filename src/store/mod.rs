@@ -111,6 +111,24 @@ pub struct OutboxSummary {
     pub sent: u32,
 }
 
+/// This device's enrolment with a commune server.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Enrolment {
+    pub server_url: String,
+    pub commune: String,
+    /// Bearer token. (Kept in the settings table; issue 5 encrypts the whole store.)
+    pub token: String,
+    /// The id the server gave this device.
+    pub device_id: String,
+}
+
+/// One settled outbox entry, as `sync` decided.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Settled {
+    Sent { id: Uuid, version: i64 },
+    Rejected { id: Uuid, version: i64, reason: String },
+}
+
 /// A saved, unfinished form.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Draft {
@@ -529,9 +547,31 @@ impl Store {
             "SELECT hamlet_id, COUNT(DISTINCT person_key) + SUM(person_key IS NULL) FROM records
              WHERE sample = ? AND signed = 1 AND voided = 0 GROUP BY hamlet_id",
         )?;
-        let helped: std::collections::HashMap<String, i64> = stmt
+        let mut helped: std::collections::HashMap<String, i64> = stmt
             .query_map([reference.commune.sample], |r| Ok((r.get(0)?, r.get(1)?)))?
             .collect::<rusqlite::Result<_>>()?;
+        // Once the server has reported commune-wide figures, they count every device; this
+        // device adds only what it has not sent yet (the server has the rest).
+        let server: std::collections::HashMap<String, i64> = conn
+            .prepare_cached("SELECT hamlet_id, helped_signed FROM server_coverage")?
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<rusqlite::Result<_>>()?;
+        if !reference.commune.sample && !server.is_empty() {
+            let mut unsent = conn.prepare_cached(
+                "SELECT hamlet_id, COUNT(*) FROM records WHERE sample = 0 AND signed = 1 AND voided = 0
+                 AND sync_state <> 'sent' GROUP BY hamlet_id",
+            )?;
+            let unsent: std::collections::HashMap<String, i64> =
+                unsent.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<rusqlite::Result<_>>()?;
+            helped = reference
+                .hamlets
+                .iter()
+                .map(|h| {
+                    let n = server.get(&h.id).copied().unwrap_or(0) + unsent.get(&h.id).copied().unwrap_or(0);
+                    (h.id.clone(), n)
+                })
+                .collect();
+        }
         Ok(reference
             .hamlets
             .iter()
@@ -604,6 +644,107 @@ impl Store {
         }
         tx.commit()?;
         Ok(())
+    }
+
+    // ---- sync -----------------------------------------------------------------------
+
+    /// Where and as whom this device syncs, once enrolled.
+    pub fn enrolment(&self) -> Result<Option<Enrolment>> {
+        let conn = self.conn();
+        let get = |k| get_setting(&conn, k);
+        match (get("server_url")?, get("commune_code")?, get("server_token")?, get("server_device_id")?) {
+            (Some(server_url), Some(commune), Some(token), Some(device_id)) => {
+                Ok(Some(Enrolment { server_url, commune, token, device_id }))
+            }
+            _ => Ok(None),
+        }
+    }
+
+    /// Becomes a device of a real commune: keeps the server's address, token and hashing
+    /// key, and replaces the sample commune by the commune's reference data, all at once.
+    /// Practice records stay on the device, hidden, and are never sent.
+    pub fn enrol(&self, enrolment: &Enrolment, cid_key: &CidKey, reference: &ReferenceData) -> Result<()> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        set_setting(&tx, "server_url", &enrolment.server_url)?;
+        set_setting(&tx, "commune_code", &enrolment.commune)?;
+        set_setting(&tx, "server_token", &enrolment.token)?;
+        set_setting(&tx, "server_device_id", &enrolment.device_id)?;
+        set_setting(&tx, "cid_key_id", &cid_key.id)?;
+        set_setting(&tx, "cid_key", &cid_key.to_hex())?;
+        set_setting(&tx, "pull_cursor", "0")?;
+        let mut reference = reference.clone();
+        reference.commune.sample = false;
+        write_reference(&tx, &reference)?;
+        // The practice volunteer list is gone; whoever holds the device chooses again.
+        tx.execute("DELETE FROM settings WHERE key = 'current_volunteer'", [])?;
+        tx.execute("DELETE FROM drafts", [])?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// The oldest queued records, at their queued versions, for the next push.
+    pub fn outbox_batch(&self, limit: usize) -> Result<Vec<Record>> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare_cached(&format!(
+            "SELECT {} FROM outbox o JOIN records r ON r.id = o.record_id AND r.version = o.version
+             ORDER BY o.queued_at, o.record_id LIMIT ?",
+            RECORD_COLUMNS.split(", ").map(|c| format!("r.{c}")).collect::<Vec<_>>().join(", ")
+        ))?;
+        let rows = stmt.query_map([limit as i64], read_row)?;
+        rows.map(|r| r?).collect()
+    }
+
+    /// Applies a push's answers in one transaction: acknowledged versions leave the outbox,
+    /// rejected ones go to quarantine with the server's reason, the rest stay queued.
+    pub fn settle_push(&self, settled: &[Settled]) -> Result<()> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        for s in settled {
+            let (id, version, state, reason) = match s {
+                Settled::Sent { id, version } => (id, version, SyncState::Sent, None),
+                Settled::Rejected { id, version, reason } => (id, version, SyncState::Rejected, Some(reason.as_str())),
+            };
+            let removed = tx
+                .prepare_cached("DELETE FROM outbox WHERE record_id = ? AND version = ?")?
+                .execute(params![id.to_string(), version])?;
+            if removed == 1 {
+                tx.prepare_cached("UPDATE records SET sync_state = ?, reject_reason = ? WHERE id = ? AND version = ?")?
+                    .execute(params![state.code(), reason, id.to_string(), version])?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Applies a page of the server's change log and advances the cursor, together.
+    pub fn apply_pull(&self, changes: &[(i64, crate::protocol::Change)], cursor: i64) -> Result<()> {
+        use crate::protocol::Change;
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        for (_, change) in changes {
+            match change {
+                Change::Reference { reference } => {
+                    let mut reference = reference.clone();
+                    reference.commune.sample = false;
+                    write_reference(&tx, &reference)?;
+                }
+                Change::Coverage { coverage } => {
+                    tx.execute(
+                        "INSERT INTO server_coverage (hamlet_id, helped_signed) VALUES (?, ?)
+                         ON CONFLICT (hamlet_id) DO UPDATE SET helped_signed = excluded.helped_signed",
+                        params![coverage.hamlet_id, coverage.helped_signed],
+                    )?;
+                }
+            }
+        }
+        set_setting(&tx, "pull_cursor", &cursor.to_string())?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    pub fn pull_cursor(&self) -> Result<i64> {
+        Ok(self.setting("pull_cursor")?.and_then(|s| s.parse().ok()).unwrap_or(0))
     }
 
     // ---- drafts ---------------------------------------------------------------------

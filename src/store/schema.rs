@@ -92,4 +92,11 @@ pub const MIGRATIONS: &[&str] = &[
     CREATE INDEX records_by_parent ON records (parent_id) WHERE parent_id IS NOT NULL;
     UPDATE records SET search_text = ' ' || search_text || ' ';
     "#,
+    // 3: the commune-wide coverage the server reports, per hamlet (counts only).
+    r#"
+    CREATE TABLE server_coverage (
+        hamlet_id     TEXT PRIMARY KEY,
+        helped_signed INTEGER NOT NULL
+    ) STRICT;
+    "#,
 ];

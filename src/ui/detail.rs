@@ -56,14 +56,17 @@ pub fn Detail(id: Uuid) -> Element {
     let kind = r.body.kind();
     let version = r.meta.version;
     let void_store = services.store.clone();
+    let void_sync = services.sync.clone();
     let on_void = move |_| {
         let store = void_store.clone();
+        let sync = void_sync.clone();
         let volunteer = (ui.volunteer)().unwrap_or_default();
         let why = reason();
         let mut ui = ui;
         async move {
             match call(&store, move |s| s.void(id, version, &volunteer, &why)).await {
                 Ok(_) => {
+                    sync.sync_now();
                     confirming.set(false);
                     ui.flash.set(Some(ui.t().voided_done.to_owned()));
                     ui.changed();

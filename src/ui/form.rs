@@ -143,10 +143,12 @@ fn Editor(loaded: Loaded, draft_key: String) -> Element {
     };
 
     let save_store = services.store.clone();
+    let save_sync = services.sync.clone();
     let save_key = draft_key.clone();
     let record_version = loaded.record.as_ref().map(|r| r.meta.version);
     let on_save = move |_| {
         let store = save_store.clone();
+        let sync = save_sync.clone();
         let key = save_key.clone();
         let mut ui = ui;
         async move {
@@ -184,6 +186,7 @@ fn Editor(loaded: Loaded, draft_key: String) -> Element {
             let t = ui.t();
             match result {
                 Ok(Ok(record)) => {
+                    sync.sync_now();
                     errors.set(Vec::new());
                     ui.flash.set(Some(t.saved.to_owned()));
                     ui.changed();

@@ -83,17 +83,8 @@ pub fn Home() -> Element {
                     }
                 }
             }
-            button { class: "secondary wide", "data-testid": "open-list", onclick: move |_| ui.go(Screen::List), "🔎 {t.records}" }
-            div { class: "card outbox", "data-testid": "outbox",
-                if d.sample {
-                    p { "{t.practice_not_sent}" }
-                } else {
-                    p { "{t.pending_count(d.outbox.pending)}" }
-                    if d.outbox.rejected > 0 {
-                        p { class: "error", "{t.rejected_count(d.outbox.rejected)}" }
-                    }
-                }
-            }
+            button { class: "secondary wide", "data-testid": "open-list", onclick: move |_| ui.go(Screen::List(None)), "🔎 {t.records}" }
+            SyncCard { sample: d.sample, pending: d.outbox.pending, rejected: d.outbox.rejected }
             if !d.drafts.is_empty() {
                 div { class: "card drafts",
                     h2 { "{t.drafts}" }
@@ -166,6 +157,62 @@ fn DraftRow(draft: crate::store::Draft) -> Element {
                         ui.changed();
                     }
                 }, "{t.discard}" }
+        }
+    }
+}
+
+/// What waits to be sent, how the last sync went, and "Đồng bộ ngay".
+#[component]
+fn SyncCard(sample: bool, pending: u32, rejected: u32) -> Element {
+    let ui = use_context::<Ui>();
+    let services = use_context::<Services>();
+    let mut status = use_signal(|| services.sync.status());
+    let handle = services.sync.clone();
+    // Follow the worker: every status change re-reads the counts too.
+    use_future(move || {
+        let mut rx = handle.subscribe();
+        async move {
+            while rx.changed().await.is_ok() {
+                let s = rx.borrow().clone();
+                status.set(s);
+                ui.changed();
+            }
+        }
+    });
+    let t = ui.t();
+    if sample {
+        return rsx! {
+            div { class: "card outbox", "data-testid": "outbox",
+                p { "{t.practice_not_sent}" }
+                button { class: "secondary wide", "data-testid": "open-enrol", onclick: move |_| ui.go(Screen::Enrol), "{t.enrol_device}" }
+            }
+        };
+    }
+    let s = status();
+    let last = s
+        .last_success
+        .map(|at| format!("{} {}", t.last_sync, at.with_timezone(&Local).format("%H:%M %d/%m/%Y")))
+        .unwrap_or_else(|| t.never_synced.to_owned());
+    let sync = services.sync.clone();
+    rsx! {
+        div { class: "card outbox", "data-testid": "outbox",
+            p { class: "pending", "{t.pending_count(pending)}" }
+            p { class: "sub", "data-testid": "last-sync", "{last}" }
+            if let Some(e) = &s.last_error {
+                p { class: "error", role: "alert", "data-testid": "sync-error", "{t.sync_error(e)}" }
+            }
+            if s.clock_is_off() {
+                p { class: "error", role: "alert", "data-testid": "clock-warning", "⏰ {t.clock_off}" }
+            }
+            if rejected > 0 {
+                p { class: "error", "{t.rejected_count(rejected)}" }
+                button { class: "secondary wide", "data-testid": "open-quarantine",
+                    onclick: move |_| ui.go(Screen::List(Some(crate::domain::SyncState::Rejected))), "{t.open_quarantine}" }
+            }
+            button { class: "primary wide", "data-testid": "sync-now", disabled: s.running,
+                onclick: move |_| sync.sync_now(),
+                if s.running { "{t.syncing}" } else { "⟳ {t.sync_now}" }
+            }
         }
     }
 }

@@ -27,13 +27,13 @@ pub fn record_title(t: &Strings, body: &Body) -> String {
 }
 
 #[component]
-pub fn RecordList() -> Element {
+pub fn RecordList(preset: Option<SyncState>) -> Element {
     let ui = use_context::<Ui>();
     let services = use_context::<Services>();
     let mut text = use_signal(String::new);
     let mut hamlet = use_signal(String::new);
     let mut kind = use_signal(String::new);
-    let mut state = use_signal(String::new);
+    let mut state = use_signal(|| preset.map(|s| s.code().to_owned()).unwrap_or_default());
     let mut from = use_signal(String::new);
     let mut to = use_signal(String::new);
     let store = services.store.clone();
@@ -68,7 +68,7 @@ pub fn RecordList() -> Element {
             h1 { "{t.records}" }
             input { class: "search", r#type: "search", name: "search", placeholder: t.search_hint, value: "{text}",
                 oninput: move |e| text.set(e.value()) }
-            details { class: "filters",
+            details { class: "filters", open: preset.is_some(),
                 summary { "{t.filters}" }
                 div { class: "row",
                     select { name: "filter_hamlet", onchange: move |e| hamlet.set(e.value()),
@@ -88,7 +88,7 @@ pub fn RecordList() -> Element {
                 }
                 select { name: "filter_state", onchange: move |e| state.set(e.value()),
                     option { value: "", "{t.all_states}" }
-                    for s in SyncState::ALL.iter() { option { value: s.code(), "{t.sync_states[s.index()]}" } }
+                    for s in SyncState::ALL.iter() { option { value: s.code(), selected: state() == s.code(), "{t.sync_states[s.index()]}" } }
                 }
             }
             match &*results.read() {

@@ -9,6 +9,7 @@
 
 mod components;
 mod detail;
+mod enrol;
 mod form;
 mod home;
 mod list;
@@ -23,6 +24,7 @@ use uuid::Uuid;
 use crate::domain::RecordKind;
 use crate::i18n::{Lang, Strings};
 use crate::store::{Store, StoreError};
+use crate::sync::worker::SyncHandle;
 
 /// The stylesheet, inlined so the desktop window, phones and liveview all get it.
 pub const CSS: &str = include_str!("../../assets/main.css");
@@ -45,6 +47,8 @@ impl AppConfig {
 #[derive(Clone)]
 pub struct Services {
     pub store: Arc<Store>,
+    /// The store file's sync worker (idle until the device is enrolled).
+    pub sync: SyncHandle,
 }
 
 impl PartialEq for Services {
@@ -61,8 +65,10 @@ pub enum Screen {
     /// A new record of a kind, optionally hanging off a visit or meeting.
     New(RecordKind, Option<Uuid>),
     Edit(Uuid),
-    List,
+    /// The record list, optionally showing one sync state (the quarantine of rejected ones).
+    List(Option<crate::domain::SyncState>),
     Detail(Uuid),
+    Enrol,
 }
 
 /// App-wide UI state, shared as a context of signals.
@@ -145,7 +151,10 @@ pub fn App() -> Element {
     });
     let body = match &*opened.read() {
         None => rsx! { div { class: "loading", "…" } },
-        Some(Ok(store)) => rsx! { Shell { services: Services { store: store.clone() } } },
+        Some(Ok(store)) => {
+            let sync = crate::sync::worker::shared(store);
+            rsx! { Shell { services: Services { store: store.clone(), sync } } }
+        }
         Some(Err(e)) => {
             let t = Lang::Vi.strings();
             rsx! {
@@ -220,7 +229,8 @@ fn Shell(services: Services) -> Element {
                         Screen::ChooseVolunteer => rsx! { volunteers::ChooseVolunteer {} },
                         Screen::New(kind, parent) => rsx! { form::FormScreen { key: "{kind:?}{parent:?}", kind: Some(kind), record_id: None, parent } },
                         Screen::Edit(id) => rsx! { form::FormScreen { key: "{id}", kind: None, record_id: Some(id), parent: None } },
-                        Screen::List => rsx! { list::RecordList {} },
+                        Screen::List(state) => rsx! { list::RecordList { key: "{state:?}", preset: state } },
+                        Screen::Enrol => rsx! { enrol::Enrol {} },
                         Screen::Detail(id) => rsx! { detail::Detail { key: "{id}", id } },
                     }
                 }

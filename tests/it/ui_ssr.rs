@@ -138,7 +138,7 @@ async fn the_list_shows_each_records_sync_state() {
     t.store.create(new_record("h-plei", now_local(), visit("Nhà C", 1))).unwrap();
     t.store.mark_sent(a.meta.id, 1).unwrap();
     t.store.mark_rejected(b.meta.id, 1, "sai thôn").unwrap();
-    let html = render_until(config(&t, Screen::List), "3 bản ghi").await;
+    let html = render_until(config(&t, Screen::List(None)), "3 bản ghi").await;
     for badge in ["badge sent", "badge rejected", "badge pending"] {
         assert!(html.contains(badge), "{badge}");
     }

@@ -1,0 +1,184 @@
+//! The wire between the app's sync client and the commune server: request and response
+//! types, the API version, and the limits both sides agree on.
+//!
+//! Shared by `sync` (app) and `server`; depends only on `domain`. Every response carries
+//! `api_version`, and the server also sends it in the `x-sotay-api` header. JSON field
+//! names are short where they repeat per record (a push of 100 records is mostly record
+//! bodies), and every type refuses unknown fields so a typo is an error, not silence.
+
+use chrono::{DateTime, NaiveDateTime, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::domain::{Body, ReferenceData};
+
+/// The API this build speaks. A request with another major version is refused with
+/// [`ErrorCode::UpdateApp`].
+pub const API_VERSION: u32 = 1;
+/// Response header carrying [`API_VERSION`].
+pub const API_HEADER: &str = "x-sotay-api";
+
+/// Most records in one push.
+pub const MAX_BATCH_RECORDS: usize = 500;
+/// Largest push body on the wire (compressed) and after decompression.
+pub const MAX_BODY_BYTES: usize = 2 * 1024 * 1024;
+pub const MAX_DECOMPRESSED_BYTES: usize = 8 * 1024 * 1024;
+/// Longest free-text field the server accepts.
+pub const MAX_TEXT_CHARS: usize = 2000;
+
+/// `POST /api/v1/enrol`: a one-time code for a device id, token and reference data.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EnrolRequest {
+    pub api_version: u32,
+    pub code: String,
+    /// A label the office sees in the device list ("Máy tính bảng thôn Plei").
+    pub device_name: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EnrolResponse {
+    pub api_version: u32,
+    pub device_id: String,
+    /// Bearer token for every later call; the server keeps only its hash.
+    pub token: String,
+    /// The commune's citizen-ID hashing key, so every device hashes alike.
+    pub cid_key_id: String,
+    pub cid_key: String,
+    pub reference: ReferenceData,
+    pub server_time: DateTime<Utc>,
+}
+
+/// One record version as pushed. The device is known from the token.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WireRecord {
+    pub id: Uuid,
+    #[serde(rename = "v")]
+    pub version: i64,
+    #[serde(rename = "h")]
+    pub hamlet_id: String,
+    #[serde(rename = "u")]
+    pub volunteer_id: String,
+    /// Business time, local, as the volunteer gave it.
+    #[serde(rename = "at")]
+    pub occurred_at: NaiveDateTime,
+    /// Device time of the save: informational only; nothing is ordered by it.
+    #[serde(rename = "sv")]
+    pub saved_at: DateTime<Utc>,
+    #[serde(rename = "x", default, skip_serializing_if = "std::ops::Not::not")]
+    pub voided: bool,
+    #[serde(rename = "xr", default, skip_serializing_if = "Option::is_none")]
+    pub void_reason: Option<String>,
+    #[serde(rename = "b")]
+    pub body: Body,
+}
+
+/// What the device says about itself with each push; the office sees it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeviceReport {
+    /// Records waiting in the outbox, this batch included.
+    pub queued: u32,
+    pub app_version: String,
+}
+
+/// `POST /api/v1/push` (gzip-compressed JSON).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PushRequest {
+    pub api_version: u32,
+    pub device: DeviceReport,
+    pub records: Vec<WireRecord>,
+}
+
+/// What became of one pushed record version.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Applied {
+    /// Stored: new, or newer than what the server had.
+    Applied,
+    /// The server already had this id at this version.
+    Duplicate,
+    /// The server has a newer version.
+    Stale,
+    /// Refused; `reason` says why. Only this record.
+    Rejected,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RecordResult {
+    pub id: Uuid,
+    #[serde(rename = "v")]
+    pub version: i64,
+    #[serde(rename = "r")]
+    pub result: Applied,
+    /// Why it was rejected, in Vietnamese, for the volunteer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PushResponse {
+    pub api_version: u32,
+    pub server_time: DateTime<Utc>,
+    pub results: Vec<RecordResult>,
+}
+
+/// One hamlet's commune-wide figures, counts only.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HamletCoverage {
+    pub hamlet_id: String,
+    /// Distinct people helped to a signature, across all devices.
+    pub helped_signed: u32,
+}
+
+/// One entry of the server's change log, in commit order.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Change {
+    Reference { reference: ReferenceData },
+    Coverage { coverage: HamletCoverage },
+}
+
+/// `GET /api/v1/pull?after=SEQ&limit=N`: changes after the device's cursor.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PullResponse {
+    pub api_version: u32,
+    pub server_time: DateTime<Utc>,
+    pub changes: Vec<(i64, Change)>,
+    /// The cursor to ask from next time (the last sequence number in `changes`).
+    pub cursor: i64,
+    pub more: bool,
+}
+
+/// Machine-readable error kinds, so the app can act on them (and word them).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    BadRequest,
+    Unauthorized,
+    Revoked,
+    Forbidden,
+    EnrolCodeInvalid,
+    TooLarge,
+    RateLimited,
+    UpdateApp,
+    NotFound,
+    Internal,
+}
+
+/// The body of every 4xx and 5xx answer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ErrorBody {
+    pub api_version: u32,
+    pub error: ErrorCode,
+    /// For a person, in Vietnamese; never contains personal data.
+    pub message: String,
+}

@@ -1,0 +1,504 @@
+//! The server's store: communes with their reference data and hashing key, devices and
+//! enrolment codes, every record version received, and the change log devices pull from.
+//!
+//! All SQL of the server lives here. One SQLite file in the data folder, WAL with
+//! `synchronous=FULL`: a push is acknowledged only after its transaction is on disk, so a
+//! server killed after answering has kept what it acknowledged.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::sync::{Mutex, MutexGuard};
+
+use chrono::{DateTime, Duration, Utc};
+use rand::RngCore;
+use rusqlite::{params, Connection, OptionalExtension, Transaction};
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+use crate::domain::validate::check_body;
+use crate::domain::{Commune, ReferenceData};
+use crate::protocol::{Applied, Change, DeviceReport, HamletCoverage, RecordResult, WireRecord};
+
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    #[error("database error: {0}")]
+    Sql(#[from] rusqlite::Error),
+    #[error("stored data could not be read: {0}")]
+    Decode(#[from] serde_json::Error),
+    #[error("no such commune")]
+    NoCommune,
+    #[error("no such device")]
+    NoDevice,
+    #[error("the database was made by a newer server (schema {0})")]
+    TooNew(i64),
+}
+
+pub type Result<T, E = DbError> = std::result::Result<T, E>;
+
+const MIGRATIONS: &[&str] = &[r#"
+    CREATE TABLE communes (
+        code        TEXT PRIMARY KEY,
+        reference   TEXT NOT NULL,
+        cid_key_id  TEXT NOT NULL,
+        cid_key     TEXT NOT NULL
+    ) STRICT;
+
+    CREATE TABLE devices (
+        id            TEXT PRIMARY KEY,
+        commune       TEXT NOT NULL REFERENCES communes (code),
+        name          TEXT NOT NULL,
+        token_hash    TEXT NOT NULL UNIQUE,
+        enrolled_at   TEXT NOT NULL,
+        revoked_at    TEXT,
+        last_seen     TEXT,
+        queued        INTEGER,
+        app_version   TEXT
+    ) STRICT;
+
+    CREATE TABLE enrol_codes (
+        code_hash   TEXT PRIMARY KEY,
+        commune     TEXT NOT NULL REFERENCES communes (code),
+        created_at  TEXT NOT NULL,
+        expires_at  TEXT NOT NULL,
+        used_by     TEXT
+    ) STRICT;
+
+    CREATE TABLE records (
+        id            TEXT PRIMARY KEY,
+        commune       TEXT NOT NULL,
+        device_id     TEXT NOT NULL,
+        kind          TEXT NOT NULL,
+        hamlet_id     TEXT NOT NULL,
+        volunteer_id  TEXT NOT NULL,
+        occurred_at   TEXT NOT NULL,
+        saved_at      TEXT NOT NULL,
+        received_at   TEXT NOT NULL,
+        version       INTEGER NOT NULL,
+        voided        INTEGER NOT NULL,
+        void_reason   TEXT,
+        body          TEXT NOT NULL,
+        person_times  INTEGER NOT NULL,
+        signed        INTEGER NOT NULL,
+        person_key    TEXT
+    ) STRICT;
+    CREATE INDEX records_signed ON records (commune, hamlet_id, person_key) WHERE signed = 1 AND voided = 0;
+    CREATE INDEX records_by_time ON records (commune, occurred_at);
+
+    CREATE TABLE record_history (
+        id           TEXT NOT NULL,
+        version      INTEGER NOT NULL,
+        device_id    TEXT NOT NULL,
+        received_at  TEXT NOT NULL,
+        voided       INTEGER NOT NULL,
+        record       TEXT NOT NULL,
+        PRIMARY KEY (id, version)
+    ) STRICT;
+
+    -- What devices pull, in commit order. Only the newest coverage entry per hamlet and
+    -- the newest reference entry per commune are kept: a device that missed the older ones
+    -- needs only the newest.
+    CREATE TABLE change_log (
+        seq      INTEGER PRIMARY KEY AUTOINCREMENT,
+        commune  TEXT NOT NULL,
+        key      TEXT NOT NULL,
+        change   TEXT NOT NULL
+    ) STRICT;
+    CREATE UNIQUE INDEX change_log_key ON change_log (commune, key);
+"#];
+
+fn now_ts(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+/// SHA-256 of an enrolment code as typed (case, spaces and dashes ignored), hex. Codes are
+/// random, one-time and expiring; passwords (office accounts) will use argon2.
+pub fn code_hash(code: &str) -> String {
+    let normal: String = code.chars().filter(|c| c.is_ascii_alphanumeric()).map(|c| c.to_ascii_uppercase()).collect();
+    hex::encode(Sha256::digest(normal.as_bytes()))
+}
+
+/// SHA-256 of a bearer token, hex: 256 random bits need no slow hash.
+pub fn token_hash(token: &str) -> String {
+    hex::encode(Sha256::digest(token.as_bytes()))
+}
+
+/// A device as the server knows it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Device {
+    pub id: String,
+    pub commune: String,
+    pub name: String,
+    pub revoked: bool,
+    pub last_seen: Option<String>,
+    pub queued: Option<i64>,
+}
+
+/// A fresh enrolment: what the device receives.
+pub struct Enrolled {
+    pub device_id: String,
+    pub token: String,
+    pub cid_key_id: String,
+    pub cid_key: String,
+    pub reference: ReferenceData,
+}
+
+/// Letters that cannot be misread for each other when typed from paper (no 0/O, 1/I/L).
+const CODE_ALPHABET: &[u8] = b"ABCDEFGHJKMNPQRSTUVWXYZ23456789";
+
+pub struct ServerDb {
+    conn: Mutex<Connection>,
+}
+
+impl ServerDb {
+    pub fn open(path: impl AsRef<Path>) -> Result<ServerDb> {
+        let mut conn = Connection::open(path)?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        let _: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
+        conn.execute_batch("PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;")?;
+        let current: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+        if current > MIGRATIONS.len() as i64 {
+            return Err(DbError::TooNew(current));
+        }
+        for (i, sql) in MIGRATIONS.iter().enumerate().skip(current as usize) {
+            let tx = conn.transaction()?;
+            tx.execute_batch(sql)?;
+            tx.pragma_update(None, "user_version", i as i64 + 1)?;
+            tx.commit()?;
+        }
+        Ok(ServerDb { conn: Mutex::new(conn) })
+    }
+
+    fn conn(&self) -> MutexGuard<'_, Connection> {
+        self.conn.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Adds a commune, or replaces its reference data (keeping its hashing key).
+    pub fn put_commune(&self, reference: &ReferenceData) -> Result<()> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        let code = &reference.commune.code;
+        let exists: bool = tx.query_row("SELECT COUNT(*) FROM communes WHERE code = ?", [code], |r| r.get(0))?;
+        let json = serde_json::to_string(reference)?;
+        if exists {
+            tx.execute("UPDATE communes SET reference = ? WHERE code = ?", params![json, code])?;
+        } else {
+            let mut key = [0u8; 32];
+            rand::rngs::OsRng.fill_bytes(&mut key);
+            tx.execute(
+                "INSERT INTO communes (code, reference, cid_key_id, cid_key) VALUES (?, ?, ?, ?)",
+                params![code, json, format!("commune:{code}:1"), hex::encode(key)],
+            )?;
+        }
+        log_change(&tx, code, "reference", &Change::Reference { reference: reference.clone() })?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    pub fn commune(&self, code: &str) -> Result<ReferenceData> {
+        let json: String = self
+            .conn()
+            .query_row("SELECT reference FROM communes WHERE code = ?", [code], |r| r.get(0))
+            .optional()?
+            .ok_or(DbError::NoCommune)?;
+        Ok(serde_json::from_str(&json)?)
+    }
+
+    pub fn communes(&self) -> Result<Vec<Commune>> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare("SELECT reference FROM communes ORDER BY code")?;
+        let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
+        let mut out = Vec::new();
+        for json in rows {
+            out.push(serde_json::from_str::<ReferenceData>(&json?)?.commune);
+        }
+        Ok(out)
+    }
+
+    /// Makes a one-time enrolment code for `commune`, valid for `valid_for`. Returns the
+    /// code as a person types it (`ABCD-EFGH`); only its hash is stored.
+    pub fn new_enrol_code(&self, commune: &str, valid_for: Duration, now: DateTime<Utc>) -> Result<String> {
+        self.commune(commune)?;
+        let mut raw = [0u8; 8];
+        rand::rngs::OsRng.fill_bytes(&mut raw);
+        let letters: String = raw.iter().map(|b| CODE_ALPHABET[*b as usize % CODE_ALPHABET.len()] as char).collect();
+        let code = format!("{}-{}", &letters[..4], &letters[4..]);
+        self.conn().execute(
+            "INSERT INTO enrol_codes (code_hash, commune, created_at, expires_at) VALUES (?, ?, ?, ?)",
+            params![code_hash(&code), commune, now_ts(now), now_ts(now + valid_for)],
+        )?;
+        Ok(code)
+    }
+
+    /// Spends an enrolment code: a new device with a fresh token. `None` when the code is
+    /// unknown, used or expired (the caller does not say which).
+    pub fn enrol(&self, code: &str, device_name: &str, now: DateTime<Utc>) -> Result<Option<Enrolled>> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        let hash = code_hash(code);
+        let found: Option<(String, String, Option<String>)> = tx
+            .query_row("SELECT commune, expires_at, used_by FROM enrol_codes WHERE code_hash = ?", [&hash], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+            })
+            .optional()?;
+        let Some((commune, expires_at, used_by)) = found else { return Ok(None) };
+        if used_by.is_some() || expires_at < now_ts(now) {
+            return Ok(None);
+        }
+        let device_id = Uuid::now_v7().to_string();
+        let mut raw = [0u8; 32];
+        rand::rngs::OsRng.fill_bytes(&mut raw);
+        let token = hex::encode(raw);
+        tx.execute(
+            "INSERT INTO devices (id, commune, name, token_hash, enrolled_at) VALUES (?, ?, ?, ?, ?)",
+            params![device_id, commune, device_name, token_hash(&token), now_ts(now)],
+        )?;
+        tx.execute("UPDATE enrol_codes SET used_by = ? WHERE code_hash = ?", params![device_id, hash])?;
+        let (reference, cid_key_id, cid_key): (String, String, String) = tx.query_row(
+            "SELECT reference, cid_key_id, cid_key FROM communes WHERE code = ?",
+            [&commune],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )?;
+        tx.commit()?;
+        Ok(Some(Enrolled { device_id, token, cid_key_id, cid_key, reference: serde_json::from_str(&reference)? }))
+    }
+
+    /// The device a bearer token belongs to, revoked or not.
+    pub fn device_by_token(&self, token: &str) -> Result<Option<Device>> {
+        let conn = self.conn();
+        conn.query_row(
+            "SELECT id, commune, name, revoked_at IS NOT NULL, last_seen, queued FROM devices WHERE token_hash = ?",
+            [token_hash(token)],
+            read_device,
+        )
+        .optional()
+        .map_err(Into::into)
+    }
+
+    pub fn devices(&self, commune: &str) -> Result<Vec<Device>> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare(
+            "SELECT id, commune, name, revoked_at IS NOT NULL, last_seen, queued FROM devices
+             WHERE commune = ? ORDER BY enrolled_at",
+        )?;
+        let rows = stmt.query_map([commune], read_device)?;
+        rows.collect::<rusqlite::Result<_>>().map_err(Into::into)
+    }
+
+    pub fn revoke(&self, device_id: &str, now: DateTime<Utc>) -> Result<()> {
+        let n = self
+            .conn()
+            .execute("UPDATE devices SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL", params![now_ts(now), device_id])?;
+        if n == 0 {
+            return Err(DbError::NoDevice);
+        }
+        Ok(())
+    }
+
+    /// Applies a push from `device`: each record on its own, all in one durable transaction.
+    pub fn apply_push(
+        &self,
+        device: &Device,
+        report: &DeviceReport,
+        records: &[WireRecord],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<RecordResult>> {
+        let mut conn = self.conn();
+        let mut tx = conn.transaction()?;
+        let reference: ReferenceData = serde_json::from_str(&tx.query_row(
+            "SELECT reference FROM communes WHERE code = ?",
+            [&device.commune],
+            |r| r.get::<_, String>(0),
+        )?)?;
+        let received = now_ts(now);
+        let mut results = Vec::with_capacity(records.len());
+        let mut touched: BTreeSet<String> = BTreeSet::new();
+        for record in records {
+            let result = match check_record(record, &reference) {
+                Err(reason) => RecordResult { id: record.id, version: record.version, result: Applied::Rejected, reason: Some(reason) },
+                Ok(()) => {
+                    let sp = tx.savepoint()?;
+                    // A savepoint per record: one record's failure cannot undo the others.
+                    let applied = apply_one(&sp, device, record, &received, &mut touched)?;
+                    sp.commit()?;
+                    applied
+                }
+            };
+            results.push(result);
+        }
+        for hamlet in &touched {
+            let helped: i64 = tx.query_row(
+                "SELECT COUNT(DISTINCT person_key) + COALESCE(SUM(person_key IS NULL), 0) FROM records
+                 WHERE commune = ? AND hamlet_id = ? AND signed = 1 AND voided = 0",
+                params![device.commune, hamlet],
+                |r| r.get(0),
+            )?;
+            let change = Change::Coverage { coverage: HamletCoverage { hamlet_id: hamlet.clone(), helped_signed: helped as u32 } };
+            log_change(&tx, &device.commune, &format!("coverage:{hamlet}"), &change)?;
+        }
+        tx.execute(
+            "UPDATE devices SET last_seen = ?, queued = ?, app_version = ? WHERE id = ?",
+            params![received, report.queued, report.app_version, device.id],
+        )?;
+        tx.commit()?;
+        Ok(results)
+    }
+
+    /// Changes after `after` for a commune, oldest first, at most `limit`.
+    pub fn pull(&self, commune: &str, after: i64, limit: usize) -> Result<(Vec<(i64, Change)>, bool)> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare_cached("SELECT seq, change FROM change_log WHERE commune = ? AND seq > ? ORDER BY seq LIMIT ?")?;
+        let rows = stmt.query_map(params![commune, after, limit as i64 + 1], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (seq, json) = row?;
+            out.push((seq, serde_json::from_str(&json)?));
+        }
+        let more = out.len() > limit;
+        out.truncate(limit);
+        Ok((out, more))
+    }
+
+    /// The stored version of a record, if any: (version, voided, device).
+    pub fn record_version(&self, id: Uuid) -> Result<Option<(i64, bool, String)>> {
+        self.conn()
+            .query_row("SELECT version, voided, device_id FROM records WHERE id = ?", [id.to_string()], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+            })
+            .optional()
+            .map_err(Into::into)
+    }
+
+    /// Every stored record's id, version and void flag for a commune (tests, reports).
+    pub fn record_versions(&self, commune: &str) -> Result<Vec<(Uuid, i64, bool)>> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare("SELECT id, version, voided FROM records WHERE commune = ? ORDER BY id")?;
+        let rows = stmt.query_map([commune], |r| Ok((r.get::<_, String>(0)?, r.get(1)?, r.get(2)?)))?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (id, v, x) = row?;
+            out.push((Uuid::parse_str(&id).map_err(|_| DbError::NoDevice)?, v, x));
+        }
+        Ok(out)
+    }
+
+    /// How many history rows the server holds for a commune.
+    pub fn history_count(&self, commune: &str) -> Result<i64> {
+        Ok(self.conn().query_row(
+            "SELECT COUNT(*) FROM record_history h JOIN records r ON r.id = h.id WHERE r.commune = ?",
+            [commune],
+            |r| r.get(0),
+        )?)
+    }
+}
+
+fn read_device(r: &rusqlite::Row) -> rusqlite::Result<Device> {
+    Ok(Device {
+        id: r.get(0)?,
+        commune: r.get(1)?,
+        name: r.get(2)?,
+        revoked: r.get(3)?,
+        last_seen: r.get(4)?,
+        queued: r.get(5)?,
+    })
+}
+
+fn log_change(tx: &Transaction, commune: &str, key: &str, change: &Change) -> Result<()> {
+    // Deleting first and inserting gives the entry a new, higher sequence number.
+    tx.execute("DELETE FROM change_log WHERE commune = ? AND key = ?", params![commune, key])?;
+    tx.execute(
+        "INSERT INTO change_log (commune, key, change) VALUES (?, ?, ?)",
+        params![commune, key, serde_json::to_string(change)?],
+    )?;
+    Ok(())
+}
+
+/// Checks a pushed record against the commune's reference data; the reason is for the
+/// volunteer, in Vietnamese, and names no personal detail.
+fn check_record(r: &WireRecord, reference: &ReferenceData) -> Result<(), String> {
+    if r.version < 1 {
+        return Err("Phiên bản bản ghi không hợp lệ.".into());
+    }
+    if r.id.get_version_num() != 7 {
+        return Err("Mã bản ghi không hợp lệ.".into());
+    }
+    if reference.hamlet(&r.hamlet_id).is_none() {
+        return Err("Thôn không có trong danh sách của xã. Hãy chọn lại thôn rồi gửi lại.".into());
+    }
+    if reference.volunteer(&r.volunteer_id).is_none() {
+        return Err("Người ghi không có trong danh sách tình nguyện viên của xã.".into());
+    }
+    if r.void_reason.as_ref().is_some_and(|s| s.chars().count() > crate::protocol::MAX_TEXT_CHARS) {
+        return Err("Lý do huỷ quá dài.".into());
+    }
+    check_body(&r.body).map_err(|field| format!("Ô \u{201c}{field}\u{201d} có giá trị không hợp lệ. Hãy sửa rồi gửi lại."))
+}
+
+fn apply_one(
+    tx: &Connection,
+    device: &Device,
+    r: &WireRecord,
+    received: &str,
+    touched: &mut BTreeSet<String>,
+) -> Result<RecordResult> {
+    let id = r.id.to_string();
+    let existing: Option<(i64, bool, String, String)> = tx
+        .prepare_cached("SELECT version, voided, device_id, hamlet_id FROM records WHERE id = ?")?
+        .query_row([&id], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?)))
+        .optional()?;
+    let result = |result: Applied, reason: Option<&str>| RecordResult {
+        id: r.id,
+        version: r.version,
+        result,
+        reason: reason.map(str::to_owned),
+    };
+    let mut voided = r.voided;
+    if let Some((version, was_voided, owner, old_hamlet)) = &existing {
+        if owner != &device.id {
+            return Ok(result(Applied::Rejected, Some("Mã bản ghi trùng với bản ghi của máy khác.")));
+        }
+        if r.version == *version {
+            return Ok(result(Applied::Duplicate, None));
+        }
+        if r.version < *version {
+            return Ok(result(Applied::Stale, None));
+        }
+        // A void always wins: a later version never brings a voided record back.
+        voided |= *was_voided;
+        touched.insert(old_hamlet.clone());
+    }
+    let body = serde_json::to_string(&r.body)?;
+    let saved = now_ts(r.saved_at);
+    let occurred = r.occurred_at.format("%Y-%m-%dT%H:%M:%S").to_string();
+    tx.prepare_cached(
+        "INSERT INTO records (id, commune, device_id, kind, hamlet_id, volunteer_id, occurred_at, saved_at,
+            received_at, version, voided, void_reason, body, person_times, signed, person_key)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)
+         ON CONFLICT (id) DO UPDATE SET kind = ?4, hamlet_id = ?5, volunteer_id = ?6, occurred_at = ?7,
+            saved_at = ?8, received_at = ?9, version = ?10, voided = ?11, void_reason = ?12, body = ?13,
+            person_times = ?14, signed = ?15, person_key = ?16",
+    )?
+    .execute(params![
+        id,
+        device.commune,
+        device.id,
+        r.body.kind().code(),
+        r.hamlet_id,
+        r.volunteer_id,
+        occurred,
+        saved,
+        received,
+        r.version,
+        voided,
+        r.void_reason,
+        body,
+        r.body.person_times(),
+        r.body.signed(),
+        r.body.person_key(),
+    ])?;
+    tx.prepare_cached(
+        "INSERT OR IGNORE INTO record_history (id, version, device_id, received_at, voided, record) VALUES (?, ?, ?, ?, ?, ?)",
+    )?
+    .execute(params![id, r.version, device.id, received, voided, serde_json::to_string(r)?])?;
+    touched.insert(r.hamlet_id.clone());
+    Ok(result(Applied::Applied, None))
+}

@@ -1,0 +1,324 @@
+//! The commune server (`sotay-server`): the device API behind axum, on a SQLite store.
+//!
+//! Built only with the `server` feature, and knows nothing of Dioxus. [`router`] builds the
+//! whole HTTP surface from an [`AppState`], so tests call it on `127.0.0.1:0` with the real
+//! client. Every response carries the API version (body and `x-sotay-api` header); every
+//! error is an [`ApiError`] that words itself in Vietnamese, logs 5xx and hides internals.
+
+pub mod db;
+
+use std::collections::HashMap;
+use std::io::Read;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, Path, Query, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use chrono::Utc;
+use serde::Deserialize;
+
+use crate::protocol::*;
+use db::{DbError, Device, ServerDb};
+
+/// What every handler shares.
+#[derive(Clone)]
+pub struct AppState {
+    pub db: Arc<ServerDb>,
+    limiter: Arc<RateLimiter>,
+}
+
+impl AppState {
+    pub fn new(db: ServerDb) -> AppState {
+        AppState { db: Arc::new(db), limiter: Arc::new(RateLimiter::new(240, Duration::from_secs(60))) }
+    }
+
+    /// Sets how many requests one device (or, for enrolment, one client) may make per window.
+    pub fn with_rate_limit(mut self, requests: u32, window: Duration) -> AppState {
+        self.limiter = Arc::new(RateLimiter::new(requests, window));
+        self
+    }
+}
+
+/// The OpenAPI document of the device API, kept in the repository and served as is.
+pub const OPENAPI: &str = include_str!("../../docs/openapi.json");
+
+/// The whole HTTP surface.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/api/v1/health", get(health))
+        .route("/api/v1/openapi.json", get(openapi))
+        .route("/api/v1/enrol", post(enrol))
+        .route("/api/v1/c/{commune}/push", post(push))
+        .route("/api/v1/c/{commune}/pull", get(pull))
+        .fallback(not_found)
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(tower_http::timeout::TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, Duration::from_secs(30)))
+        .layer(axum::middleware::map_response(stamp_api_version))
+        .with_state(state)
+}
+
+async fn stamp_api_version(mut response: Response) -> Response {
+    response.headers_mut().insert(API_HEADER, HeaderValue::from(API_VERSION));
+    response
+}
+
+/// Every error the API answers with. Carries no personal data and no internals.
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    code: ErrorCode,
+    message: String,
+}
+
+impl ApiError {
+    fn new(status: StatusCode, code: ErrorCode, message: impl Into<String>) -> ApiError {
+        ApiError { status, code, message: message.into() }
+    }
+
+    fn bad_request(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::BAD_REQUEST, ErrorCode::BadRequest, message)
+    }
+
+    fn unauthorized() -> ApiError {
+        ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            ErrorCode::Unauthorized,
+            "Máy chưa được đăng ký với xã hoặc mã xác thực không đúng. Hãy đăng ký lại máy.",
+        )
+    }
+}
+
+impl From<DbError> for ApiError {
+    fn from(e: DbError) -> Self {
+        match e {
+            DbError::NoCommune => ApiError::new(StatusCode::NOT_FOUND, ErrorCode::NotFound, "Không có xã này trên máy chủ."),
+            other => {
+                // Logged for the operator; the device is told only that it may retry.
+                eprintln!("sotay-server: internal error: {other}");
+                ApiError::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    ErrorCode::Internal,
+                    "Máy chủ đang gặp lỗi. Dữ liệu trên máy vẫn an toàn; Sổ tay sẽ tự gửi lại sau.",
+                )
+            }
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = ErrorBody { api_version: API_VERSION, error: self.code, message: self.message };
+        (self.status, Json(body)).into_response()
+    }
+}
+
+type ApiResult<T> = Result<T, ApiError>;
+
+async fn health() -> impl IntoResponse {
+    Json(serde_json::json!({ "api_version": API_VERSION, "status": "ok" }))
+}
+
+async fn openapi() -> impl IntoResponse {
+    ([(header::CONTENT_TYPE, "application/json")], OPENAPI)
+}
+
+async fn not_found() -> ApiError {
+    ApiError::new(StatusCode::NOT_FOUND, ErrorCode::NotFound, "Không có địa chỉ này.")
+}
+
+/// Refuses a client speaking another API version, telling the volunteer to update.
+fn check_version(version: Option<u32>) -> ApiResult<()> {
+    match version {
+        Some(v) if v != API_VERSION => Err(ApiError::new(
+            StatusCode::UPGRADE_REQUIRED,
+            ErrorCode::UpdateApp,
+            "Phiên bản Sổ tay trên máy đã cũ hoặc không khớp với máy chủ. Hãy cập nhật ứng dụng rồi đồng bộ lại.",
+        )),
+        _ => Ok(()),
+    }
+}
+
+fn header_version(headers: &HeaderMap) -> ApiResult<Option<u32>> {
+    match headers.get(API_HEADER) {
+        None => Ok(None),
+        Some(v) => v
+            .to_str()
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .map(Some)
+            .ok_or_else(|| ApiError::bad_request("Phiên bản API trong yêu cầu không hợp lệ.")),
+    }
+}
+
+/// Parses a JSON body, saying where it is malformed but never echoing its content.
+fn parse_json<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> ApiResult<T> {
+    let text = std::str::from_utf8(bytes).map_err(|_| ApiError::bad_request("Dữ liệu gửi lên không phải văn bản UTF-8."))?;
+    serde_json::from_str(text).map_err(|e| {
+        let what = match e.classify() {
+            serde_json::error::Category::Syntax | serde_json::error::Category::Eof => "không đúng cú pháp JSON",
+            serde_json::error::Category::Data => "có trường sai kiểu, thiếu hoặc không được biết",
+            serde_json::error::Category::Io => "không đọc được",
+        };
+        ApiError::bad_request(format!("Dữ liệu gửi lên {what} (dòng {}, cột {}).", e.line(), e.column()))
+    })
+}
+
+/// The body, decompressed when the client sent gzip, with the size capped both ways.
+fn decode_body(headers: &HeaderMap, body: &Bytes) -> ApiResult<Vec<u8>> {
+    let gzip = headers
+        .get(header::CONTENT_ENCODING)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("gzip"));
+    if !gzip {
+        return Ok(body.to_vec());
+    }
+    let mut out = Vec::new();
+    let mut reader = flate2::read::GzDecoder::new(&body[..]).take(MAX_DECOMPRESSED_BYTES as u64 + 1);
+    reader.read_to_end(&mut out).map_err(|_| ApiError::bad_request("Dữ liệu nén gzip bị hỏng."))?;
+    if out.len() > MAX_DECOMPRESSED_BYTES {
+        return Err(ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, ErrorCode::TooLarge, "Gói dữ liệu quá lớn."));
+    }
+    Ok(out)
+}
+
+/// The device behind the bearer token, which must belong to `commune` and not be revoked.
+fn authenticate(state: &AppState, headers: &HeaderMap, commune: &str) -> ApiResult<Device> {
+    let token = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim)
+        .filter(|t| !t.is_empty() && t.len() <= 128)
+        .ok_or_else(ApiError::unauthorized)?;
+    let device = state.db.device_by_token(token)?.ok_or_else(ApiError::unauthorized)?;
+    if device.revoked {
+        return Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            ErrorCode::Revoked,
+            "Máy này đã bị xã thu hồi quyền gửi dữ liệu. Các bản ghi chưa gửi vẫn được giữ trên máy; hãy liên hệ cán bộ xã.",
+        ));
+    }
+    if device.commune != commune {
+        return Err(ApiError::new(StatusCode::FORBIDDEN, ErrorCode::Forbidden, "Máy này không thuộc xã này."));
+    }
+    if !state.limiter.allow(&device.id) {
+        return Err(rate_limited());
+    }
+    Ok(device)
+}
+
+fn rate_limited() -> ApiError {
+    ApiError::new(StatusCode::TOO_MANY_REQUESTS, ErrorCode::RateLimited, "Máy gửi quá nhiều yêu cầu. Sổ tay sẽ tự thử lại sau ít phút.")
+}
+
+async fn enrol(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> ApiResult<Json<EnrolResponse>> {
+    check_version(header_version(&headers)?)?;
+    // Guessing codes is slowed down globally: enrolment is rare.
+    if !state.limiter.allow("enrol") {
+        return Err(rate_limited());
+    }
+    let req: EnrolRequest = parse_json(&decode_body(&headers, &body)?)?;
+    check_version(Some(req.api_version))?;
+    let name = req.device_name.trim();
+    if name.chars().count() > 100 || req.code.len() > 32 {
+        return Err(ApiError::bad_request("Tên máy hoặc mã đăng ký quá dài."));
+    }
+    let db = state.db.clone();
+    let (code, name) = (req.code.clone(), name.to_owned());
+    let enrolled = tokio::task::spawn_blocking(move || db.enrol(&code, &name, Utc::now()))
+        .await
+        .map_err(|_| ApiError::from(DbError::NoDevice))??;
+    let Some(e) = enrolled else {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            ErrorCode::EnrolCodeInvalid,
+            "Mã đăng ký không đúng, đã dùng hoặc đã hết hạn. Hãy xin mã mới ở xã.",
+        ));
+    };
+    Ok(Json(EnrolResponse {
+        api_version: API_VERSION,
+        device_id: e.device_id,
+        token: e.token,
+        cid_key_id: e.cid_key_id,
+        cid_key: e.cid_key,
+        reference: e.reference,
+        server_time: Utc::now(),
+    }))
+}
+
+async fn push(
+    State(state): State<AppState>,
+    Path(commune): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<Json<PushResponse>> {
+    check_version(header_version(&headers)?)?;
+    let device = authenticate(&state, &headers, &commune)?;
+    let req: PushRequest = parse_json(&decode_body(&headers, &body)?)?;
+    check_version(Some(req.api_version))?;
+    if req.records.len() > MAX_BATCH_RECORDS {
+        return Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            ErrorCode::TooLarge,
+            format!("Mỗi lần gửi tối đa {MAX_BATCH_RECORDS} bản ghi."),
+        ));
+    }
+    let db = state.db.clone();
+    let results = tokio::task::spawn_blocking(move || db.apply_push(&device, &req.device, &req.records, Utc::now()))
+        .await
+        .map_err(|_| ApiError::from(DbError::NoDevice))??;
+    Ok(Json(PushResponse { api_version: API_VERSION, server_time: Utc::now(), results }))
+}
+
+#[derive(Deserialize)]
+struct PullQuery {
+    #[serde(default)]
+    after: i64,
+    limit: Option<usize>,
+}
+
+async fn pull(
+    State(state): State<AppState>,
+    Path(commune): Path<String>,
+    headers: HeaderMap,
+    query: Result<Query<PullQuery>, axum::extract::rejection::QueryRejection>,
+) -> ApiResult<Json<PullResponse>> {
+    check_version(header_version(&headers)?)?;
+    authenticate(&state, &headers, &commune)?;
+    let Query(q) = query.map_err(|_| ApiError::bad_request("Tham số after và limit phải là số."))?;
+    let limit = q.limit.unwrap_or(200).clamp(1, 1000);
+    let db = state.db.clone();
+    let (changes, more) = tokio::task::spawn_blocking(move || db.pull(&commune, q.after.max(0), limit))
+        .await
+        .map_err(|_| ApiError::from(DbError::NoDevice))??;
+    let cursor = changes.last().map(|(seq, _)| *seq).unwrap_or(q.after.max(0));
+    Ok(Json(PullResponse { api_version: API_VERSION, server_time: Utc::now(), changes, cursor, more }))
+}
+
+/// A fixed-window request counter per key (device id, or "enrol").
+struct RateLimiter {
+    limit: u32,
+    window: Duration,
+    counts: Mutex<HashMap<String, (Instant, u32)>>,
+}
+
+impl RateLimiter {
+    fn new(limit: u32, window: Duration) -> RateLimiter {
+        RateLimiter { limit, window, counts: Mutex::new(HashMap::new()) }
+    }
+
+    fn allow(&self, key: &str) -> bool {
+        let mut counts = self.counts.lock().unwrap_or_else(|p| p.into_inner());
+        let now = Instant::now();
+        let entry = counts.entry(key.to_owned()).or_insert((now, 0));
+        if now.duration_since(entry.0) >= self.window {
+            *entry = (now, 0);
+        }
+        entry.1 += 1;
+        entry.1 <= self.limit
+    }
+}

@@ -1,0 +1,269 @@
+//! Sync: sends the outbox to the commune server exactly once and pulls reference data and
+//! coverage, over bad links, never losing a record.
+//!
+//! Between `ui` and `store`: it reads the outbox through the store and talks to the server
+//! through [`client`]; the decisions are pure functions in [`engine`]. Nothing here knows
+//! Dioxus. An outbox row leaves only when the server has acknowledged that exact version,
+//! in one store transaction ([`Store::settle_push`]); a crash at any instant leaves the
+//! record queued, and sending it again is answered "duplicate", never stored twice.
+
+pub mod client;
+pub mod engine;
+pub mod worker;
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+
+use crate::domain::citizen_id::CidKey;
+use crate::protocol::*;
+use crate::store::{Enrolment, Settled, Store, StoreError};
+use engine::{BatchSize, Op, PushFailure};
+
+pub use client::Client;
+
+/// What can go wrong with a sync, and whether trying again later can help.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum SyncError {
+    #[error("no connection to the server")]
+    Offline,
+    #[error("the server address is not valid")]
+    BadServerUrl,
+    #[error("the server failed ({0})")]
+    Server(u16),
+    #[error("the batch was too large")]
+    TooLarge,
+    #[error("too many requests")]
+    RateLimited,
+    #[error("the device is not enrolled")]
+    NotEnrolled,
+    #[error("the enrolment code was refused")]
+    EnrolCode(String),
+    #[error("the device is not authorised")]
+    Unauthorized(String),
+    #[error("the device was revoked")]
+    Revoked(String),
+    #[error("the app must be updated")]
+    UpdateApp(String),
+    #[error("the server refused the request ({0})")]
+    Refused(u16, String),
+    #[error("unexpected answer: {0}")]
+    Protocol(String),
+    #[error("device store: {0}")]
+    Store(String),
+}
+
+impl SyncError {
+    fn from_transport(e: reqwest::Error) -> SyncError {
+        if e.is_builder() {
+            SyncError::BadServerUrl
+        } else {
+            // Connect failures, timeouts, resets and truncated bodies are all "offline":
+            // the record stays queued and goes again.
+            SyncError::Offline
+        }
+    }
+
+    /// True when waiting and trying again cannot help: the volunteer or the office must act.
+    pub fn is_permanent(&self) -> bool {
+        matches!(
+            self,
+            SyncError::BadServerUrl
+                | SyncError::NotEnrolled
+                | SyncError::EnrolCode(_)
+                | SyncError::Unauthorized(_)
+                | SyncError::Revoked(_)
+                | SyncError::UpdateApp(_)
+        )
+    }
+
+    /// Every kind, in the order `i18n` words them.
+    pub const CODES: [&'static str; 13] = [
+        "offline",
+        "bad_server_url",
+        "server",
+        "too_large",
+        "rate_limited",
+        "not_enrolled",
+        "enrol_code",
+        "unauthorized",
+        "revoked",
+        "update_app",
+        "refused",
+        "protocol",
+        "store",
+    ];
+
+    /// Position in [`SyncError::CODES`], which is also the index of its wording in `i18n`.
+    pub fn index(&self) -> usize {
+        match self {
+            SyncError::Offline => 0,
+            SyncError::BadServerUrl => 1,
+            SyncError::Server(_) => 2,
+            SyncError::TooLarge => 3,
+            SyncError::RateLimited => 4,
+            SyncError::NotEnrolled => 5,
+            SyncError::EnrolCode(_) => 6,
+            SyncError::Unauthorized(_) => 7,
+            SyncError::Revoked(_) => 8,
+            SyncError::UpdateApp(_) => 9,
+            SyncError::Refused(..) => 10,
+            SyncError::Protocol(_) => 11,
+            SyncError::Store(_) => 12,
+        }
+    }
+
+    pub fn code(&self) -> &'static str {
+        Self::CODES[self.index()]
+    }
+
+    /// The kind back from its code (as kept in settings), without the server's message.
+    pub fn from_code(code: &str) -> Option<SyncError> {
+        Some(match code {
+            "offline" => SyncError::Offline,
+            "bad_server_url" => SyncError::BadServerUrl,
+            "server" => SyncError::Server(500),
+            "too_large" => SyncError::TooLarge,
+            "rate_limited" => SyncError::RateLimited,
+            "not_enrolled" => SyncError::NotEnrolled,
+            "enrol_code" => SyncError::EnrolCode(String::new()),
+            "unauthorized" => SyncError::Unauthorized(String::new()),
+            "revoked" => SyncError::Revoked(String::new()),
+            "update_app" => SyncError::UpdateApp(String::new()),
+            "refused" => SyncError::Refused(400, String::new()),
+            "protocol" => SyncError::Protocol(String::new()),
+            "store" => SyncError::Store(String::new()),
+            _ => return None,
+        })
+    }
+}
+
+impl From<StoreError> for SyncError {
+    fn from(e: StoreError) -> Self {
+        SyncError::Store(e.to_string())
+    }
+}
+
+/// What one sync achieved.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Report {
+    pub sent: usize,
+    pub rejected: usize,
+    pub changes_pulled: usize,
+    /// Server clock minus device clock, measured on the last answer.
+    pub clock_offset_secs: i64,
+    pub server_time: Option<DateTime<Utc>>,
+}
+
+async fn blocking<T: Send + 'static>(
+    store: &Arc<Store>,
+    f: impl FnOnce(&Store) -> Result<T, StoreError> + Send + 'static,
+) -> Result<T, SyncError> {
+    let store = store.clone();
+    tokio::task::spawn_blocking(move || f(&store)).await.map_err(|_| SyncError::Store("task".into()))?.map_err(Into::into)
+}
+
+/// Enrols the device with a server using a one-time code.
+pub async fn enrol(store: &Arc<Store>, server_url: &str, code: &str, device_name: &str) -> Result<(), SyncError> {
+    let client = Client::new(server_url)?;
+    let answer = client.enrol(code, device_name).await?;
+    let key = CidKey::from_hex(answer.cid_key_id.clone(), &answer.cid_key)
+        .ok_or_else(|| SyncError::Protocol("hashing key".into()))?;
+    let enrolment = Enrolment {
+        server_url: server_url.trim().trim_end_matches('/').to_owned(),
+        commune: answer.reference.commune.code.clone(),
+        token: answer.token,
+        device_id: answer.device_id,
+    };
+    let reference = answer.reference;
+    blocking(store, move |s| s.enrol(&enrolment, &key, &reference)).await
+}
+
+/// One full sync: push the whole outbox in batches, then pull every change.
+pub async fn run_once(store: &Arc<Store>, batch: &mut BatchSize) -> Result<Report, SyncError> {
+    let enrolment = blocking(store, |s| s.enrolment()).await?.ok_or(SyncError::NotEnrolled)?;
+    let client = Client::new(&enrolment.server_url)?;
+    let mut report = Report::default();
+    let mut halvings = 0;
+    loop {
+        let size = batch.0;
+        let records = blocking(store, move |s| s.outbox_batch(size)).await?;
+        if records.is_empty() {
+            break;
+        }
+        let queued = blocking(store, |s| s.outbox_summary()).await?.pending;
+        let sent: Vec<(uuid::Uuid, i64)> = records.iter().map(|r| (r.meta.id, r.meta.version)).collect();
+        let req = PushRequest {
+            api_version: API_VERSION,
+            device: DeviceReport { queued, app_version: env!("CARGO_PKG_VERSION").to_owned() },
+            records: records.iter().map(to_wire).collect(),
+        };
+        let asked_at = Utc::now();
+        match client.push(&enrolment.commune, &enrolment.token, &req).await {
+            Ok(answer) => {
+                report.server_time = Some(answer.server_time);
+                report.clock_offset_secs = (answer.server_time - asked_at).num_seconds();
+                let ops = engine::settle(&sent, &answer);
+                let settled: Vec<Settled> = ops
+                    .iter()
+                    .filter_map(|op| match op {
+                        Op::Sent { id, version } => Some(Settled::Sent { id: *id, version: *version }),
+                        Op::Rejected { id, version, reason } => {
+                            Some(Settled::Rejected { id: *id, version: *version, reason: reason.clone() })
+                        }
+                        Op::Keep { .. } => None,
+                    })
+                    .collect();
+                let progress = settled.len();
+                report.sent += settled.iter().filter(|s| matches!(s, Settled::Sent { .. })).count();
+                report.rejected += settled.iter().filter(|s| matches!(s, Settled::Rejected { .. })).count();
+                blocking(store, move |s| s.settle_push(&settled)).await?;
+                *batch = batch.after_success();
+                if progress == 0 {
+                    // The server answered but settled nothing: stop rather than spin.
+                    return Err(SyncError::Protocol("no record settled".into()));
+                }
+            }
+            Err(e @ (SyncError::Offline | SyncError::TooLarge | SyncError::Server(_))) => {
+                *batch = batch.after_failure(PushFailure::TooBigOrSlow);
+                halvings += 1;
+                // A smaller batch right away may get through a weak link; after a few tries
+                // the failure is reported and the worker backs off.
+                if size == 1 || halvings > 4 {
+                    return Err(e);
+                }
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    loop {
+        let after = blocking(store, |s| s.pull_cursor()).await?;
+        let asked_at = Utc::now();
+        let page = client.pull(&enrolment.commune, &enrolment.token, after).await?;
+        report.server_time = Some(page.server_time);
+        report.clock_offset_secs = (page.server_time - asked_at).num_seconds();
+        report.changes_pulled += page.changes.len();
+        let more = page.more;
+        let cursor = page.cursor;
+        blocking(store, move |s| s.apply_pull(&page.changes, cursor)).await?;
+        if !more {
+            break;
+        }
+    }
+    Ok(report)
+}
+
+/// A stored record as pushed.
+pub fn to_wire(r: &crate::domain::Record) -> WireRecord {
+    WireRecord {
+        id: r.meta.id,
+        version: r.meta.version,
+        hamlet_id: r.meta.hamlet_id.clone(),
+        volunteer_id: r.meta.volunteer_id.clone(),
+        occurred_at: r.meta.occurred_at,
+        saved_at: r.meta.saved_at,
+        voided: r.meta.voided,
+        void_reason: r.meta.void_reason.clone(),
+        body: r.body.clone(),
+    }
+}
