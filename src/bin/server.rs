@@ -79,7 +79,9 @@ async fn main() -> anyhow::Result<()> {
             if args.demo && db.communes()?.is_empty() {
                 db.put_commune(&demo_reference())?;
             }
-            let listener = tokio::net::TcpListener::bind(&args.addr).await.with_context(|| format!("cannot listen on {}", args.addr))?;
+            let listener = tokio::net::TcpListener::bind(&args.addr)
+                .await
+                .with_context(|| format!("cannot listen on {}", args.addr))?;
             println!("sotay-server listening on http://{}", listener.local_addr()?);
             axum::serve(listener, router(AppState::new(db))).await?;
         }

@@ -253,11 +253,10 @@ impl ServerDb {
             params![device_id, commune, device_name, token_hash(&token), now_ts(now)],
         )?;
         tx.execute("UPDATE enrol_codes SET used_by = ? WHERE code_hash = ?", params![device_id, hash])?;
-        let (reference, cid_key_id, cid_key): (String, String, String) = tx.query_row(
-            "SELECT reference, cid_key_id, cid_key FROM communes WHERE code = ?",
-            [&commune],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-        )?;
+        let (reference, cid_key_id, cid_key): (String, String, String) =
+            tx.query_row("SELECT reference, cid_key_id, cid_key FROM communes WHERE code = ?", [&commune], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+            })?;
         tx.commit()?;
         Ok(Some(Enrolled { device_id, token, cid_key_id, cid_key, reference: serde_json::from_str(&reference)? }))
     }
@@ -285,9 +284,10 @@ impl ServerDb {
     }
 
     pub fn revoke(&self, device_id: &str, now: DateTime<Utc>) -> Result<()> {
-        let n = self
-            .conn()
-            .execute("UPDATE devices SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL", params![now_ts(now), device_id])?;
+        let n = self.conn().execute(
+            "UPDATE devices SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL",
+            params![now_ts(now), device_id],
+        )?;
         if n == 0 {
             return Err(DbError::NoDevice);
         }
@@ -314,7 +314,12 @@ impl ServerDb {
         let mut touched: BTreeSet<String> = BTreeSet::new();
         for record in records {
             let result = match check_record(record, &reference) {
-                Err(reason) => RecordResult { id: record.id, version: record.version, result: Applied::Rejected, reason: Some(reason) },
+                Err(reason) => RecordResult {
+                    id: record.id,
+                    version: record.version,
+                    result: Applied::Rejected,
+                    reason: Some(reason),
+                },
                 Ok(()) => {
                     let sp = tx.savepoint()?;
                     // A savepoint per record: one record's failure cannot undo the others.
@@ -332,7 +337,9 @@ impl ServerDb {
                 params![device.commune, hamlet],
                 |r| r.get(0),
             )?;
-            let change = Change::Coverage { coverage: HamletCoverage { hamlet_id: hamlet.clone(), helped_signed: helped as u32 } };
+            let change = Change::Coverage {
+                coverage: HamletCoverage { hamlet_id: hamlet.clone(), helped_signed: helped as u32 },
+            };
             log_change(&tx, &device.commune, &format!("coverage:{hamlet}"), &change)?;
         }
         tx.execute(
@@ -346,8 +353,11 @@ impl ServerDb {
     /// Changes after `after` for a commune, oldest first, at most `limit`.
     pub fn pull(&self, commune: &str, after: i64, limit: usize) -> Result<(Vec<(i64, Change)>, bool)> {
         let conn = self.conn();
-        let mut stmt = conn.prepare_cached("SELECT seq, change FROM change_log WHERE commune = ? AND seq > ? ORDER BY seq LIMIT ?")?;
-        let rows = stmt.query_map(params![commune, after, limit as i64 + 1], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))?;
+        let mut stmt = conn
+            .prepare_cached("SELECT seq, change FROM change_log WHERE commune = ? AND seq > ? ORDER BY seq LIMIT ?")?;
+        let rows = stmt.query_map(params![commune, after, limit as i64 + 1], |r| {
+            Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))
+        })?;
         let mut out = Vec::new();
         for row in rows {
             let (seq, json) = row?;
@@ -430,7 +440,8 @@ fn check_record(r: &WireRecord, reference: &ReferenceData) -> Result<(), String>
     if r.void_reason.as_ref().is_some_and(|s| s.chars().count() > crate::protocol::MAX_TEXT_CHARS) {
         return Err("Lý do huỷ quá dài.".into());
     }
-    check_body(&r.body).map_err(|field| format!("Ô \u{201c}{field}\u{201d} có giá trị không hợp lệ. Hãy sửa rồi gửi lại."))
+    check_body(&r.body)
+        .map_err(|field| format!("Ô \u{201c}{field}\u{201d} có giá trị không hợp lệ. Hãy sửa rồi gửi lại."))
 }
 
 fn apply_one(

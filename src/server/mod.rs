@@ -13,6 +13,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
 use axum::extract::{DefaultBodyLimit, Path, Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -56,7 +57,10 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/c/{commune}/pull", get(pull))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .layer(tower_http::timeout::TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, Duration::from_secs(30)))
+        .layer(tower_http::timeout::TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            Duration::from_secs(30),
+        ))
         .layer(axum::middleware::map_response(stamp_api_version))
         .with_state(state)
 }
@@ -95,7 +99,9 @@ impl ApiError {
 impl From<DbError> for ApiError {
     fn from(e: DbError) -> Self {
         match e {
-            DbError::NoCommune => ApiError::new(StatusCode::NOT_FOUND, ErrorCode::NotFound, "Không có xã này trên máy chủ."),
+            DbError::NoCommune => {
+                ApiError::new(StatusCode::NOT_FOUND, ErrorCode::NotFound, "Không có xã này trên máy chủ.")
+            }
             other => {
                 // Logged for the operator; the device is told only that it may retry.
                 eprintln!("sotay-server: internal error: {other}");
@@ -156,7 +162,8 @@ fn header_version(headers: &HeaderMap) -> ApiResult<Option<u32>> {
 
 /// Parses a JSON body, saying where it is malformed but never echoing its content.
 fn parse_json<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> ApiResult<T> {
-    let text = std::str::from_utf8(bytes).map_err(|_| ApiError::bad_request("Dữ liệu gửi lên không phải văn bản UTF-8."))?;
+    let text =
+        std::str::from_utf8(bytes).map_err(|_| ApiError::bad_request("Dữ liệu gửi lên không phải văn bản UTF-8."))?;
     serde_json::from_str(text).map_err(|e| {
         let what = match e.classify() {
             serde_json::error::Category::Syntax | serde_json::error::Category::Eof => "không đúng cú pháp JSON",
@@ -167,8 +174,18 @@ fn parse_json<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> ApiResult<T> {
     })
 }
 
+/// A body that could not be read: too large, or cut off.
+fn body_rejected(rejection: BytesRejection) -> ApiError {
+    if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, ErrorCode::TooLarge, "Gói dữ liệu quá lớn.")
+    } else {
+        ApiError::bad_request("Không đọc được dữ liệu gửi lên.")
+    }
+}
+
 /// The body, decompressed when the client sent gzip, with the size capped both ways.
-fn decode_body(headers: &HeaderMap, body: &Bytes) -> ApiResult<Vec<u8>> {
+fn decode_body(headers: &HeaderMap, body: Result<Bytes, BytesRejection>) -> ApiResult<Vec<u8>> {
+    let body = body.map_err(body_rejected)?;
     let gzip = headers
         .get(header::CONTENT_ENCODING)
         .and_then(|v| v.to_str().ok())
@@ -212,16 +229,24 @@ fn authenticate(state: &AppState, headers: &HeaderMap, commune: &str) -> ApiResu
 }
 
 fn rate_limited() -> ApiError {
-    ApiError::new(StatusCode::TOO_MANY_REQUESTS, ErrorCode::RateLimited, "Máy gửi quá nhiều yêu cầu. Sổ tay sẽ tự thử lại sau ít phút.")
+    ApiError::new(
+        StatusCode::TOO_MANY_REQUESTS,
+        ErrorCode::RateLimited,
+        "Máy gửi quá nhiều yêu cầu. Sổ tay sẽ tự thử lại sau ít phút.",
+    )
 }
 
-async fn enrol(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> ApiResult<Json<EnrolResponse>> {
+async fn enrol(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> ApiResult<Json<EnrolResponse>> {
     check_version(header_version(&headers)?)?;
     // Guessing codes is slowed down globally: enrolment is rare.
     if !state.limiter.allow("enrol") {
         return Err(rate_limited());
     }
-    let req: EnrolRequest = parse_json(&decode_body(&headers, &body)?)?;
+    let req: EnrolRequest = parse_json(&decode_body(&headers, body)?)?;
     check_version(Some(req.api_version))?;
     let name = req.device_name.trim();
     if name.chars().count() > 100 || req.code.len() > 32 {
@@ -254,11 +279,11 @@ async fn push(
     State(state): State<AppState>,
     Path(commune): Path<String>,
     headers: HeaderMap,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> ApiResult<Json<PushResponse>> {
     check_version(header_version(&headers)?)?;
     let device = authenticate(&state, &headers, &commune)?;
-    let req: PushRequest = parse_json(&decode_body(&headers, &body)?)?;
+    let req: PushRequest = parse_json(&decode_body(&headers, body)?)?;
     check_version(Some(req.api_version))?;
     if req.records.len() > MAX_BATCH_RECORDS {
         return Err(ApiError::new(

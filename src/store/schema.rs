@@ -99,4 +99,13 @@ pub const MIGRATIONS: &[&str] = &[
         helped_signed INTEGER NOT NULL
     ) STRICT;
     "#,
+    // 4: indexes that answer the list and the home screen without reading table rows:
+    // the list's order with the search text inside (a search that matches little reads
+    // only the index), and the sync-state counts.
+    r#"
+    DROP INDEX records_by_time;
+    CREATE INDEX records_by_time ON records (sample, occurred_at DESC, id DESC, search_text);
+    DROP INDEX records_by_state;
+    CREATE INDEX records_by_state ON records (sample, sync_state);
+    "#,
 ];

@@ -10,6 +10,20 @@ use reqwest::StatusCode;
 use super::SyncError;
 use crate::protocol::*;
 
+/// Timeouts. On a 2G link a 100-record batch is about 10 KB, seconds at worst: a request
+/// that takes longer is treated as lost and the batch is halved.
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub connect_timeout: Duration,
+    pub request_timeout: Duration,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options { connect_timeout: Duration::from_secs(10), request_timeout: Duration::from_secs(45) }
+    }
+}
+
 /// A client for one server (and, once enrolled, one commune and token).
 #[derive(Clone)]
 pub struct Client {
@@ -19,20 +33,28 @@ pub struct Client {
 
 impl Client {
     pub fn new(base_url: &str) -> Result<Client, SyncError> {
+        Client::with_options(base_url, &Options::default())
+    }
+
+    pub fn with_options(base_url: &str, options: &Options) -> Result<Client, SyncError> {
         let base = base_url.trim().trim_end_matches('/').to_owned();
         if !(base.starts_with("http://") || base.starts_with("https://")) {
             return Err(SyncError::BadServerUrl);
         }
         let http = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(10))
-            .timeout(Duration::from_secs(45))
+            .connect_timeout(options.connect_timeout)
+            .timeout(options.request_timeout)
             .build()
             .map_err(|_| SyncError::BadServerUrl)?;
         Ok(Client { http, base })
     }
 
     pub async fn enrol(&self, code: &str, device_name: &str) -> Result<EnrolResponse, SyncError> {
-        let req = EnrolRequest { api_version: API_VERSION, code: code.trim().to_owned(), device_name: device_name.to_owned() };
+        let req = EnrolRequest {
+            api_version: API_VERSION,
+            code: code.trim().to_owned(),
+            device_name: device_name.to_owned(),
+        };
         let response = self
             .http
             .post(format!("{}/api/v1/enrol", self.base))

@@ -29,7 +29,9 @@ pub fn settle(sent: &[(Uuid, i64)], response: &PushResponse) -> Vec<Op> {
         .map(|&(id, version)| match answers.get(&(id, version)) {
             // Stale: the server holds a newer version than this device's latest, which only a
             // restored old backup could cause; there is nothing better to send, so it is done.
-            Some(r) if matches!(r.result, Applied::Applied | Applied::Duplicate | Applied::Stale) => Op::Sent { id, version },
+            Some(r) if matches!(r.result, Applied::Applied | Applied::Duplicate | Applied::Stale) => {
+                Op::Sent { id, version }
+            }
             Some(r) => Op::Rejected {
                 id,
                 version,
@@ -100,7 +102,12 @@ mod tests {
             server_time: chrono::Utc::now(),
             results: results
                 .into_iter()
-                .map(|(n, v, result, reason)| RecordResult { id: id(n), version: v, result, reason: reason.map(Into::into) })
+                .map(|(n, v, result, reason)| RecordResult {
+                    id: id(n),
+                    version: v,
+                    result,
+                    reason: reason.map(Into::into),
+                })
                 .collect(),
         }
     }

@@ -20,7 +20,7 @@ use crate::protocol::*;
 use crate::store::{Enrolment, Settled, Store, StoreError};
 use engine::{BatchSize, Op, PushFailure};
 
-pub use client::Client;
+pub use client::{Client, Options};
 
 /// What can go wrong with a sync, and whether trying again later can help.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -160,7 +160,10 @@ async fn blocking<T: Send + 'static>(
     f: impl FnOnce(&Store) -> Result<T, StoreError> + Send + 'static,
 ) -> Result<T, SyncError> {
     let store = store.clone();
-    tokio::task::spawn_blocking(move || f(&store)).await.map_err(|_| SyncError::Store("task".into()))?.map_err(Into::into)
+    tokio::task::spawn_blocking(move || f(&store))
+        .await
+        .map_err(|_| SyncError::Store("task".into()))?
+        .map_err(Into::into)
 }
 
 /// Enrols the device with a server using a one-time code.
@@ -181,8 +184,13 @@ pub async fn enrol(store: &Arc<Store>, server_url: &str, code: &str, device_name
 
 /// One full sync: push the whole outbox in batches, then pull every change.
 pub async fn run_once(store: &Arc<Store>, batch: &mut BatchSize) -> Result<Report, SyncError> {
+    run_once_with(store, batch, &Options::default()).await
+}
+
+/// [`run_once`] with given timeouts.
+pub async fn run_once_with(store: &Arc<Store>, batch: &mut BatchSize, options: &Options) -> Result<Report, SyncError> {
     let enrolment = blocking(store, |s| s.enrolment()).await?.ok_or(SyncError::NotEnrolled)?;
-    let client = Client::new(&enrolment.server_url)?;
+    let client = Client::with_options(&enrolment.server_url, options)?;
     let mut report = Report::default();
     let mut halvings = 0;
     loop {

@@ -1,8 +1,13 @@
 //! Integration tests: the store's contract, durability under SIGKILL, schema upgrades,
-//! components rendered with dioxus-ssr, and the architecture's one-way dependencies.
+//! components rendered with dioxus-ssr, the architecture's one-way dependencies, and (with
+//! the `server` feature) sync against a real server with faults injected.
 
 mod architecture;
 mod common;
 mod durability;
+#[cfg(feature = "server")]
+mod proxy;
 mod store;
+#[cfg(feature = "server")]
+mod sync;
 mod ui_ssr;

@@ -1,0 +1,475 @@
+//! Sync between real app stores and a real server on 127.0.0.1: enrolment, exactly-once
+//! pushes under faults, kills and poison records, pulls, auth and bad input.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use rand::Rng;
+use sotay::domain::*;
+use sotay::protocol::*;
+use sotay::server::db::ServerDb;
+use sotay::server::{router, AppState};
+use sotay::store::{Filter, Store};
+use sotay::sync::engine::BatchSize;
+use sotay::sync::{run_once, run_once_with, Options, SyncError};
+use uuid::Uuid;
+
+use super::common::*;
+use super::proxy::{Fault, Proxy};
+
+pub const COMMUNE: &str = "23497";
+
+pub struct TestServer {
+    pub url: String,
+    pub addr: std::net::SocketAddr,
+    pub db: Arc<ServerDb>,
+    _dir: tempfile::TempDir,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+pub fn demo_reference() -> ReferenceData {
+    let mut r = sotay::domain::sample::sample_reference();
+    r.commune.sample = false;
+    r.commune.name = "Xã Kon Braih".into();
+    r
+}
+
+pub async fn start_server_with(configure: impl FnOnce(AppState) -> AppState) -> TestServer {
+    let dir = tempfile::tempdir().unwrap();
+    let db = ServerDb::open(dir.path().join("server.db")).unwrap();
+    db.put_commune(&demo_reference()).unwrap();
+    let state = configure(AppState::new(db));
+    let db = state.db.clone();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let task = tokio::spawn(async move {
+        axum::serve(listener, router(state)).await.unwrap();
+    });
+    TestServer { url: format!("http://{addr}"), addr, db, _dir: dir, task }
+}
+
+pub async fn start_server() -> TestServer {
+    start_server_with(|s| s).await
+}
+
+pub struct Device {
+    pub store: Arc<Store>,
+    pub dir: tempfile::TempDir,
+}
+
+/// A fresh app store enrolled with `server`, its volunteer chosen.
+pub async fn enrolled_device(server: &TestServer) -> Device {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(Store::open(dir.path().join("sotay.db")).unwrap());
+    let code = server.db.new_enrol_code(COMMUNE, chrono::Duration::hours(1), chrono::Utc::now()).unwrap();
+    sotay::sync::enrol(&store, &server.url, &code, "máy thử").await.unwrap();
+    store.set_current_volunteer("v-lan").unwrap();
+    Device { store, dir }
+}
+
+/// Makes `n` records of mixed kinds, then edits every fifth and voids every tenth.
+pub fn make_records(store: &Store, n: usize, tag: &str) -> Vec<Uuid> {
+    let hamlets = ["h-dakpokong", "h-konbraih", "h-hoabinh", "h-plei", "h-tdp1"];
+    let mut ids = Vec::new();
+    for i in 0..n {
+        let hamlet = hamlets[i % hamlets.len()];
+        let body = match i % 4 {
+            0 => visit(&format!("Nhà {tag} {i}"), 1 + (i % 5) as u32),
+            1 => signature(
+                Some(&format!("Người {tag} {i}")),
+                Some(&format!("051{:09}", (i * 7919) % 1_000_000_000)),
+                if i % 3 == 0 { Outcome::NotCompleted } else { Outcome::DigitalSignature },
+            ),
+            2 => training(10 + (i % 20) as u32),
+            _ => outreach(),
+        };
+        let r = store.create(new_record(hamlet, at(19, 8), body)).unwrap();
+        ids.push(r.meta.id);
+    }
+    for (i, id) in ids.iter().enumerate() {
+        if i % 5 == 0 {
+            let r = store.get(*id).unwrap().unwrap();
+            store.update(*id, r.meta.version, "v-hung", &r.meta.hamlet_id, r.meta.occurred_at, r.body.clone()).unwrap();
+        }
+        if i % 10 == 0 {
+            let r = store.get(*id).unwrap().unwrap();
+            store.void(*id, r.meta.version, "v-lan", "ghi trùng").unwrap();
+        }
+    }
+    ids
+}
+
+/// Every record on the device: id → (version, voided).
+pub fn device_state(store: &Store) -> HashMap<Uuid, (i64, bool)> {
+    store
+        .search(&Filter { limit: 1_000_000, ..Default::default() })
+        .unwrap()
+        .into_iter()
+        .map(|r| (r.meta.id, (r.meta.version, r.meta.voided)))
+        .collect()
+}
+
+pub fn server_state(db: &ServerDb) -> HashMap<Uuid, (i64, bool)> {
+    db.record_versions(COMMUNE).unwrap().into_iter().map(|(id, v, x)| (id, (v, x))).collect()
+}
+
+/// Syncs until the outbox is empty, tolerating failures; panics if it never drains.
+pub async fn drain(store: &Arc<Store>, options: &Options) {
+    let mut batch = BatchSize::default();
+    for _ in 0..200 {
+        let _ = run_once_with(store, &mut batch, options).await;
+        if store.outbox(1).unwrap().is_empty() {
+            return;
+        }
+    }
+    panic!("the outbox never drained: {} left", store.outbox(100_000).unwrap().len());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_enrolled_device_pushes_its_records_and_pulls_coverage() {
+    let server = start_server().await;
+    let device = enrolled_device(&server).await;
+    let reference = device.store.reference().unwrap();
+    assert!(!reference.commune.sample);
+    assert!(device.store.cid_key().unwrap().id.starts_with("commune:23497"));
+    let cid = "051203004567";
+    for _ in 0..2 {
+        device
+            .store
+            .create(new_record("h-plei", at(19, 8), signature(Some("Y Hoa"), Some(cid), Outcome::DigitalSignature)))
+            .unwrap();
+    }
+    device.store.create(new_record("h-plei", at(19, 9), visit("Nhà A", 2))).unwrap();
+    let report = run_once(&device.store, &mut BatchSize::default()).await.unwrap();
+    assert_eq!(report.sent, 3);
+    assert!(report.clock_offset_secs.abs() < 5);
+    assert!(device.store.outbox(10).unwrap().is_empty());
+    assert_eq!(device.store.outbox_summary().unwrap().sent, 3);
+    assert_eq!(server_state(&server.db), device_state(&device.store));
+    // Coverage came back: the same person twice counts once, commune-wide.
+    let (_, plei) = device.store.hamlet_progress().unwrap().into_iter().find(|(h, _)| h.id == "h-plei").unwrap();
+    assert_eq!(plei.helped_signed, 1);
+    assert!(device.store.pull_cursor().unwrap() > 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_devices_pushing_with_retries_leave_exactly_the_union_at_the_latest_versions() {
+    let server = start_server_with(|s| s.with_rate_limit(100_000, Duration::from_secs(60))).await;
+    let proxy = Proxy::start(server.addr).await;
+    let a = enrolled_device(&server).await;
+    let b = enrolled_device(&server).await;
+    for d in [&a, &b] {
+        d.store.set_setting("server_url", &proxy.url).unwrap();
+    }
+    make_records(&a.store, 1000, "A");
+    make_records(&b.store, 1000, "B");
+    let options = Options { connect_timeout: Duration::from_secs(2), request_timeout: Duration::from_secs(3) };
+    // Every third connection loses its reply after the server committed.
+    let mut batch_a = BatchSize::default();
+    let mut batch_b = BatchSize::default();
+    for round in 0..300 {
+        proxy.set(if round % 3 == 0 { Fault::LoseReply } else { Fault::None });
+        let _ = run_once_with(&a.store, &mut batch_a, &options).await;
+        let _ = run_once_with(&b.store, &mut batch_b, &options).await;
+        if a.store.outbox(1).unwrap().is_empty() && b.store.outbox(1).unwrap().is_empty() {
+            break;
+        }
+    }
+    proxy.set(Fault::None);
+    drain(&a.store, &options).await;
+    drain(&b.store, &options).await;
+    let mut union = device_state(&a.store);
+    union.extend(device_state(&b.store));
+    assert_eq!(union.len(), 2000);
+    assert_eq!(server_state(&server.db), union);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_hundred_fault_rounds_lose_nothing_and_double_nothing() {
+    // Hundreds of requests in seconds: lift the per-device rate limit for this test.
+    let server = start_server_with(|s| s.with_rate_limit(100_000, Duration::from_secs(60))).await;
+    let proxy = Proxy::start(server.addr).await;
+    let device = enrolled_device(&server).await;
+    device.store.set_setting("server_url", &proxy.url).unwrap();
+    let options = Options { connect_timeout: Duration::from_secs(1), request_timeout: Duration::from_millis(800) };
+    let mut batch = BatchSize::default();
+    let mut rng = rand::thread_rng();
+    let mut counts: HashMap<&'static str, u32> = HashMap::new();
+    for round in 0..200 {
+        // New work between syncs, as in the field: a few records and an edit.
+        make_records(&device.store, 3, &format!("r{round}"));
+        let (name, fault) = match rng.gen_range(0..5) {
+            0 => ("reset while sending", Fault::ResetWhileSending),
+            1 => ("reset while receiving", Fault::ResetWhileReceiving),
+            2 => ("reply lost after commit", Fault::LoseReply),
+            3 => ("long stall", Fault::Stall(rng.gen_range(900..1200))),
+            _ => ("short stall", Fault::Stall(rng.gen_range(0..200))),
+        };
+        *counts.entry(name).or_default() += 1;
+        proxy.set(fault);
+        let _ = run_once_with(&device.store, &mut batch, &options).await;
+    }
+    proxy.set(Fault::None);
+    drain(&device.store, &Options::default()).await;
+    let state = device_state(&device.store);
+    assert_eq!(state.len(), 600);
+    assert_eq!(server_state(&server.db), state, "server must hold each record once, at its latest version");
+    assert!(counts.len() >= 4, "every kind of fault was exercised: {counts:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_poison_record_among_a_thousand_does_not_stop_the_others() {
+    let server = start_server().await;
+    let device = enrolled_device(&server).await;
+    make_records(&device.store, 999, "ok");
+    // A hamlet the commune does not have (as if removed by the office meanwhile).
+    let poison = device.store.create(new_record("h-removed", at(19, 8), visit("Nhà X", 1))).unwrap();
+    drain(&device.store, &Options::default()).await;
+    let rejected = device.store.get(poison.meta.id).unwrap().unwrap();
+    assert_eq!(rejected.sync_state, SyncState::Rejected);
+    assert!(rejected.reject_reason.as_deref().unwrap().contains("Thôn không có trong danh sách"));
+    assert_eq!(server_state(&server.db).len(), 999);
+    assert_eq!(device.store.outbox_summary().unwrap().sent, 999);
+    // The volunteer fixes it and it goes through.
+    device.store.update(poison.meta.id, 1, "v-lan", "h-plei", at(19, 8), visit("Nhà X", 1)).unwrap();
+    run_once(&device.store, &mut BatchSize::default()).await.unwrap();
+    assert_eq!(device.store.get(poison.meta.id).unwrap().unwrap().sync_state, SyncState::Sent);
+    assert_eq!(server_state(&server.db).len(), 1000);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_revoked_device_is_refused_and_keeps_its_unsent_records() {
+    let server = start_server().await;
+    let device = enrolled_device(&server).await;
+    make_records(&device.store, 5, "r");
+    let id = device.store.enrolment().unwrap().unwrap().device_id;
+    server.db.revoke(&id, chrono::Utc::now()).unwrap();
+    let err = run_once(&device.store, &mut BatchSize::default()).await.unwrap_err();
+    assert!(matches!(&err, SyncError::Revoked(m) if m.contains("thu hồi")), "{err:?}");
+    assert!(err.is_permanent());
+    assert_eq!(device.store.outbox(100).unwrap().len(), 5);
+    assert!(server_state(&server.db).is_empty());
+}
+
+/// Raw HTTP for the cases the real client never sends.
+async fn raw(
+    server: &TestServer,
+    method: reqwest::Method,
+    path: &str,
+    token: Option<&str>,
+    body: Option<Vec<u8>>,
+    gzip: bool,
+) -> (u16, serde_json::Value) {
+    let http = reqwest::Client::new();
+    let mut req = http.request(method, format!("{}{path}", server.url)).header("content-type", "application/json");
+    if let Some(t) = token {
+        req = req.header("authorization", format!("Bearer {t}"));
+    }
+    if gzip {
+        req = req.header("content-encoding", "gzip");
+    }
+    if let Some(b) = body {
+        req = req.body(b);
+    }
+    let res = req.send().await.unwrap();
+    let status = res.status().as_u16();
+    assert_eq!(res.headers().get(API_HEADER).map(|v| v.to_str().unwrap().to_owned()), Some(API_VERSION.to_string()));
+    let json = serde_json::from_slice(&res.bytes().await.unwrap()).unwrap_or(serde_json::Value::Null);
+    (status, json)
+}
+
+fn push_body(records: Vec<serde_json::Value>) -> Vec<u8> {
+    serde_json::to_vec(&serde_json::json!({
+        "api_version": API_VERSION,
+        "device": { "queued": 1, "app_version": "test" },
+        "records": records,
+    }))
+    .unwrap()
+}
+
+fn wire_visit(household: &str, people: u32) -> serde_json::Value {
+    serde_json::json!({
+        "id": Uuid::now_v7(), "v": 1, "h": "h-plei", "u": "v-lan", "at": "2026-11-19T08:00:00",
+        "sv": "2026-11-19T01:00:00Z",
+        "b": { "type": "visit", "household": household, "people_helped": people, "topics": ["vneid"], "notes": "" }
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_auth_failure_is_refused_without_data() {
+    let server = start_server().await;
+    let device = enrolled_device(&server).await;
+    let token = device.store.enrolment().unwrap().unwrap().token;
+    let push = format!("/api/v1/c/{COMMUNE}/push");
+    let pull = format!("/api/v1/c/{COMMUNE}/pull");
+    let body = || Some(push_body(vec![wire_visit("Nhà A", 1)]));
+
+    for (token, path, method, expected) in [
+        (None, &push, reqwest::Method::POST, 401),
+        (Some("not-a-token"), &push, reqwest::Method::POST, 401),
+        (None, &pull, reqwest::Method::GET, 401),
+        (Some("0000"), &pull, reqwest::Method::GET, 401),
+    ] {
+        let (status, json) = raw(&server, method, path, token, body(), false).await;
+        assert_eq!(status, expected, "{path} with {token:?}");
+        assert_eq!(json["error"], "unauthorized");
+        assert!(json.get("results").is_none() && json.get("changes").is_none());
+    }
+    // A token of another commune.
+    let mut other = demo_reference();
+    other.commune.code = "99999".into();
+    server.db.put_commune(&other).unwrap();
+    let (status, json) = raw(&server, reqwest::Method::GET, "/api/v1/c/99999/pull", Some(&token), None, false).await;
+    assert_eq!(status, 403);
+    assert_eq!(json["error"], "forbidden");
+    // Revoked.
+    let id = device.store.enrolment().unwrap().unwrap().device_id;
+    server.db.revoke(&id, chrono::Utc::now()).unwrap();
+    let (status, json) = raw(&server, reqwest::Method::POST, &push, Some(&token), body(), false).await;
+    assert_eq!(status, 401);
+    assert_eq!(json["error"], "revoked");
+    assert!(server_state(&server.db).is_empty(), "no request above stored anything");
+    // An enrolment code works once.
+    let code = server.db.new_enrol_code(COMMUNE, chrono::Duration::hours(1), chrono::Utc::now()).unwrap();
+    let store = Arc::new(Store::open(device.dir.path().join("second.db")).unwrap());
+    sotay::sync::enrol(&store, &server.url, &code.to_lowercase(), "máy 2").await.unwrap();
+    let again = sotay::sync::enrol(&store, &server.url, &code, "máy 3").await.unwrap_err();
+    assert!(matches!(again, SyncError::EnrolCode(_)), "{again:?}");
+    // An expired code.
+    let old = server
+        .db
+        .new_enrol_code(COMMUNE, chrono::Duration::hours(1), chrono::Utc::now() - chrono::Duration::hours(2))
+        .unwrap();
+    assert!(matches!(sotay::sync::enrol(&store, &server.url, &old, "x").await.unwrap_err(), SyncError::EnrolCode(_)));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_input_gets_a_clear_4xx_and_changes_nothing() {
+    let server = start_server().await;
+    let device = enrolled_device(&server).await;
+    let token = device.store.enrolment().unwrap().unwrap().token;
+    let push = format!("/api/v1/c/{COMMUNE}/push");
+    let post = |body: Vec<u8>, gzip: bool| raw(&server, reqwest::Method::POST, &push, Some(&token), Some(body), gzip);
+
+    let cases: Vec<(&str, Vec<u8>, bool, u16)> = vec![
+        ("malformed JSON", b"{\"api_version\": 1, \"records\": [".to_vec(), false, 400),
+        (
+            "wrong types",
+            br#"{"api_version": "one", "device": {"queued": 1, "app_version": "t"}, "records": []}"#.to_vec(),
+            false,
+            400,
+        ),
+        (
+            "unknown field",
+            br#"{"api_version": 1, "device": {"queued": 1, "app_version": "t"}, "records": [], "extra": 1}"#.to_vec(),
+            false,
+            400,
+        ),
+        ("invalid UTF-8", vec![0x7b, 0xff, 0xfe, 0x7d], false, 400),
+        ("broken gzip", b"not gzip at all".to_vec(), true, 400),
+        ("too large", vec![b' '; MAX_BODY_BYTES + 10], false, 413),
+        (
+            "gzip bomb",
+            {
+                use std::io::Write;
+                let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+                gz.write_all(&vec![b' '; MAX_DECOMPRESSED_BYTES + 1000]).unwrap();
+                gz.finish().unwrap()
+            },
+            true,
+            413,
+        ),
+        ("too many records", push_body((0..MAX_BATCH_RECORDS + 1).map(|_| wire_visit("Nhà", 1)).collect()), false, 413),
+        (
+            "old API version",
+            br#"{"api_version": 0, "device": {"queued": 1, "app_version": "t"}, "records": []}"#.to_vec(),
+            false,
+            426,
+        ),
+    ];
+    for (name, body, gzip, expected) in cases {
+        let (status, json) = post(body, gzip).await;
+        assert_eq!(status, expected, "{name}: {json}");
+        assert!(json["message"].as_str().is_some_and(|m| !m.is_empty()), "{name} has a message");
+    }
+    // Bad records inside a good batch: each rejected on its own, the good one applied.
+    let mut negative = wire_visit("Nhà B", 1);
+    negative["v"] = serde_json::json!(0);
+    let long = wire_visit(&"x".repeat(5000), 1);
+    let huge_count = wire_visit("Nhà C", 1_000_000);
+    let mut bad_hash = wire_visit("Nhà D", 1);
+    bad_hash["b"] = serde_json::json!({"type": "signature_help", "consent": true, "person": {"display_name": "Y", "birth_year": 1980, "sex": "female",
+        "ethnic_group": null, "phone": null, "cid_hash": "051203004567", "cid_key_id": "k", "cid_last4": null},
+        "level_before": "none", "level_after": "level2", "outcome": "digital_signature", "failure_reason": null, "provider": null, "parent_id": null});
+    let good = wire_visit("Nhà tốt", 2);
+    let (status, json) = post(push_body(vec![negative, long, huge_count, bad_hash, good]), false).await;
+    assert_eq!(status, 200, "{json}");
+    let results: Vec<&str> = json["results"].as_array().unwrap().iter().map(|r| r["r"].as_str().unwrap()).collect();
+    assert_eq!(results, vec!["rejected", "rejected", "rejected", "rejected", "applied"]);
+    for r in &json["results"].as_array().unwrap()[..4] {
+        let reason = r["reason"].as_str().unwrap();
+        assert!(!reason.contains("051203004567") && !reason.contains("xxxx"), "a reason never echoes the data");
+    }
+    assert_eq!(server_state(&server.db).len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_device_over_its_rate_limit_is_told_to_wait() {
+    let server = start_server_with(|s| s.with_rate_limit(5, Duration::from_secs(60))).await;
+    let device = enrolled_device(&server).await;
+    let token = device.store.enrolment().unwrap().unwrap().token;
+    let pull = format!("/api/v1/c/{COMMUNE}/pull");
+    let mut statuses = Vec::new();
+    for _ in 0..7 {
+        statuses.push(raw(&server, reqwest::Method::GET, &pull, Some(&token), None, false).await.0);
+    }
+    assert_eq!(&statuses[..4], &[200, 200, 200, 200]);
+    assert_eq!(statuses.last(), Some(&429));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pulls_follow_commit_order_and_resume_from_the_cursor() {
+    let server = start_server().await;
+    let device = enrolled_device(&server).await;
+    make_records(&device.store, 20, "p");
+    run_once(&device.store, &mut BatchSize::default()).await.unwrap();
+    let cursor = device.store.pull_cursor().unwrap();
+    // The office renames a hamlet and changes its population.
+    let mut r = demo_reference();
+    r.hamlets[0].name = "Thôn Đăk Pờ Kơng Mới".into();
+    r.hamlets[0].adult_population = 500;
+    server.db.put_commune(&r).unwrap();
+    run_once(&device.store, &mut BatchSize::default()).await.unwrap();
+    assert!(device.store.pull_cursor().unwrap() > cursor);
+    let reference = device.store.reference().unwrap();
+    assert_eq!(reference.hamlets[0].name, "Thôn Đăk Pờ Kơng Mới");
+    assert_eq!(reference.hamlets[0].adult_population, 500);
+    assert!(!reference.commune.sample);
+    // Pages: a small limit walks the log in order without gaps.
+    let (page1, more) = server.db.pull(COMMUNE, 0, 1).unwrap();
+    assert!(more);
+    let (page2, _) = server.db.pull(COMMUNE, page1[0].0, 1).unwrap();
+    assert!(page2[0].0 > page1[0].0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_app_speaking_another_api_version_is_told_to_update() {
+    let server = start_server().await;
+    let res = reqwest::Client::new()
+        .get(format!("{}/api/v1/c/{COMMUNE}/pull", server.url))
+        .header(API_HEADER, "2")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 426);
+    let body: ErrorBody = res.json().await.unwrap();
+    assert_eq!(body.error, ErrorCode::UpdateApp);
+    assert!(body.message.contains("cập nhật"));
+}
