@@ -11,15 +11,18 @@ bash scripts/setup.sh --test
 
 echo "== format and lints"
 cargo fmt --all -- --check
-cargo clippy --features liveview --all-targets -- -D warnings
+cargo clippy --features liveview,server --all-targets -- -D warnings
+# The server builds without the app (no Dioxus, no reqwest in it).
+cargo build --no-default-features --features server --bin sotay-server
 
 echo "== Rust tests"
-cargo test --features liveview
+cargo test --features liveview,server
 
 echo "== desktop window under Xvfb"
-cargo build --features liveview --bins
+cargo build --features liveview,server --bins
 bash scripts/desktop-smoke.sh
 
 echo "== browser flows"
 export SOTAY_LIVEVIEW_BIN="$PWD/target/debug/sotay-liveview"
+export SOTAY_SERVER_BIN="$PWD/target/debug/sotay-server"
 (cd tests/e2e && node --test --test-concurrency=1 .)

@@ -71,3 +71,23 @@ fn no_personal_data_goes_to_logs() {
         }
     }
 }
+
+#[test]
+fn the_server_and_the_wire_know_nothing_of_the_ui() {
+    assert_absent("server", &["dioxus", "crate::ui", "crate::sync", "crate::store"]);
+    assert_absent("protocol", &["dioxus", "rusqlite", "axum", "reqwest", "crate::store", "crate::ui", "crate::server"]);
+}
+
+#[test]
+fn sync_knows_nothing_of_dioxus_or_sql() {
+    assert_absent("sync", &["dioxus", "rusqlite", "axum", "crate::ui", "SELECT "]);
+}
+
+#[test]
+fn the_server_build_leaves_dioxus_out() {
+    let manifest = include_str!("../../Cargo.toml");
+    let server = manifest.lines().find(|l| l.starts_with("server = [")).expect("a server feature");
+    assert!(!server.contains("dioxus") && !server.contains("app"), "{server}");
+    let dioxus = manifest.lines().find(|l| l.starts_with("dioxus = ")).unwrap();
+    assert!(dioxus.contains("optional = true"), "dioxus must be optional so the server can leave it out");
+}

@@ -473,3 +473,273 @@ async fn an_app_speaking_another_api_version_is_told_to_update() {
     assert_eq!(body.error, ErrorCode::UpdateApp);
     assert!(body.message.contains("cập nhật"));
 }
+
+const SYNC_CHILD_ENV: &str = "SOTAY_SYNC_CHILD_DB";
+
+/// In a normal run this does nothing. As the child of the kill test, it syncs its store
+/// until the outbox is empty (or it is killed).
+#[test]
+fn sync_child_syncs_until_killed() {
+    let Some(path) = std::env::var_os(SYNC_CHILD_ENV) else { return };
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let store = Arc::new(Store::open(path).unwrap());
+        let mut batch = BatchSize(20);
+        while !store.outbox(1).unwrap().is_empty() {
+            let _ = run_once(&store, &mut batch).await;
+        }
+    });
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sync_client_killed_fifty_times_loses_nothing_and_doubles_nothing() {
+    let server = start_server_with(|s| s.with_rate_limit(100_000, Duration::from_secs(60))).await;
+    let device = enrolled_device(&server).await;
+    let path = device.dir.path().join("sotay.db");
+    let exe = std::env::current_exe().unwrap();
+    let mut kills = 0;
+    for round in 0..50 {
+        // Work keeps arriving between syncs: new records and edits of sent ones.
+        make_records(&device.store, 200, &format!("k{round}"));
+        let mut child = std::process::Command::new(&exe)
+            .args(["--exact", "it::sync::sync_child_syncs_until_killed", "--test-threads=1"])
+            .env(SYNC_CHILD_ENV, &path)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let wait = rand::thread_rng().gen_range(1..60);
+        tokio::time::sleep(Duration::from_millis(wait)).await;
+        if child.try_wait().unwrap().is_none() {
+            child.kill().unwrap(); // SIGKILL
+            kills += 1;
+        }
+        child.wait().unwrap();
+    }
+    assert!(kills >= 25, "most rounds should kill the client mid-sync, killed {kills}");
+    drain(&device.store, &Options::default()).await;
+    let state = device_state(&device.store);
+    assert_eq!(state.len(), 10_000);
+    assert_eq!(server_state(&server.db), state);
+}
+
+/// A free port on 127.0.0.1 (bound, then released for the server to take).
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+struct ServerProcess {
+    child: std::process::Child,
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill(); // SIGKILL
+        let _ = self.child.wait();
+    }
+}
+
+impl ServerProcess {
+    // Waiting for a child process to listen is a blocking poll by nature.
+    #[allow(clippy::disallowed_methods)]
+    fn start(data: &std::path::Path, port: u16) -> ServerProcess {
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_sotay-server"))
+            .args(["serve", "--demo", "--addr", &format!("127.0.0.1:{port}"), "--data"])
+            .arg(data)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        // Ready once it accepts connections.
+        for _ in 0..200 {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return ServerProcess { child };
+            }
+            std::thread::sleep(Duration::from_millis(25));
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("sotay-server did not start");
+    }
+
+    /// SIGKILL, then reap.
+    fn kill(self) {
+        drop(self);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[allow(clippy::disallowed_methods)]
+async fn a_server_killed_and_restarted_mid_batch_keeps_exactly_what_it_acknowledged() {
+    let data = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let url = format!("http://127.0.0.1:{port}");
+    let mut server = ServerProcess::start(data.path(), port);
+    // Enrol through the real server process.
+    let code = {
+        let db = ServerDb::open(data.path().join("sotay-server.db")).unwrap();
+        db.new_enrol_code(COMMUNE, chrono::Duration::hours(1), chrono::Utc::now()).unwrap()
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(Store::open(dir.path().join("sotay.db")).unwrap());
+    sotay::sync::enrol(&store, &url, &code, "máy thử").await.unwrap();
+    let options = Options { connect_timeout: Duration::from_millis(500), request_timeout: Duration::from_secs(2) };
+    let mut batch = BatchSize(50);
+    let mut kills = 0;
+    let mut interrupted = 0;
+    for round in 0..20 {
+        // New work each round, so every kill meets a sync with something to send.
+        make_records(&store, 100, &format!("s{round}"));
+        let sync = {
+            let store = store.clone();
+            let options = options.clone();
+            let mut b = batch;
+            tokio::spawn(async move {
+                let _ = run_once_with(&store, &mut b, &options).await;
+                b
+            })
+        };
+        // Kill the server at a random instant of the sync, then bring it back.
+        tokio::time::sleep(Duration::from_millis(rand::thread_rng().gen_range(1..25))).await;
+        server.kill();
+        kills += 1;
+        batch = sync.await.unwrap();
+        if !store.outbox(1).unwrap().is_empty() {
+            interrupted += 1;
+        }
+        if batch.0 < 10 {
+            batch = BatchSize(50);
+        }
+        server = ServerProcess::start(data.path(), port);
+    }
+    assert_eq!(kills, 20);
+    assert!(interrupted >= 5, "only {interrupted} kills interrupted a sync");
+    drain(&store, &options).await;
+    server.kill();
+    let db = ServerDb::open(data.path().join("sotay-server.db")).unwrap();
+    let state = device_state(&store);
+    assert_eq!(state.len(), 2000);
+    assert_eq!(server_state(&db), state);
+}
+
+/// Checks `value` against an OpenAPI schema: types, required properties, no undocumented
+/// properties where `additionalProperties` is false, enums; follows `$ref`s.
+fn conforms(
+    doc: &serde_json::Value,
+    schema: &serde_json::Value,
+    value: &serde_json::Value,
+    at: &str,
+) -> Result<(), String> {
+    if let Some(r) = schema.get("$ref").and_then(|r| r.as_str()) {
+        let name = r.rsplit('/').next().unwrap();
+        return conforms(doc, &doc["components"]["schemas"][name], value, at);
+    }
+    if value.is_null() && schema.get("nullable").and_then(|n| n.as_bool()) == Some(true) {
+        return Ok(());
+    }
+    let ty = schema.get("type").and_then(|t| t.as_str()).unwrap_or("");
+    let ok = match ty {
+        "object" => value.is_object(),
+        "array" => value.is_array(),
+        "string" => value.is_string(),
+        "integer" => value.is_i64() || value.is_u64(),
+        "boolean" => value.is_boolean(),
+        _ => true,
+    };
+    if !ok {
+        return Err(format!("{at}: expected {ty}, got {value}"));
+    }
+    if let Some(allowed) = schema.get("enum").and_then(|e| e.as_array()) {
+        if !allowed.contains(value) {
+            return Err(format!("{at}: {value} is not one of {allowed:?}"));
+        }
+    }
+    if let (Some(obj), "object") = (value.as_object(), ty) {
+        let props = schema.get("properties").and_then(|p| p.as_object());
+        for req in schema.get("required").and_then(|r| r.as_array()).into_iter().flatten() {
+            let key = req.as_str().unwrap();
+            if !obj.contains_key(key) {
+                return Err(format!("{at}: missing required `{key}`"));
+            }
+        }
+        for (key, v) in obj {
+            match props.and_then(|p| p.get(key)) {
+                Some(s) => conforms(doc, s, v, &format!("{at}.{key}"))?,
+                None if schema.get("additionalProperties") == Some(&serde_json::Value::Bool(false)) => {
+                    return Err(format!("{at}: undocumented property `{key}`"));
+                }
+                None => {}
+            }
+        }
+    }
+    if let (Some(items), Some(arr)) = (schema.get("items"), value.as_array()) {
+        for (i, v) in arr.iter().enumerate() {
+            conforms(doc, items, v, &format!("{at}[{i}]"))?;
+        }
+    }
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_running_server_matches_its_openapi_document() {
+    let server = start_server().await;
+    let device = enrolled_device(&server).await;
+    make_records(&device.store, 3, "o");
+    let token = device.store.enrolment().unwrap().unwrap().token;
+    let doc: serde_json::Value = serde_json::from_str(sotay::server::OPENAPI).unwrap();
+    // The document in the repository is the one served.
+    let served: serde_json::Value =
+        reqwest::get(format!("{}/api/v1/openapi.json", server.url)).await.unwrap().json().await.unwrap();
+    assert_eq!(served, doc);
+    // Every route the server registers is documented.
+    let source = include_str!("../../src/server/mod.rs");
+    for line in source.lines().filter(|l| l.trim_start().starts_with(".route(\"")) {
+        let path = line.split('"').nth(1).unwrap();
+        assert!(doc["paths"].get(path).is_some(), "route {path} is not in docs/openapi.json");
+    }
+    let http = reqwest::Client::new();
+    let mut checked = 0;
+    for (path, ops) in doc["paths"].as_object().unwrap() {
+        for (method, op) in ops.as_object().unwrap() {
+            let url = format!("{}{}", server.url, path.replace("{commune}", COMMUNE));
+            // One valid request and, where there is a body, one invalid one.
+            let mut requests = Vec::new();
+            match (method.as_str(), op["operationId"].as_str().unwrap()) {
+                ("get", _) => {
+                    requests.push(http.get(&url).bearer_auth(&token));
+                    requests.push(http.get(&url));
+                }
+                ("post", "enrol") => {
+                    let code =
+                        server.db.new_enrol_code(COMMUNE, chrono::Duration::hours(1), chrono::Utc::now()).unwrap();
+                    requests.push(http.post(&url).json(&EnrolRequest {
+                        api_version: API_VERSION,
+                        code,
+                        device_name: "d".into(),
+                    }));
+                    requests.push(http.post(&url).body("{"));
+                }
+                ("post", "push") => {
+                    let records: Vec<WireRecord> =
+                        device.store.outbox_batch(10).unwrap().iter().map(sotay::sync::to_wire).collect();
+                    let body = PushRequest { api_version: API_VERSION, device: DeviceReport::default(), records };
+                    requests.push(http.post(&url).bearer_auth(&token).json(&body));
+                    requests.push(http.post(&url).bearer_auth(&token).body("[]"));
+                    requests.push(http.post(&url).json(&body));
+                }
+                other => panic!("no request written for {other:?}"),
+            }
+            for req in requests {
+                let res = req.send().await.unwrap();
+                let status = res.status().as_str().to_owned();
+                let documented = &op["responses"][&status];
+                assert!(documented.is_object(), "{method} {path} answered {status}, which is not documented");
+                let body: serde_json::Value = res.json().await.unwrap();
+                let schema = &documented["content"]["application/json"]["schema"];
+                conforms(&doc, schema, &body, &format!("{method} {path} {status}")).unwrap();
+                checked += 1;
+            }
+        }
+    }
+    assert!(checked >= 10, "checked {checked} answers");
+}
