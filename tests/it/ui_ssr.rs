@@ -164,3 +164,28 @@ async fn a_damaged_store_gives_a_clear_message_in_vietnamese() {
     assert!(html.contains("Tệp dữ liệu bị hỏng"));
     assert!(html.contains("vẫn còn nguyên"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_enrolled_home_shows_the_queue_the_last_error_and_a_clock_warning() {
+    let t = store_with_volunteer(true);
+    // Enrolled with a server that cannot be reached (nothing listens on port 9).
+    let enrolment = sotay::store::Enrolment {
+        server_url: "http://127.0.0.1:9".into(),
+        commune: "23497".into(),
+        token: "t".into(),
+        device_id: "d".into(),
+    };
+    let key = sotay::domain::citizen_id::CidKey::new("commune:23497:1", vec![7; 32]);
+    let mut reference = sotay::domain::sample::sample_reference();
+    reference.commune.name = "Xã Kon Braih".into();
+    t.store.enrol(&enrolment, &key, &reference).unwrap();
+    t.store.set_current_volunteer("v-lan").unwrap();
+    t.store.set_setting("clock_offset_secs", "900").unwrap();
+    t.store.create(new_record("h-plei", now_local(), outreach())).unwrap();
+    let html = render_until(config(&t, Screen::Home), "Chưa kết nối được máy chủ xã").await;
+    assert!(html.contains("Chờ gửi: 1 bản ghi"));
+    assert!(html.contains("Chưa đồng bộ lần nào."));
+    assert!(html.contains("data-testid=\"clock-warning\""));
+    assert!(html.contains("Đồng bộ ngay"));
+    assert!(!html.contains("Dữ liệu mẫu"));
+}
