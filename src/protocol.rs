@@ -79,7 +79,7 @@ pub struct WireRecord {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DeviceReport {
-    /// Records waiting in the outbox, this batch included.
+    /// Records still waiting in the outbox once this batch is through.
     pub queued: u32,
     pub app_version: String,
 }

@@ -189,11 +189,12 @@ pub static STRINGS: Strings = Strings {
     open_quarantine: "See and fix rejected records",
     enrol_device: "Enrol this device",
     enrol_title: "Enrol with the commune",
-    enrol_hint: "Ask the commune office for the server address and an enrolment code (8 letters, single use). After enrolment the sample data is hidden and new records are sent to the commune.",
+    enrol_hint: "Ask the commune office for the server address and an enrolment code (8 characters, single use). After enrolment the sample data is hidden and new records are sent to the commune.",
     server_url: "Commune server address",
     enrol_code: "Enrolment code",
     device_name: "Device name (e.g. Plei Rơng team tablet)",
     enrol_button: "Enrol",
+    enrolling: "Enrolling…",
     enrolled_done: "This device is enrolled with the commune.",
     sync_errors: [
         "Cannot reach the commune server. Records are safe on this device and will be sent when there is a connection.",

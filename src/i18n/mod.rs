@@ -179,6 +179,7 @@ pub struct Strings {
     pub enrol_code: &'static str,
     pub device_name: &'static str,
     pub enrol_button: &'static str,
+    pub enrolling: &'static str,
     pub enrolled_done: &'static str,
     /// In the order of `SyncError::CODES`.
     pub sync_errors: [&'static str; 13],
@@ -210,13 +211,12 @@ impl Strings {
         self.store_errors[i].to_owned()
     }
 
-    /// Words a sync failure. A message the server sent (in Vietnamese) is shown as is,
-    /// since it says what the office did (revoked the device, for instance).
+    /// Words a sync failure in this language. Only a refusal the app has no words of its
+    /// own for shows the server's message (which is in Vietnamese).
     #[cfg(feature = "app")]
     pub fn sync_error(&self, e: &crate::sync::SyncError) -> String {
-        use crate::sync::SyncError::*;
         match e {
-            EnrolCode(m) | Unauthorized(m) | Revoked(m) | UpdateApp(m) | Refused(_, m) if !m.is_empty() => m.clone(),
+            crate::sync::SyncError::Refused(_, m) if !m.is_empty() => m.clone(),
             _ => self.sync_errors[e.index()].to_owned(),
         }
     }

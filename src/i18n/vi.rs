@@ -189,11 +189,12 @@ pub static STRINGS: Strings = Strings {
     open_quarantine: "Xem và sửa bản ghi bị từ chối",
     enrol_device: "Đăng ký máy với xã",
     enrol_title: "Đăng ký máy với xã",
-    enrol_hint: "Xin cán bộ xã địa chỉ máy chủ và mã đăng ký (8 chữ, dùng một lần). Sau khi đăng ký, dữ liệu mẫu được ẩn và bản ghi mới sẽ được gửi lên xã.",
+    enrol_hint: "Xin cán bộ xã địa chỉ máy chủ và mã đăng ký (8 ký tự, dùng một lần). Sau khi đăng ký, dữ liệu mẫu được ẩn và bản ghi mới sẽ được gửi lên xã.",
     server_url: "Địa chỉ máy chủ xã",
     enrol_code: "Mã đăng ký",
     device_name: "Tên máy (ví dụ: Máy tổ thôn Plei Rơng)",
     enrol_button: "Đăng ký",
+    enrolling: "Đang đăng ký…",
     enrolled_done: "Đã đăng ký máy với xã.",
     sync_errors: [
         "Chưa kết nối được máy chủ xã. Bản ghi vẫn an toàn trên máy và sẽ tự gửi khi có mạng.",

@@ -203,7 +203,10 @@ pub async fn run_once_with(store: &Arc<Store>, batch: &mut BatchSize, options: &
         let sent: Vec<(uuid::Uuid, i64)> = records.iter().map(|r| (r.meta.id, r.meta.version)).collect();
         let req = PushRequest {
             api_version: API_VERSION,
-            device: DeviceReport { queued, app_version: env!("CARGO_PKG_VERSION").to_owned() },
+            device: DeviceReport {
+                queued: queued.saturating_sub(records.len() as u32),
+                app_version: env!("CARGO_PKG_VERSION").to_owned(),
+            },
             records: records.iter().map(to_wire).collect(),
         };
         let asked_at = Utc::now();

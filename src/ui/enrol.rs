@@ -50,7 +50,7 @@ pub fn Enrol() -> Element {
             }
             Field { label: t.enrol_code, name: "enrol_code", error: None,
                 input { name: "enrol_code", autocomplete: "off", autocapitalize: "characters", value: "{code}",
-                    placeholder: "ABCD-EFGH", oninput: move |e| code.set(e.value()) }
+                    placeholder: "ABCD-EFGH", oninput: move |e| { code.set(e.value()); error.set(None); } }
             }
             Field { label: t.device_name, name: "device_name", error: None,
                 input { name: "device_name", value: "{name}", oninput: move |e| name.set(e.value()) }
@@ -59,7 +59,9 @@ pub fn Enrol() -> Element {
                 p { class: "error form-status", role: "alert", "data-testid": "enrol-error", "{e}" }
             }
             div { class: "actions",
-                button { class: "primary", "data-testid": "enrol", disabled: busy(), onclick: on_enrol, "{t.enrol_button}" }
+                button { class: "primary", "data-testid": "enrol", disabled: busy(), onclick: on_enrol,
+                    if busy() { "{t.enrolling}" } else { "{t.enrol_button}" }
+                }
             }
         }
     }

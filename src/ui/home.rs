@@ -168,14 +168,13 @@ fn SyncCard(sample: bool, pending: u32, rejected: u32) -> Element {
     let services = use_context::<Services>();
     let mut status = use_signal(|| services.sync.status());
     let handle = services.sync.clone();
-    // Follow the worker: every status change re-reads the counts too.
+    // Follow the worker's status for this card (Shell refreshes the counts).
     use_future(move || {
         let mut rx = handle.subscribe();
         async move {
             while rx.changed().await.is_ok() {
                 let s = rx.borrow().clone();
                 status.set(s);
-                ui.changed();
             }
         }
     });
@@ -189,17 +188,29 @@ fn SyncCard(sample: bool, pending: u32, rejected: u32) -> Element {
         };
     }
     let s = status();
-    let last = s
-        .last_success
-        .map(|at| format!("{} {}", t.last_sync, at.with_timezone(&Local).format("%H:%M %d/%m/%Y")))
-        .unwrap_or_else(|| t.never_synced.to_owned());
+    let last_at = s.last_success.map(|at| at.with_timezone(&Local).format("%H:%M %d/%m/%Y").to_string());
+    let must_enrol_again =
+        matches!(s.last_error, Some(crate::sync::SyncError::Revoked(_) | crate::sync::SyncError::Unauthorized(_)));
+    let offline = matches!(s.last_error, Some(crate::sync::SyncError::Offline));
     let sync = services.sync.clone();
     rsx! {
         div { class: "card outbox", "data-testid": "outbox",
             p { class: "pending", "{t.pending_count(pending)}" }
-            p { class: "sub", "data-testid": "last-sync", "{last}" }
+            p { class: "sub", "data-testid": "last-sync",
+                if let Some(at) = last_at {
+                    "{t.last_sync} "
+                    span { class: "nowrap", "{at}" }
+                } else {
+                    "{t.never_synced}"
+                }
+            }
             if let Some(e) = &s.last_error {
-                p { class: "error", role: "alert", "data-testid": "sync-error", "{t.sync_error(e)}" }
+                // Offline is the normal state in the field: a calm note, not an alarm.
+                p { class: if offline { "note" } else { "error" }, role: if offline { "status" } else { "alert" },
+                    "data-testid": "sync-error", "{t.sync_error(e)}" }
+            }
+            if must_enrol_again {
+                button { class: "secondary wide", "data-testid": "open-enrol", onclick: move |_| ui.go(Screen::Enrol), "{t.enrol_device}" }
             }
             if s.clock_is_off() {
                 p { class: "error", role: "alert", "data-testid": "clock-warning", "⏰ {t.clock_off}" }

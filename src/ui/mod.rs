@@ -187,6 +187,17 @@ fn Shell(services: Services) -> Element {
         volunteer,
         flash: Signal::new(None),
     });
+    // Every change of the sync worker's status (a record sent, rejected, pulled) refreshes
+    // whatever screen is showing.
+    let sync = services.sync.clone();
+    use_future(move || {
+        let mut rx = sync.subscribe();
+        async move {
+            while rx.changed().await.is_ok() {
+                ui.changed();
+            }
+        }
+    });
     // Language and volunteer are settings: read them once, write them on change.
     let loaded = use_resource(move || {
         let store = store.clone();

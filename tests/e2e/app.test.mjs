@@ -13,351 +13,47 @@
 //
 // Every click and keystroke round-trips to the server over a websocket, so the test never
 // sleeps for a fixed time to "let things settle": it waits for what should become visible.
+// The waiting helpers and gestures are shared with sync.test.mjs, in helpers.mjs.
 
-import { test, before, after } from 'node:test';
+import { before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { once } from 'node:events';
 import { existsSync } from 'node:fs';
-import { mkdtemp, mkdir, rm } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { chromium } from 'playwright-core';
-
-const HERE = path.dirname(fileURLToPath(import.meta.url));
-const REPO = path.resolve(HERE, '..', '..');
-const BIN = process.env.SOTAY_LIVEVIEW_BIN || path.join(REPO, 'target', 'debug', 'sotay-liveview');
-const SHOTS = path.join(REPO, 'docs', 'screenshots');
-const FAILURES = path.join(HERE, 'out');
-const VIEWPORT = { width: 360, height: 740 };
-/** Generous per-step wait: every action is a websocket round trip to a debug build. */
-const T = 10_000;
+import {
+  LIVEVIEW_BIN, T, startLiveview, stopProcess, launchBrowser, pageErrors, onFailureAppend, step,
+  norm, visible, gone, textIs, textHas, valueIs, countIs, fill, tick, choose, fieldError,
+  detailValue, tally, openNew, saveExpectingDetail, saveExpectingErrors, backHome, openList,
+  search, listedTitles, scrollTo, scrollTop, shot, load,
+} from './helpers.mjs';
 
 // ---------------------------------------------------------------------------------------
-// The liveview server
-
-/** Starts the server on `db`; resolves once it prints the address it listens on. */
-function startServer(db, port = 0) {
-  return new Promise((resolve, reject) => {
-    const child = spawn(BIN, ['--db', db, '--port', String(port)], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    let err = '';
-    let started = false;
-    const server = { child, url: '', port: 0, exited: false, stderr: () => err };
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`sotay-liveview did not start within 30 s\nstdout: ${out}\nstderr: ${err}`));
-    }, 30_000);
-    child.stdout.setEncoding('utf8');
-    child.stderr.setEncoding('utf8');
-    child.stdout.on('data', (d) => {
-      out += d;
-      const m = !started && out.match(/listening on (http:\/\/127\.0\.0\.1:(\d+))/);
-      if (m) {
-        started = true;
-        clearTimeout(timer);
-        server.url = m[1] + '/';
-        server.port = Number(m[2]);
-        resolve(server);
-      }
-    });
-    child.stderr.on('data', (d) => { err += d; });
-    child.on('error', (e) => { clearTimeout(timer); reject(e); });
-    child.on('exit', (code, signal) => {
-      server.exited = true;
-      if (!started) {
-        clearTimeout(timer);
-        reject(new Error(`sotay-liveview exited before listening (${code ?? signal})\nstderr: ${err}`));
-      }
-    });
-  });
-}
-
-/** Kills the server the hard way (as a phone killing the app would) and waits for it. */
-async function stopServer(server) {
-  if (!server || server.exited) return;
-  const exited = once(server.child, 'exit');
-  server.child.kill('SIGKILL');
-  await exited;
-}
-
-// ---------------------------------------------------------------------------------------
-// Shared state and small waiting helpers (playwright-core has no `expect`)
+// Shared state
 
 let dir;
 let db;
+/** The liveview server (restarted in step 7). */
 let server;
 let browser;
 let page;
-const pageErrors = [];
 /** Ids of the records made, filled in as the steps go. */
 const ids = {};
-let broken = false;
-
-/** Polls `check` until it returns a truthy value, or fails after T with `what`. */
-async function until(what, check, timeout = T) {
-  const deadline = Date.now() + timeout;
-  let last;
-  for (;;) {
-    try {
-      const v = await check();
-      if (v) return v;
-      last = undefined;
-    } catch (e) {
-      last = e;
-    }
-    if (Date.now() > deadline) {
-      throw new Error(`timed out after ${timeout} ms waiting for ${what}${last ? `: ${last.message}` : ''}`);
-    }
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
-const norm = (s) => (s ?? '').replace(/\s+/g, ' ').trim();
-
-/** Waits until `locator` (first match) is visible. */
-async function visible(locator) {
-  await locator.first().waitFor({ state: 'visible', timeout: T });
-  return locator;
-}
-
-/** Waits until nothing matches `locator`, or nothing that matches is visible. */
-async function gone(locator) {
-  await locator.first().waitFor({ state: 'hidden', timeout: T });
-}
-
-/** Waits until the text of `locator` equals `expected` (whitespace folded). */
-async function textIs(locator, expected) {
-  let seen;
-  await until(`text ${JSON.stringify(expected)} in ${locator}`, async () => {
-    seen = norm(await locator.first().textContent({ timeout: 1000 }));
-    return seen === expected;
-  }).catch((e) => { throw new Error(`${e.message} (last seen ${JSON.stringify(seen)})`); });
-}
-
-/** Waits until the text of `locator` contains `part`. */
-async function textHas(locator, part) {
-  let seen;
-  await until(`text containing ${JSON.stringify(part)} in ${locator}`, async () => {
-    seen = norm(await locator.first().textContent({ timeout: 1000 }));
-    return seen.includes(part);
-  }).catch((e) => { throw new Error(`${e.message} (last seen ${JSON.stringify(seen)})`); });
-}
-
-/** Waits until the input `locator` holds `expected`. */
-async function valueIs(locator, expected) {
-  let seen;
-  await until(`value ${JSON.stringify(expected)} in ${locator}`, async () => {
-    seen = await locator.inputValue({ timeout: 1000 });
-    return seen === expected;
-  }).catch((e) => { throw new Error(`${e.message} (last seen ${JSON.stringify(seen)})`); });
-}
-
-/** Waits until `locator` matches exactly `n` elements. */
-async function countIs(locator, n) {
-  let seen;
-  await until(`${n} × ${locator}`, async () => (seen = await locator.count()) === n)
-    .catch((e) => { throw new Error(`${e.message} (last seen ${seen})`); });
-}
-
-/** Fills an input and waits for the server's re-render to hold the same value. */
-async function fill(selector, value) {
-  const input = page.locator(selector);
-  await input.fill(value, { timeout: T });
-  await valueIs(input, value);
-}
-
-/** Ticks a checkbox or radio and waits until the server's re-render keeps it ticked. */
-async function tick(selector, checked = true) {
-  const box = page.locator(selector);
-  await box.setChecked(checked, { timeout: T });
-  await until(`${selector} ${checked ? 'ticked' : 'unticked'}`, async () => (await box.isChecked()) === checked);
-}
-
-/** Chooses an option and waits for the select to keep it. */
-async function choose(selector, value) {
-  const select = page.locator(selector);
-  await select.selectOption(value, { timeout: T });
-  await valueIs(select, value);
-}
-
-/** The validation message shown under a field, by the field's name. */
-const fieldError = (name) => page.locator(`[data-field="${name}"] > p.error`);
-
-/** The value shown for a label on the detail screen. */
-function detailValue(label) {
-  return page
-    .locator('section.detail .fields > div')
-    .filter({ has: page.locator('dt', { hasText: new RegExp(`^${label}$`) }) })
-    .locator('dd');
-}
-
-/** Sets a training tally with its − / + buttons, one tap at a time. */
-async function tally(name, target) {
-  const input = page.locator(`input[name="${name}"]`);
-  let v = Number(await input.inputValue());
-  while (v !== target) {
-    const dir = v < target ? 'plus' : 'minus';
-    await page.locator(`[data-tally="${name}-${dir}"]`).click({ timeout: T });
-    v += dir === 'plus' ? 1 : -1;
-    // Wait for each tap to come back: the next tap's handler adds to the rendered value.
-    await valueIs(input, String(v));
-  }
-}
-
-/** Opens a new-record form from home. */
-async function openNew(kind) {
-  await page.locator(`button.new-record[data-kind="${kind}"]`).click({ timeout: T });
-  await visible(page.locator(`section.form[data-form="${kind}"]`));
-}
-
-/** Presses Save and waits for the saved record's detail screen; returns the record's id. */
-async function saveExpectingDetail(title) {
-  await page.locator('[data-testid=save]').click({ timeout: T });
-  const detail = page.locator('section.detail');
-  await textIs(detail.locator('p.title'), title);
-  await textIs(page.locator('.flash'), 'Đã lưu');
-  const id = await detail.getAttribute('data-record');
-  assert.match(id, /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-/, 'a device-made UUIDv7 id');
-  return id;
-}
-
-/** Presses Save on an invalid form and waits for the form-level message. */
-async function saveExpectingErrors() {
-  await page.locator('[data-testid=save]').click({ timeout: T });
-  await textIs(page.locator('section.form p.form-status'), 'Chưa lưu: hãy sửa các ô được đánh dấu đỏ.');
-}
-
-/** Goes back (header button) until home shows. */
-async function backHome() {
-  const home = page.locator('section.home');
-  // Which screen is showing: its section's class and the record or form it shows. Text
-  // is no guide, since a screen's own text may change while it stays.
-  const screen = () =>
-    page.locator('main > section').first()
-      .evaluate((e) => `${e.className}|${e.dataset.record || ''}|${e.dataset.form || ''}`)
-      .catch(() => '');
-  for (let i = 0; i < 6 && !(await home.isVisible()); i++) {
-    const before = await screen();
-    await page.locator('header button.back').click({ timeout: T });
-    await until('the screen to change after back', async () =>
-      (await home.isVisible()) || ((await screen()) !== before && (await screen()) !== ''));
-  }
-  await visible(home);
-}
-
-/** Opens the list screen from home and waits for it. */
-async function openList() {
-  await page.locator('[data-testid=open-list]').click({ timeout: T });
-  await visible(page.locator('section.list input[name=search]'));
-}
-
-/** Types a search and waits for the result line (or the empty message). */
-async function search(text, expectedCount) {
-  const input = page.locator('section.list input[name=search]');
-  await input.fill(text, { timeout: T });
-  await valueIs(input, text);
-  // Wait for the results of this very query (the list marks them with it).
-  await page.locator(`section.list [data-query="${text.replace(/"/g, '\\"')}"]`).waitFor({ timeout: T });
-  if (expectedCount === 0) {
-    await textIs(page.locator('section.list p.empty'), 'Không có bản ghi nào.');
-    await countIs(page.locator('section.list button.record'), 0);
-  } else {
-    await textIs(page.locator('section.list p.count'), `${expectedCount} bản ghi`);
-    await countIs(page.locator('section.list button.record'), expectedCount);
-  }
-}
-
-/** Titles of the records listed, in order. */
-async function listedTitles() {
-  return (await page.locator('section.list button.record .title').allTextContents()).map(norm);
-}
-
-/** Scrolls so the element is just below the sticky top bar (for screenshots). */
-async function scrollTo(selector) {
-  await page.locator(selector).first().evaluate((el) => {
-    const bar = document.querySelector('header.topbar');
-    const top = el.getBoundingClientRect().top + window.scrollY - (bar ? bar.offsetHeight : 0) - 8;
-    window.scrollTo(0, Math.max(0, top));
-  });
-}
-
-async function scrollTop() {
-  await page.evaluate(() => window.scrollTo(0, 0));
-}
-
-/** Saves a phone-sized screenshot for the README. */
-async function shot(name) {
-  await page.screenshot({ path: path.join(SHOTS, name) });
-}
-
-/** Loads the app and waits for the first screen. */
-async function load(url) {
-  await page.goto(url, { waitUntil: 'load', timeout: T });
-  await visible(page.locator('section.home, section.choose'));
-}
-
-/**
- * One step of the flow. Steps share state, so after a failure the rest are skipped.
- * A step with `todo` checks a known bug: its failure is reported as TODO, does not fail
- * the run and does not stop the later steps (it must leave the app on home either way).
- */
-function step(name, fn, { todo } = {}) {
-  test(name, { todo }, async (t) => {
-    if (broken) {
-      t.skip('an earlier step failed');
-      return;
-    }
-    try {
-      await fn(t);
-    } catch (e) {
-      if (todo && (await page.locator('section.home').isVisible())) throw e;
-      broken = true;
-      try {
-        await mkdir(FAILURES, { recursive: true });
-        const file = path.join(FAILURES, `failed-${name.replace(/[^a-z0-9]+/gi, '-').slice(0, 40)}.png`);
-        await page.screenshot({ path: file, fullPage: true });
-        e.message += `\n(screenshot: ${file})`;
-      } catch { /* the page may be gone */ }
-      if (server?.stderr()) e.message += `\nliveview stderr:\n${server.stderr().slice(-2000)}`;
-      throw e;
-    }
-  });
-}
 
 // ---------------------------------------------------------------------------------------
 
 before(async () => {
-  assert.ok(existsSync(BIN), `${BIN} is missing: run \`cargo build --features liveview --bin sotay-liveview\` or set SOTAY_LIVEVIEW_BIN`);
+  assert.ok(existsSync(LIVEVIEW_BIN), `${LIVEVIEW_BIN} is missing: run \`cargo build --features liveview --bin sotay-liveview\` or set SOTAY_LIVEVIEW_BIN`);
   dir = await mkdtemp(path.join(tmpdir(), 'sotay-e2e-'));
   db = path.join(dir, 'sotay.db');
-  await mkdir(SHOTS, { recursive: true });
-  server = await startServer(db);
-  browser = await chromium.launch({
-    executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking',
-      '--disable-component-update', '--disable-sync',
-      // Date and time inputs are drawn in the browser's locale, as on a Vietnamese phone
-      // (takes effect only where chromium's locale files are installed: chromium-l10n).
-      '--lang=vi-VN'],
-  });
-  const context = await browser.newContext({ viewport: VIEWPORT, deviceScaleFactor: 2, isMobile: true, hasTouch: true, locale: 'vi-VN' });
-  page = await context.newPage();
-  page.setDefaultTimeout(T);
-  page.on('pageerror', (e) => pageErrors.push(`pageerror: ${e.message}`));
-  page.on('console', (m) => {
-    if (m.type() !== 'error') return;
-    // The page has no favicon; chromium reports the 404 as a console error.
-    if (/status of 404/.test(m.text()) && /favicon/.test(m.location()?.url ?? '')) return;
-    if (/status of 404/.test(m.text()) && !m.location()?.url) return;
-    pageErrors.push(`console: ${m.text()} ${m.location()?.url ?? ''}`);
-  });
+  server = await startLiveview(db);
+  onFailureAppend(() => server?.stderr() && `liveview stderr:\n${server.stderr().slice(-2000)}`);
+  ({ browser, page } = await launchBrowser());
 });
 
 after(async () => {
   await browser?.close().catch(() => {});
-  await stopServer(server).catch(() => {});
+  await stopProcess(server).catch(() => {});
   if (dir) await rm(dir, { recursive: true, force: true }).catch(() => {});
 });
 
@@ -679,9 +375,9 @@ step('6. an unsaved form is kept as a draft and can be resumed', async () => {
 
 step('7. after a restart everything is still there', async () => {
   const port = server.port;
-  await stopServer(server);
+  await stopProcess(server);
   // The same address, so the page itself can simply be reloaded.
-  server = await startServer(db, port);
+  server = await startLiveview(db, port);
   await page.reload({ waitUntil: 'load', timeout: T });
   await visible(page.locator('section.home'));
   await gone(page.locator('section.choose'));

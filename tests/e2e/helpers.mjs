@@ -1,0 +1,406 @@
+// Shared pieces of the browser tests: starting and stopping the binaries, the browser at a
+// phone viewport, waiting helpers (playwright-core has no `expect`), the app's common
+// gestures (open a form, save, go back home, search) and `step`, which chains the steps of
+// one flow.
+//
+// The helpers act on the page given by `launchBrowser` (or `usePage`). Each test file runs
+// in its own node process, so this module's state belongs to one file.
+//
+// Env:  SOTAY_LIVEVIEW_BIN (default <repo>/target/debug/sotay-liveview), SOTAY_SERVER_BIN
+//       (default <repo>/target/debug/sotay-server), CHROMIUM (default /usr/bin/chromium).
+//       Build both with `cargo build --features liveview,server --bins`.
+
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile, spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdir } from 'node:fs/promises';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+
+export const HERE = path.dirname(fileURLToPath(import.meta.url));
+export const REPO = path.resolve(HERE, '..', '..');
+export const LIVEVIEW_BIN = process.env.SOTAY_LIVEVIEW_BIN || path.join(REPO, 'target', 'debug', 'sotay-liveview');
+export const SERVER_BIN = process.env.SOTAY_SERVER_BIN || path.join(REPO, 'target', 'debug', 'sotay-server');
+export const SHOTS = path.join(REPO, 'docs', 'screenshots');
+export const FAILURES = path.join(HERE, 'out');
+export const VIEWPORT = { width: 360, height: 740 };
+/** Generous per-step wait: every action is a websocket round trip to a debug build. */
+export const T = 10_000;
+
+// ---------------------------------------------------------------------------------------
+// Processes
+
+/** Every child still running, killed when this node process exits whatever the reason. */
+const children = new Set();
+process.on('exit', () => {
+  for (const c of children) {
+    try { c.kill('SIGKILL'); } catch { /* already gone */ }
+  }
+});
+// Interrupted (Ctrl-C, or the runner stopping this file): exit, which runs the above.
+for (const signal of ['SIGINT', 'SIGTERM']) process.on(signal, () => process.exit(130));
+
+/**
+ * Starts `bin args…` and resolves once its stdout prints `listening on http://HOST:PORT`
+ * (both binaries print that line once they accept connections; with port 0 it holds the
+ * port actually chosen). Resolves to `{ child, url, port, exited, stdout(), stderr() }`.
+ */
+export function startProcess(bin, args, name = path.basename(bin)) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(bin, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    children.add(child);
+    let out = '';
+    let err = '';
+    let started = false;
+    const proc = { child, name, url: '', port: 0, exited: false, stdout: () => out, stderr: () => err };
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`${name} did not start within 30 s\nstdout: ${out}\nstderr: ${err}`));
+    }, 30_000);
+    child.stdout.setEncoding('utf8');
+    child.stderr.setEncoding('utf8');
+    child.stdout.on('data', (d) => {
+      out += d;
+      const m = !started && out.match(/listening on (http:\/\/127\.0\.0\.1:(\d+))/);
+      if (m) {
+        started = true;
+        clearTimeout(timer);
+        proc.url = m[1];
+        proc.port = Number(m[2]);
+        resolve(proc);
+      }
+    });
+    child.stderr.on('data', (d) => { err += d; });
+    child.on('error', (e) => { clearTimeout(timer); reject(e); });
+    child.on('exit', (code, signal) => {
+      proc.exited = true;
+      children.delete(child);
+      if (!started) {
+        clearTimeout(timer);
+        reject(new Error(`${name} exited before listening (${code ?? signal})\nstdout: ${out}\nstderr: ${err}`));
+      }
+    });
+  });
+}
+
+/** Starts the app over liveview on `db`; its `url` is the page to load. */
+export async function startLiveview(db, port = 0) {
+  const app = await startProcess(LIVEVIEW_BIN, ['--db', db, '--port', String(port)], 'sotay-liveview');
+  app.url += '/';
+  return app;
+}
+
+/** Kills a started process the hard way (as a phone killing the app would) and waits for it. */
+export async function stopProcess(proc) {
+  if (!proc || proc.exited) return;
+  const exited = once(proc.child, 'exit');
+  proc.child.kill('SIGKILL');
+  await exited;
+}
+
+/** Runs a command to its end; resolves to its stdout, rejects with its stderr. */
+export function run(bin, args, { timeout = T } = {}) {
+  return new Promise((resolve, reject) => {
+    execFile(bin, args, { timeout, encoding: 'utf8' }, (error, stdout, stderr) => {
+      if (error) {
+        error.message += `\nstdout: ${stdout}\nstderr: ${stderr}`;
+        reject(error);
+      } else {
+        resolve(stdout);
+      }
+    });
+  });
+}
+
+// ---------------------------------------------------------------------------------------
+// The browser
+
+let page;
+/** What the page reported as errors: a last step asserts it stays empty. */
+export const pageErrors = [];
+
+/** Makes the helpers act on `p`. */
+export function usePage(p) {
+  page = p;
+}
+
+/** Debian's headless chromium with a phone-sized page (360×740 at 2×, touch, vi-VN). */
+export async function launchBrowser() {
+  const browser = await chromium.launch({
+    executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking',
+      '--disable-component-update', '--disable-sync',
+      // Date and time inputs are drawn in the browser's locale, as on a Vietnamese phone
+      // (takes effect only where chromium's locale files are installed: chromium-l10n).
+      '--lang=vi-VN'],
+  });
+  const context = await browser.newContext({ viewport: VIEWPORT, deviceScaleFactor: 2, isMobile: true, hasTouch: true, locale: 'vi-VN' });
+  const p = await context.newPage();
+  p.setDefaultTimeout(T);
+  p.on('pageerror', (e) => pageErrors.push(`pageerror: ${e.message}`));
+  p.on('console', (m) => {
+    if (m.type() !== 'error') return;
+    // The page has no favicon; chromium reports the 404 as a console error.
+    if (/status of 404/.test(m.text()) && /favicon/.test(m.location()?.url ?? '')) return;
+    if (/status of 404/.test(m.text()) && !m.location()?.url) return;
+    pageErrors.push(`console: ${m.text()} ${m.location()?.url ?? ''}`);
+  });
+  usePage(p);
+  return { browser, page: p };
+}
+
+// ---------------------------------------------------------------------------------------
+// Waiting
+
+/** Polls `check` until it returns a truthy value, or fails after `timeout` with `what`. */
+export async function until(what, check, timeout = T) {
+  const deadline = Date.now() + timeout;
+  let last;
+  for (;;) {
+    try {
+      const v = await check();
+      if (v) return v;
+      last = undefined;
+    } catch (e) {
+      last = e;
+    }
+    if (Date.now() > deadline) {
+      throw new Error(`timed out after ${timeout} ms waiting for ${what}${last ? `: ${last.message}` : ''}`);
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+export const norm = (s) => (s ?? '').replace(/\s+/g, ' ').trim();
+
+/** Waits until `locator` (first match) is visible. */
+export async function visible(locator) {
+  await locator.first().waitFor({ state: 'visible', timeout: T });
+  return locator;
+}
+
+/** Waits until nothing matches `locator`, or nothing that matches is visible. */
+export async function gone(locator) {
+  await locator.first().waitFor({ state: 'hidden', timeout: T });
+}
+
+/** Waits until the text of `locator` equals `expected` (whitespace folded). */
+export async function textIs(locator, expected) {
+  let seen;
+  await until(`text ${JSON.stringify(expected)} in ${locator}`, async () => {
+    seen = norm(await locator.first().textContent({ timeout: 1000 }));
+    return seen === expected;
+  }).catch((e) => { throw new Error(`${e.message} (last seen ${JSON.stringify(seen)})`); });
+}
+
+/** Waits until the text of `locator` contains `part`. */
+export async function textHas(locator, part) {
+  let seen;
+  await until(`text containing ${JSON.stringify(part)} in ${locator}`, async () => {
+    seen = norm(await locator.first().textContent({ timeout: 1000 }));
+    return seen.includes(part);
+  }).catch((e) => { throw new Error(`${e.message} (last seen ${JSON.stringify(seen)})`); });
+}
+
+/** Waits until the input `locator` holds `expected`. */
+export async function valueIs(locator, expected) {
+  let seen;
+  await until(`value ${JSON.stringify(expected)} in ${locator}`, async () => {
+    seen = await locator.inputValue({ timeout: 1000 });
+    return seen === expected;
+  }).catch((e) => { throw new Error(`${e.message} (last seen ${JSON.stringify(seen)})`); });
+}
+
+/** Waits until `locator` matches exactly `n` elements. */
+export async function countIs(locator, n) {
+  let seen;
+  await until(`${n} × ${locator}`, async () => (seen = await locator.count()) === n)
+    .catch((e) => { throw new Error(`${e.message} (last seen ${seen})`); });
+}
+
+// ---------------------------------------------------------------------------------------
+// Gestures
+
+/** Fills an input and waits for the server's re-render to hold the same value. */
+export async function fill(selector, value) {
+  const input = page.locator(selector);
+  await input.fill(value, { timeout: T });
+  await valueIs(input, value);
+}
+
+/** Ticks a checkbox or radio and waits until the server's re-render keeps it ticked. */
+export async function tick(selector, checked = true) {
+  const box = page.locator(selector);
+  await box.setChecked(checked, { timeout: T });
+  await until(`${selector} ${checked ? 'ticked' : 'unticked'}`, async () => (await box.isChecked()) === checked);
+}
+
+/** Chooses an option and waits for the select to keep it. */
+export async function choose(selector, value) {
+  const select = page.locator(selector);
+  await select.selectOption(value, { timeout: T });
+  await valueIs(select, value);
+}
+
+/** The validation message shown under a field, by the field's name. */
+export const fieldError = (name) => page.locator(`[data-field="${name}"] > p.error`);
+
+/** The value shown for a label on the detail screen. */
+export function detailValue(label) {
+  return page
+    .locator('section.detail .fields > div')
+    .filter({ has: page.locator('dt', { hasText: new RegExp(`^${label}$`) }) })
+    .locator('dd');
+}
+
+/** Sets a training tally with its − / + buttons, one tap at a time. */
+export async function tally(name, target) {
+  const input = page.locator(`input[name="${name}"]`);
+  let v = Number(await input.inputValue());
+  while (v !== target) {
+    const dir = v < target ? 'plus' : 'minus';
+    await page.locator(`[data-tally="${name}-${dir}"]`).click({ timeout: T });
+    v += dir === 'plus' ? 1 : -1;
+    // Wait for each tap to come back: the next tap's handler adds to the rendered value.
+    await valueIs(input, String(v));
+  }
+}
+
+/** Opens a new-record form from home. */
+export async function openNew(kind) {
+  await page.locator(`button.new-record[data-kind="${kind}"]`).click({ timeout: T });
+  await visible(page.locator(`section.form[data-form="${kind}"]`));
+}
+
+/** Presses Save and waits for the saved record's detail screen; returns the record's id. */
+export async function saveExpectingDetail(title) {
+  await page.locator('[data-testid=save]').click({ timeout: T });
+  const detail = page.locator('section.detail');
+  await textIs(detail.locator('p.title'), title);
+  await textIs(page.locator('.flash'), 'Đã lưu');
+  const id = await detail.getAttribute('data-record');
+  assert.match(id, /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-/, 'a device-made UUIDv7 id');
+  return id;
+}
+
+/** Presses Save on an invalid form and waits for the form-level message. */
+export async function saveExpectingErrors() {
+  await page.locator('[data-testid=save]').click({ timeout: T });
+  await textIs(page.locator('section.form p.form-status'), 'Chưa lưu: hãy sửa các ô được đánh dấu đỏ.');
+}
+
+/** Goes back (header button) until home shows. */
+export async function backHome() {
+  const home = page.locator('section.home');
+  // Which screen is showing: its section's class and the record or form it shows. Text
+  // is no guide, since a screen's own text may change while it stays.
+  const screen = () =>
+    page.locator('main > section').first()
+      .evaluate((e) => `${e.className}|${e.dataset.record || ''}|${e.dataset.form || ''}`)
+      .catch(() => '');
+  for (let i = 0; i < 6 && !(await home.isVisible()); i++) {
+    const before = await screen();
+    await page.locator('header button.back').click({ timeout: T });
+    await until('the screen to change after back', async () =>
+      (await home.isVisible()) || ((await screen()) !== before && (await screen()) !== ''));
+  }
+  await visible(home);
+}
+
+/** Opens the list screen from home and waits for it. */
+export async function openList() {
+  await page.locator('[data-testid=open-list]').click({ timeout: T });
+  await visible(page.locator('section.list input[name=search]'));
+}
+
+/** Types a search and waits for the result line (or the empty message). */
+export async function search(text, expectedCount) {
+  const input = page.locator('section.list input[name=search]');
+  await input.fill(text, { timeout: T });
+  await valueIs(input, text);
+  // Wait for the results of this very query (the list marks them with it).
+  await page.locator(`section.list [data-query="${text.replace(/"/g, '\\"')}"]`).waitFor({ timeout: T });
+  if (expectedCount === 0) {
+    await textIs(page.locator('section.list p.empty'), 'Không có bản ghi nào.');
+    await countIs(page.locator('section.list button.record'), 0);
+  } else {
+    await textIs(page.locator('section.list p.count'), `${expectedCount} bản ghi`);
+    await countIs(page.locator('section.list button.record'), expectedCount);
+  }
+}
+
+/** Titles of the records listed, in order. */
+export async function listedTitles() {
+  return (await page.locator('section.list button.record .title').allTextContents()).map(norm);
+}
+
+/** Scrolls so the element is just below the sticky top bar (for screenshots). */
+export async function scrollTo(selector) {
+  await page.locator(selector).first().evaluate((el) => {
+    const bar = document.querySelector('header.topbar');
+    const top = el.getBoundingClientRect().top + window.scrollY - (bar ? bar.offsetHeight : 0) - 8;
+    window.scrollTo(0, Math.max(0, top));
+  });
+}
+
+export async function scrollTop() {
+  await page.evaluate(() => window.scrollTo(0, 0));
+}
+
+/** Saves a phone-sized screenshot for the README. */
+export async function shot(name) {
+  await mkdir(SHOTS, { recursive: true });
+  await page.screenshot({ path: path.join(SHOTS, name) });
+}
+
+/** Loads the app and waits for the first screen. */
+export async function load(url) {
+  await page.goto(url, { waitUntil: 'load', timeout: T });
+  await visible(page.locator('section.home, section.choose'));
+}
+
+// ---------------------------------------------------------------------------------------
+// Steps
+
+let broken = false;
+const diagnostics = [];
+
+/** Adds something to append to a failed step's message (a process's stderr, say). */
+export function onFailureAppend(fn) {
+  diagnostics.push(fn);
+}
+
+/**
+ * One step of the flow. Steps share state, so after a failure the rest are skipped.
+ * A step with `todo` checks a known bug: its failure is reported as TODO, does not fail
+ * the run and does not stop the later steps (it must leave the app on home either way).
+ */
+export function step(name, fn, { todo } = {}) {
+  test(name, { todo }, async (t) => {
+    if (broken) {
+      t.skip('an earlier step failed');
+      return;
+    }
+    try {
+      await fn(t);
+    } catch (e) {
+      if (todo && (await page.locator('section.home').isVisible().catch(() => false))) throw e;
+      broken = true;
+      try {
+        await mkdir(FAILURES, { recursive: true });
+        const file = path.join(FAILURES, `failed-${name.replace(/[^a-z0-9]+/gi, '-').slice(0, 40)}.png`);
+        await page.screenshot({ path: file, fullPage: true });
+        e.message += `\n(screenshot: ${file})`;
+      } catch { /* the page may be gone */ }
+      for (const d of diagnostics) {
+        try {
+          const text = d();
+          if (text) e.message += `\n${text}`;
+        } catch { /* best effort */ }
+      }
+      throw e;
+    }
+  });
+}
