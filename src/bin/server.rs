@@ -5,6 +5,7 @@
 //! sotay-server enrol-code  [--data DIR] [--commune 23497] [--hours 24] [--server-url URL]
 //! sotay-server devices     [--data DIR] [--commune 23497]
 //! sotay-server revoke      [--data DIR] DEVICE_ID
+//! sotay-server add-admin   [--data DIR] [--commune 23497] USERNAME   (password: $SOTAY_ADMIN_PASSWORD or stdin)
 //! ```
 //! `--data` defaults to `$SOTAY_SERVER_DATA` or `./sotay-data`; `--addr` to
 //! `$SOTAY_SERVER_ADDR` or `127.0.0.1:8080`. `--demo` loads the sample commune (Kon Braih
@@ -112,6 +113,28 @@ async fn main() -> anyhow::Result<()> {
                     d.queued.map(|q| q.to_string()).unwrap_or_else(|| "?".into())
                 );
             }
+        }
+        "add-admin" => {
+            let db = open(&args.data)?;
+            if args.demo && db.communes()?.is_empty() {
+                db.put_commune(&demo_reference())?;
+            }
+            let username = args.rest.first().context("add-admin needs a USERNAME")?;
+            // From the environment (scripts) or one line of standard input (a person).
+            let password = match std::env::var("SOTAY_ADMIN_PASSWORD") {
+                Ok(p) => p,
+                Err(_) => {
+                    eprint!("Mật khẩu / password for {username}: ");
+                    let mut line = String::new();
+                    std::io::stdin().read_line(&mut line)?;
+                    line.trim_end_matches(['\r', '\n']).to_owned()
+                }
+            };
+            if password.chars().count() < 10 {
+                bail!("the password must have at least 10 characters");
+            }
+            db.put_account(username, &password, &args.commune, chrono::Utc::now())?;
+            println!("office account {username} can log in at /office for commune {}", args.commune);
         }
         "revoke" => {
             let db = open(&args.data)?;

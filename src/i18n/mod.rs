@@ -5,6 +5,7 @@
 //! error kinds (to word them) and nothing of the UI, the store's SQL or the network.
 
 mod en;
+pub mod office;
 mod vi;
 
 use crate::domain::validate::Problem;

@@ -31,11 +31,16 @@ pub enum DbError {
     NoDevice,
     #[error("the database was made by a newer server (schema {0})")]
     TooNew(i64),
+    #[error("the period ends before it starts")]
+    BadPeriod,
+    #[error("password hashing failed")]
+    Hash,
 }
 
 pub type Result<T, E = DbError> = std::result::Result<T, E>;
 
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
     CREATE TABLE communes (
         code        TEXT PRIMARY KEY,
         reference   TEXT NOT NULL,
@@ -104,7 +109,54 @@ const MIGRATIONS: &[&str] = &[r#"
         change   TEXT NOT NULL
     ) STRICT;
     CREATE UNIQUE INDEX change_log_key ON change_log (commune, key);
-"#];
+"#,
+    // 2: the fields reports count, as columns (reading them out of JSON for a million records
+    // is too slow), office accounts, sessions and the audit log.
+    r#"
+    ALTER TABLE records ADD COLUMN outcome TEXT;
+    ALTER TABLE records ADD COLUMN failure_reason TEXT;
+    ALTER TABLE records ADD COLUMN women INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE records ADD COLUMN minority INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE records ADD COLUMN channel TEXT;
+    ALTER TABLE records ADD COLUMN quantity INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE records ADD COLUMN reach INTEGER NOT NULL DEFAULT 0;
+    UPDATE records SET
+        outcome = json_extract(body, '$.outcome'),
+        failure_reason = json_extract(body, '$.failure_reason'),
+        women = COALESCE(json_extract(body, '$.women'), 0),
+        minority = COALESCE(json_extract(body, '$.ethnic_minority'), 0),
+        channel = json_extract(body, '$.channel'),
+        quantity = COALESCE(json_extract(body, '$.quantity'), 0),
+        reach = COALESCE(json_extract(body, '$.reach'), 0);
+    CREATE INDEX records_people ON records (commune, person_key, occurred_at, id) WHERE signed = 1 AND voided = 0;
+    CREATE INDEX records_by_kind ON records (commune, kind, occurred_at);
+
+    CREATE TABLE accounts (
+        username      TEXT PRIMARY KEY,
+        password_hash TEXT NOT NULL,
+        commune       TEXT NOT NULL,
+        created_at    TEXT NOT NULL,
+        failed_logins INTEGER NOT NULL DEFAULT 0,
+        locked_until  TEXT
+    ) STRICT;
+
+    CREATE TABLE sessions (
+        token_hash TEXT PRIMARY KEY,
+        username   TEXT NOT NULL REFERENCES accounts (username) ON DELETE CASCADE,
+        csrf       TEXT NOT NULL,
+        expires_at TEXT NOT NULL
+    ) STRICT;
+
+    CREATE TABLE audit_log (
+        seq      INTEGER PRIMARY KEY AUTOINCREMENT,
+        at       TEXT NOT NULL,
+        username TEXT NOT NULL,
+        commune  TEXT NOT NULL,
+        action   TEXT NOT NULL,
+        detail   TEXT NOT NULL
+    ) STRICT;
+"#,
+];
 
 fn now_ts(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
@@ -168,7 +220,7 @@ impl ServerDb {
         Ok(ServerDb { conn: Mutex::new(conn) })
     }
 
-    fn conn(&self) -> MutexGuard<'_, Connection> {
+    pub(crate) fn conn(&self) -> MutexGuard<'_, Connection> {
         self.conn.lock().unwrap_or_else(|p| p.into_inner())
     }
 
@@ -480,13 +532,16 @@ fn apply_one(
     let body = serde_json::to_string(&r.body)?;
     let saved = now_ts(r.saved_at);
     let occurred = r.occurred_at.format("%Y-%m-%dT%H:%M:%S").to_string();
+    let f = ReportFields::of(&r.body);
     tx.prepare_cached(
         "INSERT INTO records (id, commune, device_id, kind, hamlet_id, volunteer_id, occurred_at, saved_at,
-            received_at, version, voided, void_reason, body, person_times, signed, person_key)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)
+            received_at, version, voided, void_reason, body, person_times, signed, person_key,
+            outcome, failure_reason, women, minority, channel, quantity, reach)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23)
          ON CONFLICT (id) DO UPDATE SET kind = ?4, hamlet_id = ?5, volunteer_id = ?6, occurred_at = ?7,
             saved_at = ?8, received_at = ?9, version = ?10, voided = ?11, void_reason = ?12, body = ?13,
-            person_times = ?14, signed = ?15, person_key = ?16",
+            person_times = ?14, signed = ?15, person_key = ?16, outcome = ?17, failure_reason = ?18,
+            women = ?19, minority = ?20, channel = ?21, quantity = ?22, reach = ?23",
     )?
     .execute(params![
         id,
@@ -505,6 +560,13 @@ fn apply_one(
         r.body.person_times(),
         r.body.signed(),
         r.body.person_key(),
+        f.outcome,
+        f.failure_reason,
+        f.women,
+        f.minority,
+        f.channel,
+        f.quantity,
+        f.reach,
     ])?;
     tx.prepare_cached(
         "INSERT OR IGNORE INTO record_history (id, version, device_id, received_at, voided, record) VALUES (?, ?, ?, ?, ?, ?)",
@@ -512,4 +574,37 @@ fn apply_one(
     .execute(params![id, r.version, device.id, received, voided, serde_json::to_string(r)?])?;
     touched.insert(r.hamlet_id.clone());
     Ok(result(Applied::Applied, None))
+}
+
+/// The body fields reports count, pulled out into columns.
+#[derive(Default)]
+struct ReportFields {
+    outcome: Option<&'static str>,
+    failure_reason: Option<&'static str>,
+    women: u32,
+    minority: u32,
+    channel: Option<&'static str>,
+    quantity: u32,
+    reach: u32,
+}
+
+impl ReportFields {
+    fn of(body: &crate::domain::Body) -> ReportFields {
+        use crate::domain::Body;
+        match body {
+            Body::SignatureHelp(s) => ReportFields {
+                outcome: Some(s.outcome.code()),
+                failure_reason: s.failure_reason.map(|f| f.code()),
+                ..Default::default()
+            },
+            Body::Training(t) => ReportFields { women: t.women, minority: t.ethnic_minority, ..Default::default() },
+            Body::Outreach(o) => ReportFields {
+                channel: Some(o.channel.code()),
+                quantity: o.quantity,
+                reach: o.reach,
+                ..Default::default()
+            },
+            Body::Visit(_) => ReportFields::default(),
+        }
+    }
 }

@@ -5,7 +5,11 @@
 //! client. Every response carries the API version (body and `x-sotay-api` header); every
 //! error is an [`ApiError`] that words itself in Vietnamese, logs 5xx and hides internals.
 
+pub mod accounts;
 pub mod db;
+pub mod export;
+pub mod office;
+pub mod reports;
 
 use std::collections::HashMap;
 use std::io::Read;
@@ -55,6 +59,8 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/enrol", post(enrol))
         .route("/api/v1/c/{commune}/push", post(push))
         .route("/api/v1/c/{commune}/pull", get(pull))
+        .route("/office/lang/{code}", get(office::set_lang))
+        .merge(office::routes())
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(tower_http::timeout::TimeoutLayer::with_status_code(

@@ -1,0 +1,186 @@
+//! The reports as files for the deadline: XLSX with Vietnamese headers and number formats,
+//! and CSV (UTF-8 with a byte-order mark, so Excel reads the diacritics). Counts only.
+
+use rust_xlsxwriter::{Format, Workbook, XlsxError};
+
+use super::reports::{ActivityReport, CoverageReport};
+use crate::i18n::office::OfficeStrings;
+
+fn xlsx_error(e: XlsxError) -> String {
+    e.to_string()
+}
+
+/// The coverage report as an XLSX workbook.
+pub fn coverage_xlsx(r: &CoverageReport, t: &OfficeStrings) -> Result<Vec<u8>, String> {
+    let mut wb = Workbook::new();
+    let bold = Format::new().set_bold().set_text_wrap();
+    let int = Format::new().set_num_format("#,##0");
+    let pct = Format::new().set_num_format("0.0%");
+    let ws = wb.add_worksheet();
+    ws.set_name(t.sheet_coverage).map_err(xlsx_error)?;
+    ws.write_string(0, 0, format!("{} — {}", t.coverage_title, r.commune.name)).map_err(xlsx_error)?;
+    ws.write_string(1, 0, format!("{} {}%", t.target_label, r.target_percent)).map_err(xlsx_error)?;
+    for (c, h) in t.coverage_headers.iter().enumerate() {
+        ws.write_string_with_format(3, c as u16, *h, &bold).map_err(xlsx_error)?;
+    }
+    for (row, line) in (4u32..).zip(r.rows.iter().chain(std::iter::once(&r.total))) {
+        ws.write_string(row, 0, &line.name).map_err(xlsx_error)?;
+        for (c, v) in
+            [line.adult_population, line.baseline_signed, line.helped_signed, line.signed].into_iter().enumerate()
+        {
+            ws.write_number_with_format(row, 1 + c as u16, v as f64, &int).map_err(xlsx_error)?;
+        }
+        ws.write_number_with_format(row, 5, line.percent / 100.0, &pct).map_err(xlsx_error)?;
+        ws.write_number_with_format(row, 6, line.still_needed as f64, &int).map_err(xlsx_error)?;
+    }
+    ws.set_column_width(0, 28).map_err(xlsx_error)?;
+    for c in 1..7 {
+        ws.set_column_width(c, 16).map_err(xlsx_error)?;
+    }
+    wb.save_to_buffer().map_err(xlsx_error)
+}
+
+/// The activity report as an XLSX workbook: totals, outcomes, reasons, channels, hamlets,
+/// volunteers.
+pub fn activity_xlsx(r: &ActivityReport, t: &OfficeStrings) -> Result<Vec<u8>, String> {
+    let mut wb = Workbook::new();
+    let bold = Format::new().set_bold().set_text_wrap();
+    let int = Format::new().set_num_format("#,##0");
+    let pct = Format::new().set_num_format("0.0%");
+    let period = format!("{} {} – {}", t.period, r.from.format("%d/%m/%Y"), r.to.format("%d/%m/%Y"));
+
+    let ws = wb.add_worksheet();
+    ws.set_name(t.sheet_activity).map_err(xlsx_error)?;
+    ws.write_string(0, 0, format!("{} — {}", t.activity_title, r.commune.name)).map_err(xlsx_error)?;
+    ws.write_string(1, 0, &period).map_err(xlsx_error)?;
+    let mut row = 3u32;
+    for (label, value) in t.total_labels.iter().zip(counts(&r.totals)) {
+        ws.write_string(row, 0, *label).map_err(xlsx_error)?;
+        ws.write_number_with_format(row, 1, value as f64, &int).map_err(xlsx_error)?;
+        row += 1;
+    }
+    row += 1;
+    ws.write_string_with_format(row, 0, t.outcomes_heading, &bold).map_err(xlsx_error)?;
+    ws.write_string_with_format(row, 1, t.count_header, &bold).map_err(xlsx_error)?;
+    ws.write_string_with_format(row, 2, t.share_header, &bold).map_err(xlsx_error)?;
+    row += 1;
+    let sessions = r.totals.signature_sessions.max(1) as f64;
+    for (o, n) in &r.outcomes {
+        ws.write_string(row, 0, t.outcomes[o.index()]).map_err(xlsx_error)?;
+        ws.write_number_with_format(row, 1, *n as f64, &int).map_err(xlsx_error)?;
+        ws.write_number_with_format(row, 2, *n as f64 / sessions, &pct).map_err(xlsx_error)?;
+        row += 1;
+    }
+    row += 1;
+    ws.write_string_with_format(row, 0, t.reasons_heading, &bold).map_err(xlsx_error)?;
+    ws.write_string_with_format(row, 1, t.count_header, &bold).map_err(xlsx_error)?;
+    ws.write_string_with_format(row, 2, t.share_header, &bold).map_err(xlsx_error)?;
+    row += 1;
+    let failed = r.totals.not_completed.max(1) as f64;
+    for (f, n) in &r.failure_reasons {
+        ws.write_string(row, 0, t.failure_reasons[f.index()]).map_err(xlsx_error)?;
+        ws.write_number_with_format(row, 1, *n as f64, &int).map_err(xlsx_error)?;
+        ws.write_number_with_format(row, 2, *n as f64 / failed, &pct).map_err(xlsx_error)?;
+        row += 1;
+    }
+    row += 1;
+    for (c, h) in t.channel_headers.iter().enumerate() {
+        ws.write_string_with_format(row, c as u16, *h, &bold).map_err(xlsx_error)?;
+    }
+    row += 1;
+    for ch in &r.channels {
+        let label =
+            crate::domain::Channel::from_code(&ch.channel).map(|c| t.channels[c.index()]).unwrap_or(&ch.channel);
+        ws.write_string(row, 0, label).map_err(xlsx_error)?;
+        for (c, v) in [ch.activities as f64, ch.quantity as f64, ch.reach as f64].into_iter().enumerate() {
+            ws.write_number_with_format(row, 1 + c as u16, v, &int).map_err(xlsx_error)?;
+        }
+        row += 1;
+    }
+    ws.set_column_width(0, 40).map_err(xlsx_error)?;
+    ws.set_column_width(1, 14).map_err(xlsx_error)?;
+    ws.set_column_width(2, 14).map_err(xlsx_error)?;
+    ws.set_column_width(3, 14).map_err(xlsx_error)?;
+
+    for (name, first, rows) in
+        [(t.sheet_hamlets, t.hamlet_header, &r.by_hamlet), (t.sheet_volunteers, t.volunteer_header, &r.by_volunteer)]
+    {
+        let ws = wb.add_worksheet();
+        ws.set_name(name).map_err(xlsx_error)?;
+        ws.write_string(0, 0, &period).map_err(xlsx_error)?;
+        ws.write_string_with_format(2, 0, first, &bold).map_err(xlsx_error)?;
+        for (c, h) in t.total_labels.iter().enumerate() {
+            ws.write_string_with_format(2, 1 + c as u16, *h, &bold).map_err(xlsx_error)?;
+        }
+        for (i, (_, label, c)) in rows.iter().enumerate() {
+            let row = 3 + i as u32;
+            ws.write_string(row, 0, label).map_err(xlsx_error)?;
+            for (col, v) in counts(c).into_iter().enumerate() {
+                ws.write_number_with_format(row, 1 + col as u16, v as f64, &int).map_err(xlsx_error)?;
+            }
+        }
+        ws.set_column_width(0, 28).map_err(xlsx_error)?;
+    }
+    wb.save_to_buffer().map_err(xlsx_error)
+}
+
+/// The totals in the order of `OfficeStrings::total_labels`.
+pub fn counts(c: &super::reports::ActivityCounts) -> [u32; 12] {
+    [
+        c.visits,
+        c.visit_people,
+        c.signature_sessions,
+        c.signature_people,
+        c.signed,
+        c.not_completed,
+        c.trainings,
+        c.attendance,
+        c.women,
+        c.minority,
+        c.outreach,
+        c.person_times,
+    ]
+}
+
+fn csv_bytes(rows: Vec<Vec<String>>) -> Result<Vec<u8>, String> {
+    let mut out = "\u{feff}".as_bytes().to_vec();
+    {
+        let mut w = csv::Writer::from_writer(&mut out);
+        for r in rows {
+            w.write_record(r).map_err(|e| e.to_string())?;
+        }
+        w.flush().map_err(|e| e.to_string())?;
+    }
+    Ok(out)
+}
+
+pub fn coverage_csv(r: &CoverageReport, t: &OfficeStrings) -> Result<Vec<u8>, String> {
+    let mut rows = vec![t.coverage_headers.iter().map(|h| h.to_string()).collect::<Vec<_>>()];
+    for l in r.rows.iter().chain(std::iter::once(&r.total)) {
+        rows.push(vec![
+            l.name.clone(),
+            l.adult_population.to_string(),
+            l.baseline_signed.to_string(),
+            l.helped_signed.to_string(),
+            l.signed.to_string(),
+            format!("{:.1}", l.percent),
+            l.still_needed.to_string(),
+        ]);
+    }
+    csv_bytes(rows)
+}
+
+pub fn activity_csv(r: &ActivityReport, t: &OfficeStrings) -> Result<Vec<u8>, String> {
+    let mut header = vec![t.hamlet_header.to_owned()];
+    header.extend(t.total_labels.iter().map(|s| s.to_string()));
+    let mut rows = vec![header];
+    for (_, label, c) in &r.by_hamlet {
+        let mut row = vec![label.clone()];
+        row.extend(counts(c).iter().map(|v| v.to_string()));
+        rows.push(row);
+    }
+    let mut total = vec![r.commune.name.clone()];
+    total.extend(counts(&r.totals).iter().map(|v| v.to_string()));
+    rows.push(total);
+    csv_bytes(rows)
+}

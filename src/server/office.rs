@@ -1,0 +1,867 @@
+//! The commune office's web pages: login, coverage, activity, hamlets and target, devices,
+//! exports and print view, audit log. Server-rendered HTML that works on a plain office PC
+//! without JavaScript and prints well.
+//!
+//! Every page needs a session; every change (a POST) needs the session's CSRF token, is
+//! refused with a clear message and changes nothing otherwise, and is written to the audit
+//! log. Wording comes from `i18n::office`.
+
+use std::collections::HashMap;
+
+use axum::extract::{Multipart, Path, Query, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::{Form, Router};
+use chrono::{Datelike, Local, NaiveDate, Utc};
+use maud::{html, Markup, PreEscaped, DOCTYPE};
+use serde::Deserialize;
+
+use super::accounts::{LoginError, Session};
+use super::reports::{ActivityReport, CoverageReport};
+use super::{export, AppState};
+use crate::domain::{Hamlet, ReferenceData};
+use crate::i18n::office::{OfficeStrings, EN, VI};
+
+const COOKIE: &str = "sotay_session";
+const CSS: &str = include_str!("../../assets/office.css");
+
+/// The office routes, to merge into the server's router.
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/office", get(coverage_page))
+        .route("/office/login", get(login_page).post(login))
+        .route("/office/logout", post(logout))
+        .route("/office/activity", get(activity_page))
+        .route("/office/hamlets", get(hamlets_page))
+        .route("/office/hamlets/{id}", post(save_hamlet))
+        .route("/office/hamlets/import", post(import_hamlets))
+        .route("/office/target", post(save_target))
+        .route("/office/devices", get(devices_page))
+        .route("/office/devices/code", post(new_code))
+        .route("/office/devices/{id}/revoke", post(revoke_device))
+        .route("/office/audit", get(audit_page))
+        .route("/office/print", get(print_page))
+        .route("/office/export/{file}", get(export_file))
+}
+
+fn lang(headers: &HeaderMap) -> &'static OfficeStrings {
+    let cookies = headers.get(header::COOKIE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    if cookies.split(';').any(|c| c.trim() == "lang=en") {
+        &EN
+    } else {
+        &VI
+    }
+}
+
+fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get(header::COOKIE)?
+        .to_str()
+        .ok()?
+        .split(';')
+        .filter_map(|c| c.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.to_owned())
+}
+
+/// A request from a logged-in office user; anything else goes to the login page.
+struct Office {
+    session: Session,
+    token: String,
+    t: &'static OfficeStrings,
+}
+
+enum Refusal {
+    Login,
+    Page(StatusCode, Markup),
+}
+
+impl IntoResponse for Refusal {
+    fn into_response(self) -> Response {
+        match self {
+            Refusal::Login => Redirect::to("/office/login").into_response(),
+            Refusal::Page(status, page) => (status, page).into_response(),
+        }
+    }
+}
+
+impl From<super::db::DbError> for Refusal {
+    fn from(e: super::db::DbError) -> Self {
+        eprintln!("sotay-server: office page failed: {e}");
+        Refusal::Page(StatusCode::INTERNAL_SERVER_ERROR, html! { p { "Lỗi máy chủ / server error." } })
+    }
+}
+
+fn office(state: &AppState, headers: &HeaderMap) -> Result<Office, Refusal> {
+    let token = cookie(headers, COOKIE).ok_or(Refusal::Login)?;
+    let session = state.db.session(&token, Utc::now())?.ok_or(Refusal::Login)?;
+    Ok(Office { session, token, t: lang(headers) })
+}
+
+/// Checks the form's CSRF token against the session's.
+fn check_csrf(o: &Office, form_token: Option<&str>) -> Result<(), Refusal> {
+    if form_token != Some(o.session.csrf.as_str()) {
+        return Err(Refusal::Page(StatusCode::FORBIDDEN, message_page(o.t, o.t.bad_form)));
+    }
+    Ok(())
+}
+
+fn message_page(t: &OfficeStrings, message: &str) -> Markup {
+    bare(t, t.title, html! { main { p.error role="alert" { (message) } p { a href="/office" { (t.nav[0]) } } } })
+}
+
+fn bare(t: &OfficeStrings, title: &str, body: Markup) -> Markup {
+    html! {
+        (DOCTYPE)
+        html lang=(t.lang_code) {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                title { (title) }
+                style { (PreEscaped(CSS)) }
+            }
+            body { (body) }
+        }
+    }
+}
+
+/// A page with the navigation, the language switch and logout.
+fn page(o: &Office, current: usize, body: Markup) -> Markup {
+    let t = o.t;
+    let links = ["/office", "/office/activity", "/office/hamlets", "/office/devices", "/office/audit"];
+    bare(
+        t,
+        t.title,
+        html! {
+            header.no-print {
+                strong { "Sổ tay" }
+                nav {
+                    @for (i, href) in links.iter().enumerate() {
+                        a href=(href) class=[(i == current).then_some("current")] { (t.nav[i]) }
+                    }
+                }
+                span.right {
+                    a href={ "/office/lang/" (t.other_lang_code) } data-testid="lang" { (t.other_lang) }
+                    " · " (o.session.username) " "
+                    form method="post" action="/office/logout" {
+                        input type="hidden" name="csrf" value=(o.session.csrf);
+                        button type="submit" data-testid="logout" { (t.logout) }
+                    }
+                }
+            }
+            main { (body) }
+        },
+    )
+}
+
+// ---- login ------------------------------------------------------------------------------
+
+#[derive(Deserialize)]
+struct LoginForm {
+    username: String,
+    password: String,
+}
+
+fn login_form(t: &OfficeStrings, error: Option<&str>) -> Markup {
+    bare(
+        t,
+        t.login_title,
+        html! {
+            main.login {
+                h1 { (t.login_title) }
+                @if let Some(e) = error { p.error role="alert" { (e) } }
+                form method="post" action="/office/login" {
+                    label { (t.username) input name="username" autocomplete="username" required; }
+                    label { (t.password) input name="password" type="password" autocomplete="current-password" required; }
+                    button type="submit" { (t.login_button) }
+                }
+                p { a href={ "/office/lang/" (t.other_lang_code) } { (t.other_lang) } }
+            }
+        },
+    )
+}
+
+async fn login_page(headers: HeaderMap) -> Markup {
+    login_form(lang(&headers), None)
+}
+
+async fn login(State(state): State<AppState>, headers: HeaderMap, Form(f): Form<LoginForm>) -> Response {
+    let t = lang(&headers);
+    let db = state.db.clone();
+    let result = tokio::task::spawn_blocking(move || db.login(f.username.trim(), &f.password, Utc::now())).await;
+    match result {
+        Ok(Ok(Ok((token, session)))) => {
+            let _ = state.db.audit(&session, "login", "", Utc::now());
+            let secure = if std::env::var_os("SOTAY_COOKIE_SECURE").is_some() { "; Secure" } else { "" };
+            (
+                [(header::SET_COOKIE, format!("{COOKIE}={token}; HttpOnly; SameSite=Strict; Path=/office{secure}"))],
+                Redirect::to("/office"),
+            )
+                .into_response()
+        }
+        Ok(Ok(Err(LoginError::Wrong))) => {
+            // A wrong password costs the guesser time on top of the lock-out.
+            tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+            (StatusCode::UNAUTHORIZED, login_form(t, Some(t.login_wrong))).into_response()
+        }
+        Ok(Ok(Err(LoginError::Locked { until }))) => {
+            let at = until.with_timezone(&Local).format("%H:%M:%S");
+            (StatusCode::TOO_MANY_REQUESTS, login_form(t, Some(&format!("{} {at}.", t.login_locked)))).into_response()
+        }
+        _ => Refusal::from(super::db::DbError::Hash).into_response(),
+    }
+}
+
+#[derive(Deserialize)]
+struct CsrfForm {
+    csrf: Option<String>,
+}
+
+async fn logout(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Form(f): Form<CsrfForm>,
+) -> Result<Response, Refusal> {
+    let o = office(&state, &headers)?;
+    check_csrf(&o, f.csrf.as_deref())?;
+    state.db.audit(&o.session, "logout", "", Utc::now())?;
+    state.db.logout(&o.token)?;
+    Ok((
+        [(header::SET_COOKIE, format!("{COOKIE}=; HttpOnly; SameSite=Strict; Path=/office; Max-Age=0"))],
+        Redirect::to("/office/login"),
+    )
+        .into_response())
+}
+
+/// `/office/lang/en` or `/vi`: remembers the language and goes back to the pages.
+pub async fn set_lang(Path(code): Path<String>) -> Response {
+    let code = if code == "en" { "en" } else { "vi" };
+    (
+        [(header::SET_COOKIE, format!("lang={code}; SameSite=Strict; Path=/office; Max-Age=31536000"))],
+        Redirect::to("/office"),
+    )
+        .into_response()
+}
+
+// ---- coverage ---------------------------------------------------------------------------
+
+fn coverage_table(t: &OfficeStrings, r: &CoverageReport) -> Markup {
+    html! {
+        table.report data-testid="coverage" {
+            thead { tr { @for h in t.coverage_headers { th { (h) } } th.no-print {} } }
+            tbody {
+                @for row in &r.rows {
+                    tr data-hamlet=(row.hamlet_id) {
+                        th scope="row" { (row.name) }
+                        td { (num(row.adult_population)) } td { (num(row.baseline_signed)) }
+                        td { (num(row.helped_signed)) } td { (num(row.signed)) }
+                        td.pct { (format!("{:.1}%", row.percent)) }
+                        td { @if row.reached { (t.reached) " ✓" } @else { (num(row.still_needed)) } }
+                        td.bar-cell { (bar(row.percent, r.target_percent)) }
+                    }
+                }
+            }
+            tfoot {
+                tr data-hamlet="total" {
+                    th scope="row" { (t.commune_total) }
+                    td { (num(r.total.adult_population)) } td { (num(r.total.baseline_signed)) }
+                    td { (num(r.total.helped_signed)) } td { (num(r.total.signed)) }
+                    td.pct { (format!("{:.1}%", r.total.percent)) }
+                    td { @if r.total.reached { (t.reached) " ✓" } @else { (num(r.total.still_needed)) } }
+                    td.bar-cell { (bar(r.total.percent, r.target_percent)) }
+                }
+            }
+        }
+    }
+}
+
+/// A horizontal bar with the target line, drawn in SVG so it prints.
+fn bar(percent: f64, target: u32) -> Markup {
+    let w = percent.clamp(0.0, 100.0) * 2.0;
+    let colour = if percent > target as f64 { "#0a7a4b" } else { "#a15c00" };
+    html! {
+        svg width="200" height="16" viewBox="0 0 200 16" role="img" aria-label=(format!("{percent:.1}%")) {
+            rect x="0" y="3" width="200" height="10" fill="#e7e4ea" {}
+            rect x="0" y="3" width=(format!("{w:.1}")) height="10" fill=(colour) {}
+            line x1=(target * 2) x2=(target * 2) y1="0" y2="16" stroke="#1c1b1f" stroke-width="2" {}
+        }
+    }
+}
+
+/// Numbers the Vietnamese way: 1.234.567.
+fn num(n: u32) -> String {
+    let s = n.to_string();
+    let mut out = String::new();
+    for (i, c) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
+            out.push('.');
+        }
+        out.push(c);
+    }
+    out
+}
+
+async fn coverage_page(State(state): State<AppState>, headers: HeaderMap) -> Result<Markup, Refusal> {
+    let o = office(&state, &headers)?;
+    let r = state.db.coverage_report(&o.session.commune)?;
+    let t = o.t;
+    Ok(page(
+        &o,
+        0,
+        html! {
+            h1 { (t.coverage_title) " — " (r.commune.name) }
+            p.lead { (t.target_label) " " strong { (r.target_percent) "%" } " · " (t.commune_total) ": "
+                strong data-testid="commune-percent" { (format!("{:.1}%", r.total.percent)) } }
+            (coverage_table(t, &r))
+            p.hint { (t.counting_rule) }
+            p.no-print {
+                (t.export) ": " a href="/office/export/coverage.xlsx" data-testid="coverage-xlsx" { "XLSX" } " · "
+                a href="/office/export/coverage.csv" { "CSV" } " · " a href="/office/print" { (t.print) }
+            }
+        },
+    ))
+}
+
+// ---- activity ---------------------------------------------------------------------------
+
+#[derive(Deserialize, Default)]
+struct PeriodQuery {
+    from: Option<String>,
+    to: Option<String>,
+    preset: Option<String>,
+}
+
+/// The period asked for, or this month; `Err` for dates that do not parse or are reversed.
+fn period(q: &PeriodQuery) -> Result<(NaiveDate, NaiveDate), ()> {
+    let today = Local::now().date_naive();
+    let year_start = NaiveDate::from_ymd_opt(today.year(), 1, 1).ok_or(())?;
+    let month_start = NaiveDate::from_ymd_opt(today.year(), today.month(), 1).ok_or(())?;
+    let (from, to) = match q.preset.as_deref() {
+        Some("unit") => (year_start, NaiveDate::from_ymd_opt(today.year(), 11, 15).ok_or(())?),
+        Some("commune") => (year_start, NaiveDate::from_ymd_opt(today.year(), 11, 20).ok_or(())?),
+        Some("month") => (month_start, today),
+        Some("year") => (year_start, today),
+        _ => {
+            let parse = |s: &Option<String>, default| match s.as_deref().map(str::trim) {
+                None | Some("") => Ok(default),
+                Some(s) => NaiveDate::parse_from_str(s, "%Y-%m-%d").map_err(|_| ()),
+            };
+            (parse(&q.from, month_start)?, parse(&q.to, today)?)
+        }
+    };
+    if to < from || (to - from).num_days() > 3660 {
+        return Err(());
+    }
+    Ok((from, to))
+}
+
+fn period_form(t: &OfficeStrings, from: NaiveDate, to: NaiveDate) -> Markup {
+    html! {
+        form.period.no-print method="get" action="/office/activity" {
+            label { (t.from) " " input type="date" name="from" value=(from.format("%Y-%m-%d")); }
+            label { (t.to) " " input type="date" name="to" value=(to.format("%Y-%m-%d")); }
+            button type="submit" { (t.show) }
+        }
+        p.presets.no-print {
+            @for (key, label) in ["unit", "commune", "month", "year"].iter().zip(t.presets) {
+                a href={ "/office/activity?preset=" (key) } { (label) } " "
+            }
+        }
+    }
+}
+
+fn pct(n: u32, of: u32) -> String {
+    if of == 0 {
+        "—".into()
+    } else {
+        format!("{:.1}%", 100.0 * n as f64 / of as f64)
+    }
+}
+
+fn activity_body(t: &OfficeStrings, r: &ActivityReport) -> Markup {
+    let counts = export::counts(&r.totals);
+    let max = r.over_time.iter().map(|p| p.signature_sessions).max().unwrap_or(0).max(1);
+    let bar_w = (640.0 / r.over_time.len().max(1) as f64).clamp(2.0, 40.0);
+    html! {
+        table.report.totals data-testid="activity-totals" {
+            tbody { @for (label, v) in t.total_labels.iter().zip(counts) { tr { th scope="row" { (label) } td { (num(v)) } } } }
+        }
+        div.columns {
+            table.report data-testid="outcomes" {
+                caption { (t.outcomes_heading) }
+                thead { tr { th {} th { (t.count_header) } th { (t.share_header) } } }
+                tbody { @for (o, n) in &r.outcomes { tr { th scope="row" { (t.outcomes[o.index()]) } td { (num(*n)) } td { (pct(*n, r.totals.signature_sessions)) } } } }
+            }
+            table.report data-testid="reasons" {
+                caption { (t.reasons_heading) }
+                thead { tr { th {} th { (t.count_header) } th { (t.share_header) } } }
+                tbody { @for (f, n) in &r.failure_reasons { tr { th scope="row" { (t.failure_reasons[f.index()]) } td { (num(*n)) } td { (pct(*n, r.totals.not_completed)) } } } }
+            }
+        }
+        table.report data-testid="channels" {
+            caption { (t.channels_heading) }
+            thead { tr { @for h in t.channel_headers { th { (h) } } } }
+            tbody {
+                @for ch in &r.channels {
+                    tr {
+                        th scope="row" { (crate::domain::Channel::from_code(&ch.channel).map(|c| t.channels[c.index()]).unwrap_or(&ch.channel)) }
+                        td { (num(ch.activities)) } td { (ch.quantity) } td { (ch.reach) }
+                    }
+                }
+            }
+        }
+        h2 { (t.over_time) }
+        svg.chart width="660" height="170" viewBox="0 0 660 170" role="img" aria-label=(t.over_time) {
+            @for (i, p) in r.over_time.iter().enumerate() {
+                @let x = 10.0 + i as f64 * bar_w;
+                @let h = 140.0 * p.signature_sessions as f64 / max as f64;
+                @let hs = 140.0 * p.signed as f64 / max as f64;
+                rect x=(format!("{x:.1}")) y=(format!("{:.1}", 150.0 - h)) width=(format!("{:.1}", bar_w * 0.8)) height=(format!("{h:.1}")) fill="#9fd3b8" {
+                    title { (p.start.format("%d/%m")) ": " (p.signature_sessions) " / " (p.signed) }
+                }
+                rect x=(format!("{x:.1}")) y=(format!("{:.1}", 150.0 - hs)) width=(format!("{:.1}", bar_w * 0.8)) height=(format!("{hs:.1}")) fill="#0a7a4b" {}
+            }
+            line x1="10" x2="650" y1="150" y2="150" stroke="#1c1b1f" {}
+            @if let (Some(first), Some(last)) = (r.over_time.first(), r.over_time.last()) {
+                text x="10" y="166" font-size="11" { (first.start.format("%d/%m/%Y")) }
+                text x="650" y="166" font-size="11" text-anchor="end" { (last.start.format("%d/%m/%Y")) }
+            }
+        }
+        p.hint { (t.chart_legend) }
+        @for (heading, first, rows) in [(t.by_hamlet, t.hamlet_header, &r.by_hamlet), (t.by_volunteer, t.volunteer_header, &r.by_volunteer)] {
+            h2 { (heading) }
+            div.scroll {
+                table.report.wide {
+                    thead { tr { th { (first) } @for h in t.total_labels { th { (h) } } } }
+                    tbody { @for (_, name, c) in rows { tr { th scope="row" { (name) } @for v in export::counts(c) { td { (num(v)) } } } } }
+                }
+            }
+        }
+    }
+}
+
+async fn activity_page(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(q): Query<PeriodQuery>,
+) -> Result<Response, Refusal> {
+    let o = office(&state, &headers)?;
+    let t = o.t;
+    let Ok((from, to)) = period(&q) else {
+        let today = Local::now().date_naive();
+        return Ok((
+            StatusCode::BAD_REQUEST,
+            page(&o, 1, html! { h1 { (t.activity_title) } p.error role="alert" data-testid="period-error" { (t.bad_dates) } (period_form(t, today, today)) }),
+        )
+            .into_response());
+    };
+    let r = state.db.activity_report(&o.session.commune, from, to)?;
+    let query = format!("from={}&to={}", from.format("%Y-%m-%d"), to.format("%Y-%m-%d"));
+    Ok(page(
+        &o,
+        1,
+        html! {
+            h1 { (t.activity_title) " — " (r.commune.name) }
+            p.lead { (t.period) " " (from.format("%d/%m/%Y")) " – " (to.format("%d/%m/%Y")) }
+            (period_form(t, from, to))
+            p.no-print {
+                (t.export) ": " a href={ "/office/export/activity.xlsx?" (query) } data-testid="activity-xlsx" { "XLSX" } " · "
+                a href={ "/office/export/activity.csv?" (query) } { "CSV" } " · "
+                a href={ "/office/print?" (query) } { (t.print) }
+            }
+            (activity_body(t, &r))
+        },
+    )
+    .into_response())
+}
+
+async fn print_page(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(q): Query<PeriodQuery>,
+) -> Result<Response, Refusal> {
+    let o = office(&state, &headers)?;
+    let t = o.t;
+    let (from, to) = period(&q).map_err(|_| Refusal::Page(StatusCode::BAD_REQUEST, message_page(t, t.bad_dates)))?;
+    let cov = state.db.coverage_report(&o.session.commune)?;
+    let act = state.db.activity_report(&o.session.commune, from, to)?;
+    Ok(bare(
+        t,
+        t.title,
+        html! {
+            main.print {
+                p.hint { (t.generated) " " (Local::now().format("%H:%M %d/%m/%Y")) " · " (o.session.username) }
+                h1 { (t.coverage_title) " — " (cov.commune.name) }
+                p { (t.target_label) " " (cov.target_percent) "%" }
+                (coverage_table(t, &cov))
+                p.hint { (t.counting_rule) }
+                h1.page-break { (t.activity_title) }
+                p { (t.period) " " (from.format("%d/%m/%Y")) " – " (to.format("%d/%m/%Y")) }
+                (activity_body(t, &act))
+            }
+        },
+    )
+    .into_response())
+}
+
+async fn export_file(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(file): Path<String>,
+    Query(q): Query<PeriodQuery>,
+) -> Result<Response, Refusal> {
+    let o = office(&state, &headers)?;
+    let t = o.t;
+    let commune = o.session.commune.clone();
+    let bad = |_| Refusal::Page(StatusCode::BAD_REQUEST, message_page(t, t.bad_dates));
+    let (bytes, mime) = match file.as_str() {
+        "coverage.xlsx" => (export::coverage_xlsx(&state.db.coverage_report(&commune)?, t), XLSX),
+        "coverage.csv" => (export::coverage_csv(&state.db.coverage_report(&commune)?, t), CSV),
+        "activity.xlsx" => {
+            let (from, to) = period(&q).map_err(bad)?;
+            (export::activity_xlsx(&state.db.activity_report(&commune, from, to)?, t), XLSX)
+        }
+        "activity.csv" => {
+            let (from, to) = period(&q).map_err(bad)?;
+            (export::activity_csv(&state.db.activity_report(&commune, from, to)?, t), CSV)
+        }
+        _ => return Err(Refusal::Page(StatusCode::NOT_FOUND, message_page(t, t.not_found))),
+    };
+    let bytes = bytes.map_err(|e| {
+        eprintln!("sotay-server: export failed: {e}");
+        Refusal::Page(StatusCode::INTERNAL_SERVER_ERROR, message_page(t, "Lỗi khi tạo tệp / export failed."))
+    })?;
+    state.db.audit(&o.session, "export", &file, Utc::now())?;
+    let name = format!("sotay-{commune}-{}-{file}", Local::now().format("%Y%m%d"));
+    Ok((
+        [
+            (header::CONTENT_TYPE, mime.to_owned()),
+            (header::CONTENT_DISPOSITION, format!("attachment; filename=\"{name}\"")),
+        ],
+        bytes,
+    )
+        .into_response())
+}
+
+const XLSX: &str = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet";
+const CSV: &str = "text/csv; charset=utf-8";
+
+// ---- hamlets and target -------------------------------------------------------------------
+
+fn hamlets_body(o: &Office, r: &ReferenceData, notice: Option<Markup>) -> Markup {
+    let t = o.t;
+    html! {
+        h1 { (t.hamlets_title) }
+        @if let Some(n) = notice { (n) }
+        table.report data-testid="hamlets" {
+            thead { tr { @for h in t.hamlet_headers { th { (h) } } } }
+            tbody {
+                @for h in &r.hamlets {
+                    tr {
+                        td colspan="4" {
+                            form.inline method="post" action={ "/office/hamlets/" (h.id) } data-hamlet=(h.id) {
+                                input type="hidden" name="csrf" value=(o.session.csrf);
+                                input name="name" value=(h.name) required;
+                                input name="adult_population" value=(h.adult_population) inputmode="numeric";
+                                input name="baseline_signed" value=(h.baseline_signed) inputmode="numeric";
+                                button type="submit" { (t.save) }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        h2 { (t.target_title) }
+        form.inline method="post" action="/office/target" {
+            input type="hidden" name="csrf" value=(o.session.csrf);
+            input name="target_percent" value=(r.commune.target_percent) inputmode="numeric";
+            button type="submit" { (t.save) }
+        }
+        h2 { (t.import_title) }
+        p.hint { (t.import_hint) }
+        form method="post" action="/office/hamlets/import" enctype="multipart/form-data" {
+            input type="hidden" name="csrf" value=(o.session.csrf);
+            input type="file" name="file" accept=".csv,text/csv" required;
+            button type="submit" { (t.import_button) }
+        }
+    }
+}
+
+async fn hamlets_page(State(state): State<AppState>, headers: HeaderMap) -> Result<Markup, Refusal> {
+    let o = office(&state, &headers)?;
+    let r = state.db.commune(&o.session.commune)?;
+    Ok(page(&o, 2, hamlets_body(&o, &r, None)))
+}
+
+fn notice_error(message: &str) -> Markup {
+    html! { p.error role="alert" data-testid="form-error" { (message) } }
+}
+
+fn notice_ok(message: &str) -> Markup {
+    html! { p.ok role="status" data-testid="form-ok" { (message) } }
+}
+
+#[derive(Deserialize)]
+struct HamletForm {
+    csrf: Option<String>,
+    name: String,
+    adult_population: String,
+    baseline_signed: String,
+}
+
+/// Checks a hamlet's figures; the message says what is wrong.
+fn check_hamlet(t: &OfficeStrings, id: &str, name: &str, adults: &str, baseline: &str) -> Result<Hamlet, &'static str> {
+    let name = name.trim();
+    if name.is_empty() || name.chars().count() > 100 {
+        return Err(t.name_required);
+    }
+    let parse = |s: &str| s.trim().replace(['.', ' '], "").parse::<u32>().map_err(|_| t.not_a_count);
+    let (adult_population, baseline_signed) = (parse(adults)?, parse(baseline)?);
+    if baseline_signed > adult_population {
+        return Err(t.population_below_baseline);
+    }
+    Ok(Hamlet { id: id.to_owned(), name: name.to_owned(), adult_population, baseline_signed })
+}
+
+async fn save_hamlet(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Form(f): Form<HamletForm>,
+) -> Result<Response, Refusal> {
+    let o = office(&state, &headers)?;
+    check_csrf(&o, f.csrf.as_deref())?;
+    let t = o.t;
+    let mut r = state.db.commune(&o.session.commune)?;
+    let Some(pos) = r.hamlets.iter().position(|h| h.id == id) else {
+        return Err(Refusal::Page(StatusCode::NOT_FOUND, message_page(t, t.not_found)));
+    };
+    match check_hamlet(t, &id, &f.name, &f.adult_population, &f.baseline_signed) {
+        Err(message) => {
+            Ok((StatusCode::BAD_REQUEST, page(&o, 2, hamlets_body(&o, &r, Some(notice_error(message)))))
+                .into_response())
+        }
+        Ok(h) => {
+            let detail = format!("{id}: {} adults, {} baseline", h.adult_population, h.baseline_signed);
+            r.hamlets[pos] = h;
+            state.db.put_commune(&r)?;
+            state.db.audit(&o.session, "hamlet.update", &detail, Utc::now())?;
+            Ok(page(&o, 2, hamlets_body(&o, &r, Some(notice_ok(t.saved)))).into_response())
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct TargetForm {
+    csrf: Option<String>,
+    target_percent: String,
+}
+
+async fn save_target(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Form(f): Form<TargetForm>,
+) -> Result<Response, Refusal> {
+    let o = office(&state, &headers)?;
+    check_csrf(&o, f.csrf.as_deref())?;
+    let t = o.t;
+    let mut r = state.db.commune(&o.session.commune)?;
+    match f.target_percent.trim().parse::<u32>() {
+        Ok(p) if (1..=100).contains(&p) => {
+            r.commune.target_percent = p;
+            state.db.put_commune(&r)?;
+            state.db.audit(&o.session, "target.update", &format!("{p}%"), Utc::now())?;
+            Ok(page(&o, 2, hamlets_body(&o, &r, Some(notice_ok(t.saved)))).into_response())
+        }
+        _ => Ok((StatusCode::BAD_REQUEST, page(&o, 2, hamlets_body(&o, &r, Some(notice_error(t.target_range)))))
+            .into_response()),
+    }
+}
+
+/// Reads a hamlet CSV as Excel writes it (UTF-8 with or without BOM, `,` or `;`); every
+/// row is checked, and any error refuses the whole file.
+pub fn parse_hamlet_csv(t: &OfficeStrings, bytes: &[u8]) -> Result<Vec<Hamlet>, Vec<String>> {
+    let text = std::str::from_utf8(bytes).map_err(|_| vec![t.import_header_missing.to_owned()])?;
+    let text = text.trim_start_matches('\u{feff}');
+    let first = text.lines().next().unwrap_or("");
+    let delimiter = if first.matches(';').count() > first.matches(',').count() { b';' } else { b',' };
+    let mut reader = csv::ReaderBuilder::new().delimiter(delimiter).flexible(true).from_reader(text.as_bytes());
+    let headers: Vec<String> = match reader.headers() {
+        Ok(h) => h.iter().map(|s| crate::domain::fold::fold(s).replace(' ', "_")).collect(),
+        Err(_) => return Err(vec![t.import_header_missing.to_owned()]),
+    };
+    let col = |names: &[&str]| headers.iter().position(|h| names.contains(&h.as_str()));
+    let (Some(ci), Some(cn), Some(cp), Some(cb)) = (
+        col(&["ma", "id", "ma_thon"]),
+        col(&["ten", "name", "ten_thon"]),
+        col(&["dan_so", "adult_population", "dan_so_truong_thanh"]),
+        col(&["da_co_chu_ky", "baseline_signed", "baseline"]),
+    ) else {
+        return Err(vec![t.import_header_missing.to_owned()]);
+    };
+    let mut hamlets = Vec::new();
+    let mut errors = Vec::new();
+    for (i, record) in reader.records().enumerate() {
+        let row = i + 2;
+        let Ok(record) = record else {
+            errors.push(format!("{} {row}: {}", t.import_row, t.import_header_missing));
+            continue;
+        };
+        let get = |c: usize| record.get(c).unwrap_or("").trim().to_owned();
+        let id = get(ci);
+        if id.is_empty() || id.len() > 64 {
+            errors.push(format!("{} {row}: {}", t.import_row, t.name_required));
+            continue;
+        }
+        match check_hamlet(t, &id, &get(cn), &get(cp), &get(cb)) {
+            Ok(h) => hamlets.push(h),
+            Err(m) => errors.push(format!("{} {row}: {m}", t.import_row)),
+        }
+    }
+    if hamlets.is_empty() && errors.is_empty() {
+        errors.push(t.import_header_missing.to_owned());
+    }
+    if errors.is_empty() {
+        Ok(hamlets)
+    } else {
+        Err(errors)
+    }
+}
+
+async fn import_hamlets(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    mut multipart: Multipart,
+) -> Result<Response, Refusal> {
+    let o = office(&state, &headers)?;
+    let t = o.t;
+    let mut fields: HashMap<String, Vec<u8>> = HashMap::new();
+    while let Ok(Some(field)) = multipart.next_field().await {
+        let name = field.name().unwrap_or("").to_owned();
+        let Ok(bytes) = field.bytes().await else { break };
+        fields.insert(name, bytes.to_vec());
+    }
+    let csrf = fields.get("csrf").and_then(|b| std::str::from_utf8(b).ok()).map(str::to_owned);
+    check_csrf(&o, csrf.as_deref())?;
+    let mut r = state.db.commune(&o.session.commune)?;
+    match parse_hamlet_csv(t, fields.get("file").map(Vec::as_slice).unwrap_or(&[])) {
+        Err(errors) => {
+            let notice = html! { div.error role="alert" data-testid="form-error" { p { (t.import_failed) } ul { @for e in &errors { li { (e) } } } } };
+            Ok((StatusCode::BAD_REQUEST, page(&o, 2, hamlets_body(&o, &r, Some(notice)))).into_response())
+        }
+        Ok(hamlets) => {
+            let n = hamlets.len();
+            for h in hamlets {
+                match r.hamlets.iter_mut().find(|x| x.id == h.id) {
+                    Some(x) => *x = h,
+                    None => r.hamlets.push(h),
+                }
+            }
+            state.db.put_commune(&r)?;
+            state.db.audit(&o.session, "hamlet.import", &format!("{n} rows"), Utc::now())?;
+            Ok(page(&o, 2, hamlets_body(&o, &r, Some(notice_ok(&format!("{} {n}", t.imported))))).into_response())
+        }
+    }
+}
+
+// ---- devices ----------------------------------------------------------------------------
+
+fn devices_body(o: &Office, devices: &[super::db::Device], code: Option<(String, String)>) -> Markup {
+    let t = o.t;
+    html! {
+        h1 { (t.devices_title) }
+        @if let Some((code, svg)) = code {
+            div.code-box data-testid="enrol-code" {
+                p { (t.code_made) }
+                p.code { (code) }
+                div.qr { (PreEscaped(svg)) }
+                p.hint { (t.code_hint) }
+            }
+        }
+        form method="post" action="/office/devices/code" {
+            input type="hidden" name="csrf" value=(o.session.csrf);
+            button type="submit" data-testid="new-code" { (t.new_code) }
+        }
+        table.report data-testid="devices" {
+            thead { tr { @for h in t.device_headers { th { (h) } } } }
+            tbody {
+                @for d in devices {
+                    tr data-device=(d.id) {
+                        th scope="row" { (d.name) br; small { (d.id) } }
+                        td { @if d.revoked { (t.revoked) } @else { (t.active) } }
+                        td { (d.last_seen.as_deref().and_then(|s| chrono::DateTime::parse_from_rfc3339(s).ok())
+                                .map(|x| x.with_timezone(&Local).format("%H:%M %d/%m/%Y").to_string()).unwrap_or_else(|| t.never.to_owned())) }
+                        td { (d.queued.map(|q| q.to_string()).unwrap_or_else(|| "—".into())) }
+                        td {
+                            @if !d.revoked {
+                                form method="post" action={ "/office/devices/" (d.id) "/revoke" } {
+                                    input type="hidden" name="csrf" value=(o.session.csrf);
+                                    button.danger type="submit" { (t.revoke) }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+async fn devices_page(State(state): State<AppState>, headers: HeaderMap) -> Result<Markup, Refusal> {
+    let o = office(&state, &headers)?;
+    let devices = state.db.devices(&o.session.commune)?;
+    Ok(page(&o, 3, devices_body(&o, &devices, None)))
+}
+
+async fn new_code(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Form(f): Form<CsrfForm>,
+) -> Result<Markup, Refusal> {
+    let o = office(&state, &headers)?;
+    check_csrf(&o, f.csrf.as_deref())?;
+    let code = state.db.new_enrol_code(&o.session.commune, chrono::Duration::hours(24), Utc::now())?;
+    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("127.0.0.1:8080");
+    let payload = format!("sotay:enrol?server=http://{host}&code={code}");
+    let svg = qrcode::QrCode::new(payload.as_bytes())
+        .map(|q| q.render::<qrcode::render::svg::Color>().min_dimensions(200, 200).build())
+        .unwrap_or_default();
+    state.db.audit(&o.session, "device.code", "", Utc::now())?;
+    let devices = state.db.devices(&o.session.commune)?;
+    Ok(page(&o, 3, devices_body(&o, &devices, Some((code, svg)))))
+}
+
+async fn revoke_device(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Form(f): Form<CsrfForm>,
+) -> Result<Response, Refusal> {
+    let o = office(&state, &headers)?;
+    check_csrf(&o, f.csrf.as_deref())?;
+    let devices = state.db.devices(&o.session.commune)?;
+    if !devices.iter().any(|d| d.id == id) {
+        return Err(Refusal::Page(StatusCode::NOT_FOUND, message_page(o.t, o.t.not_found)));
+    }
+    let _ = state.db.revoke(&id, Utc::now());
+    state.db.audit(&o.session, "device.revoke", &id, Utc::now())?;
+    Ok(Redirect::to("/office/devices").into_response())
+}
+
+async fn audit_page(State(state): State<AppState>, headers: HeaderMap) -> Result<Markup, Refusal> {
+    let o = office(&state, &headers)?;
+    let t = o.t;
+    let log = state.db.audit_log(&o.session.commune, 200)?;
+    Ok(page(
+        &o,
+        4,
+        html! {
+            h1 { (t.audit_title) }
+            table.report data-testid="audit" {
+                thead { tr { @for h in t.audit_headers { th { (h) } } } }
+                tbody { @for (at, who, what, detail) in &log { tr { td { (at) } td { (who) } td { (what) } td { (detail) } } } }
+            }
+        },
+    ))
+}
