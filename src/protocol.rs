@@ -141,8 +141,17 @@ pub struct HamletCoverage {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Change {
-    Reference { reference: ReferenceData },
-    Coverage { coverage: HamletCoverage },
+    Reference {
+        reference: ReferenceData,
+    },
+    Coverage {
+        coverage: HamletCoverage,
+    },
+    /// A person asked for their data to be erased: drop the personal details of this
+    /// record (and its history) on the device; keep what it counts.
+    Erase {
+        id: Uuid,
+    },
 }
 
 /// `GET /api/v1/pull?after=SEQ&limit=N`: changes after the device's cursor.

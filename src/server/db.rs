@@ -11,7 +11,7 @@ use std::sync::{Mutex, MutexGuard};
 
 use chrono::{DateTime, Duration, Utc};
 use rand::RngCore;
-use rusqlite::{params, Connection, OptionalExtension, Transaction};
+use rusqlite::{params, Connection, OptionalExtension};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
@@ -206,7 +206,7 @@ impl ServerDb {
         let mut conn = Connection::open(path)?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
         let _: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
-        conn.execute_batch("PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;")?;
+        conn.execute_batch("PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; PRAGMA secure_delete = ON;")?;
         let current: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
         if current > MIGRATIONS.len() as i64 {
             return Err(DbError::TooNew(current));
@@ -313,6 +313,18 @@ impl ServerDb {
         Ok(Some(Enrolled { device_id, token, cid_key_id, cid_key, reference: serde_json::from_str(&reference)? }))
     }
 
+    /// The commune's citizen-ID hashing key (for the office's erasure lookup).
+    pub fn cid_key(&self, commune: &str) -> Result<crate::domain::citizen_id::CidKey> {
+        let (id, key): (String, String) = self
+            .conn()
+            .query_row("SELECT cid_key_id, cid_key FROM communes WHERE code = ?", [commune], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .optional()?
+            .ok_or(DbError::NoCommune)?;
+        crate::domain::citizen_id::CidKey::from_hex(id, &key).ok_or(DbError::NoCommune)
+    }
+
     /// The device a bearer token belongs to, revoked or not.
     pub fn device_by_token(&self, token: &str) -> Result<Option<Device>> {
         let conn = self.conn();
@@ -382,18 +394,7 @@ impl ServerDb {
             };
             results.push(result);
         }
-        for hamlet in &touched {
-            let helped: i64 = tx.query_row(
-                "SELECT COUNT(DISTINCT person_key) + COALESCE(SUM(person_key IS NULL), 0) FROM records
-                 WHERE commune = ? AND hamlet_id = ? AND signed = 1 AND voided = 0",
-                params![device.commune, hamlet],
-                |r| r.get(0),
-            )?;
-            let change = Change::Coverage {
-                coverage: HamletCoverage { hamlet_id: hamlet.clone(), helped_signed: helped as u32 },
-            };
-            log_change(&tx, &device.commune, &format!("coverage:{hamlet}"), &change)?;
-        }
+        log_coverage(&tx, &device.commune, &touched)?;
         tx.execute(
             "UPDATE devices SET last_seen = ?, queued = ?, app_version = ? WHERE id = ?",
             params![received, report.queued, report.app_version, device.id],
@@ -464,7 +465,23 @@ fn read_device(r: &rusqlite::Row) -> rusqlite::Result<Device> {
     })
 }
 
-fn log_change(tx: &Transaction, commune: &str, key: &str, change: &Change) -> Result<()> {
+/// Logs the current coverage of `hamlets` for devices to pull.
+fn log_coverage(tx: &Connection, commune: &str, hamlets: &BTreeSet<String>) -> Result<()> {
+    for hamlet in hamlets {
+        let helped: i64 = tx.query_row(
+            "SELECT COUNT(DISTINCT person_key) + COALESCE(SUM(person_key IS NULL), 0) FROM records
+             WHERE commune = ? AND hamlet_id = ? AND signed = 1 AND voided = 0",
+            params![commune, hamlet],
+            |r| r.get(0),
+        )?;
+        let change =
+            Change::Coverage { coverage: HamletCoverage { hamlet_id: hamlet.clone(), helped_signed: helped as u32 } };
+        log_change(tx, commune, &format!("coverage:{hamlet}"), &change)?;
+    }
+    Ok(())
+}
+
+fn log_change(tx: &Connection, commune: &str, key: &str, change: &Change) -> Result<()> {
     // Deleting first and inserting gives the entry a new, higher sequence number.
     tx.execute("DELETE FROM change_log WHERE commune = ? AND key = ?", params![commune, key])?;
     tx.execute(
@@ -607,4 +624,208 @@ impl ReportFields {
             Body::Visit(_) => ReportFields::default(),
         }
     }
+}
+
+/// A record as the office lists it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RecordRow {
+    pub id: Uuid,
+    pub kind: String,
+    pub hamlet_id: String,
+    pub volunteer_id: String,
+    pub device_id: String,
+    pub occurred_at: String,
+    pub version: i64,
+    pub voided: bool,
+    pub body: crate::domain::Body,
+}
+
+/// One received version of a record.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HistoryRow {
+    pub version: i64,
+    pub received_at: String,
+    pub device_id: String,
+    pub voided: bool,
+    pub record: WireRecord,
+}
+
+/// Office filters for the record list; empty fields match everything.
+#[derive(Debug, Clone, Default)]
+pub struct RecordFilter {
+    pub hamlet_id: Option<String>,
+    pub volunteer_id: Option<String>,
+    pub kind: Option<String>,
+    pub from: Option<String>,
+    /// Exclusive day bound (`YYYY-MM-DD` of the day after the last).
+    pub to_exclusive: Option<String>,
+}
+
+/// Removes the personal details of a signature session, keeping what it counts.
+fn strip_person(body: &mut crate::domain::Body) -> bool {
+    match body {
+        crate::domain::Body::SignatureHelp(s) if s.person.is_some() => {
+            s.person = None;
+            s.consent = false;
+            true
+        }
+        _ => false,
+    }
+}
+
+impl ServerDb {
+    /// Records of a commune, newest first, at most `limit`.
+    pub fn records(&self, commune: &str, f: &RecordFilter, limit: usize) -> Result<Vec<RecordRow>> {
+        let conn = self.conn();
+        let mut sql = String::from(
+            "SELECT id, kind, hamlet_id, volunteer_id, device_id, occurred_at, version, voided, body FROM records WHERE commune = ?",
+        );
+        let mut args: Vec<String> = vec![commune.to_owned()];
+        for (col, op, v) in [
+            ("hamlet_id", "=", &f.hamlet_id),
+            ("volunteer_id", "=", &f.volunteer_id),
+            ("kind", "=", &f.kind),
+            ("occurred_at", ">=", &f.from),
+            ("occurred_at", "<", &f.to_exclusive),
+        ] {
+            if let Some(v) = v {
+                sql.push_str(&format!(" AND {col} {op} ?"));
+                args.push(v.clone());
+            }
+        }
+        sql.push_str(&format!(" ORDER BY occurred_at DESC, id DESC LIMIT {}", limit.min(1000)));
+        let mut stmt = conn.prepare(&sql)?;
+        let rows = stmt.query_map(rusqlite::params_from_iter(args), read_record_row)?;
+        let mut out = Vec::new();
+        for row in rows {
+            out.push(row??);
+        }
+        Ok(out)
+    }
+
+    pub fn record(&self, commune: &str, id: Uuid) -> Result<Option<(RecordRow, Vec<HistoryRow>)>> {
+        let conn = self.conn();
+        let row = conn
+            .query_row(
+                "SELECT id, kind, hamlet_id, volunteer_id, device_id, occurred_at, version, voided, body FROM records
+                 WHERE commune = ? AND id = ?",
+                params![commune, id.to_string()],
+                read_record_row,
+            )
+            .optional()?;
+        let Some(row) = row else { return Ok(None) };
+        let row = row?;
+        let mut stmt = conn.prepare(
+            "SELECT version, received_at, device_id, voided, record FROM record_history WHERE id = ? ORDER BY version DESC",
+        )?;
+        let history = stmt
+            .query_map([id.to_string()], |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, bool>(3)?,
+                    r.get::<_, String>(4)?,
+                ))
+            })?
+            .map(|r| {
+                let (version, received_at, device_id, voided, json) = r?;
+                Ok(HistoryRow { version, received_at, device_id, voided, record: serde_json::from_str(&json)? })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Some((row, history)))
+    }
+
+    /// Signature sessions of a commune whose person matches: by a citizen-ID hash, or by
+    /// a name (ignoring case and diacritics; every word must appear).
+    pub fn find_person(&self, commune: &str, name: Option<&str>, cid_hash: Option<&str>) -> Result<Vec<RecordRow>> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare(
+            "SELECT id, kind, hamlet_id, volunteer_id, device_id, occurred_at, version, voided, body FROM records
+             WHERE commune = ? AND kind = 'signature_help' AND json_extract(body, '$.person') IS NOT NULL
+             AND (?2 IS NULL OR person_key = ?2) ORDER BY occurred_at",
+        )?;
+        let words = name.map(crate::domain::fold::query_terms).unwrap_or_default();
+        let rows = stmt.query_map(params![commune, cid_hash], read_record_row)?;
+        let mut out = Vec::new();
+        for row in rows {
+            let row = row??;
+            let matches = match &row.body {
+                crate::domain::Body::SignatureHelp(s) => s.person.as_ref().is_some_and(|p| {
+                    let folded = crate::domain::fold::fold(&p.display_name);
+                    words.iter().all(|w| folded.split(' ').any(|x| x.starts_with(w.as_str())))
+                }),
+                _ => false,
+            };
+            if matches && (cid_hash.is_some() || !words.is_empty()) {
+                out.push(row);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Erases the personal details of these records, here and in their history, and tells
+    /// every device of the commune to do the same at its next sync. What they count (the
+    /// session, its outcome and hamlet) stays. Returns how many records were erased.
+    pub fn erase(&self, commune: &str, ids: &[Uuid]) -> Result<usize> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        let mut erased = 0;
+        let mut touched = BTreeSet::new();
+        for id in ids {
+            let found: Option<(String, String)> = tx
+                .query_row(
+                    "SELECT body, hamlet_id FROM records WHERE commune = ? AND id = ?",
+                    params![commune, id.to_string()],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .optional()?;
+            let Some((body, hamlet)) = found else { continue };
+            let mut body: crate::domain::Body = serde_json::from_str(&body)?;
+            strip_person(&mut body);
+            tx.execute(
+                "UPDATE records SET body = ?, person_key = NULL WHERE id = ?",
+                params![serde_json::to_string(&body)?, id.to_string()],
+            )?;
+            let versions: Vec<(i64, String)> = tx
+                .prepare("SELECT version, record FROM record_history WHERE id = ?")?
+                .query_map([id.to_string()], |r| Ok((r.get(0)?, r.get(1)?)))?
+                .collect::<rusqlite::Result<_>>()?;
+            for (version, json) in versions {
+                let mut record: WireRecord = serde_json::from_str(&json)?;
+                strip_person(&mut record.body);
+                tx.execute(
+                    "UPDATE record_history SET record = ? WHERE id = ? AND version = ?",
+                    params![serde_json::to_string(&record)?, id.to_string(), version],
+                )?;
+            }
+            log_change(&tx, commune, &format!("erase:{id}"), &Change::Erase { id: *id })?;
+            touched.insert(hamlet);
+            erased += 1;
+        }
+        log_coverage(&tx, commune, &touched)?;
+        tx.commit()?;
+        conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+        Ok(erased)
+    }
+}
+
+fn read_record_row(r: &rusqlite::Row) -> rusqlite::Result<Result<RecordRow>> {
+    let id: String = r.get(0)?;
+    let body: String = r.get(8)?;
+    let row = (r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?, r.get(7)?);
+    Ok((|| {
+        let (kind, hamlet_id, volunteer_id, device_id, occurred_at, version, voided) = row;
+        Ok(RecordRow {
+            id: Uuid::parse_str(&id).map_err(|_| DbError::NoDevice)?,
+            kind,
+            hamlet_id,
+            volunteer_id,
+            device_id,
+            occurred_at,
+            version,
+            voided,
+            body: serde_json::from_str(&body)?,
+        })
+    })())
 }

@@ -41,6 +41,10 @@ pub fn routes() -> Router<AppState> {
         .route("/office/devices/code", post(new_code))
         .route("/office/devices/{id}/revoke", post(revoke_device))
         .route("/office/audit", get(audit_page))
+        .route("/office/records", get(records_page))
+        .route("/office/records/{id}", get(record_page))
+        .route("/office/erasure", get(erasure_page).post(erasure_find))
+        .route("/office/erasure/erase", post(erasure_erase))
         .route("/office/print", get(print_page))
         .route("/office/export/{file}", get(export_file))
 }
@@ -129,7 +133,15 @@ fn bare(t: &OfficeStrings, title: &str, body: Markup) -> Markup {
 /// A page with the navigation, the language switch and logout.
 fn page(o: &Office, current: usize, body: Markup) -> Markup {
     let t = o.t;
-    let links = ["/office", "/office/activity", "/office/hamlets", "/office/devices", "/office/audit"];
+    let links = [
+        "/office",
+        "/office/activity",
+        "/office/records",
+        "/office/hamlets",
+        "/office/devices",
+        "/office/erasure",
+        "/office/audit",
+    ];
     bare(
         t,
         t.title,
@@ -591,7 +603,7 @@ fn hamlets_body(o: &Office, r: &ReferenceData, notice: Option<Markup>) -> Markup
 async fn hamlets_page(State(state): State<AppState>, headers: HeaderMap) -> Result<Markup, Refusal> {
     let o = office(&state, &headers)?;
     let r = state.db.commune(&o.session.commune)?;
-    Ok(page(&o, 2, hamlets_body(&o, &r, None)))
+    Ok(page(&o, 3, hamlets_body(&o, &r, None)))
 }
 
 fn notice_error(message: &str) -> Markup {
@@ -639,7 +651,7 @@ async fn save_hamlet(
     };
     match check_hamlet(t, &id, &f.name, &f.adult_population, &f.baseline_signed) {
         Err(message) => {
-            Ok((StatusCode::BAD_REQUEST, page(&o, 2, hamlets_body(&o, &r, Some(notice_error(message)))))
+            Ok((StatusCode::BAD_REQUEST, page(&o, 3, hamlets_body(&o, &r, Some(notice_error(message)))))
                 .into_response())
         }
         Ok(h) => {
@@ -647,7 +659,7 @@ async fn save_hamlet(
             r.hamlets[pos] = h;
             state.db.put_commune(&r)?;
             state.db.audit(&o.session, "hamlet.update", &detail, Utc::now())?;
-            Ok(page(&o, 2, hamlets_body(&o, &r, Some(notice_ok(t.saved)))).into_response())
+            Ok(page(&o, 3, hamlets_body(&o, &r, Some(notice_ok(t.saved)))).into_response())
         }
     }
 }
@@ -672,9 +684,9 @@ async fn save_target(
             r.commune.target_percent = p;
             state.db.put_commune(&r)?;
             state.db.audit(&o.session, "target.update", &format!("{p}%"), Utc::now())?;
-            Ok(page(&o, 2, hamlets_body(&o, &r, Some(notice_ok(t.saved)))).into_response())
+            Ok(page(&o, 3, hamlets_body(&o, &r, Some(notice_ok(t.saved)))).into_response())
         }
-        _ => Ok((StatusCode::BAD_REQUEST, page(&o, 2, hamlets_body(&o, &r, Some(notice_error(t.target_range)))))
+        _ => Ok((StatusCode::BAD_REQUEST, page(&o, 3, hamlets_body(&o, &r, Some(notice_error(t.target_range)))))
             .into_response()),
     }
 }
@@ -748,7 +760,7 @@ async fn import_hamlets(
     match parse_hamlet_csv(t, fields.get("file").map(Vec::as_slice).unwrap_or(&[])) {
         Err(errors) => {
             let notice = html! { div.error role="alert" data-testid="form-error" { p { (t.import_failed) } ul { @for e in &errors { li { (e) } } } } };
-            Ok((StatusCode::BAD_REQUEST, page(&o, 2, hamlets_body(&o, &r, Some(notice)))).into_response())
+            Ok((StatusCode::BAD_REQUEST, page(&o, 3, hamlets_body(&o, &r, Some(notice)))).into_response())
         }
         Ok(hamlets) => {
             let n = hamlets.len();
@@ -760,7 +772,7 @@ async fn import_hamlets(
             }
             state.db.put_commune(&r)?;
             state.db.audit(&o.session, "hamlet.import", &format!("{n} rows"), Utc::now())?;
-            Ok(page(&o, 2, hamlets_body(&o, &r, Some(notice_ok(&format!("{} {n}", t.imported))))).into_response())
+            Ok(page(&o, 3, hamlets_body(&o, &r, Some(notice_ok(&format!("{} {n}", t.imported))))).into_response())
         }
     }
 }
@@ -811,7 +823,7 @@ fn devices_body(o: &Office, devices: &[super::db::Device], code: Option<(String,
 async fn devices_page(State(state): State<AppState>, headers: HeaderMap) -> Result<Markup, Refusal> {
     let o = office(&state, &headers)?;
     let devices = state.db.devices(&o.session.commune)?;
-    Ok(page(&o, 3, devices_body(&o, &devices, None)))
+    Ok(page(&o, 4, devices_body(&o, &devices, None)))
 }
 
 async fn new_code(
@@ -829,7 +841,7 @@ async fn new_code(
         .unwrap_or_default();
     state.db.audit(&o.session, "device.code", "", Utc::now())?;
     let devices = state.db.devices(&o.session.commune)?;
-    Ok(page(&o, 3, devices_body(&o, &devices, Some((code, svg)))))
+    Ok(page(&o, 4, devices_body(&o, &devices, Some((code, svg)))))
 }
 
 async fn revoke_device(
@@ -855,7 +867,7 @@ async fn audit_page(State(state): State<AppState>, headers: HeaderMap) -> Result
     let log = state.db.audit_log(&o.session.commune, 200)?;
     Ok(page(
         &o,
-        4,
+        6,
         html! {
             h1 { (t.audit_title) }
             table.report data-testid="audit" {
@@ -864,4 +876,228 @@ async fn audit_page(State(state): State<AppState>, headers: HeaderMap) -> Result
             }
         },
     ))
+}
+
+// ---- records and erasure ----------------------------------------------------------------
+
+#[derive(Deserialize, Default)]
+struct RecordQuery {
+    hamlet: Option<String>,
+    volunteer: Option<String>,
+    kind: Option<String>,
+    from: Option<String>,
+    to: Option<String>,
+}
+
+fn record_title(t: &OfficeStrings, body: &crate::domain::Body) -> String {
+    use crate::domain::Body;
+    match body {
+        Body::Visit(v) => v.household.clone(),
+        Body::SignatureHelp(s) => {
+            let who = s.person.as_ref().map(|p| p.display_name.clone()).unwrap_or_else(|| t.no_consent.to_owned());
+            format!("{who} · {}", t.outcomes[s.outcome.index()])
+        }
+        Body::Training(tr) => format!("{} · {}", tr.trainers, tr.total),
+        Body::Outreach(o) => format!("{} · {}", t.channels[o.channel.index()], o.quantity),
+    }
+}
+
+fn record_rows(t: &OfficeStrings, r: &ReferenceData, rows: &[super::db::RecordRow], select: Option<&str>) -> Markup {
+    html! {
+        table.report data-testid="records" {
+            thead { tr { @if select.is_some() { th {} } @for h in t.record_headers { th { (h) } } } }
+            tbody {
+                @for row in rows {
+                    tr data-record=(row.id) class=[row.voided.then_some("voided")] {
+                        @if let Some(name) = select { td { input type="checkbox" name=(name) value=(row.id) checked; } }
+                        td { (row.occurred_at.replace('T', " ")) }
+                        td { (crate::domain::RecordKind::from_code(&row.kind).map(|k| t.kinds[k.index()]).unwrap_or(&row.kind)) }
+                        td { (r.hamlet_name(&row.hamlet_id)) }
+                        td { (r.volunteer_name(&row.volunteer_id)) }
+                        td { a href={ "/office/records/" (row.id) } { (record_title(t, &row.body)) } @if row.voided { " · " (t.voided) } }
+                        td { (row.version) }
+                    }
+                }
+            }
+        }
+    }
+}
+
+async fn records_page(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(q): Query<RecordQuery>,
+) -> Result<Response, Refusal> {
+    let o = office(&state, &headers)?;
+    let t = o.t;
+    let r = state.db.commune(&o.session.commune)?;
+    let day = |s: &Option<String>| -> Result<Option<NaiveDate>, ()> {
+        match s.as_deref().map(str::trim) {
+            None | Some("") => Ok(None),
+            Some(s) => NaiveDate::parse_from_str(s, "%Y-%m-%d").map(Some).map_err(|_| ()),
+        }
+    };
+    let (Ok(from), Ok(to)) = (day(&q.from), day(&q.to)) else {
+        return Ok(
+            (StatusCode::BAD_REQUEST, page(&o, 2, html! { p.error role="alert" { (t.bad_dates) } })).into_response()
+        );
+    };
+    let nonempty = |s: &Option<String>| s.clone().filter(|v| !v.is_empty());
+    let filter = super::db::RecordFilter {
+        hamlet_id: nonempty(&q.hamlet),
+        volunteer_id: nonempty(&q.volunteer),
+        kind: nonempty(&q.kind),
+        from: from.map(|d| d.format("%Y-%m-%d").to_string()),
+        to_exclusive: to.map(|d| (d + chrono::Days::new(1)).format("%Y-%m-%d").to_string()),
+    };
+    let rows = state.db.records(&o.session.commune, &filter, 200)?;
+    let sel = |v: &Option<String>, x: &str| v.as_deref() == Some(x);
+    Ok(page(
+        &o,
+        2,
+        html! {
+            h1 { (t.records_title) }
+            form.period.no-print method="get" action="/office/records" {
+                select name="hamlet" { option value="" { (t.all) } @for h in &r.hamlets { option value=(h.id) selected[sel(&q.hamlet, &h.id)] { (h.name) } } }
+                select name="volunteer" { option value="" { (t.all) } @for v in &r.volunteers { option value=(v.id) selected[sel(&q.volunteer, &v.id)] { (v.name) } } }
+                select name="kind" { option value="" { (t.all) } @for k in crate::domain::RecordKind::ALL { option value=(k.code()) selected[sel(&q.kind, k.code())] { (t.kinds[k.index()]) } } }
+                label { (t.from) " " input type="date" name="from" value=[from.map(|d| d.format("%Y-%m-%d").to_string())]; }
+                label { (t.to) " " input type="date" name="to" value=[to.map(|d| d.format("%Y-%m-%d").to_string())]; }
+                button type="submit" { (t.show) }
+            }
+            (record_rows(t, &r, &rows, None))
+        },
+    )
+    .into_response())
+}
+
+async fn record_page(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Response, Refusal> {
+    let o = office(&state, &headers)?;
+    let t = o.t;
+    let found = match uuid::Uuid::parse_str(&id) {
+        Ok(id) => state.db.record(&o.session.commune, id)?,
+        Err(_) => None,
+    };
+    let Some((row, history)) = found else {
+        return Err(Refusal::Page(StatusCode::NOT_FOUND, message_page(t, t.not_found)));
+    };
+    let r = state.db.commune(&o.session.commune)?;
+    Ok(page(
+        &o,
+        2,
+        html! {
+            h1 { (t.records_title) }
+            (record_rows(t, &r, std::slice::from_ref(&row), None))
+            h2 { (t.history_title) }
+            table.report data-testid="history" {
+                thead { tr { @for h in t.history_headers { th { (h) } } th { (t.record_headers[4]) } } }
+                tbody {
+                    @for h in &history {
+                        tr { td { (h.version) } td { (h.received_at) } td { (h.device_id) } td { @if h.voided { (t.voided) } }
+                             td { (record_title(t, &h.record.body)) } }
+                    }
+                }
+            }
+        },
+    )
+    .into_response())
+}
+
+fn erasure_body(
+    o: &Office,
+    notice: Option<Markup>,
+    found: Option<(&ReferenceData, &[super::db::RecordRow])>,
+) -> Markup {
+    let t = o.t;
+    html! {
+        h1 { (t.erasure_title) }
+        p.hint { (t.erasure_hint) }
+        @if let Some(n) = notice { (n) }
+        form.period method="post" action="/office/erasure" {
+            input type="hidden" name="csrf" value=(o.session.csrf);
+            label { (t.erasure_name) " " input name="name" autocomplete="off"; }
+            label { (t.erasure_cid) " " input name="citizen_id" inputmode="numeric" autocomplete="off"; }
+            button type="submit" data-testid="find" { (t.find) }
+        }
+        @if let Some((r, rows)) = found {
+            @if rows.is_empty() { p { (t.nothing_found) } } @else {
+                form method="post" action="/office/erasure/erase" {
+                    input type="hidden" name="csrf" value=(o.session.csrf);
+                    (record_rows(t, r, rows, Some("id")))
+                    button.danger type="submit" data-testid="erase" { (t.erase_selected) }
+                }
+            }
+        }
+    }
+}
+
+async fn erasure_page(State(state): State<AppState>, headers: HeaderMap) -> Result<Markup, Refusal> {
+    let o = office(&state, &headers)?;
+    Ok(page(&o, 5, erasure_body(&o, None, None)))
+}
+
+#[derive(Deserialize)]
+struct FindForm {
+    csrf: Option<String>,
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    citizen_id: String,
+}
+
+async fn erasure_find(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Form(f): Form<FindForm>,
+) -> Result<Response, Refusal> {
+    let o = office(&state, &headers)?;
+    check_csrf(&o, f.csrf.as_deref())?;
+    let t = o.t;
+    let name = Some(f.name.trim()).filter(|s| !s.is_empty());
+    // The number is hashed with the commune's key for the lookup and then dropped.
+    let cid_hash = match f.citizen_id.trim() {
+        "" => None,
+        typed => match crate::domain::citizen_id::CitizenId::parse(typed) {
+            Ok(id) => Some(id.hash(&state.db.cid_key(&o.session.commune)?)),
+            Err(_) => {
+                return Ok((
+                    StatusCode::BAD_REQUEST,
+                    page(&o, 5, erasure_body(&o, Some(notice_error(t.cid_invalid)), None)),
+                )
+                    .into_response())
+            }
+        },
+    };
+    if name.is_none() && cid_hash.is_none() {
+        return Ok((
+            StatusCode::BAD_REQUEST,
+            page(&o, 5, erasure_body(&o, Some(notice_error(t.erasure_need_input)), None)),
+        )
+            .into_response());
+    }
+    let rows = state.db.find_person(&o.session.commune, name, cid_hash.as_deref())?;
+    let r = state.db.commune(&o.session.commune)?;
+    state.db.audit(&o.session, "erasure.find", &format!("{} records", rows.len()), Utc::now())?;
+    Ok(page(&o, 5, erasure_body(&o, None, Some((&r, &rows)))).into_response())
+}
+
+async fn erasure_erase(State(state): State<AppState>, headers: HeaderMap, body: String) -> Result<Response, Refusal> {
+    let o = office(&state, &headers)?;
+    // Several `id` fields: parse the form by hand.
+    let pairs: Vec<(String, String)> = serde_urlencoded_pairs(&body);
+    let csrf = pairs.iter().find(|(k, _)| k == "csrf").map(|(_, v)| v.as_str());
+    check_csrf(&o, csrf)?;
+    let ids: Vec<uuid::Uuid> =
+        pairs.iter().filter(|(k, _)| k == "id").filter_map(|(_, v)| uuid::Uuid::parse_str(v).ok()).collect();
+    let n = state.db.erase(&o.session.commune, &ids)?;
+    state.db.audit(&o.session, "erasure.erase", &format!("{n} records"), Utc::now())?;
+    Ok(page(&o, 5, erasure_body(&o, Some(notice_ok(&format!("{} {n}", o.t.erased))), None)).into_response())
+}
+
+fn serde_urlencoded_pairs(body: &str) -> Vec<(String, String)> {
+    form_urlencoded::parse(body.as_bytes()).map(|(k, v)| (k.into_owned(), v.into_owned())).collect()
 }

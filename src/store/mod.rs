@@ -194,10 +194,12 @@ impl Store {
         if !mode.eq_ignore_ascii_case("wal") {
             return Err(StoreError::Other(format!("journal mode {mode}")));
         }
+        // secure_delete overwrites freed pages, so an erased name does not linger in the file.
         conn.execute_batch(
             "PRAGMA synchronous = FULL;
              PRAGMA foreign_keys = ON;
-             PRAGMA temp_store = MEMORY;",
+             PRAGMA temp_store = MEMORY;
+             PRAGMA secure_delete = ON;",
         )?;
         migrate(&mut conn)?;
         let store = Store { conn: Mutex::new(conn), path, clock, labels: no_labels };
@@ -729,6 +731,7 @@ impl Store {
                     reference.commune.sample = false;
                     write_reference(&tx, &reference)?;
                 }
+                Change::Erase { id } => erase_personal(&tx, *id, &reference_for_labels(&tx)?, self.labels)?,
                 Change::Coverage { coverage } => {
                     tx.execute(
                         "INSERT INTO server_coverage (hamlet_id, helped_signed) VALUES (?, ?)
@@ -740,6 +743,10 @@ impl Store {
         }
         set_setting(&tx, "pull_cursor", &cursor.to_string())?;
         tx.commit()?;
+        if changes.iter().any(|(_, c)| matches!(c, Change::Erase { .. })) {
+            // Old page images of the erased details may still sit in the WAL: fold it in.
+            conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+        }
         Ok(())
     }
 
@@ -976,4 +983,49 @@ fn migrate(conn: &mut Connection) -> Result<()> {
 /// The schema version this build writes.
 pub fn schema_version() -> i64 {
     schema::MIGRATIONS.len() as i64
+}
+
+fn reference_for_labels(conn: &Connection) -> Result<ReferenceData> {
+    read_reference(conn)
+}
+
+/// Drops a record's personal details everywhere on the device: the record, every version
+/// in its history, and a draft of it. The record keeps its counts and is not re-queued
+/// (the server erased its own copy first).
+fn erase_personal(tx: &Connection, id: Uuid, reference: &ReferenceData, labels: fn(&Body) -> String) -> Result<()> {
+    fn strip(body: &mut Body) {
+        if let Body::SignatureHelp(s) = body {
+            s.person = None;
+            s.consent = false;
+        }
+    }
+    let Some(mut record) = get_record(tx, id)? else { return Ok(()) };
+    strip(&mut record.body);
+    let search_text = format!(
+        " {} ",
+        fold(&format!(
+            "{} {} {}",
+            reference.hamlet_name(&record.meta.hamlet_id),
+            reference.volunteer_name(&record.meta.volunteer_id),
+            labels(&record.body)
+        ))
+    );
+    tx.execute(
+        "UPDATE records SET body = ?, person_key = NULL, search_text = ? WHERE id = ?",
+        params![serde_json::to_string(&record.body)?, search_text, id.to_string()],
+    )?;
+    let versions: Vec<(i64, String)> = tx
+        .prepare("SELECT version, body FROM record_history WHERE record_id = ?")?
+        .query_map([id.to_string()], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    for (version, json) in versions {
+        let mut body: Body = serde_json::from_str(&json)?;
+        strip(&mut body);
+        tx.execute(
+            "UPDATE record_history SET body = ? WHERE record_id = ? AND version = ?",
+            params![serde_json::to_string(&body)?, id.to_string(), version],
+        )?;
+    }
+    tx.execute("DELETE FROM drafts WHERE key = ?", [format!("edit:{id}")])?;
+    Ok(())
 }

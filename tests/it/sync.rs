@@ -747,3 +747,75 @@ async fn the_running_server_matches_its_openapi_document() {
     }
     assert!(checked >= 10, "checked {checked} answers");
 }
+
+fn file_bytes(dir: &std::path::Path) -> Vec<u8> {
+    let mut all = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let p = entry.unwrap().path();
+        if p.is_file() {
+            all.extend(std::fs::read(p).unwrap());
+        }
+    }
+    all
+}
+
+fn has(haystack: &[u8], needle: &str) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle.as_bytes())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_erasure_reaches_the_device_at_its_next_sync_and_keeps_the_counts() {
+    let server = start_server().await;
+    let device = enrolled_device(&server).await;
+    let cid = "051203004567";
+    let name = "Đinh Thị Xuyến";
+    // Hashed as the app's form does, with the commune's key the device got at enrolment.
+    let mut body = signature(Some(name), None, Outcome::DigitalSignature);
+    if let Body::SignatureHelp(s) = &mut body {
+        let key = device.store.cid_key().unwrap();
+        let person = s.person.as_mut().unwrap();
+        person.cid_hash = Some(sotay::domain::citizen_id::CitizenId::parse(cid).unwrap().hash(&key));
+        person.cid_key_id = Some(key.id.clone());
+    }
+    let mine = device.store.create(new_record("h-plei", at(19, 8), body)).unwrap();
+    // An edit, so the name is in two versions of the history too.
+    device.store.update(mine.meta.id, 1, "v-lan", "h-plei", at(19, 9), mine.body.clone()).unwrap();
+    let other = device
+        .store
+        .create(new_record("h-plei", at(19, 8), signature(Some("Y Hoa"), None, Outcome::DigitalSignature)))
+        .unwrap();
+    run_once(&device.store, &mut BatchSize::default()).await.unwrap();
+    let before = device.store.hamlet_progress().unwrap();
+
+    // The office finds the person by ID number (hashed with the commune key) and by name.
+    let key = server.db.cid_key(COMMUNE).unwrap();
+    let hash = sotay::domain::citizen_id::CitizenId::parse(cid).unwrap().hash(&key);
+    let by_id = server.db.find_person(COMMUNE, None, Some(&hash)).unwrap();
+    let by_name = server.db.find_person(COMMUNE, Some("dinh thi xuyen"), None).unwrap();
+    assert_eq!(by_id.iter().map(|r| r.id).collect::<Vec<_>>(), vec![mine.meta.id]);
+    assert_eq!(by_name.iter().map(|r| r.id).collect::<Vec<_>>(), vec![mine.meta.id]);
+    assert_eq!(server.db.erase(COMMUNE, &[mine.meta.id]).unwrap(), 1);
+
+    run_once(&device.store, &mut BatchSize::default()).await.unwrap();
+    let erased = device.store.get(mine.meta.id).unwrap().unwrap();
+    match &erased.body {
+        Body::SignatureHelp(s) => {
+            assert!(s.person.is_none() && !s.consent);
+            assert_eq!(s.outcome, Outcome::DigitalSignature, "the count stays");
+        }
+        _ => unreachable!(),
+    }
+    for h in device.store.history(mine.meta.id).unwrap() {
+        assert!(matches!(h.body, Body::SignatureHelp(ref s) if s.person.is_none()));
+    }
+    // The other person is untouched; the signed count is unchanged.
+    assert!(
+        matches!(device.store.get(other.meta.id).unwrap().unwrap().body, Body::SignatureHelp(ref s) if s.person.is_some())
+    );
+    assert_eq!(device.store.hamlet_progress().unwrap(), before);
+    assert!(device.store.search(&Filter { text: "xuyen".into(), ..Default::default() }).unwrap().is_empty());
+    // Neither store file holds the name any more.
+    assert!(!has(&file_bytes(device.dir.path()), name), "the device file still holds the name");
+    assert!(!has(&file_bytes(server._dir.path()), name), "the server file still holds the name");
+    assert!(has(&file_bytes(device.dir.path()), "Y Hoa"), "the scan itself works");
+}
