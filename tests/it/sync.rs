@@ -699,7 +699,10 @@ async fn the_running_server_matches_its_openapi_document() {
     let source = include_str!("../../src/server/mod.rs");
     for line in source.lines().filter(|l| l.trim_start().starts_with(".route(\"")) {
         let path = line.split('"').nth(1).unwrap();
-        assert!(doc["paths"].get(path).is_some(), "route {path} is not in docs/openapi.json");
+        // The document covers the device API; the office's HTML pages are not part of it.
+        if path.starts_with("/api/") {
+            assert!(doc["paths"].get(path).is_some(), "route {path} is not in docs/openapi.json");
+        }
     }
     let http = reqwest::Client::new();
     let mut checked = 0;
