@@ -37,6 +37,8 @@ pub fn routes() -> Router<AppState> {
         .route("/office/hamlets/{id}", post(save_hamlet))
         .route("/office/hamlets/import", post(import_hamlets))
         .route("/office/target", post(save_target))
+        .route("/office/volunteers", post(save_volunteer))
+        .route("/office/providers", post(save_providers))
         .route("/office/devices", get(devices_page))
         .route("/office/devices/code", post(new_code))
         .route("/office/devices/{id}/revoke", post(revoke_device))
@@ -584,6 +586,36 @@ fn hamlets_body(o: &Office, r: &ReferenceData, notice: Option<Markup>) -> Markup
                 }
             }
         }
+        h2 { (t.volunteers_title) }
+        table.report data-testid="volunteers" {
+            thead { tr { @for h in t.volunteer_headers { th { (h) } } } }
+            tbody {
+                @for v in r.volunteers.iter().map(Some).chain(std::iter::once(None)) {
+                    tr {
+                        td colspan="3" {
+                            form.inline method="post" action="/office/volunteers" data-volunteer=[v.map(|v| v.id.clone())] {
+                                input type="hidden" name="csrf" value=(o.session.csrf);
+                                input name="id" value=[v.map(|v| v.id.clone())] placeholder="v-..." readonly[v.is_some()];
+                                input name="name" value=[v.map(|v| v.name.clone())] placeholder=(t.volunteer_header);
+                                select name="hamlet_id" {
+                                    @for h in &r.hamlets {
+                                        option value=(h.id) selected[v.and_then(|v| v.hamlet_id.as_deref()) == Some(h.id.as_str())] { (h.name) }
+                                    }
+                                }
+                                button type="submit" { @if v.is_some() { (t.save) } @else { (t.add) } }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        h2 { (t.providers_title) }
+        form method="post" action="/office/providers" {
+            input type="hidden" name="csrf" value=(o.session.csrf);
+            textarea name="providers" rows="6" cols="40" { (r.providers.join("\n")) }
+            br;
+            button type="submit" { (t.save) }
+        }
         h2 { (t.target_title) }
         form.inline method="post" action="/office/target" {
             input type="hidden" name="csrf" value=(o.session.csrf);
@@ -1100,4 +1132,70 @@ async fn erasure_erase(State(state): State<AppState>, headers: HeaderMap, body: 
 
 fn serde_urlencoded_pairs(body: &str) -> Vec<(String, String)> {
     form_urlencoded::parse(body.as_bytes()).map(|(k, v)| (k.into_owned(), v.into_owned())).collect()
+}
+
+#[derive(Deserialize)]
+struct VolunteerForm {
+    csrf: Option<String>,
+    id: String,
+    name: String,
+    hamlet_id: String,
+}
+
+async fn save_volunteer(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Form(f): Form<VolunteerForm>,
+) -> Result<Response, Refusal> {
+    let o = office(&state, &headers)?;
+    check_csrf(&o, f.csrf.as_deref())?;
+    let t = o.t;
+    let mut r = state.db.commune(&o.session.commune)?;
+    let (id, name) = (f.id.trim(), f.name.trim());
+    let id_ok =
+        !id.is_empty() && id.len() <= 64 && id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    if !id_ok || name.is_empty() || name.chars().count() > 100 || r.hamlet(&f.hamlet_id).is_none() {
+        return Ok((
+            StatusCode::BAD_REQUEST,
+            page(&o, 3, hamlets_body(&o, &r, Some(notice_error(t.volunteer_invalid)))),
+        )
+            .into_response());
+    }
+    let v = crate::domain::Volunteer { id: id.to_owned(), name: name.to_owned(), hamlet_id: Some(f.hamlet_id.clone()) };
+    match r.volunteers.iter_mut().find(|x| x.id == v.id) {
+        Some(x) => *x = v,
+        None => r.volunteers.push(v),
+    }
+    state.db.put_commune(&r)?;
+    state.db.audit(&o.session, "volunteer.put", id, Utc::now())?;
+    Ok(page(&o, 3, hamlets_body(&o, &r, Some(notice_ok(t.saved)))).into_response())
+}
+
+#[derive(Deserialize)]
+struct ProvidersForm {
+    csrf: Option<String>,
+    providers: String,
+}
+
+async fn save_providers(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Form(f): Form<ProvidersForm>,
+) -> Result<Response, Refusal> {
+    let o = office(&state, &headers)?;
+    check_csrf(&o, f.csrf.as_deref())?;
+    let t = o.t;
+    let mut r = state.db.commune(&o.session.commune)?;
+    let list: Vec<String> = f.providers.lines().map(str::trim).filter(|l| !l.is_empty()).map(str::to_owned).collect();
+    if list.len() > 50 || list.iter().any(|p| p.chars().count() > 100) {
+        return Ok((
+            StatusCode::BAD_REQUEST,
+            page(&o, 3, hamlets_body(&o, &r, Some(notice_error(t.providers_invalid)))),
+        )
+            .into_response());
+    }
+    r.providers = list;
+    state.db.put_commune(&r)?;
+    state.db.audit(&o.session, "providers.put", &format!("{} providers", r.providers.len()), Utc::now())?;
+    Ok(page(&o, 3, hamlets_body(&o, &r, Some(notice_ok(t.saved)))).into_response())
 }

@@ -100,7 +100,8 @@ impl Client {
 /// JSON, gzip-compressed.
 pub fn gzip_json<T: serde::Serialize>(value: &T) -> Result<Vec<u8>, SyncError> {
     let json = serde_json::to_vec(value).map_err(|e| SyncError::Protocol(e.to_string()))?;
-    let mut gz = flate2::write::GzEncoder::new(Vec::with_capacity(json.len() / 4), flate2::Compression::default());
+    // Best compression: a batch is small, and on 2G every byte costs more than the CPU.
+    let mut gz = flate2::write::GzEncoder::new(Vec::with_capacity(json.len() / 4), flate2::Compression::best());
     gz.write_all(&json).map_err(|e| SyncError::Protocol(e.to_string()))?;
     gz.finish().map_err(|e| SyncError::Protocol(e.to_string()))
 }

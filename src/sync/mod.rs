@@ -272,7 +272,9 @@ pub fn to_wire(r: &crate::domain::Record) -> WireRecord {
         hamlet_id: r.meta.hamlet_id.clone(),
         volunteer_id: r.meta.volunteer_id.clone(),
         occurred_at: r.meta.occurred_at,
-        saved_at: r.meta.saved_at,
+        // Whole seconds: the save time is informational, and its microseconds would cost
+        // bytes on the wire that gzip cannot squeeze.
+        saved_at: chrono::SubsecRound::trunc_subsecs(r.meta.saved_at, 0),
         voided: r.meta.voided,
         void_reason: r.meta.void_reason.clone(),
         body: r.body.clone(),
