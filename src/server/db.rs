@@ -347,6 +347,20 @@ impl ServerDb {
         rows.collect::<rusqlite::Result<_>>().map_err(Into::into)
     }
 
+    /// The volunteers whose records each device sent: device id → volunteer ids.
+    pub fn device_volunteers(&self, commune: &str) -> Result<std::collections::HashMap<String, Vec<String>>> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare_cached(
+            "SELECT DISTINCT device_id, volunteer_id FROM records WHERE commune = ? ORDER BY device_id, volunteer_id",
+        )?;
+        let mut out: std::collections::HashMap<String, Vec<String>> = Default::default();
+        for row in stmt.query_map([commune], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))? {
+            let (d, v) = row?;
+            out.entry(d).or_default().push(v);
+        }
+        Ok(out)
+    }
+
     pub fn revoke(&self, device_id: &str, now: DateTime<Utc>) -> Result<()> {
         let n = self.conn().execute(
             "UPDATE devices SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL",

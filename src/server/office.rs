@@ -811,7 +811,24 @@ async fn import_hamlets(
 
 // ---- devices ----------------------------------------------------------------------------
 
-fn devices_body(o: &Office, devices: &[super::db::Device], code: Option<(String, String)>) -> Markup {
+/// The devices with the names of the volunteers whose records each one sent.
+type DeviceList = Vec<(super::db::Device, String)>;
+
+fn device_list(state: &AppState, commune: &str) -> Result<DeviceList, Refusal> {
+    let devices = state.db.devices(commune)?;
+    let who = state.db.device_volunteers(commune)?;
+    let r = state.db.commune(commune)?;
+    Ok(devices
+        .into_iter()
+        .map(|d| {
+            let names =
+                who.get(&d.id).map(|ids| ids.iter().map(|v| r.volunteer_name(v)).collect::<Vec<_>>().join(", "));
+            (d, names.unwrap_or_default())
+        })
+        .collect())
+}
+
+fn devices_body(o: &Office, devices: &DeviceList, code: Option<(String, String)>) -> Markup {
     let t = o.t;
     html! {
         h1 { (t.devices_title) }
@@ -830,9 +847,10 @@ fn devices_body(o: &Office, devices: &[super::db::Device], code: Option<(String,
         table.report data-testid="devices" {
             thead { tr { @for h in t.device_headers { th { (h) } } } }
             tbody {
-                @for d in devices {
+                @for (d, volunteers) in devices {
                     tr data-device=(d.id) {
                         th scope="row" { (d.name) br; small { (d.id) } }
+                        td { (volunteers) }
                         td { @if d.revoked { (t.revoked) } @else { (t.active) } }
                         td { (d.last_seen.as_deref().and_then(|s| chrono::DateTime::parse_from_rfc3339(s).ok())
                                 .map(|x| x.with_timezone(&Local).format("%H:%M %d/%m/%Y").to_string()).unwrap_or_else(|| t.never.to_owned())) }
@@ -854,7 +872,7 @@ fn devices_body(o: &Office, devices: &[super::db::Device], code: Option<(String,
 
 async fn devices_page(State(state): State<AppState>, headers: HeaderMap) -> Result<Markup, Refusal> {
     let o = office(&state, &headers)?;
-    let devices = state.db.devices(&o.session.commune)?;
+    let devices = device_list(&state, &o.session.commune)?;
     Ok(page(&o, 4, devices_body(&o, &devices, None)))
 }
 
@@ -872,7 +890,7 @@ async fn new_code(
         .map(|q| q.render::<qrcode::render::svg::Color>().min_dimensions(200, 200).build())
         .unwrap_or_default();
     state.db.audit(&o.session, "device.code", "", Utc::now())?;
-    let devices = state.db.devices(&o.session.commune)?;
+    let devices = device_list(&state, &o.session.commune)?;
     Ok(page(&o, 4, devices_body(&o, &devices, Some((code, svg)))))
 }
 
