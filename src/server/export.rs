@@ -23,8 +23,10 @@ pub fn coverage_xlsx(r: &CoverageReport, t: &OfficeStrings) -> Result<Vec<u8>, S
     for (c, h) in t.coverage_headers.iter().enumerate() {
         ws.write_string_with_format(3, c as u16, *h, &bold).map_err(xlsx_error)?;
     }
-    for (row, line) in (4u32..).zip(r.rows.iter().chain(std::iter::once(&r.total))) {
-        ws.write_string(row, 0, &line.name).map_err(xlsx_error)?;
+    let last = r.rows.len();
+    for (row, (i, line)) in (4u32..).zip(r.rows.iter().chain(std::iter::once(&r.total)).enumerate()) {
+        let label = if i == last { t.commune_total } else { line.name.as_str() };
+        ws.write_string(row, 0, label).map_err(xlsx_error)?;
         for (c, v) in
             [line.adult_population, line.baseline_signed, line.helped_signed, line.signed].into_iter().enumerate()
         {
@@ -156,9 +158,10 @@ fn csv_bytes(rows: Vec<Vec<String>>) -> Result<Vec<u8>, String> {
 
 pub fn coverage_csv(r: &CoverageReport, t: &OfficeStrings) -> Result<Vec<u8>, String> {
     let mut rows = vec![t.coverage_headers.iter().map(|h| h.to_string()).collect::<Vec<_>>()];
-    for l in r.rows.iter().chain(std::iter::once(&r.total)) {
+    let last = r.rows.len();
+    for (i, l) in r.rows.iter().chain(std::iter::once(&r.total)).enumerate() {
         rows.push(vec![
-            l.name.clone(),
+            if i == last { t.commune_total.to_owned() } else { l.name.clone() },
             l.adult_population.to_string(),
             l.baseline_signed.to_string(),
             l.helped_signed.to_string(),
@@ -179,7 +182,7 @@ pub fn activity_csv(r: &ActivityReport, t: &OfficeStrings) -> Result<Vec<u8>, St
         row.extend(counts(c).iter().map(|v| v.to_string()));
         rows.push(row);
     }
-    let mut total = vec![r.commune.name.clone()];
+    let mut total = vec![t.commune_total.to_owned()];
     total.extend(counts(&r.totals).iter().map(|v| v.to_string()));
     rows.push(total);
     csv_bytes(rows)

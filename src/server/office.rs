@@ -177,7 +177,7 @@ struct LoginForm {
     password: String,
 }
 
-fn login_form(t: &OfficeStrings, error: Option<&str>) -> Markup {
+fn login_form(t: &OfficeStrings, error: Option<&str>, username: &str) -> Markup {
     bare(
         t,
         t.login_title,
@@ -186,7 +186,7 @@ fn login_form(t: &OfficeStrings, error: Option<&str>) -> Markup {
                 h1 { (t.login_title) }
                 @if let Some(e) = error { p.error role="alert" { (e) } }
                 form method="post" action="/office/login" {
-                    label { (t.username) input name="username" autocomplete="username" required; }
+                    label { (t.username) input name="username" autocomplete="username" value=(username) required; }
                     label { (t.password) input name="password" type="password" autocomplete="current-password" required; }
                     button type="submit" { (t.login_button) }
                 }
@@ -197,13 +197,15 @@ fn login_form(t: &OfficeStrings, error: Option<&str>) -> Markup {
 }
 
 async fn login_page(headers: HeaderMap) -> Markup {
-    login_form(lang(&headers), None)
+    login_form(lang(&headers), None, "")
 }
 
 async fn login(State(state): State<AppState>, headers: HeaderMap, Form(f): Form<LoginForm>) -> Response {
     let t = lang(&headers);
     let db = state.db.clone();
-    let result = tokio::task::spawn_blocking(move || db.login(f.username.trim(), &f.password, Utc::now())).await;
+    let username = f.username.trim().to_owned();
+    let typed = username.clone();
+    let result = tokio::task::spawn_blocking(move || db.login(&username, &f.password, Utc::now())).await;
     match result {
         Ok(Ok(Ok((token, session)))) => {
             let _ = state.db.audit(&session, "login", "", Utc::now());
@@ -217,11 +219,12 @@ async fn login(State(state): State<AppState>, headers: HeaderMap, Form(f): Form<
         Ok(Ok(Err(LoginError::Wrong))) => {
             // A wrong password costs the guesser time on top of the lock-out.
             tokio::time::sleep(std::time::Duration::from_millis(400)).await;
-            (StatusCode::UNAUTHORIZED, login_form(t, Some(t.login_wrong))).into_response()
+            (StatusCode::UNAUTHORIZED, login_form(t, Some(t.login_wrong), &typed)).into_response()
         }
         Ok(Ok(Err(LoginError::Locked { until }))) => {
             let at = until.with_timezone(&Local).format("%H:%M:%S");
-            (StatusCode::TOO_MANY_REQUESTS, login_form(t, Some(&format!("{} {at}.", t.login_locked)))).into_response()
+            (StatusCode::TOO_MANY_REQUESTS, login_form(t, Some(&format!("{} {at}.", t.login_locked)), &typed))
+                .into_response()
         }
         _ => Refusal::from(super::db::DbError::Hash).into_response(),
     }
@@ -437,10 +440,8 @@ fn activity_body(t: &OfficeStrings, r: &ActivityReport) -> Markup {
                 rect x=(format!("{x:.1}")) y=(format!("{:.1}", 150.0 - hs)) width=(format!("{:.1}", bar_w * 0.8)) height=(format!("{hs:.1}")) fill="#0a7a4b" {}
             }
             line x1="10" x2="650" y1="150" y2="150" stroke="#1c1b1f" {}
-            @if let (Some(first), Some(last)) = (r.over_time.first(), r.over_time.last()) {
-                text x="10" y="166" font-size="11" { (first.start.format("%d/%m/%Y")) }
-                text x="650" y="166" font-size="11" text-anchor="end" { (last.start.format("%d/%m/%Y")) }
-            }
+            text x="10" y="166" font-size="11" { (r.from.format("%d/%m/%Y")) }
+            text x="650" y="166" font-size="11" text-anchor="end" { (r.to.format("%d/%m/%Y")) }
         }
         p.hint { (t.chart_legend) }
         @for (heading, first, rows) in [(t.by_hamlet, t.hamlet_header, &r.by_hamlet), (t.by_volunteer, t.volunteer_header, &r.by_volunteer)] {
@@ -1008,14 +1009,14 @@ async fn records_page(
         html! {
             h1 { (t.records_title) }
             form.period.no-print method="get" action="/office/records" {
-                select name="hamlet" { option value="" { (t.all) } @for h in &r.hamlets { option value=(h.id) selected[sel(&q.hamlet, &h.id)] { (h.name) } } }
-                select name="volunteer" { option value="" { (t.all) } @for v in &r.volunteers { option value=(v.id) selected[sel(&q.volunteer, &v.id)] { (v.name) } } }
-                select name="kind" { option value="" { (t.all) } @for k in crate::domain::RecordKind::ALL { option value=(k.code()) selected[sel(&q.kind, k.code())] { (t.kinds[k.index()]) } } }
+                label { (t.hamlet_header) " " select name="hamlet" { option value="" { (t.all) } @for h in &r.hamlets { option value=(h.id) selected[sel(&q.hamlet, &h.id)] { (h.name) } } } }
+                label { (t.volunteer_header) " " select name="volunteer" { option value="" { (t.all) } @for v in &r.volunteers { option value=(v.id) selected[sel(&q.volunteer, &v.id)] { (v.name) } } } }
+                label { (t.record_headers[1]) " " select name="kind" { option value="" { (t.all) } @for k in crate::domain::RecordKind::ALL { option value=(k.code()) selected[sel(&q.kind, k.code())] { (t.kinds[k.index()]) } } } }
                 label { (t.from) " " input type="date" name="from" value=[from.map(|d| d.format("%Y-%m-%d").to_string())]; }
                 label { (t.to) " " input type="date" name="to" value=[to.map(|d| d.format("%Y-%m-%d").to_string())]; }
                 button type="submit" { (t.show) }
             }
-            (record_rows(t, &r, &rows, None))
+            @if rows.is_empty() { p data-testid="no-records" { (t.nothing_found) } } @else { (record_rows(t, &r, &rows, None)) }
         },
     )
     .into_response())

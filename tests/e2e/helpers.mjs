@@ -1,7 +1,7 @@
 // Shared pieces of the browser tests: starting and stopping the binaries, the browser at a
-// phone viewport, waiting helpers (playwright-core has no `expect`), the app's common
-// gestures (open a form, save, go back home, search) and `step`, which chains the steps of
-// one flow.
+// phone viewport (and a desktop page for the office), waiting helpers (playwright-core has
+// no `expect`), the app's common gestures (open a form, save, go back home, search) and
+// `step`, which chains the steps of one flow.
 //
 // The helpers act on the page given by `launchBrowser` (or `usePage`). Each test file runs
 // in its own node process, so this module's state belongs to one file.
@@ -26,6 +26,8 @@ export const SERVER_BIN = process.env.SOTAY_SERVER_BIN || path.join(REPO, 'targe
 export const SHOTS = path.join(REPO, 'docs', 'screenshots');
 export const FAILURES = path.join(HERE, 'out');
 export const VIEWPORT = { width: 360, height: 740 };
+/** The office's PC. */
+export const DESKTOP = { width: 1280, height: 900 };
 /** Generous per-step wait: every action is a websocket round trip to a debug build. */
 export const T = 10_000;
 
@@ -100,10 +102,13 @@ export async function stopProcess(proc) {
   await exited;
 }
 
-/** Runs a command to its end; resolves to its stdout, rejects with its stderr. */
-export function run(bin, args, { timeout = T } = {}) {
+/**
+ * Runs a command to its end; resolves to its stdout, rejects with its stderr. `env` adds
+ * to (or overrides) this process's environment.
+ */
+export function run(bin, args, { timeout = T, env } = {}) {
   return new Promise((resolve, reject) => {
-    execFile(bin, args, { timeout, encoding: 'utf8' }, (error, stdout, stderr) => {
+    execFile(bin, args, { timeout, encoding: 'utf8', env: { ...process.env, ...env } }, (error, stdout, stderr) => {
       if (error) {
         error.message += `\nstdout: ${stdout}\nstderr: ${stderr}`;
         reject(error);
@@ -137,18 +142,47 @@ export async function launchBrowser() {
       '--lang=vi-VN'],
   });
   const context = await browser.newContext({ viewport: VIEWPORT, deviceScaleFactor: 2, isMobile: true, hasTouch: true, locale: 'vi-VN' });
-  const p = await context.newPage();
+  const p = watch(await context.newPage());
+  usePage(p);
+  return { browser, page: p };
+}
+
+/**
+ * A desktop page (1280×900 at 1×, mouse, vi-VN) in its own context of `browser`, as the
+ * commune office's PC: its cookies are not the phone page's. The helpers keep acting on
+ * the page they were given: pass this one to `usePage` to act on it.
+ */
+export async function openDesktopPage(browser) {
+  const context = await browser.newContext({ viewport: DESKTOP, deviceScaleFactor: 1, locale: 'vi-VN', acceptDownloads: true });
+  return watch(await context.newPage());
+}
+
+/**
+ * Responses a test expects to fail (a refused login answers 401, a refused form 400):
+ * chromium reports each as a console error, which is no script error. Each entry is
+ * `[status, path]`, removed once seen.
+ */
+export const expectedErrors = [];
+
+/** Sets the waits of `p` and collects its script errors into `pageErrors`. */
+function watch(p) {
   p.setDefaultTimeout(T);
   p.on('pageerror', (e) => pageErrors.push(`pageerror: ${e.message}`));
   p.on('console', (m) => {
     if (m.type() !== 'error') return;
+    const where = m.location()?.url ?? '';
     // The page has no favicon; chromium reports the 404 as a console error.
-    if (/status of 404/.test(m.text()) && /favicon/.test(m.location()?.url ?? '')) return;
-    if (/status of 404/.test(m.text()) && !m.location()?.url) return;
-    pageErrors.push(`console: ${m.text()} ${m.location()?.url ?? ''}`);
+    if (/status of 404/.test(m.text()) && /favicon/.test(where)) return;
+    if (/status of 404/.test(m.text()) && !where) return;
+    const expected = expectedErrors.findIndex(([status, pathname]) =>
+      m.text().includes(`status of ${status}`) && where && new URL(where).pathname === pathname);
+    if (expected >= 0) {
+      expectedErrors.splice(expected, 1);
+      return;
+    }
+    pageErrors.push(`console: ${m.text()} ${where}`);
   });
-  usePage(p);
-  return { browser, page: p };
+  return p;
 }
 
 // ---------------------------------------------------------------------------------------
@@ -349,7 +383,7 @@ export async function scrollTop() {
   await page.evaluate(() => window.scrollTo(0, 0));
 }
 
-/** Saves a phone-sized screenshot for the README. */
+/** Saves a screenshot of the page's viewport for the README. */
 export async function shot(name) {
   await mkdir(SHOTS, { recursive: true });
   await page.screenshot({ path: path.join(SHOTS, name) });
@@ -390,9 +424,14 @@ export function step(name, fn, { todo } = {}) {
       broken = true;
       try {
         await mkdir(FAILURES, { recursive: true });
-        const file = path.join(FAILURES, `failed-${name.replace(/[^a-z0-9]+/gi, '-').slice(0, 40)}.png`);
-        await page.screenshot({ path: file, fullPage: true });
-        e.message += `\n(screenshot: ${file})`;
+        // Every page open in the browser (the phone's and, in office.test.mjs, the office's).
+        const pages = page.context().browser()?.contexts().flatMap((c) => c.pages()) ?? [page];
+        for (const [i, p] of pages.entries()) {
+          const suffix = pages.length > 1 ? `-${i + 1}${p === page ? '-current' : ''}` : '';
+          const file = path.join(FAILURES, `failed-${name.replace(/[^a-z0-9]+/gi, '-').slice(0, 40)}${suffix}.png`);
+          await p.screenshot({ path: file, fullPage: true });
+          e.message += `\n(screenshot: ${file})`;
+        }
       } catch { /* the page may be gone */ }
       for (const d of diagnostics) {
         try {
