@@ -1,7 +1,7 @@
 //! The server's store: communes with their reference data and hashing key, devices and
 //! enrolment codes, every record version received, and the change log devices pull from.
 //!
-//! All SQL of the server lives here. One SQLite file in the data folder, WAL with
+//! The server's SQL lives here and in `accounts` and `reports`. One SQLite file in the data folder, WAL with
 //! `synchronous=FULL`: a push is acknowledged only after its transaction is on disk, so a
 //! server killed after answering has kept what it acknowledged.
 

@@ -6,6 +6,8 @@ mod architecture;
 mod common;
 mod durability;
 #[cfg(feature = "server")]
+mod office;
+#[cfg(feature = "server")]
 mod proxy;
 mod store;
 #[cfg(feature = "server")]
