@@ -26,7 +26,7 @@ import {
   LIVEVIEW_BIN, SERVER_BIN, startProcess, startLiveview, stopProcess, run, launchBrowser,
   openDesktopPage, usePage, pageErrors, expectedErrors, onFailureAppend, step, norm,
   visible, gone, textIs, textHas, valueIs, countIs, fill, tick, choose, openNew,
-  saveExpectingDetail, scrollTop, shot, load,
+  saveExpectingDetail, scrollTop, shot, load, openList, until,
 } from './helpers.mjs';
 
 const ADMIN = 'canbo.xa';
@@ -395,6 +395,38 @@ step('9. activity for the year to date: one signature session, one registered', 
   assert.deepEqual(pleiLine.slice(0, 6), ['Làng Plei Rơng', '0', '0', '1', '1', '1']);
   await scrollTop();
   await shot('office-activity.png');
+});
+
+step('9b. erasing a person on request reaches the phone at its next sync', async () => {
+  await nav('Xoá dữ liệu');
+  await textIs(office.locator('main h1'), 'Xoá dữ liệu cá nhân theo yêu cầu');
+  // By ID number: hashed with the commune key for the lookup.
+  await office.locator('input[name=citizen_id]').fill('051190001234');
+  await navigate(office.locator('[data-testid=find]'));
+  const found = office.locator('[data-testid=records] tbody tr');
+  await countIs(found, 1);
+  await textHas(found, 'Đinh Thị Hiền');
+  await navigate(office.locator('[data-testid=erase]'));
+  await textIs(office.locator('[data-testid=form-ok]'), 'Đã xoá dữ liệu cá nhân của số bản ghi: 1');
+  // The name is gone from the office too, and coverage still counts the session.
+  await office.locator('input[name=name]').fill('dinh thi hien');
+  await navigate(office.locator('[data-testid=find]'));
+  await textHas(office.locator('main'), 'Không tìm thấy bản ghi nào.');
+  await nav('Độ bao phủ');
+  assert.equal((await coverageRow(PLEI)).helped, '1', 'the erased session still counts');
+
+  // The phone: sync, then the record shows no name any more.
+  usePage(phone);
+  await phone.locator('[data-testid=sync-now]').click();
+  await textIs(pending(), 'Chờ gửi: 0 bản ghi');
+  await openList();
+  const rows = phone.locator('section.list button.record');
+  await until('the phone to drop the name', async () =>
+    !(norm(await phone.locator('section.list').textContent())).includes('Đinh Thị Hiền'));
+  await textHas(rows.first(), 'Người không đồng ý lưu tên');
+  await phone.locator('[data-testid=back]').click();
+  await visible(phone.locator('section.home'));
+  usePage(office);
 });
 
 // ---------------------------------------------------------------------------------------
