@@ -661,7 +661,17 @@ fn check_hamlet(t: &OfficeStrings, id: &str, name: &str, adults: &str, baseline:
     if name.is_empty() || name.chars().count() > 100 {
         return Err(t.name_required);
     }
-    let parse = |s: &str| s.trim().replace(['.', ' '], "").parse::<u32>().map_err(|_| t.not_a_count);
+    // "1.234" and "1 234" are thousands as Vietnamese write them; "297.5" is not a count.
+    let parse = |s: &str| {
+        let s = s.trim();
+        let groups: Vec<&str> = s.split(['.', ' ']).collect();
+        let grouped = groups.len() == 1
+            || (!groups[0].is_empty() && groups[0].len() <= 3 && groups[1..].iter().all(|g| g.len() == 3));
+        if !grouped {
+            return Err(t.not_a_count);
+        }
+        groups.concat().parse::<u32>().map_err(|_| t.not_a_count)
+    };
     let (adult_population, baseline_signed) = (parse(adults)?, parse(baseline)?);
     if baseline_signed > adult_population {
         return Err(t.population_below_baseline);

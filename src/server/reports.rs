@@ -163,12 +163,12 @@ impl ServerDb {
             })
             .collect();
         rows.sort_by(|a, b| b.still_needed.cmp(&a.still_needed).then(a.percent.total_cmp(&b.percent)));
-        // The commune: sums of the hamlets (each person is in exactly one hamlet), so the
-        // total agrees with its rows.
+        // The commune: sums of the hamlets (each person is in exactly one hamlet), each
+        // hamlet already capped at its population, so the total agrees with its rows.
         let total = Coverage {
             adult_population: rows.iter().map(|r| r.adult_population).sum(),
             baseline_signed: rows.iter().map(|r| r.baseline_signed).sum(),
-            helped_signed: rows.iter().map(|r| r.helped_signed).sum(),
+            helped_signed: rows.iter().map(|r| r.signed - r.baseline_signed.min(r.signed)).sum(),
             target_percent: target,
         };
         let total = CoverageRow::new("", &reference.commune.name, total);
