@@ -2,6 +2,8 @@
 
 /// All wording of the office pages in one language.
 pub struct OfficeStrings {
+    /// The app's wording, for the choice lists both share (outcomes, reasons, channels).
+    pub app: &'static super::Strings,
     pub lang_code: &'static str,
     pub other_lang: &'static str,
     pub other_lang_code: &'static str,
@@ -33,11 +35,8 @@ pub struct OfficeStrings {
     pub reasons_heading: &'static str,
     pub count_header: &'static str,
     pub share_header: &'static str,
-    pub outcomes: [&'static str; 3],
-    pub failure_reasons: [&'static str; 11],
     pub channels_heading: &'static str,
     pub channel_headers: [&'static str; 4],
-    pub channels: [&'static str; 6],
     pub by_hamlet: &'static str,
     pub by_volunteer: &'static str,
     pub hamlet_header: &'static str,
@@ -106,6 +105,7 @@ pub struct OfficeStrings {
 }
 
 pub static VI: OfficeStrings = OfficeStrings {
+    app: &super::vi::STRINGS,
     lang_code: "vi",
     other_lang: "English",
     other_lang_code: "en",
@@ -158,30 +158,8 @@ pub static VI: OfficeStrings = OfficeStrings {
     reasons_heading: "Lý do chưa hoàn thành",
     count_header: "Số lượng",
     share_header: "Tỷ lệ",
-    outcomes: ["Đã đăng ký chữ ký số", "Đã có chữ ký điện tử cá nhân", "Chưa hoàn thành"],
-    failure_reasons: [
-        "Không có điện thoại thông minh",
-        "Điện thoại không có NFC",
-        "Chưa có tài khoản mức 2",
-        "Tài khoản đang chờ duyệt",
-        "Số điện thoại không khớp",
-        "Quét khuôn mặt hoặc mã QR không được",
-        "Quên mật mã",
-        "Thông tin cá nhân tại công an bị sai",
-        "Lỗi hệ thống",
-        "Người dân từ chối",
-        "Lý do khác",
-    ],
     channels_heading: "Tuyên truyền theo hình thức",
     channel_headers: ["Hình thức", "Số hoạt động", "Số lượng", "Ước tính người tiếp cận"],
-    channels: [
-        "Loa truyền thanh",
-        "Tờ rơi",
-        "Áp phích, pano",
-        "Bài đăng mạng xã hội",
-        "Bài viết trên trang web",
-        "Lồng ghép trong cuộc họp",
-    ],
     by_hamlet: "Theo thôn",
     by_volunteer: "Theo tình nguyện viên",
     hamlet_header: "Thôn",
@@ -250,6 +228,7 @@ pub static VI: OfficeStrings = OfficeStrings {
 };
 
 pub static EN: OfficeStrings = OfficeStrings {
+    app: &super::en::STRINGS,
     lang_code: "en",
     other_lang: "Tiếng Việt",
     other_lang_code: "vi",
@@ -302,30 +281,8 @@ pub static EN: OfficeStrings = OfficeStrings {
     reasons_heading: "Why not completed",
     count_header: "Count",
     share_header: "Share",
-    outcomes: ["Digital signature registered", "Personal e-signature", "Not completed"],
-    failure_reasons: [
-        "No smartphone",
-        "Phone lacks NFC",
-        "No level-2 account",
-        "Account awaiting approval",
-        "Phone number mismatch",
-        "Face or QR scan failed",
-        "Forgot passcode",
-        "Wrong personal data at the police",
-        "System error",
-        "Declined",
-        "Other",
-    ],
     channels_heading: "Outreach by channel",
     channel_headers: ["Channel", "Activities", "Quantity", "Estimated reach"],
-    channels: [
-        "Loudspeaker broadcast",
-        "Leaflet",
-        "Poster or billboard",
-        "Social media post",
-        "Web article",
-        "Item at a meeting",
-    ],
     by_hamlet: "By hamlet",
     by_volunteer: "By volunteer",
     hamlet_header: "Hamlet",

@@ -408,12 +408,12 @@ fn activity_body(t: &OfficeStrings, r: &ActivityReport) -> Markup {
             table.report data-testid="outcomes" {
                 caption { (t.outcomes_heading) }
                 thead { tr { th {} th { (t.count_header) } th { (t.share_header) } } }
-                tbody { @for (o, n) in &r.outcomes { tr { th scope="row" { (t.outcomes[o.index()]) } td { (num(*n)) } td { (pct(*n, r.totals.signature_sessions)) } } } }
+                tbody { @for (o, n) in &r.outcomes { tr { th scope="row" { (t.app.outcomes[o.index()]) } td { (num(*n)) } td { (pct(*n, r.totals.signature_sessions)) } } } }
             }
             table.report data-testid="reasons" {
                 caption { (t.reasons_heading) }
                 thead { tr { th {} th { (t.count_header) } th { (t.share_header) } } }
-                tbody { @for (f, n) in &r.failure_reasons { tr { th scope="row" { (t.failure_reasons[f.index()]) } td { (num(*n)) } td { (pct(*n, r.totals.not_completed)) } } } }
+                tbody { @for (f, n) in &r.failure_reasons { tr { th scope="row" { (t.app.failure_reasons[f.index()]) } td { (num(*n)) } td { (pct(*n, r.totals.not_completed)) } } } }
             }
         }
         table.report data-testid="channels" {
@@ -422,7 +422,7 @@ fn activity_body(t: &OfficeStrings, r: &ActivityReport) -> Markup {
             tbody {
                 @for ch in &r.channels {
                     tr {
-                        th scope="row" { (crate::domain::Channel::from_code(&ch.channel).map(|c| t.channels[c.index()]).unwrap_or(&ch.channel)) }
+                        th scope="row" { (crate::domain::Channel::from_code(&ch.channel).map(|c| t.app.channels[c.index()]).unwrap_or(&ch.channel)) }
                         td { (num(ch.activities)) } td { (ch.quantity) } td { (ch.reach) }
                     }
                 }
@@ -647,6 +647,25 @@ fn notice_ok(message: &str) -> Markup {
     html! { p.ok role="status" data-testid="form-ok" { (message) } }
 }
 
+/// A refused change to reference data: the page again with the reason; nothing saved.
+fn refuse_reference(o: &Office, r: &ReferenceData, message: &str) -> Response {
+    (StatusCode::BAD_REQUEST, page(o, 3, hamlets_body(o, r, Some(notice_error(message))))).into_response()
+}
+
+/// Saves changed reference data (devices get it at their next pull), writes the audit
+/// entry, and shows the page again with "saved".
+fn save_reference(
+    state: &AppState,
+    o: &Office,
+    r: &ReferenceData,
+    action: &str,
+    detail: &str,
+) -> Result<Response, Refusal> {
+    state.db.put_commune(r)?;
+    state.db.audit(&o.session, action, detail, Utc::now())?;
+    Ok(page(o, 3, hamlets_body(o, r, Some(notice_ok(o.t.saved)))).into_response())
+}
+
 #[derive(Deserialize)]
 struct HamletForm {
     csrf: Option<String>,
@@ -693,16 +712,11 @@ async fn save_hamlet(
         return Err(Refusal::Page(StatusCode::NOT_FOUND, message_page(t, t.not_found)));
     };
     match check_hamlet(t, &id, &f.name, &f.adult_population, &f.baseline_signed) {
-        Err(message) => {
-            Ok((StatusCode::BAD_REQUEST, page(&o, 3, hamlets_body(&o, &r, Some(notice_error(message)))))
-                .into_response())
-        }
+        Err(message) => Ok(refuse_reference(&o, &r, message)),
         Ok(h) => {
             let detail = format!("{id}: {} adults, {} baseline", h.adult_population, h.baseline_signed);
             r.hamlets[pos] = h;
-            state.db.put_commune(&r)?;
-            state.db.audit(&o.session, "hamlet.update", &detail, Utc::now())?;
-            Ok(page(&o, 3, hamlets_body(&o, &r, Some(notice_ok(t.saved)))).into_response())
+            save_reference(&state, &o, &r, "hamlet.update", &detail)
         }
     }
 }
@@ -725,12 +739,9 @@ async fn save_target(
     match f.target_percent.trim().parse::<u32>() {
         Ok(p) if (1..=100).contains(&p) => {
             r.commune.target_percent = p;
-            state.db.put_commune(&r)?;
-            state.db.audit(&o.session, "target.update", &format!("{p}%"), Utc::now())?;
-            Ok(page(&o, 3, hamlets_body(&o, &r, Some(notice_ok(t.saved)))).into_response())
+            save_reference(&state, &o, &r, "target.update", &format!("{p}%"))
         }
-        _ => Ok((StatusCode::BAD_REQUEST, page(&o, 3, hamlets_body(&o, &r, Some(notice_error(t.target_range)))))
-            .into_response()),
+        _ => Ok(refuse_reference(&o, &r, t.target_range)),
     }
 }
 
@@ -956,10 +967,10 @@ fn record_title(t: &OfficeStrings, body: &crate::domain::Body) -> String {
         Body::Visit(v) => v.household.clone(),
         Body::SignatureHelp(s) => {
             let who = s.person.as_ref().map(|p| p.display_name.clone()).unwrap_or_else(|| t.no_consent.to_owned());
-            format!("{who} · {}", t.outcomes[s.outcome.index()])
+            format!("{who} · {}", t.app.outcomes[s.outcome.index()])
         }
         Body::Training(tr) => format!("{} · {}", tr.trainers, tr.total),
-        Body::Outreach(o) => format!("{} · {}", t.channels[o.channel.index()], o.quantity),
+        Body::Outreach(o) => format!("{} · {}", t.app.channels[o.channel.index()], o.quantity),
     }
 }
 
@@ -1184,20 +1195,14 @@ async fn save_volunteer(
     let id_ok =
         !id.is_empty() && id.len() <= 64 && id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
     if !id_ok || name.is_empty() || name.chars().count() > 100 || r.hamlet(&f.hamlet_id).is_none() {
-        return Ok((
-            StatusCode::BAD_REQUEST,
-            page(&o, 3, hamlets_body(&o, &r, Some(notice_error(t.volunteer_invalid)))),
-        )
-            .into_response());
+        return Ok(refuse_reference(&o, &r, t.volunteer_invalid));
     }
     let v = crate::domain::Volunteer { id: id.to_owned(), name: name.to_owned(), hamlet_id: Some(f.hamlet_id.clone()) };
     match r.volunteers.iter_mut().find(|x| x.id == v.id) {
         Some(x) => *x = v,
         None => r.volunteers.push(v),
     }
-    state.db.put_commune(&r)?;
-    state.db.audit(&o.session, "volunteer.put", id, Utc::now())?;
-    Ok(page(&o, 3, hamlets_body(&o, &r, Some(notice_ok(t.saved)))).into_response())
+    save_reference(&state, &o, &r, "volunteer.put", id)
 }
 
 #[derive(Deserialize)]
@@ -1217,14 +1222,8 @@ async fn save_providers(
     let mut r = state.db.commune(&o.session.commune)?;
     let list: Vec<String> = f.providers.lines().map(str::trim).filter(|l| !l.is_empty()).map(str::to_owned).collect();
     if list.len() > 50 || list.iter().any(|p| p.chars().count() > 100) {
-        return Ok((
-            StatusCode::BAD_REQUEST,
-            page(&o, 3, hamlets_body(&o, &r, Some(notice_error(t.providers_invalid)))),
-        )
-            .into_response());
+        return Ok(refuse_reference(&o, &r, t.providers_invalid));
     }
     r.providers = list;
-    state.db.put_commune(&r)?;
-    state.db.audit(&o.session, "providers.put", &format!("{} providers", r.providers.len()), Utc::now())?;
-    Ok(page(&o, 3, hamlets_body(&o, &r, Some(notice_ok(t.saved)))).into_response())
+    save_reference(&state, &o, &r, "providers.put", &format!("{} providers", r.providers.len()))
 }
