@@ -9,6 +9,11 @@
 //! Everything goes through the public `Store` API, so the numbers are what the app gets:
 //! `Store::create` commits in WAL with `synchronous=FULL`, `Store::search` is the record
 //! list's query, and the open step repeats what `src/ui/home.rs` reads.
+//!
+//! The whole run is made twice in one process: on the encrypted store the app uses
+//! (SQLCipher, key from a key file) and on the same store unencrypted
+//! (`Store::open_unencrypted_for_benchmarks`), seeded alike; the targets apply to the
+//! encrypted one, and the ratios of their medians say what encryption costs (goal ≤ 1.3×).
 
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
@@ -33,6 +38,46 @@ const DAYS: u64 = 300;
 const SAVE_TARGET_MS: f64 = 10.0;
 const SEARCH_TARGET_MS: f64 = 50.0;
 const OPEN_TARGET_MS: f64 = 200.0;
+/// What encryption may cost: encrypted median over plain median.
+const ENCRYPTION_RATIO_TARGET: f64 = 1.3;
+
+thread_local! {
+    /// Whether `open` opens the store encrypted (as the app does) or plain (for the ratio).
+    static ENCRYPTED: std::cell::Cell<bool> = const { std::cell::Cell::new(true) };
+}
+
+/// One full pass of the three benchmarks on one store.
+struct Pass {
+    seed_time: Duration,
+    seeded_size: u64,
+    saves: Vec<Duration>,
+    searches: Vec<(&'static str, usize, Vec<Duration>)>,
+    opens: Vec<(Duration, [Duration; 7])>,
+    path: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+fn pass(records: usize, encrypted: bool) -> Pass {
+    ENCRYPTED.with(|e| e.set(encrypted));
+    // The store lives in the system temp dir, which must be on a real disk for the fsyncs of
+    // `synchronous=FULL` to cost what they do (ext4 on the dev VM; where /tmp is tmpfs, set
+    // TMPDIR to a directory on disk).
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("sotay.db");
+    let seed_started = Instant::now();
+    let seeded = seed(&path, records);
+    let seed_time = seed_started.elapsed();
+    let seeded_size = store_size(&path);
+    let mode = if encrypted { "encrypted" } else { "plain" };
+    eprintln!("{mode}: seeded {records} records in {:.1} s", seed_time.as_secs_f64());
+    let store = open(&path);
+    let saves = bench_saves(&store, &seeded);
+    let searches = QUERIES.iter().map(|q| (*q, search_hits(&store, q), bench_search(&store, q))).collect();
+    drop(store);
+    let opens = bench_open(&path);
+    eprintln!("{mode}: measured");
+    Pass { seed_time, seeded_size, saves, searches, opens, path, _dir: dir }
+}
 
 /// Queries a volunteer types: common names, a hamlet without its diacritics, a word that
 /// folds from both "hoà" and "hòa", a rare name, and one that matches nothing (a full scan).
@@ -47,31 +92,16 @@ fn main() {
     let nproc = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
     let load_before = load_average();
 
-    // The store lives in the system temp dir, which must be on a real disk for the fsyncs of
-    // `synchronous=FULL` to cost what they do (ext4 on the dev VM; where /tmp is tmpfs, set
-    // TMPDIR to a directory on disk).
-    let dir = tempfile::tempdir().expect("temp dir");
-    let path = dir.path().join("sotay.db");
-
-    let seed_started = Instant::now();
-    let seeded = seed(&path, records);
-    let seed_time = seed_started.elapsed();
-    let seeded_size = store_size(&path);
-    eprintln!("seeded {records} records in {:.1} s", seed_time.as_secs_f64());
-
-    let store = open(&path);
-    let saves = bench_saves(&store, &seeded);
-    let searches: Vec<(&str, usize, Vec<Duration>)> =
-        QUERIES.iter().map(|q| (*q, search_hits(&store, q), bench_search(&store, q))).collect();
-    drop(store);
-    let opens = bench_open(&path);
+    let plain = pass(records, false);
+    let enc = pass(records, true);
+    let Pass { seed_time, seeded_size, ref saves, ref searches, ref opens, ref path, .. } = enc;
 
     let mut rows = Vec::new();
-    let save = Stats::of(&saves);
+    let save = Stats::of(saves);
     rows.push(Row::info("save_p50_ms", save.p50));
     rows.push(Row::target("save_p99_ms", save.p99, SAVE_TARGET_MS));
     rows.push(Row::info("save_max_ms", save.max));
-    for (query, _, samples) in &searches {
+    for (query, _, samples) in searches {
         let s = Stats::of(samples);
         rows.push(Row::info(&format!("search_p50_ms[{query}]"), s.p50));
         rows.push(Row::target(&format!("search_p99_ms[{query}]"), s.p99, SEARCH_TARGET_MS));
@@ -89,6 +119,26 @@ fn main() {
             format!("{name} {:.1}/{:.1}", s.p50, s.p99)
         })
         .collect();
+    // What encryption costs: encrypted p50 over plain p50, same work, same run.
+    let ratio = |a: &[Duration], b: &[Duration]| Stats::of(a).p50 / Stats::of(b).p50;
+    rows.push(Row::target("encrypted/plain save_p50", ratio(saves, &plain.saves), ENCRYPTION_RATIO_TARGET));
+    for ((query, _, enc_samples), (_, _, plain_samples)) in searches.iter().zip(&plain.searches) {
+        rows.push(Row::target(
+            &format!("encrypted/plain search_p50[{query}]"),
+            ratio(enc_samples, plain_samples),
+            ENCRYPTION_RATIO_TARGET,
+        ));
+    }
+    let plain_totals: Vec<Duration> = plain.opens.iter().map(|(total, _)| *total).collect();
+    rows.push(Row::target("encrypted/plain open_home_p50", ratio(&totals, &plain_totals), ENCRYPTION_RATIO_TARGET));
+    let plain_summary = format!(
+        "save p50 {:.2} ms, search p50 {} ms, open+home p50 {:.1} ms, seeding {:.1} s, {:.1} MiB",
+        Stats::of(&plain.saves).p50,
+        plain.searches.iter().map(|(_, _, s)| format!("{:.2}", Stats::of(s).p50)).collect::<Vec<_>>().join("/"),
+        Stats::of(&plain_totals).p50,
+        plain.seed_time.as_secs_f64(),
+        mib(plain.seeded_size)
+    );
 
     println!();
     println!("sotay store benchmark");
@@ -96,13 +146,14 @@ fn main() {
     println!("  records seeded   {records} (+{SAVES} saved by the save benchmark)");
     println!("  seeding          {:.1} s (Store::create per record, then mark_sent/void)", seed_time.as_secs_f64());
     println!("  load average     {} (before the run: {load_before})", load_average());
-    println!("  store file       {} ({:.1} MiB after seeding)", path.display(), mib(seeded_size));
-    println!("  store file after {:.1} MiB (database + WAL, after the runs)", mib(store_size(&path)));
+    println!("  store file       {} ({:.1} MiB after seeding, encrypted)", path.display(), mib(seeded_size));
+    println!("  store file after {:.1} MiB (database + WAL, after the runs)", mib(store_size(path)));
     println!(
         "  samples          save {SAVES}, search {SEARCHES_PER_QUERY} per query, open+home {OPENS}; \
          percentiles are nearest-rank"
     );
     println!("  open+home steps  p50/p99 ms: {}", open_steps.join(", "));
+    println!("  unencrypted      {plain_summary}");
     println!("  search hits      {}", {
         let hits: Vec<String> = searches.iter().map(|(q, n, _)| format!("\"{q}\": {n}")).collect();
         format!("{} (first page, limit 100)", hits.join(", "))
@@ -127,7 +178,7 @@ fn main() {
         started.elapsed().as_secs_f64()
     );
     if std::env::var_os("SOTAY_BENCH_KEEP").is_some() {
-        println!("kept {}", dir.keep().display());
+        println!("kept {}", enc._dir.keep().display());
     }
 }
 
@@ -212,7 +263,12 @@ fn bench_open(path: &Path) -> Vec<(Duration, [Duration; 7])> {
 /// Opens the store as the app does (src/ui/mod.rs): with the words records are listed
 /// under added to what search matches.
 fn open(path: &Path) -> Store {
-    Store::open(path).expect("open store").with_search_labels(sotay::i18n::search_labels)
+    let store = if ENCRYPTED.with(|e| e.get()) {
+        Store::open(path)
+    } else {
+        Store::open_unencrypted_for_benchmarks(path, std::sync::Arc::new(chrono::Utc::now))
+    };
+    store.expect("open store").with_search_labels(sotay::i18n::search_labels)
 }
 
 struct Stats {
@@ -293,7 +349,7 @@ fn reference() -> ReferenceData {
         ("v-mai", "Đinh Thị Mai", "h-dakpokong"),
     ];
     for (id, name, hamlet) in extra {
-        r.volunteers.push(Volunteer { id: id.into(), name: name.into(), hamlet_id: Some(hamlet.into()) });
+        r.volunteers.push(Volunteer { id: id.into(), name: name.into(), hamlet_id: Some(hamlet.into()), lead: false });
     }
     r
 }

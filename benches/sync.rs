@@ -1246,7 +1246,7 @@ fn reference() -> ReferenceData {
         ("v-mai", "Đinh Thị Mai", "h-dakpokong"),
     ];
     for (id, name, hamlet) in extra {
-        r.volunteers.push(Volunteer { id: id.into(), name: name.into(), hamlet_id: Some(hamlet.into()) });
+        r.volunteers.push(Volunteer { id: id.into(), name: name.into(), hamlet_id: Some(hamlet.into()), lead: false });
     }
     r
 }

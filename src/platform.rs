@@ -1,10 +1,37 @@
-//! The little that differs per platform: where the app may write its data file.
+//! The little that differs per platform: where the app may write its data file, and where
+//! the store's encryption key is kept.
 //!
 //! Desktop and iOS use `dirs::data_dir()`; Android has no such directory in `dirs`, so the
 //! app asks its `Context.getFilesDir()` over JNI. `SOTAY_DB` overrides the path anywhere
 //! (tests, a second profile on a desktop).
+//!
+//! Keys ([`key_store`]): on Android the random store key is wrapped (AES-GCM) by a key that
+//! never leaves the Android Keystore, and only the wrapped bytes sit in the app's files; on
+//! iOS it is a Keychain item readable only while the device is unlocked, on this device;
+//! elsewhere it is a file beside the store readable only by the user ([`KeyFile`]). The
+//! Android and iOS implementations cannot be compiled on this Linux machine (no NDK, no iOS
+//! SDK): they are written against the platform APIs and checked by `dx build` (README).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+
+use crate::store::key::{KeyFile, KeyStore};
+
+/// The key store for the store file at `db_path`, on this platform.
+pub fn key_store(db_path: &Path) -> Box<dyn KeyStore> {
+    #[cfg(target_os = "android")]
+    {
+        Box::new(android_keys::WrappedKey { file: KeyFile::beside(db_path).path().with_extension("wrapped") })
+    }
+    #[cfg(target_os = "ios")]
+    {
+        let account = db_path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        Box::new(ios_keys::Keychain { account })
+    }
+    #[cfg(not(any(target_os = "android", target_os = "ios")))]
+    {
+        Box::new(KeyFile::beside(db_path))
+    }
+}
 
 /// The path of the store file for this installation.
 pub fn default_db_path() -> PathBuf {
@@ -43,4 +70,226 @@ fn data_dir() -> PathBuf {
         .expect("File.getAbsolutePath");
     let path: String = env.get_string(&JString::from(path)).expect("a UTF-8 path").into();
     PathBuf::from(path)
+}
+
+#[cfg(target_os = "ios")]
+mod ios_keys {
+    //! The store key as a generic-password item in the iOS Keychain.
+    use crate::store::key::{DbKey, KeyError, KeyStore};
+    use security_framework::passwords::{get_generic_password, set_generic_password};
+
+    const SERVICE: &str = "vn.sotay.store-key";
+    /// errSecItemNotFound.
+    const NOT_FOUND: i32 = -25300;
+
+    pub struct Keychain {
+        pub account: String,
+    }
+
+    impl KeyStore for Keychain {
+        fn load(&self) -> Result<Option<DbKey>, KeyError> {
+            match get_generic_password(SERVICE, &self.account) {
+                Ok(bytes) => {
+                    let bytes: [u8; 32] = bytes.try_into().map_err(|_| KeyError::Damaged)?;
+                    Ok(Some(DbKey::from_bytes(bytes)))
+                }
+                Err(e) if e.code() == NOT_FOUND => Ok(None),
+                Err(_) => Err(KeyError::Unreadable),
+            }
+        }
+
+        fn save(&self, key: &DbKey) -> Result<(), KeyError> {
+            set_generic_password(SERVICE, &self.account, key.as_bytes()).map_err(|_| KeyError::Unwritable)
+        }
+    }
+}
+
+#[cfg(target_os = "android")]
+#[allow(unsafe_code)]
+mod android_keys {
+    //! The store key wrapped by an AES-256-GCM key that lives in the Android Keystore (it
+    //! cannot be exported, so a copy of the app's files alone does not open the store).
+    //! File layout: one byte of IV length, the IV, then the ciphertext with its GCM tag.
+    use std::path::PathBuf;
+
+    use jni::objects::{JByteArray, JObject, JValue};
+    use jni::JNIEnv;
+
+    use crate::store::key::{DbKey, KeyError, KeyFile, KeyStore};
+
+    const ALIAS: &str = "sotay-store-key";
+
+    pub struct WrappedKey {
+        pub file: PathBuf,
+    }
+
+    fn with_env<T>(f: impl FnOnce(&mut JNIEnv) -> jni::errors::Result<T>) -> Option<T> {
+        let ctx = ndk_context::android_context();
+        // SAFETY: as in `data_dir`: the JavaVM pointer is live for the app's lifetime.
+        let vm = unsafe { jni::JavaVM::from_raw(ctx.vm().cast()) }.ok()?;
+        let mut env = vm.attach_current_thread().ok()?;
+        let result = f(&mut env);
+        if env.exception_check().unwrap_or(false) {
+            let _ = env.exception_clear();
+            return None;
+        }
+        result.ok()
+    }
+
+    /// The Keystore key, made on first use.
+    fn keystore_key<'a>(env: &mut JNIEnv<'a>) -> jni::errors::Result<JObject<'a>> {
+        let provider = env.new_string("AndroidKeyStore")?;
+        let ks = env
+            .call_static_method(
+                "java/security/KeyStore",
+                "getInstance",
+                "(Ljava/lang/String;)Ljava/security/KeyStore;",
+                &[JValue::Object(&provider)],
+            )?
+            .l()?;
+        env.call_method(
+            &ks,
+            "load",
+            "(Ljava/security/KeyStore$LoadStoreParameter;)V",
+            &[JValue::Object(&JObject::null())],
+        )?;
+        let alias = env.new_string(ALIAS)?;
+        let exists = env.call_method(&ks, "containsAlias", "(Ljava/lang/String;)Z", &[JValue::Object(&alias)])?.z()?;
+        if !exists {
+            // PURPOSE_ENCRYPT | PURPOSE_DECRYPT
+            let builder = env.new_object(
+                "android/security/keystore/KeyGenParameterSpec$Builder",
+                "(Ljava/lang/String;I)V",
+                &[JValue::Object(&alias), JValue::Int(3)],
+            )?;
+            let string_class = env.find_class("java/lang/String")?;
+            let gcm = env.new_string("GCM")?;
+            let modes = env.new_object_array(1, &string_class, &gcm)?;
+            let builder = env
+                .call_method(
+                    &builder,
+                    "setBlockModes",
+                    "([Ljava/lang/String;)Landroid/security/keystore/KeyGenParameterSpec$Builder;",
+                    &[JValue::Object(&modes)],
+                )?
+                .l()?;
+            let none = env.new_string("NoPadding")?;
+            let paddings = env.new_object_array(1, &string_class, &none)?;
+            let builder = env
+                .call_method(
+                    &builder,
+                    "setEncryptionPaddings",
+                    "([Ljava/lang/String;)Landroid/security/keystore/KeyGenParameterSpec$Builder;",
+                    &[JValue::Object(&paddings)],
+                )?
+                .l()?;
+            let builder = env
+                .call_method(
+                    &builder,
+                    "setKeySize",
+                    "(I)Landroid/security/keystore/KeyGenParameterSpec$Builder;",
+                    &[JValue::Int(256)],
+                )?
+                .l()?;
+            let spec =
+                env.call_method(&builder, "build", "()Landroid/security/keystore/KeyGenParameterSpec;", &[])?.l()?;
+            let aes = env.new_string("AES")?;
+            let generator = env
+                .call_static_method(
+                    "javax/crypto/KeyGenerator",
+                    "getInstance",
+                    "(Ljava/lang/String;Ljava/lang/String;)Ljavax/crypto/KeyGenerator;",
+                    &[JValue::Object(&aes), JValue::Object(&provider)],
+                )?
+                .l()?;
+            env.call_method(
+                &generator,
+                "init",
+                "(Ljava/security/spec/AlgorithmParameterSpec;)V",
+                &[JValue::Object(&spec)],
+            )?;
+            env.call_method(&generator, "generateKey", "()Ljavax/crypto/SecretKey;", &[])?;
+        }
+        env.call_method(
+            &ks,
+            "getKey",
+            "(Ljava/lang/String;[C)Ljava/security/Key;",
+            &[JValue::Object(&alias), JValue::Object(&JObject::null())],
+        )?
+        .l()
+    }
+
+    fn cipher<'a>(env: &mut JNIEnv<'a>) -> jni::errors::Result<JObject<'a>> {
+        let name = env.new_string("AES/GCM/NoPadding")?;
+        env.call_static_method(
+            "javax/crypto/Cipher",
+            "getInstance",
+            "(Ljava/lang/String;)Ljavax/crypto/Cipher;",
+            &[JValue::Object(&name)],
+        )?
+        .l()
+    }
+
+    fn wrap(plain: &[u8]) -> Option<Vec<u8>> {
+        with_env(|env| {
+            let key = keystore_key(env)?;
+            let c = cipher(env)?;
+            env.call_method(&c, "init", "(ILjava/security/Key;)V", &[JValue::Int(1), JValue::Object(&key)])?;
+            let iv = JByteArray::from(env.call_method(&c, "getIV", "()[B", &[])?.l()?);
+            let iv = env.convert_byte_array(&iv)?;
+            let input = env.byte_array_from_slice(plain)?;
+            let out = JByteArray::from(env.call_method(&c, "doFinal", "([B)[B", &[JValue::Object(&input)])?.l()?);
+            let out = env.convert_byte_array(&out)?;
+            let mut file = vec![iv.len() as u8];
+            file.extend_from_slice(&iv);
+            file.extend_from_slice(&out);
+            Ok(file)
+        })
+    }
+
+    fn unwrap(file: &[u8]) -> Option<Vec<u8>> {
+        let iv_len = *file.first()? as usize;
+        let (iv, sealed) = file.get(1..)?.split_at_checked(iv_len)?;
+        with_env(|env| {
+            let key = keystore_key(env)?;
+            let c = cipher(env)?;
+            let iv = env.byte_array_from_slice(iv)?;
+            let spec = env.new_object(
+                "javax/crypto/spec/GCMParameterSpec",
+                "(I[B)V",
+                &[JValue::Int(128), JValue::Object(&iv)],
+            )?;
+            env.call_method(
+                &c,
+                "init",
+                "(ILjava/security/Key;Ljava/security/spec/AlgorithmParameterSpec;)V",
+                &[JValue::Int(2), JValue::Object(&key), JValue::Object(&spec)],
+            )?;
+            let input = env.byte_array_from_slice(sealed)?;
+            let out = JByteArray::from(env.call_method(&c, "doFinal", "([B)[B", &[JValue::Object(&input)])?.l()?);
+            env.convert_byte_array(&out)
+        })
+    }
+
+    impl KeyStore for WrappedKey {
+        fn load(&self) -> Result<Option<DbKey>, KeyError> {
+            let file = match std::fs::read(&self.file) {
+                Ok(f) => f,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+                Err(_) => return Err(KeyError::Unreadable),
+            };
+            let plain = unwrap(&file).ok_or(KeyError::Unreadable)?;
+            let bytes: [u8; 32] = plain.try_into().map_err(|_| KeyError::Damaged)?;
+            Ok(Some(DbKey::from_bytes(bytes)))
+        }
+
+        fn save(&self, key: &DbKey) -> Result<(), KeyError> {
+            let wrapped = wrap(key.as_bytes()).ok_or(KeyError::Unwritable)?;
+            // The same write-sync-rename as a key file, with the wrapped bytes as content.
+            let tmp = KeyFile::new(self.file.with_extension("tmp"));
+            std::fs::write(tmp.path(), &wrapped).map_err(|_| KeyError::Unwritable)?;
+            std::fs::File::open(tmp.path()).and_then(|f| f.sync_all()).map_err(|_| KeyError::Unwritable)?;
+            std::fs::rename(tmp.path(), &self.file).map_err(|_| KeyError::Unwritable)
+        }
+    }
 }

@@ -3,13 +3,16 @@
 //! Owns the four record kinds and their fields (PRODUCT.md "What is recorded"), the
 //! validation that turns a volunteer's raw form input into a record or a list of field
 //! errors, the citizen-ID handling (only a keyed hash and the last four digits ever leave
-//! [`citizen_id`]), the diacritic-folding used by search, coverage arithmetic and the
-//! built-in sample commune. It knows nothing of SQL, HTTP, Dioxus or any language's wording:
-//! errors are [`validate::Problem`] keys that `i18n` turns into text.
+//! [`citizen_id`]), the diacritic-folding used by search, coverage arithmetic, the
+//! built-in sample commune and the rules for volunteers' PINs ([`pin`]). It knows nothing
+//! of SQL, HTTP, Dioxus or any language's wording: errors are [`validate::Problem`] keys
+//! that `i18n` turns into text.
 
 pub mod citizen_id;
+pub mod consent;
 pub mod coverage;
 pub mod fold;
+pub mod pin;
 pub mod record;
 pub mod reference;
 pub mod sample;

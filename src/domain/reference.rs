@@ -21,6 +21,9 @@ pub struct Volunteer {
     pub name: String,
     /// The hamlet whose team they belong to; forms start there.
     pub hamlet_id: Option<String>,
+    /// Team lead (tổ trưởng): their PIN unblocks a volunteer locked out by wrong PINs.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub lead: bool,
 }
 
 /// Who the device works for, and the numbers it is measured against.

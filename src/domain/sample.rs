@@ -17,6 +17,7 @@ pub fn sample_reference() -> ReferenceData {
         id: id.into(),
         name: name.into(),
         hamlet_id: Some(hamlet.into()),
+        lead: id == "v-thu",
     };
     ReferenceData {
         commune: Commune {

@@ -55,7 +55,7 @@ pub struct Strings {
     pub store_unusable: &'static str,
     pub store_error_hint: &'static str,
     /// CannotOpen, Locked, DiskFull, Corrupt, ReadOnly, TooNew, NotFound, Conflict, Decode, Other.
-    pub store_errors: [&'static str; 10],
+    pub store_errors: [&'static str; 12],
     pub sample_banner: &'static str,
     pub practice_not_sent: &'static str,
     pub switch_volunteer: &'static str,
@@ -184,6 +184,27 @@ pub struct Strings {
     pub enrolled_done: &'static str,
     /// In the order of `SyncError::CODES`.
     pub sync_errors: [&'static str; 13],
+    pub revoked_wiped: &'static str,
+    pub locked_title: &'static str,
+    pub lock_now: &'static str,
+    pub pin_label: &'static str,
+    pub unlock: &'static str,
+    pub checking_pin: &'static str,
+    pub set_pin_title: &'static str,
+    pub set_pin_hint: &'static str,
+    pub pin_again: &'static str,
+    pub set_pin_button: &'static str,
+    /// Format, TooEasy, Mismatch (as `domain::pin::PinProblem`).
+    pub pin_problems: [&'static str; 3],
+    pub pin_wrong: &'static str,
+    pub pin_wait: &'static str,
+    pub pin_tries_left: &'static str,
+    pub pin_blocked: &'static str,
+    pub lead_label: &'static str,
+    pub lead_pin: &'static str,
+    pub lead_unlock: &'static str,
+    pub lead_wrong: &'static str,
+    pub no_lead: &'static str,
 }
 
 fn fill(template: &str, n: impl std::fmt::Display) -> String {
@@ -208,6 +229,8 @@ impl Strings {
             StoreError::Conflict => 7,
             StoreError::Decode(_) => 8,
             StoreError::Other(_) => 9,
+            StoreError::WrongKey => 10,
+            StoreError::KeyUnavailable(_) => 11,
         };
         self.store_errors[i].to_owned()
     }
@@ -240,6 +263,33 @@ impl Strings {
 
     pub fn people(&self, n: u32) -> String {
         fill(self.people, n)
+    }
+
+    /// What the app did when the server revoked the device.
+    pub fn revoked_wiped(&self, w: &crate::store::Wiped) -> String {
+        let date = w.at.with_timezone(&chrono::Local).format("%d/%m/%Y").to_string();
+        fill(self.revoked_wiped, w.erased).replace("{kept}", &w.kept_unsent.to_string()).replace("{date}", &date)
+    }
+
+    pub fn pin_problem(&self, p: crate::domain::pin::PinProblem) -> &'static str {
+        use crate::domain::pin::PinProblem;
+        self.pin_problems[match p {
+            PinProblem::Format => 0,
+            PinProblem::TooEasy => 1,
+            PinProblem::Mismatch => 2,
+        }]
+    }
+
+    pub fn pin_wrong(&self, failures: u32) -> String {
+        fill(self.pin_wrong, failures)
+    }
+
+    pub fn pin_wait(&self, secs: u64) -> String {
+        fill(self.pin_wait, secs)
+    }
+
+    pub fn pin_tries_left(&self, left: u32) -> String {
+        fill(self.pin_tries_left, left)
     }
 }
 

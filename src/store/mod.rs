@@ -1,12 +1,15 @@
-//! The device store: one SQLite file holding records, their history and outbox, reference
-//! data, drafts and settings.
+//! The device store: one SQLCipher-encrypted SQLite file holding records, their history and
+//! outbox, reference data, drafts, settings and volunteers' PIN hashes.
 //!
-//! Owns every line of SQL in the app and hands out domain types only. [`Store::open`] sets
+//! Owns every line of SQL in the app and hands out domain types only. [`Store::open_with_keys`]
+//! takes the file's key from a [`key::KeyStore`] (a store file from before encryption is
+//! encrypted once, in place, see [`encrypt_plain_store`]), then sets
 //! the pragmas (WAL, `synchronous=FULL` so a commit survives a dead battery, foreign keys,
 //! `temp_store=MEMORY` for Android) and runs the migrations in [`schema`]. Saving a record
 //! writes the record, its history row and its outbox row in one transaction: when a save
 //! returns `Ok`, the record is on disk. Knows nothing of the UI, HTTP or wording.
 
+pub mod key;
 mod schema;
 
 use std::path::{Path, PathBuf};
@@ -19,9 +22,11 @@ use uuid::Uuid;
 use crate::domain::citizen_id::CidKey;
 use crate::domain::coverage::Coverage;
 use crate::domain::fold::{fold, query_terms};
+use crate::domain::pin;
 use crate::domain::sample::sample_reference;
 use crate::domain::validate::Form;
 use crate::domain::*;
+pub use key::{DbKey, KeyFile, KeyStore};
 
 /// What can go wrong with the store, worded by `i18n` for the volunteer. Carries no
 /// personal data: SQLite's own messages stay in `Other` and are never shown as is.
@@ -47,6 +52,12 @@ pub enum StoreError {
     Decode(String),
     #[error("database error: {0}")]
     Other(String),
+    /// The key does not open this file. Nothing was changed.
+    #[error("the key does not open the database file")]
+    WrongKey,
+    /// The file is encrypted and no key for it was found, or the key store failed.
+    #[error("the database key is not available: {0}")]
+    KeyUnavailable(#[from] key::KeyError),
 }
 
 impl From<rusqlite::Error> for StoreError {
@@ -138,6 +149,47 @@ pub struct Draft {
     pub updated_at: DateTime<Utc>,
 }
 
+/// What the store did when the server revoked the device.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Wiped {
+    pub at: DateTime<Utc>,
+    /// Records whose personal details were erased (the server had them).
+    pub erased: u32,
+    /// Records still waiting to be sent, kept whole.
+    pub kept_unsent: u32,
+}
+
+/// Where a volunteer's PIN stands before a try.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PinState {
+    /// No PIN yet: the volunteer sets one.
+    NotSet,
+    /// A try may be made now; `failures` wrong tries in a row so far.
+    Ready { failures: u32 },
+    /// Too many wrong tries: the next is possible in `secs` seconds.
+    Wait { secs: u64, failures: u32 },
+    /// Only the team lead can unblock.
+    Blocked,
+}
+
+/// The answer to a PIN try.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PinCheck {
+    Right,
+    /// No PIN is set (or, for an unblock, the helper is not a team lead).
+    NotSet,
+    /// Wrong; the next try is possible after `wait_secs` (0: at once).
+    Wrong {
+        failures: u32,
+        wait_secs: u64,
+    },
+    /// Not checked: too soon after the last wrong try.
+    Wait {
+        secs: u64,
+    },
+    Blocked,
+}
+
 /// A visit or meeting a signature-help session can hang off.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ParentChoice {
@@ -174,20 +226,58 @@ fn parse_local(s: &str) -> Result<NaiveDateTime> {
 }
 
 impl Store {
-    /// Opens (creating if needed) the store at `path` with the system clock.
+    /// Opens (creating if needed) the store at `path` with the system clock, its key in a
+    /// [`KeyFile`] beside it (the desktop's way; the app asks `platform::key_store`).
     pub fn open(path: impl AsRef<Path>) -> Result<Store> {
         Store::open_with_clock(path, Arc::new(Utc::now))
     }
 
-    /// Opens the store with an injected clock.
+    /// [`Store::open`] with an injected clock.
     pub fn open_with_clock(path: impl AsRef<Path>, clock: Clock) -> Result<Store> {
+        let keys = KeyFile::beside(path.as_ref());
+        Store::open_with_keys(path, &keys, clock)
+    }
+
+    /// Opens (creating if needed) the encrypted store at `path` with the key `keys` holds.
+    ///
+    /// A new installation gets a fresh random key, kept before anything is written with it.
+    /// A store file from before encryption is encrypted in place first. An encrypted file
+    /// whose key is missing or wrong is an error that leaves the file untouched.
+    pub fn open_with_keys(path: impl AsRef<Path>, keys: &dyn KeyStore, clock: Clock) -> Result<Store> {
         let path = path.as_ref().to_path_buf();
         if let Some(dir) = path.parent() {
             if !dir.as_os_str().is_empty() && std::fs::create_dir_all(dir).is_err() {
                 return Err(StoreError::CannotOpen);
             }
         }
-        let mut conn = Connection::open(&path)?;
+        let state = file_state(&path)?;
+        let key = match (keys.load()?, state) {
+            (Some(key), _) => key,
+            (None, FileState::Encrypted) if !whole_pages(&path) => return Err(StoreError::Corrupt),
+            (None, FileState::Encrypted) => return Err(StoreError::KeyUnavailable(key::KeyError::Unreadable)),
+            (None, FileState::Missing | FileState::Plain) => {
+                let key = DbKey::generate();
+                keys.save(&key)?;
+                key
+            }
+        };
+        if state == FileState::Plain {
+            encrypt_plain_store(&path, &key)?;
+        }
+        let conn = open_keyed(&path, &key)?;
+        Store::finish_open(conn, path, clock)
+    }
+
+    /// Opens a store WITHOUT encryption. Only the store benchmark uses it, to measure what
+    /// encryption costs against the same work on a plain file; the app never does.
+    #[doc(hidden)]
+    pub fn open_unencrypted_for_benchmarks(path: impl AsRef<Path>, clock: Clock) -> Result<Store> {
+        let path = path.as_ref().to_path_buf();
+        let conn = Connection::open(&path)?;
+        Store::finish_open(conn, path, clock)
+    }
+
+    fn finish_open(mut conn: Connection, path: PathBuf, clock: Clock) -> Result<Store> {
         conn.busy_timeout(std::time::Duration::from_secs(3))?;
         // journal_mode answers with a row, so it is read rather than executed.
         let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
@@ -664,7 +754,8 @@ impl Store {
 
     /// Becomes a device of a real commune: keeps the server's address, token and hashing
     /// key, and replaces the sample commune by the commune's reference data, all at once.
-    /// Practice records stay on the device, hidden, and are never sent.
+    /// Practice records stay on the device, hidden, and are never sent. PINs chosen before
+    /// are dropped: each volunteer of the commune chooses one at their first unlock.
     pub fn enrol(&self, enrolment: &Enrolment, cid_key: &CidKey, reference: &ReferenceData) -> Result<()> {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
@@ -675,6 +766,8 @@ impl Store {
         set_setting(&tx, "cid_key_id", &cid_key.id)?;
         set_setting(&tx, "cid_key", &cid_key.to_hex())?;
         set_setting(&tx, "pull_cursor", "0")?;
+        // A new commune: its volunteers choose their PINs afresh, and a revocation is over.
+        tx.execute_batch("DELETE FROM pins; DELETE FROM settings WHERE key = 'revoked';")?;
         let mut reference = reference.clone();
         reference.commune.sample = false;
         write_reference(&tx, &reference)?;
@@ -731,7 +824,9 @@ impl Store {
                     reference.commune.sample = false;
                     write_reference(&tx, &reference)?;
                 }
-                Change::Erase { id } => erase_personal(&tx, *id, &reference_for_labels(&tx)?, self.labels)?,
+                Change::Erase { id } => {
+                    erase_personal(&tx, *id, &reference_for_labels(&tx)?, self.labels)?;
+                }
                 Change::Coverage { coverage } => {
                     tx.execute(
                         "INSERT INTO server_coverage (hamlet_id, helped_signed) VALUES (?, ?)
@@ -752,6 +847,138 @@ impl Store {
 
     pub fn pull_cursor(&self) -> Result<i64> {
         Ok(self.setting("pull_cursor")?.and_then(|s| s.parse().ok()).unwrap_or(0))
+    }
+
+    /// The server said this device is revoked: erases the personal details of every record
+    /// the server already has (sent, nothing newer queued), keeps the unsent ones (in the
+    /// encrypted store, to be handed over), and remembers what it did for the home screen.
+    /// Running it again erases nothing more and keeps the first date.
+    pub fn wipe_after_revocation(&self) -> Result<Wiped> {
+        let reference = self.reference()?;
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        let sent: Vec<String> = tx
+            .prepare(
+                "SELECT id FROM records WHERE sample = 0 AND sync_state = 'sent'
+                 AND id NOT IN (SELECT record_id FROM outbox)",
+            )?
+            .query_map([], |r| r.get(0))?
+            .collect::<rusqlite::Result<_>>()?;
+        let mut erased = 0;
+        for id in &sent {
+            let id = Uuid::parse_str(id).map_err(|e| StoreError::Decode(e.to_string()))?;
+            erased += erase_personal(&tx, id, &reference, self.labels)? as u32;
+        }
+        let kept_unsent: u32 = tx.query_row(
+            "SELECT count(*) FROM records WHERE sample = 0 AND id IN (SELECT record_id FROM outbox)",
+            [],
+            |r| r.get(0),
+        )?;
+        let previous: Option<Wiped> = get_setting(&tx, "revoked")?.and_then(|s| serde_json::from_str::<Wiped>(&s).ok());
+        let wiped = Wiped {
+            at: previous.as_ref().map(|p| p.at).unwrap_or_else(|| self.now()),
+            erased: previous.as_ref().map(|p| p.erased).unwrap_or(0) + erased,
+            kept_unsent,
+        };
+        set_setting(&tx, "revoked", &serde_json::to_string(&wiped)?)?;
+        tx.commit()?;
+        // Old page images of the erased details may still sit in the WAL: fold it in.
+        conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+        Ok(wiped)
+    }
+
+    /// What [`Store::wipe_after_revocation`] did, if the device was revoked.
+    pub fn revocation(&self) -> Result<Option<Wiped>> {
+        Ok(self.setting("revoked")?.and_then(|s| serde_json::from_str(&s).ok()))
+    }
+
+    // ---- PINs -----------------------------------------------------------------------
+
+    /// Where a volunteer's PIN stands.
+    pub fn pin_state(&self, volunteer_id: &str) -> Result<PinState> {
+        let row = self.pin_row(volunteer_id)?;
+        Ok(match row {
+            None => PinState::NotSet,
+            Some((_, failures, last)) => self.pin_state_of(failures, last),
+        })
+    }
+
+    fn pin_row(&self, volunteer_id: &str) -> Result<Option<(String, u32, Option<String>)>> {
+        Ok(self
+            .conn()
+            .query_row("SELECT hash, failures, last_failure_at FROM pins WHERE volunteer_id = ?", [volunteer_id], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+            })
+            .optional()?)
+    }
+
+    fn pin_state_of(&self, failures: u32, last_failure_at: Option<String>) -> PinState {
+        if pin::is_blocked(failures) {
+            return PinState::Blocked;
+        }
+        let since = last_failure_at
+            .and_then(|t| parse_ts(&t).ok())
+            .map(|t| (self.now() - t).num_seconds().max(0) as u64)
+            .unwrap_or(u64::MAX);
+        match pin::wait_secs(failures).checked_sub(since) {
+            Some(left) if left > 0 => PinState::Wait { secs: left, failures },
+            _ => PinState::Ready { failures },
+        }
+    }
+
+    /// Sets (or replaces) a volunteer's PIN, checked with [`pin::check_new`] by the caller.
+    /// Hashing takes a few hundred milliseconds: call it off the UI thread.
+    pub fn set_pin(&self, volunteer_id: &str, new_pin: &str) -> Result<()> {
+        let hash = pin::hash(new_pin);
+        self.conn().execute(
+            "INSERT INTO pins (volunteer_id, hash, failures, last_failure_at) VALUES (?, ?, 0, NULL)
+             ON CONFLICT (volunteer_id) DO UPDATE SET hash = excluded.hash, failures = 0, last_failure_at = NULL",
+            params![volunteer_id, hash],
+        )?;
+        Ok(())
+    }
+
+    /// Tries a volunteer's PIN. A try while the volunteer must wait, or is blocked, is not
+    /// checked at all (so guessing gains nothing); a wrong PIN counts, a right one clears
+    /// the count. The count is on disk: restarting the app does not reset it.
+    pub fn check_pin(&self, volunteer_id: &str, given: &str) -> Result<PinCheck> {
+        let Some((hash, failures, last)) = self.pin_row(volunteer_id)? else { return Ok(PinCheck::NotSet) };
+        match self.pin_state_of(failures, last) {
+            PinState::Blocked => return Ok(PinCheck::Blocked),
+            PinState::Wait { secs, .. } => return Ok(PinCheck::Wait { secs }),
+            _ => {}
+        }
+        if pin::verify(&hash, given) {
+            self.conn().execute(
+                "UPDATE pins SET failures = 0, last_failure_at = NULL WHERE volunteer_id = ?",
+                [volunteer_id],
+            )?;
+            return Ok(PinCheck::Right);
+        }
+        let failures = failures + 1;
+        self.conn().execute(
+            "UPDATE pins SET failures = ?, last_failure_at = ? WHERE volunteer_id = ?",
+            params![failures, ts(self.now()), volunteer_id],
+        )?;
+        Ok(if pin::is_blocked(failures) {
+            PinCheck::Blocked
+        } else {
+            PinCheck::Wrong { failures, wait_secs: pin::wait_secs(failures) }
+        })
+    }
+
+    /// A team lead unblocks a volunteer with the lead's own PIN: the volunteer's PIN is
+    /// removed, so they choose a new one. The lead's wrong tries count against the lead.
+    pub fn unblock_pin(&self, volunteer_id: &str, lead_id: &str, lead_pin: &str) -> Result<PinCheck> {
+        let is_lead = self.reference()?.volunteer(lead_id).is_some_and(|v| v.lead);
+        if !is_lead || lead_id == volunteer_id {
+            return Ok(PinCheck::NotSet);
+        }
+        let check = self.check_pin(lead_id, lead_pin)?;
+        if check == PinCheck::Right {
+            self.conn().execute("DELETE FROM pins WHERE volunteer_id = ?", [volunteer_id])?;
+        }
+        Ok(check)
     }
 
     // ---- drafts ---------------------------------------------------------------------
@@ -933,8 +1160,8 @@ fn read_reference(conn: &Connection) -> Result<ReferenceData> {
         })?
         .collect::<rusqlite::Result<_>>()?;
     let volunteers = conn
-        .prepare_cached("SELECT id, name, hamlet_id FROM volunteers ORDER BY position")?
-        .query_map([], |r| Ok(Volunteer { id: r.get(0)?, name: r.get(1)?, hamlet_id: r.get(2)? }))?
+        .prepare_cached("SELECT id, name, hamlet_id, lead FROM volunteers ORDER BY position")?
+        .query_map([], |r| Ok(Volunteer { id: r.get(0)?, name: r.get(1)?, hamlet_id: r.get(2)?, lead: r.get(3)? }))?
         .collect::<rusqlite::Result<_>>()?;
     let providers = conn
         .prepare_cached("SELECT name FROM providers ORDER BY position")?
@@ -954,8 +1181,8 @@ fn write_reference(tx: &Connection, data: &ReferenceData) -> Result<()> {
     }
     for (i, v) in data.volunteers.iter().enumerate() {
         tx.execute(
-            "INSERT INTO volunteers (id, name, hamlet_id, position) VALUES (?, ?, ?, ?)",
-            params![v.id, v.name, v.hamlet_id, i as i64],
+            "INSERT INTO volunteers (id, name, hamlet_id, lead, position) VALUES (?, ?, ?, ?, ?)",
+            params![v.id, v.name, v.hamlet_id, v.lead, i as i64],
         )?;
     }
     for (i, p) in data.providers.iter().enumerate() {
@@ -980,6 +1207,119 @@ fn migrate(conn: &mut Connection) -> Result<()> {
     Ok(())
 }
 
+/// What is at a store path before it is opened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum FileState {
+    /// No file, or an empty one: a new store.
+    Missing,
+    /// A plain SQLite file (from before encryption).
+    Plain,
+    /// Anything else: an encrypted store (or a damaged file, which the key will not open).
+    Encrypted,
+}
+
+const SQLITE_HEADER: &[u8; 16] = b"SQLite format 3\0";
+
+fn file_state(path: &Path) -> Result<FileState> {
+    use std::io::Read;
+    let mut file = match std::fs::File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(FileState::Missing),
+        Err(_) => return Err(StoreError::CannotOpen),
+    };
+    let mut head = [0u8; 16];
+    let mut read = 0;
+    while read < head.len() {
+        match file.read(&mut head[read..]) {
+            Ok(0) => break,
+            Ok(n) => read += n,
+            Err(_) => return Err(StoreError::CannotOpen),
+        }
+    }
+    Ok(match read {
+        0 => FileState::Missing,
+        16 if &head == SQLITE_HEADER => FileState::Plain,
+        _ => FileState::Encrypted,
+    })
+}
+
+/// An encrypted store is whole 4096-byte pages; a file that is not cannot be one (a photo
+/// saved under the store's name, say), whatever the key.
+fn whole_pages(path: &Path) -> bool {
+    std::fs::metadata(path).map(|m| m.len() % 4096 == 0).unwrap_or(false)
+}
+
+fn sibling(path: &Path, suffix: &str) -> PathBuf {
+    let mut name = path.as_os_str().to_os_string();
+    name.push(suffix);
+    PathBuf::from(name)
+}
+
+/// Opens an encrypted store file with `key`, and proves the key right by reading the schema.
+fn open_keyed(path: &Path, key: &DbKey) -> Result<Connection> {
+    let conn = Connection::open(path)?;
+    // SQLCipher would print a wrong key's HMAC failures to stderr; the app words them itself.
+    conn.query_row("PRAGMA cipher_log_level = NONE", [], |_| Ok(())).optional()?;
+    // PRAGMA key answers "ok" on some SQLCipher versions and nothing on others.
+    conn.query_row(&format!("PRAGMA key = {}", key.pragma_value()), [], |_| Ok(())).optional()?;
+    match conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get::<_, i64>(0)) {
+        Ok(_) => Ok(conn),
+        Err(e) if e.sqlite_error_code() == Some(ErrorCode::NotADatabase) => {
+            Err(if whole_pages(path) { StoreError::WrongKey } else { StoreError::Corrupt })
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Encrypts a plain store file from before encryption, once, without a moment when a crash
+/// could lose it: the plain file's WAL is folded in, everything is exported to an encrypted
+/// file beside it, which is synced and then renamed over the plain one. Until that rename
+/// the plain file is untouched (a crash means the next start does it again); after it, the
+/// old file's bytes are overwritten through a handle still open on them, best effort (on
+/// flash storage the controller may keep old blocks; that is what encryption from the first
+/// start avoids).
+fn encrypt_plain_store(path: &Path, key: &DbKey) -> Result<()> {
+    let tmp = sibling(path, ".encrypting");
+    let _ = std::fs::remove_file(&tmp);
+    {
+        let conn = Connection::open(path)?;
+        conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+        let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+        let target = tmp.to_str().ok_or(StoreError::CannotOpen)?.replace('\'', "''");
+        conn.execute_batch(&format!("ATTACH DATABASE '{target}' AS encrypted KEY {};", key.pragma_value()))?;
+        conn.query_row("SELECT sqlcipher_export('encrypted')", [], |_| Ok(()))?;
+        conn.execute_batch(&format!("PRAGMA encrypted.user_version = {version}; DETACH DATABASE encrypted;"))?;
+    }
+    std::fs::File::open(&tmp).and_then(|f| f.sync_all()).map_err(|_| StoreError::CannotOpen)?;
+    // The plain file's bytes, to overwrite once the encrypted copy has taken its name.
+    let old = std::fs::OpenOptions::new().write(true).open(path).ok();
+    for suffix in ["-wal", "-shm"] {
+        let _ = std::fs::remove_file(sibling(path, suffix));
+    }
+    std::fs::rename(&tmp, path).map_err(|_| StoreError::CannotOpen)?;
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        if let Ok(d) = std::fs::File::open(dir) {
+            let _ = d.sync_all();
+        }
+    }
+    if let Some(mut old) = old {
+        use std::io::Write;
+        if let Ok(meta) = old.metadata() {
+            let zeros = vec![0u8; 64 * 1024];
+            let mut left = meta.len();
+            while left > 0 {
+                let n = left.min(zeros.len() as u64) as usize;
+                if old.write_all(&zeros[..n]).is_err() {
+                    break;
+                }
+                left -= n as u64;
+            }
+            let _ = old.sync_all();
+        }
+    }
+    Ok(())
+}
+
 /// The schema version this build writes.
 pub fn schema_version() -> i64 {
     schema::MIGRATIONS.len() as i64
@@ -991,15 +1331,16 @@ fn reference_for_labels(conn: &Connection) -> Result<ReferenceData> {
 
 /// Drops a record's personal details everywhere on the device: the record, every version
 /// in its history, and a draft of it. The record keeps its counts and is not re-queued
-/// (the server erased its own copy first).
-fn erase_personal(tx: &Connection, id: Uuid, reference: &ReferenceData, labels: fn(&Body) -> String) -> Result<()> {
+/// (the server erased its own copy first). True if the record had personal details.
+fn erase_personal(tx: &Connection, id: Uuid, reference: &ReferenceData, labels: fn(&Body) -> String) -> Result<bool> {
     fn strip(body: &mut Body) {
         if let Body::SignatureHelp(s) = body {
             s.person = None;
             s.consent = false;
         }
     }
-    let Some(mut record) = get_record(tx, id)? else { return Ok(()) };
+    let Some(mut record) = get_record(tx, id)? else { return Ok(false) };
+    let had_person = matches!(&record.body, Body::SignatureHelp(s) if s.person.is_some());
     strip(&mut record.body);
     let search_text = format!(
         " {} ",
@@ -1027,5 +1368,5 @@ fn erase_personal(tx: &Connection, id: Uuid, reference: &ReferenceData, labels: 
         )?;
     }
     tx.execute("DELETE FROM drafts WHERE key = ?", [format!("edit:{id}")])?;
-    Ok(())
+    Ok(had_person)
 }

@@ -108,4 +108,16 @@ pub const MIGRATIONS: &[&str] = &[
     DROP INDEX records_by_state;
     CREATE INDEX records_by_state ON records (sample, sync_state);
     "#,
+    // 5: volunteers' PINs (argon2 hashes, with the count of wrong tries in a row) and the
+    // team lead who can unblock them. PINs live apart from `volunteers`, which is rewritten
+    // whenever the office's reference data arrives.
+    r#"
+    ALTER TABLE volunteers ADD COLUMN lead INTEGER NOT NULL DEFAULT 0;
+    CREATE TABLE pins (
+        volunteer_id    TEXT PRIMARY KEY,
+        hash            TEXT NOT NULL,
+        failures        INTEGER NOT NULL DEFAULT 0,
+        last_failure_at TEXT
+    ) STRICT;
+    "#,
 ];

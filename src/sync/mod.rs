@@ -188,7 +188,21 @@ pub async fn run_once(store: &Arc<Store>, batch: &mut BatchSize) -> Result<Repor
 }
 
 /// [`run_once`] with given timeouts.
+///
+/// When the server answers that this device is revoked, the personal details of every
+/// record the server already has are erased from the device before the error is returned
+/// ([`Store::wipe_after_revocation`]); unsent records are kept.
 pub async fn run_once_with(store: &Arc<Store>, batch: &mut BatchSize, options: &Options) -> Result<Report, SyncError> {
+    match push_and_pull(store, batch, options).await {
+        Err(SyncError::Revoked(message)) => {
+            blocking(store, |s| s.wipe_after_revocation()).await?;
+            Err(SyncError::Revoked(message))
+        }
+        other => other,
+    }
+}
+
+async fn push_and_pull(store: &Arc<Store>, batch: &mut BatchSize, options: &Options) -> Result<Report, SyncError> {
     let enrolment = blocking(store, |s| s.enrolment()).await?.ok_or(SyncError::NotEnrolled)?;
     let client = Client::with_options(&enrolment.server_url, options)?;
     let mut report = Report::default();

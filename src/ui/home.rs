@@ -20,6 +20,7 @@ struct HomeData {
     outbox: crate::store::OutboxSummary,
     drafts: Vec<crate::store::Draft>,
     progress: Vec<(crate::domain::Hamlet, crate::domain::coverage::Coverage)>,
+    revoked: Option<crate::store::Wiped>,
 }
 
 #[component]
@@ -45,6 +46,7 @@ pub fn Home() -> Element {
                     outbox: s.outbox_summary()?,
                     drafts: s.drafts()?,
                     progress: s.hamlet_progress()?,
+                    revoked: s.revocation()?,
                 })
             })
             .await
@@ -84,6 +86,9 @@ pub fn Home() -> Element {
                 }
             }
             button { class: "secondary wide", "data-testid": "open-list", onclick: move |_| ui.go(Screen::List(None)), "🔎 {t.records}" }
+            if let Some(w) = &d.revoked {
+                div { class: "card revoked", role: "alert", "data-testid": "revoked-wiped", "{t.revoked_wiped(w)}" }
+            }
             SyncCard { sample: d.sample, pending: d.outbox.pending, rejected: d.outbox.rejected }
             if !d.drafts.is_empty() {
                 div { class: "card drafts",

@@ -13,10 +13,12 @@ mod enrol;
 mod form;
 mod home;
 mod list;
+mod lock;
 mod volunteers;
 
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use dioxus::prelude::*;
 use uuid::Uuid;
@@ -35,11 +37,24 @@ pub struct AppConfig {
     pub db_path: PathBuf,
     /// The screen to open on, above home (home itself by default; tests open others).
     pub start: Screen,
+    /// Lock after this long without a tap or keystroke (and whenever the app is hidden);
+    /// `None` turns the lock and PINs off (component tests only).
+    pub lock_after: Option<Duration>,
 }
 
+/// How long the app stays open without a touch: a few minutes, as on the phone itself.
+pub const DEFAULT_LOCK_AFTER: Duration = Duration::from_secs(180);
+
 impl AppConfig {
+    /// The app's configuration: locked at start, after [`DEFAULT_LOCK_AFTER`] idle (or
+    /// `SOTAY_LOCK_AFTER_SECS` seconds, which the browser tests shorten) and when hidden.
     pub fn new(db_path: impl Into<PathBuf>) -> AppConfig {
-        AppConfig { db_path: db_path.into(), start: Screen::Home }
+        let lock_after = std::env::var("SOTAY_LOCK_AFTER_SECS")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .map(Duration::from_secs)
+            .unwrap_or(DEFAULT_LOCK_AFTER);
+        AppConfig { db_path: db_path.into(), start: Screen::Home, lock_after: Some(lock_after) }
     }
 }
 
@@ -81,6 +96,10 @@ pub struct Ui {
     pub volunteer: Signal<Option<String>>,
     /// A short confirmation shown on the next screen ("Đã lưu").
     pub flash: Signal<Option<String>>,
+    /// True while the lock screen is up.
+    pub locked: Signal<bool>,
+    /// False only when the configuration turns the lock off.
+    pub lock_enabled: bool,
 }
 
 impl Ui {
@@ -143,7 +162,9 @@ pub fn App() -> Element {
         let path = config.db_path.clone();
         async move {
             tokio::task::spawn_blocking(move || {
-                Store::open(path).map(|s| Arc::new(s.with_search_labels(crate::i18n::search_labels)))
+                let keys = crate::platform::key_store(&path);
+                Store::open_with_keys(&path, keys.as_ref(), Arc::new(chrono::Utc::now))
+                    .map(|s| Arc::new(s.with_search_labels(crate::i18n::search_labels)))
             })
             .await
             .unwrap_or_else(|_| Err(StoreError::Other("open task stopped".into())))
@@ -175,7 +196,9 @@ pub fn App() -> Element {
 /// Everything below the opened store: contexts, the header and the current screen.
 #[component]
 fn Shell(services: Services) -> Element {
-    let start = use_context::<AppConfig>().start;
+    let config = use_context::<AppConfig>();
+    let start = config.start.clone();
+    let lock_after = config.lock_after;
     let store = services.store.clone();
     use_context_provider(|| services.clone());
     let lang = use_signal(|| Lang::Vi);
@@ -186,6 +209,50 @@ fn Shell(services: Services) -> Element {
         revision: Signal::new(0),
         volunteer,
         flash: Signal::new(None),
+        locked: Signal::new(lock_after.is_some()),
+        lock_enabled: lock_after.is_some(),
+    });
+    // The idle lock: every tap or keystroke anywhere in the app counts as activity.
+    let last_active = use_hook(|| std::rc::Rc::new(std::cell::Cell::new(std::time::Instant::now())));
+    let touched = {
+        let last_active = last_active.clone();
+        move || last_active.set(std::time::Instant::now())
+    };
+    use_future({
+        let last_active = last_active.clone();
+        move || {
+            let last_active = last_active.clone();
+            async move {
+                let Some(after) = lock_after else { return };
+                let mut ui = ui;
+                loop {
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                    if !*ui.locked.peek() && last_active.get().elapsed() >= after {
+                        ui.flash.set(None);
+                        ui.locked.set(true);
+                    }
+                }
+            }
+        }
+    });
+    // The background lock: the page is hidden when the app goes to the background (or the
+    // window is minimised), and the webview says so.
+    use_future(move || async move {
+        if lock_after.is_none() {
+            return;
+        }
+        let mut ui = ui;
+        let mut hidden = document::eval(
+            "document.addEventListener('visibilitychange', () => {
+                 if (document.visibilityState === 'hidden') { dioxus.send('hidden'); }
+             });",
+        );
+        while let Ok(what) = hidden.recv::<String>().await {
+            if what == "hidden" {
+                ui.flash.set(None);
+                ui.locked.set(true);
+            }
+        }
     });
     // Every change of the sync worker's status (a record sent, rejected, pulled) refreshes
     // whatever screen is showing.
@@ -214,18 +281,28 @@ fn Shell(services: Services) -> Element {
     }
     let t = ui.t();
     let screen = ui.nav.read().last().cloned().unwrap_or(Screen::Home);
+    let locked = (ui.locked)();
     let screen = if (ui.volunteer)().is_none() { Screen::ChooseVolunteer } else { screen };
-    let can_go_back = ui.nav.read().len() > 1 && (ui.volunteer)().is_some();
+    let can_go_back = ui.nav.read().len() > 1 && (ui.volunteer)().is_some() && !locked;
+    let (t1, t2, t3) = (touched.clone(), touched.clone(), touched);
     rsx! {
         div { class: "app", lang: (ui.lang)().code(),
+            onpointerdown: move |_| t1(), onkeydown: move |_| t2(), oninput: move |_| t3(),
             header { class: "topbar",
                 if can_go_back {
                     button { class: "back", "data-testid": "back", "aria-label": t.back, onclick: move |_| ui.back(), "‹ {t.back}" }
                 } else {
                     span { class: "brand", "{t.app_name}" }
                 }
+                if ui.lock_enabled && !locked && (ui.volunteer)().is_some() {
+                    button { class: "lock-now", "data-testid": "lock-now", "aria-label": t.lock_now,
+                        onclick: move |_| { let mut ui = ui; ui.locked.set(true); }, "🔒 {t.lock_now}" }
+                }
                 components::LangSwitch {}
             }
+            if locked {
+                main { lock::LockScreen {} }
+            } else {
             if let Some(msg) = (ui.flash)() {
                 div { class: "flash", role: "status", "{msg}" }
             }
@@ -245,6 +322,7 @@ fn Shell(services: Services) -> Element {
                         Screen::Detail(id) => rsx! { detail::Detail { key: "{id}", id } },
                     }
                 }
+            }
             }
         }
     }

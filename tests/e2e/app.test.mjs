@@ -23,7 +23,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import {
   LIVEVIEW_BIN, T, startLiveview, stopProcess, launchBrowser, pageErrors, onFailureAppend, step,
-  norm, visible, gone, textIs, textHas, valueIs, countIs, fill, tick, choose, fieldError,
+  chooseVolunteer, enterPin, norm, visible, gone, textIs, textHas, valueIs, countIs, fill, tick, choose, fieldError,
   detailValue, tally, openNew, saveExpectingDetail, saveExpectingErrors, backHome, openList,
   search, listedTitles, scrollTo, scrollTop, shot, load,
 } from './helpers.mjs';
@@ -64,7 +64,7 @@ step('1. fresh start asks who is using the device; choosing Y Lan opens home', a
   await load(server.url);
   await textIs(page.locator('section.choose h1'), 'Ai đang dùng máy?');
   await countIs(page.locator('section.choose button.volunteer'), 4);
-  await page.locator('[data-volunteer="v-lan"]').click();
+  await chooseVolunteer('v-lan');
   await visible(page.locator('section.home'));
   await textHas(page.locator('[data-testid=current-volunteer]'), 'Y Lan');
   await textHas(page.locator('.sample-banner'), 'Dữ liệu mẫu để tập dùng');
@@ -379,6 +379,10 @@ step('7. after a restart everything is still there', async () => {
   // The same address, so the page itself can simply be reloaded.
   server = await startLiveview(db, port);
   await page.reload({ waitUntil: 'load', timeout: T });
+  // The app opens locked: nothing of the work shows until Y Lan's PIN.
+  await visible(page.locator('[data-testid=lock-screen]'));
+  await gone(page.locator('section.home'));
+  await enterPin();
   await visible(page.locator('section.home'));
   await gone(page.locator('section.choose'));
   await textHas(page.locator('[data-testid=current-volunteer]'), 'Y Lan');

@@ -49,9 +49,9 @@ for (const signal of ['SIGINT', 'SIGTERM']) process.on(signal, () => process.exi
  * (both binaries print that line once they accept connections; with port 0 it holds the
  * port actually chosen). Resolves to `{ child, url, port, exited, stdout(), stderr() }`.
  */
-export function startProcess(bin, args, name = path.basename(bin)) {
+export function startProcess(bin, args, name = path.basename(bin), env = undefined) {
   return new Promise((resolve, reject) => {
-    const child = spawn(bin, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(bin, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
     children.add(child);
     let out = '';
     let err = '';
@@ -87,9 +87,12 @@ export function startProcess(bin, args, name = path.basename(bin)) {
   });
 }
 
-/** Starts the app over liveview on `db`; its `url` is the page to load. */
-export async function startLiveview(db, port = 0) {
-  const app = await startProcess(LIVEVIEW_BIN, ['--db', db, '--port', String(port)], 'sotay-liveview');
+/**
+ * Starts the app over liveview on `db`; its `url` is the page to load. `env` may shorten
+ * the idle lock (SOTAY_LOCK_AFTER_SECS).
+ */
+export async function startLiveview(db, port = 0, env = undefined) {
+  const app = await startProcess(LIVEVIEW_BIN, ['--db', db, '--port', String(port)], 'sotay-liveview', env);
   app.url += '/';
   return app;
 }
@@ -257,6 +260,34 @@ export async function countIs(locator, n) {
 // ---------------------------------------------------------------------------------------
 // Gestures
 
+/** The PIN the tests' volunteers choose (6 digits, not an easy run). */
+export const PIN = '240681';
+
+/**
+ * Answers the PIN step on screen: chooses `pin` if the volunteer has none yet, enters it
+ * otherwise, and waits for the lock screen to go.
+ */
+export async function enterPin(pin = PIN) {
+  const setNew = page.locator('[data-testid=pin-new]');
+  const enter = page.locator('[data-testid=pin-input]');
+  await until('a PIN field', async () => (await setNew.count()) + (await enter.count()) > 0);
+  if (await setNew.count()) {
+    await fill('[data-testid=pin-new]', pin);
+    await fill('[data-testid=pin-again]', pin);
+    await page.locator('[data-testid=pin-set]').click();
+  } else {
+    await fill('[data-testid=pin-input]', pin);
+    await page.locator('[data-testid=pin-unlock]').click();
+  }
+  await gone(page.locator('[data-testid=pin-new], [data-testid=pin-input]'));
+}
+
+/** Taps a volunteer in the list and answers their PIN step. */
+export async function chooseVolunteer(id, pin = PIN) {
+  await page.locator(`[data-volunteer="${id}"]`).click();
+  await enterPin(pin);
+}
+
 /** Fills an input and waits for the server's re-render to hold the same value. */
 export async function fill(selector, value) {
   const input = page.locator(selector);
@@ -392,7 +423,7 @@ export async function shot(name) {
 /** Loads the app and waits for the first screen. */
 export async function load(url) {
   await page.goto(url, { waitUntil: 'load', timeout: T });
-  await visible(page.locator('section.home, section.choose'));
+  await visible(page.locator('section.home, section.choose, [data-testid=lock-screen]'));
 }
 
 // ---------------------------------------------------------------------------------------

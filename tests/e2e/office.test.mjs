@@ -23,7 +23,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import ExcelJS from 'exceljs';
 import {
-  LIVEVIEW_BIN, SERVER_BIN, startProcess, startLiveview, stopProcess, run, launchBrowser,
+  LIVEVIEW_BIN, SERVER_BIN, startProcess, startLiveview, stopProcess, run, launchBrowser, chooseVolunteer,
   openDesktopPage, usePage, pageErrors, expectedErrors, onFailureAppend, step, norm,
   visible, gone, textIs, textHas, valueIs, countIs, fill, tick, choose, openNew,
   saveExpectingDetail, scrollTop, shot, load, openList, until,
@@ -201,7 +201,7 @@ step('3. the devices page makes an enrolment code with its QR code', async () =>
 step('4. the app enrols with that code', async () => {
   usePage(phone);
   await load(app.url);
-  await phone.locator('[data-volunteer="v-lan"]').click();
+  await chooseVolunteer('v-lan');
   await visible(phone.locator('section.home'));
   await phone.locator('[data-testid=open-enrol]').click();
   await textIs(phone.locator('section.enrol h1'), 'Đăng ký máy với xã');
@@ -211,7 +211,7 @@ step('4. the app enrols with that code', async () => {
   await phone.locator('[data-testid=enrol]').click();
   await textIs(phone.locator('section.choose h1'), 'Ai đang dùng máy?');
   await textIs(phone.locator('.flash'), 'Đã đăng ký máy với xã.');
-  await phone.locator('[data-volunteer="v-hung"]').click();
+  await chooseVolunteer('v-hung');
   await visible(phone.locator('section.home'));
   await textHas(phone.locator('[data-testid=current-volunteer]'), 'A Hưng');
   await textIs(phone.locator('section.home h1.commune'), 'Xã Kon Braih (demo)');
@@ -397,6 +397,50 @@ step('9. activity for the year to date: one signature session, one registered', 
   await shot('office-activity.png');
 });
 
+/** The consent record's address (step 9a), to see it again after the erasure (9c). */
+let consentPath;
+
+step('9a. the consent record prints who agreed to what, found by the person\'s name', async () => {
+  // The app shows the statement the person agrees to next to the consent box.
+  usePage(phone);
+  await openNew('signature_help');
+  const statement = phone.locator('[data-testid=consent-statement]');
+  await textHas(statement, 'Đồng ý cho lưu thông tin cá nhân (CONSENT_V1)');
+  await textHas(statement, 'mã băm có khoá của số định danh cá nhân');
+  await textHas(statement, 'xoá thông tin cá nhân của tôi');
+  await phone.locator('[data-testid=back]').click();
+  await visible(phone.locator('section.home'));
+  usePage(office);
+
+  await nav('Bản ghi');
+  await office.locator('input[name=q]').fill('dinh thi HIEN');
+  await navigate(office.locator('form.period button[type=submit]'));
+  const rows = office.locator('[data-testid=records] tbody tr');
+  await countIs(rows, 1);
+  await navigate(rows.locator('[data-testid=consent-link]'));
+  consentPath = here();
+  assert.match(consentPath, /^\/office\/records\/[0-9a-f-]{36}\/consent$/);
+  const record = office.locator('[data-testid=consent-record]');
+  await textIs(record.locator('h1'), 'Phiếu ghi nhận sự đồng ý cho lưu thông tin cá nhân');
+  await textIs(record.locator('[data-testid=consent-name]'), 'Đinh Thị Hiền');
+  await textIs(record.locator('[data-testid=consent-version]'), 'CONSENT_V1');
+  for (const part of ['Làng Plei Rơng', '1990', '•••• •••• 1234', 'A Hưng', DEVICE_NAME, 'mã băm có khoá']) {
+    await textHas(record, part);
+  }
+  assert.ok(!norm(await record.textContent()).includes('051190001234'), 'never the whole ID number');
+  await countIs(record.locator('.signatures .sign'), 2);
+  // On paper: no navigation, no links, the lines to sign.
+  await office.emulateMedia({ media: 'print' });
+  await gone(record.locator('p.no-print'));
+  await visible(record.locator('.signatures .sign-line'));
+  await office.emulateMedia({ media: 'screen' });
+  await visible(record.locator('p.no-print'));
+  // Viewing it is in the audit log.
+  await nav('Nhật ký');
+  const views = office.locator('[data-testid=audit] tbody tr').filter({ has: office.locator('td:text-is("consent.view")') });
+  await countIs(views, 1);
+});
+
 step('9b. erasing a person on request reaches the phone at its next sync', async () => {
   await nav('Xoá dữ liệu');
   await textIs(office.locator('main h1'), 'Xoá dữ liệu cá nhân theo yêu cầu');
@@ -427,6 +471,16 @@ step('9b. erasing a person on request reaches the phone at its next sync', async
   await phone.locator('[data-testid=back]').click();
   await visible(phone.locator('section.home'));
   usePage(office);
+});
+
+step('9c. after the erasure the consent record says so and names no one', async () => {
+  assert.ok(consentPath, 'step 9a ran');
+  await goto(consentPath);
+  const record = office.locator('[data-testid=consent-record]');
+  await textIs(record.locator('[data-testid=consent-erased]'),
+    'Thông tin cá nhân của người này đã được xoá theo yêu cầu. Phiếu chỉ còn thời gian, người ghi và nội dung đã đồng ý.');
+  await countIs(record.locator('[data-testid=consent-name]'), 0);
+  assert.ok(!norm(await record.textContent()).includes('Đinh Thị Hiền'));
 });
 
 // ---------------------------------------------------------------------------------------

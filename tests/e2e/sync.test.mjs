@@ -20,7 +20,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import {
-  LIVEVIEW_BIN, SERVER_BIN, startProcess, startLiveview, stopProcess, run, launchBrowser,
+  LIVEVIEW_BIN, SERVER_BIN, startProcess, startLiveview, stopProcess, run, launchBrowser, chooseVolunteer,
   pageErrors, onFailureAppend, step, until, norm, visible, gone, textIs, textHas, valueIs,
   countIs, fill, tick, choose, openNew, saveExpectingDetail, backHome, openList,
   search, listedTitles, scrollTop, shot, load,
@@ -145,7 +145,7 @@ after(async () => {
 
 step('1. before enrolling, records are practice and the sync card offers enrolment', async () => {
   await load(app.url);
-  await page.locator('[data-volunteer="v-lan"]').click();
+  await chooseVolunteer('v-lan');
   await visible(page.locator('section.home'));
   await textIs(page.locator('section.home h1.commune'), 'Xã Kon Braih (mẫu)');
   await textHas(page.locator('.sample-banner'), 'Dữ liệu mẫu để tập dùng');
@@ -192,7 +192,7 @@ step('2. enrolling: a wrong code is refused, the right one opens the commune', a
 });
 
 step('2b. the enrolled app shows the commune, no sample data and a sync card', async () => {
-  await page.locator('[data-volunteer="v-lan"]').click();
+  await chooseVolunteer('v-lan');
   await visible(page.locator('section.home'));
   await textHas(page.locator('[data-testid=current-volunteer]'), 'Y Lan');
   await textIs(page.locator('section.home h1.commune'), 'Xã Kon Braih (demo)');
@@ -345,7 +345,7 @@ step('4b. when the server is back, "Đồng bộ ngay" sends it once', async () 
 // ---------------------------------------------------------------------------------------
 // 5. Revoked by the office
 
-step('5. a revoked device keeps its records and says why they are not sent', async () => {
+step('5. a revoked device erases what the commune has, keeps its unsent records and says so', async () => {
   const out = await office('revoke', deviceId);
   assert.match(out, new RegExp(`revoked ${deviceId}`));
   assert.equal((await devices())[0].state, 'revoked');
@@ -356,7 +356,12 @@ step('5. a revoked device keeps its records and says why they are not sent', asy
   await textIs(syncNow(), '⟳ Đồng bộ ngay');
   await textHas(syncError(), 'thu hồi');
   await textIs(pending(), 'Chờ gửi: 1 bản ghi');
+  await textHas(page.locator('[data-testid=revoked-wiped]'), 'đã xoá thông tin cá nhân');
+  await textHas(page.locator('[data-testid=revoked-wiped]'), '1 bản ghi chưa gửi vẫn được giữ nguyên');
+  await shot('revoked.png');
   await openList();
+  // The person the commune already has is no longer findable by name on the phone.
+  await search('nguyen thi hoa', 0);
   await search('dinh van mo', 1);
   assert.deepEqual(await listedTitles(), ['Nhà ông Đinh Văn Mơ']);
   await textIs(listBadge(ids.revoked), 'Chờ gửi');

@@ -8,6 +8,16 @@ use sotay::domain::sample::sample_reference;
 use sotay::domain::*;
 use sotay::store::Store;
 
+/// A connection to a store file with its key (from the key file beside it), for tests that
+/// reach under the store: the file cannot be read without it.
+pub fn raw_conn(path: &std::path::Path) -> rusqlite::Connection {
+    use sotay::store::KeyStore;
+    let key = sotay::store::KeyFile::beside(path).load().unwrap().expect("a key file beside the store");
+    let c = rusqlite::Connection::open(path).unwrap();
+    let _ = c.query_row(&format!("PRAGMA key = {}", key.pragma_value()), [], |_| Ok(()));
+    c
+}
+
 pub fn now() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 11, 20, 3, 0, 0).unwrap()
 }

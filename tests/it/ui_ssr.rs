@@ -29,7 +29,7 @@ async fn render_until(config: AppConfig, needle: &str) -> String {
 }
 
 fn config(t: &TempStore, start: Screen) -> AppConfig {
-    AppConfig { db_path: t.path(), start }
+    AppConfig { db_path: t.path(), start, lock_after: None }
 }
 
 fn now_local() -> chrono::NaiveDateTime {
@@ -188,4 +188,45 @@ async fn an_enrolled_home_shows_the_queue_the_last_error_and_a_clock_warning() {
     assert!(html.contains("data-testid=\"clock-warning\""));
     assert!(html.contains("Đồng bộ ngay"));
     assert!(!html.contains("Dữ liệu mẫu"));
+}
+
+fn locked_config(t: &TempStore) -> AppConfig {
+    AppConfig { db_path: t.path(), start: Screen::Home, lock_after: Some(Duration::from_secs(600)) }
+}
+
+#[tokio::test]
+async fn the_app_opens_locked_and_shows_nothing_of_the_work() {
+    let t = store_with_volunteer(true);
+    t.store.create(new_record("h-plei", now_local(), visit("Nhà ông A Blúp", 2))).unwrap();
+    t.store.set_pin("v-lan", "240681").unwrap();
+    let html = render_until(locked_config(&t), "👤 Y Lan").await;
+    assert!(html.contains("Sổ tay đang khoá"));
+    assert!(html.contains("data-testid=\"pin-input\""));
+    assert!(html.contains("Đổi người"));
+    for hidden in ["A Blúp", "Chờ gửi", "section class=\"home\""] {
+        assert!(!html.contains(hidden), "{hidden} shows through the lock");
+    }
+}
+
+#[tokio::test]
+async fn a_blocked_volunteer_is_unblocked_by_the_team_lead() {
+    let t = store_with_volunteer(true);
+    t.store.set_pin("v-lan", "240681").unwrap();
+    for _ in 0..sotay::domain::pin::BLOCK_AFTER {
+        raw_conn(&t.path())
+            .execute("UPDATE pins SET failures = failures + 1 WHERE volunteer_id = 'v-lan'", [])
+            .unwrap();
+    }
+    let html = render_until(locked_config(&t), "Tổ trưởng mở khoá").await;
+    assert!(html.contains("Đã nhập sai mã PIN quá nhiều lần"));
+    assert!(html.contains("Nguyễn Thị Thu"), "the sample commune's team lead is offered");
+    assert!(!html.contains("data-testid=\"pin-input\""), "no more tries of the volunteer's own PIN");
+}
+
+#[tokio::test]
+async fn a_volunteer_without_a_pin_chooses_one_first() {
+    let t = store_with_volunteer(false);
+    let html = render_until(locked_config(&t), "Đặt mã PIN của bạn").await;
+    assert!(html.contains("data-testid=\"pin-new\"") && html.contains("data-testid=\"pin-again\""));
+    assert!(html.contains("Từ 6 đến 12 chữ số"));
 }

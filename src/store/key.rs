@@ -1,0 +1,156 @@
+//! The store's encryption key and where it is kept.
+//!
+//! The device store is a SQLCipher file (AES-256, an HMAC on every page). Its key is 32
+//! random bytes made once per installation — never derived from a PIN — and kept by a
+//! [`KeyStore`]: the platform's key store where there is one (`platform::key_store` picks
+//! Android Keystore, the iOS Keychain, or [`KeyFile`] on a desktop). The store only asks a
+//! `KeyStore` for the key; it never decides where a key lives.
+
+use std::fmt;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use rand::RngCore;
+
+/// A store key. Its `Debug` never shows the bytes.
+#[derive(Clone, PartialEq, Eq)]
+pub struct DbKey([u8; 32]);
+
+impl DbKey {
+    /// A fresh random key from the operating system's generator.
+    pub fn generate() -> DbKey {
+        let mut bytes = [0u8; 32];
+        rand::rngs::OsRng.fill_bytes(&mut bytes);
+        DbKey(bytes)
+    }
+
+    pub fn from_bytes(bytes: [u8; 32]) -> DbKey {
+        DbKey(bytes)
+    }
+
+    /// The bytes, for a key store to keep.
+    pub fn as_bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+
+    /// The value of SQLCipher's `PRAGMA key` for this raw key (hex only, so nothing to
+    /// escape); a raw key skips SQLCipher's password derivation.
+    pub fn pragma_value(&self) -> String {
+        format!("\"x'{}'\"", hex::encode_upper(self.0))
+    }
+}
+
+impl fmt::Debug for DbKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("DbKey(…)")
+    }
+}
+
+impl Drop for DbKey {
+    fn drop(&mut self) {
+        // Best effort: the bytes do not outlive the key in this struct.
+        self.0 = [0; 32];
+    }
+}
+
+/// Why a key could not be read or kept. Never carries the key.
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    #[error("the key store cannot be read")]
+    Unreadable,
+    #[error("the key store cannot be written")]
+    Unwritable,
+    #[error("the stored key is damaged")]
+    Damaged,
+}
+
+/// Keeps the one store key of an installation.
+pub trait KeyStore: Send + Sync {
+    /// The key, or `None` if none was ever kept.
+    fn load(&self) -> Result<Option<DbKey>, KeyError>;
+    /// Keeps `key` durably. Called once, before anything is encrypted with it.
+    fn save(&self, key: &DbKey) -> Result<(), KeyError>;
+}
+
+/// A key in a file only its owner may read (mode 0600 on Unix): the desktop's key store,
+/// and the test suite's. Written to a temporary name, synced, then renamed into place, so
+/// a crash leaves either no key file or a whole one.
+#[derive(Debug, Clone)]
+pub struct KeyFile {
+    path: PathBuf,
+}
+
+impl KeyFile {
+    pub fn new(path: impl Into<PathBuf>) -> KeyFile {
+        KeyFile { path: path.into() }
+    }
+
+    /// The key file kept next to a store file: `sotay.db` → `sotay.db.key`.
+    pub fn beside(db_path: &Path) -> KeyFile {
+        let mut name = db_path.file_name().map(|n| n.to_os_string()).unwrap_or_default();
+        name.push(".key");
+        KeyFile::new(db_path.with_file_name(name))
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl KeyStore for KeyFile {
+    fn load(&self) -> Result<Option<DbKey>, KeyError> {
+        match std::fs::read(&self.path) {
+            Ok(bytes) => {
+                let text = std::str::from_utf8(&bytes).map_err(|_| KeyError::Damaged)?;
+                let raw = hex::decode(text.trim()).map_err(|_| KeyError::Damaged)?;
+                let bytes: [u8; 32] = raw.try_into().map_err(|_| KeyError::Damaged)?;
+                Ok(Some(DbKey(bytes)))
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(_) => Err(KeyError::Unreadable),
+        }
+    }
+
+    fn save(&self, key: &DbKey) -> Result<(), KeyError> {
+        let mut tmp = self.path.clone().into_os_string();
+        tmp.push(".tmp");
+        let tmp = PathBuf::from(tmp);
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create(true).truncate(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        let mut file = options.open(&tmp).map_err(|_| KeyError::Unwritable)?;
+        file.write_all(hex::encode(key.0).as_bytes()).map_err(|_| KeyError::Unwritable)?;
+        file.sync_all().map_err(|_| KeyError::Unwritable)?;
+        drop(file);
+        std::fs::rename(&tmp, &self.path).map_err(|_| KeyError::Unwritable)?;
+        if let Some(dir) = self.path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            // The rename is durable once the directory entry is.
+            if let Ok(d) = std::fs::File::open(dir) {
+                let _ = d.sync_all();
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A key held in memory only: for tests that need a key store that is not a file.
+#[derive(Debug, Default)]
+pub struct MemoryKey(std::sync::Mutex<Option<DbKey>>);
+
+impl MemoryKey {
+    pub fn with(key: DbKey) -> MemoryKey {
+        MemoryKey(std::sync::Mutex::new(Some(key)))
+    }
+}
+
+impl KeyStore for MemoryKey {
+    fn load(&self) -> Result<Option<DbKey>, KeyError> {
+        Ok(self.0.lock().map_err(|_| KeyError::Unreadable)?.clone())
+    }
+
+    fn save(&self, key: &DbKey) -> Result<(), KeyError> {
+        *self.0.lock().map_err(|_| KeyError::Unwritable)? = Some(key.clone());
+        Ok(())
+    }
+}

@@ -1,0 +1,319 @@
+//! The app lock on a shared tablet: each volunteer's PIN, the lock screen, and switching
+//! volunteer (which asks for the next volunteer's PIN).
+//!
+//! The app starts locked, locks itself after [`super::AppConfig::lock_after`] without a tap
+//! or keystroke and when the page is hidden (the app sent to the background), and on
+//! "Khoá". While locked nothing but the lock screen is drawn, so no record is on screen.
+//! The rules (PIN format, slow-down, blocking) are in `domain::pin`; the counts of wrong
+//! tries live in the store, so restarting the app does not reset them.
+
+use dioxus::prelude::*;
+
+use super::{call, Services, Ui};
+use crate::domain::pin;
+use crate::store::{PinCheck, PinState};
+
+/// The lock screen: the current volunteer's PIN, or "Đổi người" to pick another.
+#[component]
+pub fn LockScreen() -> Element {
+    let mut ui = use_context::<Ui>();
+    let mut switching = use_signal(|| false);
+    let t = ui.t();
+    let current = (ui.volunteer)();
+    let name = use_volunteer_name(current.clone());
+    match current {
+        Some(id) if !switching() => rsx! {
+            section { class: "lock", "data-testid": "lock-screen",
+                h1 { "🔒 {t.locked_title}" }
+                p { class: "lock-who", "👤 {name}" }
+                PinGate { key: "{id}", volunteer_id: id.clone(), on_unlocked: move |_| ui.locked.set(false) }
+                button { class: "secondary wide", "data-testid": "switch-volunteer", onclick: move |_| switching.set(true),
+                    "{t.switch_volunteer}" }
+            }
+        },
+        // First start, or "Đổi người": the list (nothing of anyone's work is on screen).
+        _ => rsx! {
+            div { class: "lock", "data-testid": "lock-screen",
+                VolunteerPicker {}
+            }
+        },
+    }
+}
+
+fn use_volunteer_name(id: Option<String>) -> String {
+    let services = use_context::<Services>();
+    let reference = use_resource(move || {
+        let store = services.store.clone();
+        async move { call(&store, |s| s.reference()).await }
+    });
+    let name = match (&*reference.read(), &id) {
+        (Some(Ok(r)), Some(id)) => r.volunteer_name(id),
+        _ => String::new(),
+    };
+    name
+}
+
+/// The commune's volunteers; tapping one asks for their PIN (or to choose one), then makes
+/// them the device's user and opens home.
+#[component]
+pub fn VolunteerPicker() -> Element {
+    let ui = use_context::<Ui>();
+    let services = use_context::<Services>();
+    let store = services.store.clone();
+    let reference = use_resource(move || {
+        let store = store.clone();
+        async move { call(&store, |s| s.reference()).await }
+    });
+    let mut chosen = use_signal(|| None::<String>);
+    let t = ui.t();
+    let guard = reference.read();
+    let volunteers = match &*guard {
+        Some(Ok(r)) => r.volunteers.clone(),
+        Some(Err(e)) => return rsx! { div { class: "fatal", "{t.store_error(e)}" } },
+        None => return rsx! { div { class: "loading", "…" } },
+    };
+    drop(guard);
+    let current = (ui.volunteer)();
+    let store = services.store.clone();
+    let become_user = move |id: String| {
+        let store = store.clone();
+        let mut ui = ui;
+        spawn(async move {
+            let chosen_id = id.clone();
+            if call(&store, move |s| s.set_current_volunteer(&chosen_id)).await.is_ok() {
+                ui.volunteer.set(Some(id));
+                ui.locked.set(false);
+                ui.home();
+            }
+        });
+    };
+    if let Some(id) = chosen() {
+        let name = volunteers.iter().find(|v| v.id == id).map(|v| v.name.clone()).unwrap_or_default();
+        return rsx! {
+            div { class: "pin-step",
+                p { class: "lock-who", "👤 {name}" }
+                PinGate { key: "{id}", volunteer_id: id.clone(), on_unlocked: move |id| become_user.clone()(id) }
+                button { class: "secondary wide", "data-testid": "pick-other", onclick: move |_| chosen.set(None), "‹ {t.back}" }
+            }
+        };
+    }
+    rsx! {
+        section { class: "choose",
+            h1 { "{t.who_is_using}" }
+            p { class: "hint", "{t.who_is_using_hint}" }
+            for v in volunteers {
+                button {
+                    key: "{v.id}",
+                    class: if current.as_deref() == Some(v.id.as_str()) { "volunteer current" } else { "volunteer" },
+                    "data-volunteer": "{v.id}",
+                    onclick: {
+                        let id = v.id.clone();
+                        let become_user = become_user.clone();
+                        move |_| {
+                            if ui.lock_enabled {
+                                chosen.set(Some(id.clone()));
+                            } else {
+                                become_user.clone()(id.clone());
+                            }
+                        }
+                    },
+                    "👤 {v.name}"
+                    if v.lead {
+                        span { class: "lead-badge", " · {t.lead_label}" }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Asks one volunteer for their PIN — or to choose one if they have none yet — and calls
+/// `on_unlocked` with their id once it is right. A blocked volunteer is unblocked here by a
+/// team lead's PIN, then chooses a new PIN.
+#[component]
+pub fn PinGate(volunteer_id: String, on_unlocked: EventHandler<String>) -> Element {
+    let ui = use_context::<Ui>();
+    let services = use_context::<Services>();
+    let mut reload = use_signal(|| 0u32);
+    let vid = volunteer_id.clone();
+    let store = services.store.clone();
+    let state = use_resource(move || {
+        let store = store.clone();
+        let vid = vid.clone();
+        let _ = reload();
+        async move { call(&store, move |s| Ok((s.pin_state(&vid)?, s.reference()?))).await }
+    });
+    let mut pin_text = use_signal(String::new);
+    let mut again = use_signal(String::new);
+    let mut lead = use_signal(|| None::<String>);
+    let mut message = use_signal(|| None::<String>);
+    let mut busy = use_signal(|| false);
+    let t = ui.t();
+    let guard = state.read();
+    let (pin_state, reference) = match &*guard {
+        Some(Ok((s, r))) => (*s, r.clone()),
+        Some(Err(e)) => return rsx! { div { class: "fatal", "{t.store_error(e)}" } },
+        None => return rsx! { div { class: "loading", "…" } },
+    };
+    drop(guard);
+
+    let id = volunteer_id.clone();
+    let store = services.store.clone();
+    let set_pin = move || {
+        let (p, a) = (pin_text(), again());
+        if let Err(problem) = pin::check_new(&p, &a) {
+            message.set(Some(t.pin_problem(problem).to_owned()));
+            return;
+        }
+        let store = store.clone();
+        let id = id.clone();
+        busy.set(true);
+        spawn(async move {
+            let who = id.clone();
+            let saved = call(&store, move |s| s.set_pin(&who, &p)).await;
+            busy.set(false);
+            match saved {
+                Ok(()) => on_unlocked.call(id),
+                Err(e) => message.set(Some(t.store_error(&e))),
+            }
+        });
+    };
+    let id = volunteer_id.clone();
+    let store = services.store.clone();
+    let try_pin = move || {
+        let p = pin_text();
+        let store = store.clone();
+        let id = id.clone();
+        busy.set(true);
+        spawn(async move {
+            let who = id.clone();
+            let answer = call(&store, move |s| s.check_pin(&who, &p)).await;
+            busy.set(false);
+            pin_text.set(String::new());
+            match answer {
+                Ok(PinCheck::Right) => on_unlocked.call(id),
+                Ok(PinCheck::Wrong { failures, wait_secs }) => {
+                    let mut m = t.pin_wrong(failures);
+                    if wait_secs > 0 {
+                        m.push(' ');
+                        m.push_str(&t.pin_wait(wait_secs));
+                    }
+                    if failures >= pin::FREE_TRIES {
+                        m.push(' ');
+                        m.push_str(&t.pin_tries_left(pin::BLOCK_AFTER - failures));
+                    }
+                    message.set(Some(m));
+                }
+                Ok(PinCheck::Wait { secs }) => message.set(Some(t.pin_wait(secs))),
+                Ok(PinCheck::Blocked | PinCheck::NotSet) => {
+                    message.set(None);
+                    *reload.write() += 1;
+                }
+                Err(e) => message.set(Some(t.store_error(&e))),
+            }
+        });
+    };
+    let id = volunteer_id.clone();
+    let leads: Vec<_> = reference.volunteers.iter().filter(|v| v.lead && v.id != volunteer_id).cloned().collect();
+    let store = services.store.clone();
+    let lead_unlock = move || {
+        let Some(lead_id) = lead() else { return };
+        let p = pin_text();
+        let store = store.clone();
+        let id = id.clone();
+        busy.set(true);
+        spawn(async move {
+            let answer = call(&store, move |s| s.unblock_pin(&id, &lead_id, &p)).await;
+            busy.set(false);
+            pin_text.set(String::new());
+            match answer {
+                Ok(PinCheck::Right) => {
+                    message.set(None);
+                    *reload.write() += 1;
+                }
+                Ok(PinCheck::Wait { secs }) => message.set(Some(t.pin_wait(secs))),
+                Ok(_) => message.set(Some(t.lead_wrong.to_owned())),
+                Err(e) => message.set(Some(t.store_error(&e))),
+            }
+        });
+    };
+    if lead().is_none() {
+        if let Some(first) = leads.first() {
+            lead.set(Some(first.id.clone()));
+        }
+    }
+    let notice = message().or(match pin_state {
+        PinState::Wait { secs, .. } => Some(t.pin_wait(secs)),
+        _ => None,
+    });
+    let body = match pin_state {
+        PinState::NotSet => {
+            let mut set_pin2 = set_pin.clone();
+            let mut set_pin = set_pin;
+            rsx! {
+                h2 { "{t.set_pin_title}" }
+                p { class: "hint", "{t.set_pin_hint}" }
+                label { class: "field",
+                    span { class: "label", "{t.pin_label}" }
+                    input { r#type: "password", inputmode: "numeric", autocomplete: "new-password", maxlength: "12",
+                        "data-testid": "pin-new", value: "{pin_text}", oninput: move |e| { pin_text.set(e.value()); message.set(None); } }
+                }
+                label { class: "field",
+                    span { class: "label", "{t.pin_again}" }
+                    input { r#type: "password", inputmode: "numeric", autocomplete: "new-password", maxlength: "12",
+                        "data-testid": "pin-again", value: "{again}", oninput: move |e| { again.set(e.value()); message.set(None); },
+                        onkeydown: move |e: KeyboardEvent| if e.key() == Key::Enter { set_pin2() } }
+                }
+                button { class: "primary wide", "data-testid": "pin-set", disabled: busy(), onclick: move |_| set_pin(),
+                    if busy() { "{t.checking_pin}" } else { "{t.set_pin_button}" } }
+            }
+        }
+        PinState::Ready { .. } | PinState::Wait { .. } => {
+            let mut try_pin2 = try_pin.clone();
+            let mut try_pin = try_pin;
+            rsx! {
+                label { class: "field",
+                    span { class: "label", "{t.pin_label}" }
+                    input { r#type: "password", inputmode: "numeric", autocomplete: "current-password", maxlength: "12",
+                        "data-testid": "pin-input", value: "{pin_text}", oninput: move |e| { pin_text.set(e.value()); message.set(None); },
+                        onkeydown: move |e: KeyboardEvent| if e.key() == Key::Enter { try_pin2() } }
+                }
+                button { class: "primary wide", "data-testid": "pin-unlock", disabled: busy(), onclick: move |_| try_pin(),
+                    if busy() { "{t.checking_pin}" } else { "{t.unlock}" } }
+            }
+        }
+        PinState::Blocked => {
+            let mut lead_unlock = lead_unlock;
+            rsx! {
+                p { class: "error", role: "alert", "data-testid": "pin-blocked", "{t.pin_blocked}" }
+                if leads.is_empty() {
+                    p { class: "error", "{t.no_lead}" }
+                } else {
+                    label { class: "field",
+                        span { class: "label", "{t.lead_label}" }
+                        select { "data-testid": "lead-choice", onchange: move |e| lead.set(Some(e.value())),
+                            for l in leads.iter() {
+                                option { key: "{l.id}", value: "{l.id}", selected: lead().as_deref() == Some(l.id.as_str()), "{l.name}" }
+                            }
+                        }
+                    }
+                    label { class: "field",
+                        span { class: "label", "{t.lead_pin}" }
+                        input { r#type: "password", inputmode: "numeric", autocomplete: "off", maxlength: "12",
+                            "data-testid": "lead-pin", value: "{pin_text}", oninput: move |e| { pin_text.set(e.value()); message.set(None); } }
+                    }
+                    button { class: "primary wide", "data-testid": "lead-unlock", disabled: busy(), onclick: move |_| lead_unlock(),
+                        "{t.lead_unlock}" }
+                }
+            }
+        }
+    };
+    rsx! {
+        div { class: "pin-gate",
+            {body}
+            if let Some(m) = notice {
+                p { class: "error", role: "alert", "data-testid": "pin-message", "{m}" }
+            }
+        }
+    }
+}

@@ -1,0 +1,267 @@
+//! A lost tablet exposes no one: the store is encrypted at rest, its key is kept apart, a
+//! wrong or missing key is a clear error that changes nothing, a plain store from before
+//! encryption is encrypted once without losing a record, PINs slow down and block, and a
+//! revoked device erases what the server already has.
+
+use std::sync::Arc;
+
+use sotay::domain::*;
+use sotay::store::key::{DbKey, KeyFile, KeyStore, MemoryKey};
+use sotay::store::{Filter, PinCheck, PinState, Settled, Store, StoreError};
+
+use super::common::*;
+
+const NAME: &str = "Hơ Giang Thử Nghiệm";
+const PHONE: &str = "0905123456";
+const CID: &str = "051203004567";
+
+/// Every byte of every file in `dir` (the store, its WAL and shared memory, temporary files).
+fn raw_bytes(dir: &std::path::Path) -> Vec<u8> {
+    let mut all = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let p = entry.unwrap().path();
+        if p.is_file() {
+            all.extend(std::fs::read(p).unwrap());
+        }
+    }
+    all
+}
+
+fn contains(haystack: &[u8], needle: &str) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle.as_bytes())
+}
+
+/// What must never be readable in the raw files: the name (as typed and as search folds
+/// it), the phone, the ID number and its last four digits.
+fn personal_needles() -> Vec<String> {
+    vec![
+        NAME.to_owned(),
+        sotay::domain::fold::fold(NAME),
+        "Giang".to_owned(),
+        PHONE.to_owned(),
+        CID.to_owned(),
+        CID[8..].to_owned(),
+    ]
+}
+
+fn assert_no_personal_data(dir: &std::path::Path) {
+    let bytes = raw_bytes(dir);
+    assert!(bytes.len() > 4096, "the scan read the files");
+    for needle in personal_needles() {
+        assert!(!contains(&bytes, &needle), "{needle:?} is readable in the raw files");
+    }
+}
+
+fn person_record(t: &TempStore, outcome: Outcome) -> Record {
+    let body = match signature(Some(NAME), Some(CID), outcome) {
+        Body::SignatureHelp(mut s) => {
+            let p = s.person.as_mut().unwrap();
+            p.phone = Some(PHONE.into());
+            Body::SignatureHelp(s)
+        }
+        _ => unreachable!(),
+    };
+    t.store.create(new_record("h-plei", at(19, 8), body)).unwrap()
+}
+
+fn person_of(r: &Record) -> Option<Person> {
+    match &r.body {
+        Body::SignatureHelp(s) => s.person.clone(),
+        _ => None,
+    }
+}
+
+#[test]
+fn the_store_its_wal_and_temporary_files_hold_no_personal_data() {
+    let t = live_store();
+    let r = person_record(&t, Outcome::DigitalSignature);
+    assert_eq!(person_of(&t.store.get(r.meta.id).unwrap().unwrap()).unwrap().cid_last4.as_deref(), Some(&CID[8..]));
+    // While the app runs: the WAL holds the newest pages.
+    assert!(t.dir.path().join("sotay.db-wal").exists());
+    let hits = t.store.search(&Filter { text: "giang".into(), limit: 10, ..Default::default() }).unwrap();
+    assert_eq!(hits.len(), 1, "search still finds the person through the key");
+    assert_no_personal_data(t.dir.path());
+    // After a restart too.
+    let t = t.reopen();
+    assert_eq!(person_of(&t.store.get(r.meta.id).unwrap().unwrap()).unwrap().display_name, NAME);
+    assert_no_personal_data(t.dir.path());
+}
+
+#[test]
+fn the_file_cannot_be_opened_without_the_key() {
+    let t = live_store();
+    person_record(&t, Outcome::DigitalSignature);
+    let path = t.path();
+    let header = std::fs::read(&path).unwrap()[..16].to_vec();
+    assert_ne!(&header, b"SQLite format 3\0", "not a plain SQLite file");
+    let plain = rusqlite::Connection::open(&path).unwrap();
+    let err = plain.query_row("SELECT count(*) FROM records", [], |r| r.get::<_, i64>(0)).unwrap_err();
+    assert_eq!(err.sqlite_error_code(), Some(rusqlite::ErrorCode::NotADatabase), "{err}");
+    // The key file is the owner's only.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(KeyFile::beside(&path).path()).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+}
+
+#[test]
+fn a_wrong_key_is_a_clear_error_and_destroys_nothing() {
+    let t = live_store();
+    let r = person_record(&t, Outcome::DigitalSignature);
+    let path = t.path();
+    drop(t.store);
+    let before = std::fs::read(&path).unwrap();
+    let wrong = MemoryKey::with(DbKey::generate());
+    let err = Store::open_with_keys(&path, &wrong, Arc::new(now)).err().unwrap();
+    assert!(matches!(err, StoreError::WrongKey), "{err:?}");
+    let words = sotay::i18n::Lang::Vi.strings().store_error(&err);
+    assert!(words.contains("Khoá giải mã") && words.contains("vẫn còn nguyên"), "{words}");
+    assert_eq!(std::fs::read(&path).unwrap(), before, "the file is untouched");
+    // A missing key is refused too, and does not make a new store over the old one.
+    let keyfile = KeyFile::beside(&path);
+    let kept_key = keyfile.load().unwrap().unwrap();
+    std::fs::remove_file(keyfile.path()).unwrap();
+    let err = Store::open(&path).err().unwrap();
+    assert!(matches!(err, StoreError::KeyUnavailable(_)), "{err:?}");
+    assert_eq!(std::fs::read(&path).unwrap(), before);
+    assert!(!keyfile.path().exists(), "no new key was made for an existing store");
+    // With the right key back, everything is there.
+    keyfile.save(&kept_key).unwrap();
+    let store = Store::open(&path).unwrap();
+    assert_eq!(person_of(&store.get(r.meta.id).unwrap().unwrap()).unwrap().display_name, NAME);
+}
+
+#[test]
+fn a_plain_store_from_before_encryption_is_encrypted_once_without_losing_a_record() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("sotay.db");
+    {
+        // The frozen schema of the first release, with a record of a person in it.
+        let c = rusqlite::Connection::open(&path).unwrap();
+        c.execute_batch(include_str!("../fixtures/schema_v1.sql")).unwrap();
+        let mut stmt = c.prepare("SELECT id, body FROM records").unwrap();
+        let rows: Vec<(String, String)> =
+            stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).unwrap().map(Result::unwrap).collect();
+        assert_eq!(rows.len(), 2);
+        assert!(contains(&std::fs::read(&path).unwrap(), "A Blúp"), "the old file is readable");
+    }
+    // A crash in an earlier try left a half-written encrypted copy behind.
+    std::fs::write(dir.path().join("sotay.db.encrypting"), b"half a file").unwrap();
+    let store = Store::open_with_clock(&path, Arc::new(now)).unwrap();
+    let records = store.search(&Filter::default()).unwrap();
+    assert_eq!(records.len(), 2);
+    assert!(records.iter().any(|r| matches!(&r.body, Body::Visit(v) if v.household == "Nhà ông A Blúp")));
+    assert_eq!(store.outbox(10).unwrap().len(), 2, "queued records stay queued");
+    assert_eq!(store.device_id().unwrap(), "0192f000-0000-7000-8000-000000000001");
+    drop(store);
+    assert!(!dir.path().join("sotay.db.encrypting").exists());
+    let bytes = raw_bytes(dir.path());
+    assert!(!contains(&bytes, "A Blúp"), "the plain copy is gone");
+    assert_ne!(&std::fs::read(&path).unwrap()[..16], b"SQLite format 3\0");
+    // Opening again does not encrypt twice or lose anything.
+    let store = Store::open(&path).unwrap();
+    assert_eq!(store.search(&Filter::default()).unwrap().len(), 2);
+    assert_eq!(raw_conn(&path).query_row("PRAGMA user_version", [], |r| r.get::<_, i64>(0)).unwrap(), {
+        sotay::store::schema_version()
+    });
+}
+
+#[test]
+fn pins_slow_down_block_and_are_unblocked_by_the_team_lead() {
+    let clock = Arc::new(std::sync::Mutex::new(now()));
+    let c = clock.clone();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("sotay.db");
+    let store = Store::open_with_clock(&path, Arc::new(move || *c.lock().unwrap())).unwrap();
+    let advance = |secs: i64| *clock.lock().unwrap() += chrono::Duration::seconds(secs);
+    assert_eq!(store.pin_state("v-lan").unwrap(), PinState::NotSet);
+    assert_eq!(store.check_pin("v-lan", "240681").unwrap(), PinCheck::NotSet);
+    store.set_pin("v-lan", "240681").unwrap();
+    store.set_pin("v-thu", "573920").unwrap(); // the sample commune's team lead
+    let hash: String =
+        raw_conn(&path).query_row("SELECT hash FROM pins WHERE volunteer_id = 'v-lan'", [], |r| r.get(0)).unwrap();
+    assert!(hash.starts_with("$argon2id$") && !hash.contains("240681"));
+    assert_eq!(store.check_pin("v-lan", "240681").unwrap(), PinCheck::Right);
+    for n in 1..=2 {
+        assert_eq!(store.check_pin("v-lan", "000001").unwrap(), PinCheck::Wrong { failures: n, wait_secs: 0 });
+    }
+    assert_eq!(store.check_pin("v-lan", "000001").unwrap(), PinCheck::Wrong { failures: 3, wait_secs: 5 });
+    // Too soon: even the right PIN is not checked.
+    assert_eq!(store.check_pin("v-lan", "240681").unwrap(), PinCheck::Wait { secs: 5 });
+    advance(5);
+    assert_eq!(store.pin_state("v-lan").unwrap(), PinState::Ready { failures: 3 });
+    // Restarting the app does not reset the count.
+    drop(store);
+    let c = clock.clone();
+    let store = Store::open_with_clock(&path, Arc::new(move || *c.lock().unwrap())).unwrap();
+    let mut failures = 3;
+    while failures < sotay::domain::pin::BLOCK_AFTER - 1 {
+        failures += 1;
+        let check = store.check_pin("v-lan", "000001").unwrap();
+        assert_eq!(check, PinCheck::Wrong { failures, wait_secs: sotay::domain::pin::wait_secs(failures) });
+        advance(sotay::domain::pin::wait_secs(failures) as i64);
+    }
+    assert_eq!(store.check_pin("v-lan", "000001").unwrap(), PinCheck::Blocked);
+    advance(3600);
+    assert_eq!(store.check_pin("v-lan", "240681").unwrap(), PinCheck::Blocked, "waiting does not unblock");
+    // Only a team lead, with the lead's own right PIN, unblocks.
+    assert_eq!(store.unblock_pin("v-lan", "v-hung", "573920").unwrap(), PinCheck::NotSet, "not a lead");
+    assert!(matches!(store.unblock_pin("v-lan", "v-thu", "111000").unwrap(), PinCheck::Wrong { .. }));
+    assert_eq!(store.pin_state("v-lan").unwrap(), PinState::Blocked);
+    assert_eq!(store.unblock_pin("v-lan", "v-thu", "573920").unwrap(), PinCheck::Right);
+    assert_eq!(store.pin_state("v-lan").unwrap(), PinState::NotSet, "the volunteer chooses a new PIN");
+}
+
+#[test]
+fn revocation_erases_what_the_server_has_and_keeps_what_it_does_not() {
+    let t = live_store();
+    let sent = person_record(&t, Outcome::DigitalSignature);
+    let sent_then_edited = person_record(&t, Outcome::NotCompleted);
+    let unsent = person_record(&t, Outcome::PersonalESignature);
+    t.store
+        .settle_push(&[
+            Settled::Sent { id: sent.meta.id, version: 1 },
+            Settled::Sent { id: sent_then_edited.meta.id, version: 1 },
+        ])
+        .unwrap();
+    // Edited after it was sent: the newer version is not on the server yet.
+    let mut body = sent_then_edited.body.clone();
+    if let Body::SignatureHelp(s) = &mut body {
+        s.level_after = AccountLevel::Level1;
+    }
+    t.store.update(sent_then_edited.meta.id, 1, "v-lan", "h-plei", at(19, 9), body).unwrap();
+
+    let wiped = t.store.wipe_after_revocation().unwrap();
+    assert_eq!((wiped.erased, wiped.kept_unsent), (1, 2));
+    let erased = t.store.get(sent.meta.id).unwrap().unwrap();
+    assert_eq!(person_of(&erased), None);
+    assert_eq!(erased.body.signed(), sent.body.signed(), "the counts stay");
+    for h in t.store.history(sent.meta.id).unwrap() {
+        assert!(!format!("{:?}", h.body).contains("Giang"), "history is erased too");
+    }
+    assert_eq!(person_of(&t.store.get(unsent.meta.id).unwrap().unwrap()).unwrap().display_name, NAME);
+    assert!(person_of(&t.store.get(sent_then_edited.meta.id).unwrap().unwrap()).is_some());
+    assert_eq!(t.store.outbox(10).unwrap().len(), 2, "unsent records stay queued");
+    assert!(t.store.search(&Filter { text: "giang".into(), limit: 10, ..Default::default() }).unwrap().len() == 2);
+    // Under the key, the erased record's details are gone from every table.
+    let c = raw_conn(&t.path());
+    let bodies: Vec<String> = c
+        .prepare(
+            "SELECT body FROM records WHERE id = ?1 UNION ALL SELECT body FROM record_history WHERE record_id = ?1",
+        )
+        .unwrap()
+        .query_map([sent.meta.id.to_string()], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert!(bodies.len() >= 2);
+    assert!(bodies.iter().all(|b| !b.contains("Giang") && !b.contains(PHONE)));
+    // Said once, remembered; a second call erases nothing more.
+    assert_eq!(t.store.revocation().unwrap().unwrap(), wiped);
+    let again = t.store.wipe_after_revocation().unwrap();
+    assert_eq!((again.erased, again.at), (1, wiped.at));
+    let words = sotay::i18n::Lang::Vi.strings().revoked_wiped(&wiped);
+    assert!(words.contains("1 bản ghi") && words.contains("2 bản ghi chưa gửi"), "{words}");
+}
