@@ -27,15 +27,28 @@ echo "desktop window drawn with $colours colours (target/desktop.png)"
 if (( colours < 20 )); then
   echo "the window looks blank"; cat "$work/app.log"; exit 1
 fi
-# A real click on the first volunteer ("Y Lan", top of the list) reaches the app, which
-# writes the choice to its store.
+# A real click on the first volunteer ("Y Lan", top of the list) reaches the app, which asks
+# her to choose a PIN; typing it twice on the real keyboard makes her the device's user.
+# The store is encrypted, so the check reads it through the app's own code
+# (examples/store_probe.rs) with the key file beside it.
 DISPLAY="$display" xdotool mousemove 200 188 click 1
+sleep 2
+DISPLAY="$display" import -window root target/desktop-pin.png
+DISPLAY="$display" xdotool type --delay 80 240681
+DISPLAY="$display" xdotool key Tab
+DISPLAY="$display" xdotool type --delay 80 240681
+DISPLAY="$display" xdotool key Return
+probe=""
 for _ in $(seq 1 20); do
-  chosen=$(python3 -c "import sqlite3,sys; r=sqlite3.connect(sys.argv[1]).execute(\"select value from settings where key='current_volunteer'\").fetchone(); print(r[0] if r else '')" "$work/sotay.db")
-  [[ "$chosen" == "v-lan" ]] && break
+  probe=$(target/debug/examples/store_probe "$work/sotay.db" 2>/dev/null || true)
+  [[ "$probe" == "volunteer=v-lan pin=set" ]] && break
   sleep 0.5
 done
-[[ "$chosen" == "v-lan" ]] || { echo "clicking a volunteer in the desktop window did not choose them"; exit 1; }
+[[ "$probe" == "volunteer=v-lan pin=set" ]] || {
+  echo "clicking a volunteer and typing a PIN in the desktop window did not reach the store ($probe)"; cat "$work/app.log"; exit 1; }
+if head -c 16 "$work/sotay.db" | grep -q "SQLite format 3"; then
+  echo "the desktop store is not encrypted"; exit 1
+fi
 sleep 1
 DISPLAY="$display" import -window root target/desktop-home.png
-echo "desktop window: a click chose volunteer $chosen (target/desktop-home.png)"
+echo "desktop window: a click and a typed PIN chose volunteer v-lan on an encrypted store (target/desktop-home.png)"

@@ -19,7 +19,7 @@ echo "== Rust tests"
 cargo test --features liveview,server
 
 echo "== desktop window under Xvfb"
-cargo build --features liveview,server --bins
+cargo build --features liveview,server --bins --examples
 bash scripts/desktop-smoke.sh
 
 echo "== browser flows"

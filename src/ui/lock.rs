@@ -127,6 +127,11 @@ pub fn VolunteerPicker() -> Element {
     }
 }
 
+/// Puts the caret in the PIN field, so the phone's number pad opens at once.
+async fn focus(e: MountedEvent) {
+    let _ = e.set_focus(true).await;
+}
+
 /// Asks one volunteer for their PIN — or to choose one if they have none yet — and calls
 /// `on_unlocked` with their id once it is right. A blocked volunteer is unblocked here by a
 /// team lead's PIN, then chooses a new PIN.
@@ -256,7 +261,7 @@ pub fn PinGate(volunteer_id: String, on_unlocked: EventHandler<String>) -> Eleme
                 label { class: "field",
                     span { class: "label", "{t.pin_label}" }
                     input { r#type: "password", inputmode: "numeric", autocomplete: "new-password", maxlength: "12",
-                        "data-testid": "pin-new", value: "{pin_text}", oninput: move |e| { pin_text.set(e.value()); message.set(None); } }
+                        "data-testid": "pin-new", value: "{pin_text}", onmounted: focus, oninput: move |e| { pin_text.set(e.value()); message.set(None); } }
                 }
                 label { class: "field",
                     span { class: "label", "{t.pin_again}" }
@@ -275,7 +280,7 @@ pub fn PinGate(volunteer_id: String, on_unlocked: EventHandler<String>) -> Eleme
                 label { class: "field",
                     span { class: "label", "{t.pin_label}" }
                     input { r#type: "password", inputmode: "numeric", autocomplete: "current-password", maxlength: "12",
-                        "data-testid": "pin-input", value: "{pin_text}", oninput: move |e| { pin_text.set(e.value()); message.set(None); },
+                        "data-testid": "pin-input", value: "{pin_text}", onmounted: focus, oninput: move |e| { pin_text.set(e.value()); message.set(None); },
                         onkeydown: move |e: KeyboardEvent| if e.key() == Key::Enter { try_pin2() } }
                 }
                 button { class: "primary wide", "data-testid": "pin-unlock", disabled: busy(), onclick: move |_| try_pin(),
