@@ -3,6 +3,7 @@
 use sotay::ui::{App, AppConfig};
 
 fn main() {
+    sotay::platform::quiet_panics();
     let config = AppConfig::new(sotay::platform::default_db_path());
     #[cfg(feature = "desktop")]
     {

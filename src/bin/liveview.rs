@@ -30,6 +30,7 @@ fn page() -> Html<String> {
 
 #[tokio::main]
 async fn main() {
+    sotay::platform::quiet_panics();
     let mut args = std::env::args().skip(1);
     let mut db = sotay::platform::default_db_path();
     let mut port: u16 = 0;

@@ -121,3 +121,22 @@ fn live_store_at(path: &std::path::Path) -> Store {
     store.replace_reference(&reference).unwrap();
     store
 }
+
+#[test]
+fn a_crash_message_names_the_place_not_the_data() {
+    // Capture what the app's panic hook would print for a panic carrying personal data.
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let sink = seen.clone();
+    let previous = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| sink.lock().unwrap().push_str(&sotay::platform::panic_report(info))));
+    let result = std::thread::spawn(|| {
+        let name = "Hơ Giang Thử Nghiệm 0905123456";
+        panic!("could not save {name}");
+    })
+    .join();
+    std::panic::set_hook(previous);
+    assert!(result.is_err());
+    let seen = seen.lock().unwrap().clone();
+    assert!(seen.contains("tests/it/durability.rs:"), "{seen}");
+    assert!(!seen.contains("Giang") && !seen.contains("0905123456"), "{seen}");
+}
