@@ -23,7 +23,7 @@ import {
   LIVEVIEW_BIN, SERVER_BIN, startProcess, startLiveview, stopProcess, run, launchBrowser, chooseVolunteer,
   pageErrors, onFailureAppend, step, until, norm, visible, gone, textIs, textHas, valueIs,
   countIs, fill, tick, choose, openNew, saveExpectingDetail, backHome, openList,
-  search, listedTitles, scrollTop, shot, load,
+  search, listedTitles, scrollTop, scrollTo, shot, load,
 } from './helpers.mjs';
 
 const PYTHON = process.env.PYTHON || 'python3';
@@ -358,6 +358,7 @@ step('5. a revoked device erases what the commune has, keeps its unsent records 
   await textIs(pending(), 'Chờ gửi: 1 bản ghi');
   await textHas(page.locator('[data-testid=revoked-wiped]'), 'đã xoá thông tin cá nhân');
   await textHas(page.locator('[data-testid=revoked-wiped]'), '1 bản ghi chưa gửi vẫn được giữ nguyên');
+  await scrollTo('[data-testid=revoked-wiped]');
   await shot('revoked.png');
   await openList();
   // The person the commune already has is no longer findable by name on the phone.
