@@ -127,7 +127,7 @@ pub struct OutboxSummary {
 pub struct Enrolment {
     pub server_url: String,
     pub commune: String,
-    /// Bearer token. (Kept in the settings table; issue 5 encrypts the whole store.)
+    /// Bearer token, kept in the settings table of the encrypted store.
     pub token: String,
     /// The id the server gave this device.
     pub device_id: String,
