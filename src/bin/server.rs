@@ -10,13 +10,17 @@
 //! `--data` defaults to `$SOTAY_SERVER_DATA` or `./sotay-data`; `--addr` to
 //! `$SOTAY_SERVER_ADDR` or `127.0.0.1:8080`. `--demo` loads the sample commune (Kon Braih
 //! with made-up hamlets) if the server has no commune yet, so an app can sync at once.
+//!
+//! Logs go to standard error, filtered by `$SOTAY_LOG` (`tracing-subscriber`'s `EnvFilter`
+//! syntax: `info` by default, `debug`, `sotay=trace,info`, …). They name requests by method
+//! and path and errors by kind: no query strings, bodies, headers or personal data.
 
 use std::path::PathBuf;
 
 use anyhow::{bail, Context};
 use sotay::domain::sample::sample_reference;
-use sotay::server::db::ServerDb;
-use sotay::server::{router, AppState};
+use sotay::server::db::{DbError, ServerDb};
+use sotay::server::{db_error_kind, router, AppState};
 
 struct Args {
     command: String,
@@ -60,7 +64,13 @@ fn parse_args() -> anyhow::Result<Args> {
 
 fn open(data: &std::path::Path) -> anyhow::Result<ServerDb> {
     std::fs::create_dir_all(data).with_context(|| format!("cannot create the data folder {}", data.display()))?;
-    ServerDb::open(data.join("sotay-server.db")).context("cannot open the server database")
+    ServerDb::open(data.join("sotay-server.db")).map_err(|e| db_failed("cannot open the server database", e))
+}
+
+/// A database error as the operator sees it: its kind, never its text (which can quote
+/// stored data).
+fn db_failed(what: &str, e: DbError) -> anyhow::Error {
+    anyhow::anyhow!("{what}: {}", db_error_kind(&e))
 }
 
 /// The demo commune: the app's sample hamlets, but real for the devices that enrol.
@@ -71,27 +81,51 @@ fn demo_reference() -> sotay::domain::ReferenceData {
     r
 }
 
+/// Logs to standard error, filtered by `$SOTAY_LOG` (default `info`).
+fn init_logging() {
+    use tracing_subscriber::EnvFilter;
+    let (filter, bad) = match std::env::var("SOTAY_LOG") {
+        Err(_) => (EnvFilter::new("info"), false),
+        Ok(spec) => match EnvFilter::try_new(&spec) {
+            Ok(f) => (f, false),
+            Err(_) => (EnvFilter::new("info"), true),
+        },
+    };
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
+    if bad {
+        tracing::warn!("SOTAY_LOG is not a valid filter; logging at info");
+    }
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    init_logging();
     let args = parse_args()?;
     match args.command.as_str() {
         "serve" => {
             let db = open(&args.data)?;
-            if args.demo && db.communes()?.is_empty() {
-                db.put_commune(&demo_reference())?;
+            if args.demo && db.communes().map_err(|e| db_failed("cannot read the communes", e))?.is_empty() {
+                db.put_commune(&demo_reference()).map_err(|e| db_failed("cannot load the demo commune", e))?;
             }
             let listener = tokio::net::TcpListener::bind(&args.addr)
                 .await
                 .with_context(|| format!("cannot listen on {}", args.addr))?;
             println!("sotay-server listening on http://{}", listener.local_addr()?);
+            tracing::info!(addr = %listener.local_addr()?, "serving");
             axum::serve(listener, router(AppState::new(db))).await?;
         }
         "enrol-code" => {
             let db = open(&args.data)?;
-            if args.demo && db.communes()?.is_empty() {
-                db.put_commune(&demo_reference())?;
+            if args.demo && db.communes().map_err(|e| db_failed("cannot read the communes", e))?.is_empty() {
+                db.put_commune(&demo_reference()).map_err(|e| db_failed("cannot load the demo commune", e))?;
             }
-            let code = db.new_enrol_code(&args.commune, chrono::Duration::hours(args.hours), chrono::Utc::now())?;
+            let code = db
+                .new_enrol_code(&args.commune, chrono::Duration::hours(args.hours), chrono::Utc::now())
+                .map_err(|e| db_failed("cannot make an enrolment code", e))?;
             println!("Mã đăng ký máy / enrolment code: {code}");
             println!("Hết hạn sau / expires in: {} h", args.hours);
             if let Some(url) = &args.server_url {
@@ -103,7 +137,7 @@ async fn main() -> anyhow::Result<()> {
         }
         "devices" => {
             let db = open(&args.data)?;
-            for d in db.devices(&args.commune)? {
+            for d in db.devices(&args.commune).map_err(|e| db_failed("cannot list the devices", e))? {
                 let state = if d.revoked { "revoked" } else { "active" };
                 println!(
                     "{}  {:<30}  {state:<8} last sync {}  queued {}",
@@ -116,8 +150,8 @@ async fn main() -> anyhow::Result<()> {
         }
         "add-admin" => {
             let db = open(&args.data)?;
-            if args.demo && db.communes()?.is_empty() {
-                db.put_commune(&demo_reference())?;
+            if args.demo && db.communes().map_err(|e| db_failed("cannot read the communes", e))?.is_empty() {
+                db.put_commune(&demo_reference()).map_err(|e| db_failed("cannot load the demo commune", e))?;
             }
             let username = args.rest.first().context("add-admin needs a USERNAME")?;
             // From the environment (scripts) or one line of standard input (a person).
@@ -133,13 +167,14 @@ async fn main() -> anyhow::Result<()> {
             if password.chars().count() < 10 {
                 bail!("the password must have at least 10 characters");
             }
-            db.put_account(username, &password, &args.commune, chrono::Utc::now())?;
+            db.put_account(username, &password, &args.commune, chrono::Utc::now())
+                .map_err(|e| db_failed("cannot save the account", e))?;
             println!("office account {username} can log in at /office for commune {}", args.commune);
         }
         "revoke" => {
             let db = open(&args.data)?;
             let id = args.rest.first().context("revoke needs a DEVICE_ID (see `sotay-server devices`)")?;
-            db.revoke(id, chrono::Utc::now())?;
+            db.revoke(id, chrono::Utc::now()).map_err(|e| db_failed("cannot revoke the device", e))?;
             println!("revoked {id}");
         }
         _ => {

@@ -783,6 +783,15 @@ impl ServerDb {
         Ok(out)
     }
 
+    /// True when the personal details of this record were erased on request.
+    pub fn was_erased(&self, commune: &str, id: Uuid) -> Result<bool> {
+        Ok(self.conn().query_row(
+            "SELECT EXISTS (SELECT 1 FROM change_log WHERE commune = ? AND key = ?)",
+            params![commune, format!("erase:{id}")],
+            |r| r.get(0),
+        )?)
+    }
+
     /// Erases the personal details of these records, here and in their history, and tells
     /// every device of the commune to do the same at its next sync. What they count (the
     /// session, its outcome and hamlet) stays. Returns how many records were erased.

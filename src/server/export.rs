@@ -1,13 +1,18 @@
 //! The reports as files for the deadline: XLSX with Vietnamese headers and number formats,
 //! and CSV (UTF-8 with a byte-order mark, so Excel reads the diacritics). Counts only.
+//! An error is worded by the writer that failed, never by its text (which can quote a cell).
 
 use rust_xlsxwriter::{Format, Workbook, XlsxError};
 
 use super::reports::{ActivityReport, CoverageReport};
 use crate::i18n::office::OfficeStrings;
 
-fn xlsx_error(e: XlsxError) -> String {
-    e.to_string()
+fn xlsx_error(_: XlsxError) -> String {
+    "the XLSX writer failed".into()
+}
+
+fn csv_error(_: csv::Error) -> String {
+    "the CSV writer failed".into()
 }
 
 /// The coverage report as an XLSX workbook.
@@ -149,9 +154,9 @@ fn csv_bytes(rows: Vec<Vec<String>>) -> Result<Vec<u8>, String> {
     {
         let mut w = csv::Writer::from_writer(&mut out);
         for r in rows {
-            w.write_record(r).map_err(|e| e.to_string())?;
+            w.write_record(r).map_err(csv_error)?;
         }
-        w.flush().map_err(|e| e.to_string())?;
+        w.flush().map_err(|_| "the CSV writer failed".to_owned())?;
     }
     Ok(out)
 }

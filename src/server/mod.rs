@@ -4,6 +4,12 @@
 //! whole HTTP surface from an [`AppState`], so tests call it on `127.0.0.1:0` with the real
 //! client. Every response carries the API version (body and `x-sotay-api` header); every
 //! error is an [`ApiError`] that words itself in Vietnamese, logs 5xx and hides internals.
+//!
+//! Logging (`tracing`; the binary installs the subscriber): one span per request naming the
+//! method and the route's path only (`/office/records/{id}`), never the query string (the
+//! office's record search puts names in it), the body or the headers (cookies, tokens);
+//! errors are logged by their kind ([`db_error_kind`]), never by a message that could quote
+//! stored data.
 
 pub mod accounts;
 pub mod db;
@@ -70,7 +76,61 @@ pub fn router(state: AppState) -> Router {
             Duration::from_secs(30),
         ))
         .layer(axum::middleware::map_response(stamp_api_version))
+        .layer(
+            tower_http::trace::TraceLayer::new_for_http()
+                .make_span_with(request_span)
+                .on_request(tower_http::trace::DefaultOnRequest::new().level(tracing::Level::DEBUG))
+                .on_response(tower_http::trace::DefaultOnResponse::new().level(tracing::Level::INFO)),
+        )
         .with_state(state)
+}
+
+/// The span of one request: the method and the path as the router matched it
+/// (`/office/records/{id}`), nothing else: no query string, headers or body, and not the
+/// path's own segments either, which are whatever was typed into the address bar (a name,
+/// an ID number). A path that matched no route is not repeated at all.
+fn request_span(req: &axum::http::Request<axum::body::Body>) -> tracing::Span {
+    let path = req.extensions().get::<axum::extract::MatchedPath>().map(|m| m.as_str()).unwrap_or("(no route)");
+    tracing::info_span!("request", method = %req.method(), path = %path)
+}
+
+/// What went wrong with the database, as a kind and SQLite's result code: never the
+/// error's own text, which can quote a stored value (serde's "invalid type: string …",
+/// a conversion failure).
+pub fn db_error_kind(e: &DbError) -> String {
+    match e {
+        DbError::Sql(rusqlite::Error::SqliteFailure(f, _)) => {
+            format!("sqlite {:?} (extended code {})", f.code, f.extended_code)
+        }
+        DbError::Sql(rusqlite::Error::QueryReturnedNoRows) => "sqlite: no rows".into(),
+        DbError::Sql(rusqlite::Error::InvalidColumnType(i, _, t)) => format!("sqlite: column {i} has type {t}"),
+        DbError::Sql(rusqlite::Error::FromSqlConversionFailure(i, t, _)) => {
+            format!("sqlite: column {i} of type {t} could not be converted")
+        }
+        DbError::Sql(_) => "sqlite: other error".into(),
+        DbError::Decode(j) => {
+            format!("stored JSON unreadable ({:?} at line {}, column {})", j.classify(), j.line(), j.column())
+        }
+        DbError::NoCommune => "no such commune".into(),
+        DbError::NoDevice => "no such device".into(),
+        DbError::TooNew(v) => format!("database schema {v} is newer than this server"),
+        DbError::BadPeriod => "bad period".into(),
+        DbError::Hash => "password hashing failed".into(),
+        #[allow(unreachable_patterns)]
+        _ => "other database error".into(),
+    }
+}
+
+/// A database task that panicked or was cancelled: logged without its message (a panic
+/// message could quote data), answered as a server error.
+fn task_failed(e: tokio::task::JoinError) -> ApiError {
+    let what = if e.is_panic() { "panicked" } else { "was cancelled" };
+    tracing::error!("a database task {what}");
+    ApiError::new(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        ErrorCode::Internal,
+        "Máy chủ đang gặp lỗi. Dữ liệu trên máy vẫn an toàn; Sổ tay sẽ tự gửi lại sau.",
+    )
 }
 
 async fn stamp_api_version(mut response: Response) -> Response {
@@ -111,8 +171,8 @@ impl From<DbError> for ApiError {
                 ApiError::new(StatusCode::NOT_FOUND, ErrorCode::NotFound, "Không có xã này trên máy chủ.")
             }
             other => {
-                // Logged for the operator; the device is told only that it may retry.
-                eprintln!("sotay-server: internal error: {other}");
+                // Logged for the operator (its kind only); the device is told only that it may retry.
+                tracing::error!(error = %db_error_kind(&other), "device API request failed");
                 ApiError::new(
                     StatusCode::INTERNAL_SERVER_ERROR,
                     ErrorCode::Internal,
@@ -221,6 +281,7 @@ fn authenticate(state: &AppState, headers: &HeaderMap, commune: &str) -> ApiResu
         .ok_or_else(ApiError::unauthorized)?;
     let device = state.db.device_by_token(token)?.ok_or_else(ApiError::unauthorized)?;
     if device.revoked {
+        tracing::info!(device = %device.id, "revoked device refused");
         return Err(ApiError::new(
             StatusCode::UNAUTHORIZED,
             ErrorCode::Revoked,
@@ -231,6 +292,7 @@ fn authenticate(state: &AppState, headers: &HeaderMap, commune: &str) -> ApiResu
         return Err(ApiError::new(StatusCode::FORBIDDEN, ErrorCode::Forbidden, "Máy này không thuộc xã này."));
     }
     if !state.limiter.allow(&device.id) {
+        tracing::warn!(device = %device.id, "device over its rate limit");
         return Err(rate_limited());
     }
     Ok(device)
@@ -262,16 +324,17 @@ async fn enrol(
     }
     let db = state.db.clone();
     let (code, name) = (req.code.clone(), name.to_owned());
-    let enrolled = tokio::task::spawn_blocking(move || db.enrol(&code, &name, Utc::now()))
-        .await
-        .map_err(|_| ApiError::from(DbError::NoDevice))??;
+    let enrolled =
+        tokio::task::spawn_blocking(move || db.enrol(&code, &name, Utc::now())).await.map_err(task_failed)??;
     let Some(e) = enrolled else {
+        tracing::info!("enrolment refused: code unknown, used or expired");
         return Err(ApiError::new(
             StatusCode::BAD_REQUEST,
             ErrorCode::EnrolCodeInvalid,
             "Mã đăng ký không đúng, đã dùng hoặc đã hết hạn. Hãy xin mã mới ở xã.",
         ));
     };
+    tracing::info!(device = %e.device_id, "device enrolled");
     Ok(Json(EnrolResponse {
         api_version: API_VERSION,
         device_id: e.device_id,
@@ -301,9 +364,20 @@ async fn push(
         ));
     }
     let db = state.db.clone();
+    let device_id = device.id.clone();
     let results = tokio::task::spawn_blocking(move || db.apply_push(&device, &req.device, &req.records, Utc::now()))
         .await
-        .map_err(|_| ApiError::from(DbError::NoDevice))??;
+        .map_err(task_failed)??;
+    let count = |a: Applied| results.iter().filter(|r| r.result == a).count();
+    tracing::info!(
+        device = %device_id,
+        records = results.len(),
+        applied = count(Applied::Applied),
+        duplicate = count(Applied::Duplicate),
+        stale = count(Applied::Stale),
+        rejected = count(Applied::Rejected),
+        "push"
+    );
     Ok(Json(PushResponse { api_version: API_VERSION, server_time: Utc::now(), results }))
 }
 
@@ -325,10 +399,10 @@ async fn pull(
     let Query(q) = query.map_err(|_| ApiError::bad_request("Tham số after và limit phải là số."))?;
     let limit = q.limit.unwrap_or(200).clamp(1, 1000);
     let db = state.db.clone();
-    let (changes, more) = tokio::task::spawn_blocking(move || db.pull(&commune, q.after.max(0), limit))
-        .await
-        .map_err(|_| ApiError::from(DbError::NoDevice))??;
+    let (changes, more) =
+        tokio::task::spawn_blocking(move || db.pull(&commune, q.after.max(0), limit)).await.map_err(task_failed)??;
     let cursor = changes.last().map(|(seq, _)| *seq).unwrap_or(q.after.max(0));
+    tracing::debug!(changes = changes.len(), cursor, more, "pull");
     Ok(Json(PullResponse { api_version: API_VERSION, server_time: Utc::now(), changes, cursor, more }))
 }
 

@@ -1,10 +1,12 @@
-//! The commune office's web pages: login, coverage, activity, hamlets and target, devices,
-//! exports and print view, audit log. Server-rendered HTML that works on a plain office PC
-//! without JavaScript and prints well.
+//! The commune office's web pages: login, coverage, activity, records (with a search by a
+//! person's name), each consenting person's printable consent record, hamlets and target,
+//! volunteers (team leads; CSV import), devices, erasure, exports and print view, audit log.
+//! Server-rendered HTML that works on a plain office PC without JavaScript and prints well.
 //!
 //! Every page needs a session; every change (a POST) needs the session's CSRF token, is
 //! refused with a clear message and changes nothing otherwise, and is written to the audit
-//! log. Wording comes from `i18n::office`.
+//! log, as are lookups of a person (by name or ID number) and views of a consent record.
+//! Wording comes from `i18n::office`. Nothing here logs what a request carries.
 
 use std::collections::HashMap;
 
@@ -38,6 +40,7 @@ pub fn routes() -> Router<AppState> {
         .route("/office/hamlets/import", post(import_hamlets))
         .route("/office/target", post(save_target))
         .route("/office/volunteers", post(save_volunteer))
+        .route("/office/volunteers/import", post(import_volunteers))
         .route("/office/providers", post(save_providers))
         .route("/office/devices", get(devices_page))
         .route("/office/devices/code", post(new_code))
@@ -45,6 +48,7 @@ pub fn routes() -> Router<AppState> {
         .route("/office/audit", get(audit_page))
         .route("/office/records", get(records_page))
         .route("/office/records/{id}", get(record_page))
+        .route("/office/records/{id}/consent", get(consent_page))
         .route("/office/erasure", get(erasure_page).post(erasure_find))
         .route("/office/erasure/erase", post(erasure_erase))
         .route("/office/print", get(print_page))
@@ -94,9 +98,14 @@ impl IntoResponse for Refusal {
 
 impl From<super::db::DbError> for Refusal {
     fn from(e: super::db::DbError) -> Self {
-        eprintln!("sotay-server: office page failed: {e}");
-        Refusal::Page(StatusCode::INTERNAL_SERVER_ERROR, html! { p { "Lỗi máy chủ / server error." } })
+        // The kind only: the error's text can quote stored data.
+        tracing::error!(error = %super::db_error_kind(&e), "office page failed");
+        server_error()
     }
+}
+
+fn server_error() -> Refusal {
+    Refusal::Page(StatusCode::INTERNAL_SERVER_ERROR, html! { p { "Lỗi máy chủ / server error." } })
 }
 
 fn office(state: &AppState, headers: &HeaderMap) -> Result<Office, Refusal> {
@@ -217,16 +226,22 @@ async fn login(State(state): State<AppState>, headers: HeaderMap, Form(f): Form<
                 .into_response()
         }
         Ok(Ok(Err(LoginError::Wrong))) => {
+            tracing::info!("office login refused");
             // A wrong password costs the guesser time on top of the lock-out.
             tokio::time::sleep(std::time::Duration::from_millis(400)).await;
             (StatusCode::UNAUTHORIZED, login_form(t, Some(t.login_wrong), &typed)).into_response()
         }
         Ok(Ok(Err(LoginError::Locked { until }))) => {
+            tracing::warn!("office login refused: account locked");
             let at = until.with_timezone(&Local).format("%H:%M:%S");
             (StatusCode::TOO_MANY_REQUESTS, login_form(t, Some(&format!("{} {at}.", t.login_locked)), &typed))
                 .into_response()
         }
-        _ => Refusal::from(super::db::DbError::Hash).into_response(),
+        Ok(Err(e)) => Refusal::from(e).into_response(),
+        Err(_) => {
+            tracing::error!("the login task failed");
+            server_error().into_response()
+        }
     }
 }
 
@@ -544,7 +559,7 @@ async fn export_file(
         _ => return Err(Refusal::Page(StatusCode::NOT_FOUND, message_page(t, t.not_found))),
     };
     let bytes = bytes.map_err(|e| {
-        eprintln!("sotay-server: export failed: {e}");
+        tracing::error!(file = %file, error = %e, "export failed");
         Refusal::Page(StatusCode::INTERNAL_SERVER_ERROR, message_page(t, "Lỗi khi tạo tệp / export failed."))
     })?;
     state.db.audit(&o.session, "export", &file, Utc::now())?;
@@ -594,7 +609,7 @@ fn hamlets_body(o: &Office, r: &ReferenceData, notice: Option<Markup>) -> Markup
                 @for v in r.volunteers.iter().map(Some).chain(std::iter::once(None)) {
                     tr {
                         td colspan="3" {
-                            form.inline method="post" action="/office/volunteers" data-volunteer=[v.map(|v| v.id.clone())] {
+                            form.inline method="post" action="/office/volunteers" data-volunteer=[v.map(|v| v.id.clone())] data-lead=[v.filter(|v| v.lead).map(|_| "1")] {
                                 input type="hidden" name="csrf" value=(o.session.csrf);
                                 input name="id" value=[v.map(|v| v.id.clone())] placeholder="v-..." readonly[v.is_some()];
                                 input name="name" value=[v.map(|v| v.name.clone())] placeholder=(t.volunteer_header);
@@ -603,12 +618,20 @@ fn hamlets_body(o: &Office, r: &ReferenceData, notice: Option<Markup>) -> Markup
                                         option value=(h.id) selected[v.and_then(|v| v.hamlet_id.as_deref()) == Some(h.id.as_str())] { (h.name) }
                                     }
                                 }
+                                label.lead { input type="checkbox" name="lead" checked[v.is_some_and(|v| v.lead)]; (t.lead) }
                                 button type="submit" { @if v.is_some() { (t.save) } @else { (t.add) } }
                             }
                         }
                     }
                 }
             }
+        }
+        h3 { (t.volunteer_import_title) }
+        p.hint { (t.volunteer_import_hint) }
+        form method="post" action="/office/volunteers/import" enctype="multipart/form-data" data-testid="volunteer-import" {
+            input type="hidden" name="csrf" value=(o.session.csrf);
+            input type="file" name="file" accept=".csv,text/csv" required;
+            button type="submit" { (t.import_button) }
         }
         h2 { (t.providers_title) }
         form method="post" action="/office/providers" {
@@ -748,15 +771,7 @@ async fn save_target(
 /// Reads a hamlet CSV as Excel writes it (UTF-8 with or without BOM, `,` or `;`); every
 /// row is checked, and any error refuses the whole file.
 pub fn parse_hamlet_csv(t: &OfficeStrings, bytes: &[u8]) -> Result<Vec<Hamlet>, Vec<String>> {
-    let text = std::str::from_utf8(bytes).map_err(|_| vec![t.import_header_missing.to_owned()])?;
-    let text = text.trim_start_matches('\u{feff}');
-    let first = text.lines().next().unwrap_or("");
-    let delimiter = if first.matches(';').count() > first.matches(',').count() { b';' } else { b',' };
-    let mut reader = csv::ReaderBuilder::new().delimiter(delimiter).flexible(true).from_reader(text.as_bytes());
-    let headers: Vec<String> = match reader.headers() {
-        Ok(h) => h.iter().map(|s| crate::domain::fold::fold(s).replace(' ', "_")).collect(),
-        Err(_) => return Err(vec![t.import_header_missing.to_owned()]),
-    };
+    let (headers, records) = read_csv(bytes).ok_or_else(|| vec![t.import_header_missing.to_owned()])?;
     let col = |names: &[&str]| headers.iter().position(|h| names.contains(&h.as_str()));
     let (Some(ci), Some(cn), Some(cp), Some(cb)) = (
         col(&["ma", "id", "ma_thon"]),
@@ -768,9 +783,9 @@ pub fn parse_hamlet_csv(t: &OfficeStrings, bytes: &[u8]) -> Result<Vec<Hamlet>, 
     };
     let mut hamlets = Vec::new();
     let mut errors = Vec::new();
-    for (i, record) in reader.records().enumerate() {
+    for (i, record) in records.into_iter().enumerate() {
         let row = i + 2;
-        let Ok(record) = record else {
+        let Some(record) = record else {
             errors.push(format!("{} {row}: {}", t.import_row, t.import_header_missing));
             continue;
         };
@@ -795,19 +810,25 @@ pub fn parse_hamlet_csv(t: &OfficeStrings, bytes: &[u8]) -> Result<Vec<Hamlet>, 
     }
 }
 
-async fn import_hamlets(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    mut multipart: Multipart,
-) -> Result<Response, Refusal> {
-    let o = office(&state, &headers)?;
-    let t = o.t;
+/// The fields of a multipart form, read up to the first one that cannot be read.
+async fn multipart_fields(mut multipart: Multipart) -> HashMap<String, Vec<u8>> {
     let mut fields: HashMap<String, Vec<u8>> = HashMap::new();
     while let Ok(Some(field)) = multipart.next_field().await {
         let name = field.name().unwrap_or("").to_owned();
         let Ok(bytes) = field.bytes().await else { break };
         fields.insert(name, bytes.to_vec());
     }
+    fields
+}
+
+async fn import_hamlets(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    multipart: Multipart,
+) -> Result<Response, Refusal> {
+    let o = office(&state, &headers)?;
+    let t = o.t;
+    let fields = multipart_fields(multipart).await;
     let csrf = fields.get("csrf").and_then(|b| std::str::from_utf8(b).ok()).map(str::to_owned);
     check_csrf(&o, csrf.as_deref())?;
     let mut r = state.db.commune(&o.session.commune)?;
@@ -954,6 +975,9 @@ async fn audit_page(State(state): State<AppState>, headers: HeaderMap) -> Result
 
 #[derive(Deserialize, Default)]
 struct RecordQuery {
+    /// A person's name (signature help with consent): every word must start a word of it,
+    /// ignoring case and diacritics.
+    q: Option<String>,
     hamlet: Option<String>,
     volunteer: Option<String>,
     kind: Option<String>,
@@ -974,6 +998,11 @@ fn record_title(t: &OfficeStrings, body: &crate::domain::Body) -> String {
     }
 }
 
+/// A signature session whose person consented to their details being kept.
+fn has_consent(body: &crate::domain::Body) -> bool {
+    matches!(body, crate::domain::Body::SignatureHelp(s) if s.consent && s.person.is_some())
+}
+
 fn record_rows(t: &OfficeStrings, r: &ReferenceData, rows: &[super::db::RecordRow], select: Option<&str>) -> Markup {
     html! {
         table.report data-testid="records" {
@@ -986,7 +1015,12 @@ fn record_rows(t: &OfficeStrings, r: &ReferenceData, rows: &[super::db::RecordRo
                         td { (crate::domain::RecordKind::from_code(&row.kind).map(|k| t.kinds[k.index()]).unwrap_or(&row.kind)) }
                         td { (r.hamlet_name(&row.hamlet_id)) }
                         td { (r.volunteer_name(&row.volunteer_id)) }
-                        td { a href={ "/office/records/" (row.id) } { (record_title(t, &row.body)) } @if row.voided { " · " (t.voided) } }
+                        td {
+                            a href={ "/office/records/" (row.id) } { (record_title(t, &row.body)) } @if row.voided { " · " (t.voided) }
+                            @if has_consent(&row.body) {
+                                " · " a.no-print href={ "/office/records/" (row.id) "/consent" } data-testid="consent-link" { (t.consent_link) }
+                            }
+                        }
                         td { (row.version) }
                     }
                 }
@@ -1022,7 +1056,19 @@ async fn records_page(
         from: from.map(|d| d.format("%Y-%m-%d").to_string()),
         to_exclusive: to.map(|d| (d + chrono::Days::new(1)).format("%Y-%m-%d").to_string()),
     };
-    let rows = state.db.records(&o.session.commune, &filter, 200)?;
+    let name = q.q.as_deref().map(str::trim).filter(|s| !s.is_empty());
+    let rows = match name {
+        None => state.db.records(&o.session.commune, &filter, 200)?,
+        Some(name) => {
+            // A lookup of a person: the other filters apply to what it finds, and it is audited.
+            let mut rows = state.db.find_person(&o.session.commune, Some(name), None)?;
+            rows.retain(|row| record_matches(row, &filter));
+            rows.reverse();
+            rows.truncate(200);
+            state.db.audit(&o.session, "records.find", &format!("{} records", rows.len()), Utc::now())?;
+            rows
+        }
+    };
     let sel = |v: &Option<String>, x: &str| v.as_deref() == Some(x);
     Ok(page(
         &o,
@@ -1030,6 +1076,7 @@ async fn records_page(
         html! {
             h1 { (t.records_title) }
             form.period.no-print method="get" action="/office/records" {
+                label { (t.person_name) " " input name="q" value=[name] autocomplete="off"; }
                 label { (t.hamlet_header) " " select name="hamlet" { option value="" { (t.all) } @for h in &r.hamlets { option value=(h.id) selected[sel(&q.hamlet, &h.id)] { (h.name) } } } }
                 label { (t.volunteer_header) " " select name="volunteer" { option value="" { (t.all) } @for v in &r.volunteers { option value=(v.id) selected[sel(&q.volunteer, &v.id)] { (v.name) } } } }
                 label { (t.record_headers[1]) " " select name="kind" { option value="" { (t.all) } @for k in crate::domain::RecordKind::ALL { option value=(k.code()) selected[sel(&q.kind, k.code())] { (t.kinds[k.index()]) } } } }
@@ -1041,6 +1088,17 @@ async fn records_page(
         },
     )
     .into_response())
+}
+
+/// The record list's filters, applied to rows already found (by a name).
+fn record_matches(row: &super::db::RecordRow, f: &super::db::RecordFilter) -> bool {
+    let is = |want: &Option<String>, have: &str| want.as_deref().is_none_or(|w| w == have);
+    let day = row.occurred_at.get(..10).unwrap_or("");
+    is(&f.hamlet_id, &row.hamlet_id)
+        && is(&f.volunteer_id, &row.volunteer_id)
+        && is(&f.kind, &row.kind)
+        && f.from.as_deref().is_none_or(|from| day >= from)
+        && f.to_exclusive.as_deref().is_none_or(|to| day < to)
 }
 
 async fn record_page(
@@ -1064,6 +1122,9 @@ async fn record_page(
         html! {
             h1 { (t.records_title) }
             (record_rows(t, &r, std::slice::from_ref(&row), None))
+            @if has_consent(&row.body) {
+                p.no-print { a href={ "/office/records/" (row.id) "/consent" } data-testid="consent-print" { (t.consent_link) " (" (t.print) ")" } }
+            }
             h2 { (t.history_title) }
             table.report data-testid="history" {
                 thead { tr { @for h in t.history_headers { th { (h) } } th { (t.record_headers[4]) } } }
@@ -1072,6 +1133,97 @@ async fn record_page(
                         tr { td { (h.version) } td { (h.received_at) } td { (h.device_id) } td { @if h.voided { (t.voided) } }
                              td { (record_title(t, &h.record.body)) } }
                     }
+                }
+            }
+        },
+    )
+    .into_response())
+}
+
+/// A time as the office reads it (local, `HH:MM dd/mm/yyyy`).
+fn local_time(t: chrono::DateTime<Utc>) -> String {
+    t.with_timezone(&Local).format("%H:%M %d/%m/%Y").to_string()
+}
+
+/// The printable consent record of a signature session: who agreed to what, when, before
+/// which volunteer, with lines to sign. Viewing it is audited. After an erasure it says so
+/// and shows no personal detail.
+async fn consent_page(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Response, Refusal> {
+    let o = office(&state, &headers)?;
+    let t = o.t;
+    let commune = o.session.commune.clone();
+    let found = match uuid::Uuid::parse_str(&id) {
+        Ok(id) => state.db.record(&commune, id)?,
+        Err(_) => None,
+    };
+    let Some((row, history)) = found.filter(|(row, _)| matches!(row.body, crate::domain::Body::SignatureHelp(_)))
+    else {
+        return Err(Refusal::Page(StatusCode::NOT_FOUND, message_page(t, t.not_found)));
+    };
+    let erased = state.db.was_erased(&commune, row.id)?;
+    if !erased && !has_consent(&row.body) {
+        return Err(Refusal::Page(StatusCode::NOT_FOUND, message_page(t, t.consent_none)));
+    }
+    // Consent was given with the first version that holds it (history is newest first);
+    // after an erasure no version holds it, and the first version stands for the session.
+    let Some(given) = history.iter().rev().find(|h| has_consent(&h.record.body)).or(history.last()) else {
+        return Err(Refusal::Page(StatusCode::NOT_FOUND, message_page(t, t.not_found)));
+    };
+    let person = match &row.body {
+        crate::domain::Body::SignatureHelp(s) if !erased => s.person.clone(),
+        _ => None,
+    };
+    let r = state.db.commune(&commune)?;
+    let device =
+        state.db.devices(&commune)?.into_iter().find(|d| d.id == given.device_id).map(|d| d.name).unwrap_or_default();
+    let statement = crate::domain::consent::in_force_at(given.record.saved_at);
+    let text = statement.text(t.lang_code);
+    let received = chrono::DateTime::parse_from_rfc3339(&given.received_at)
+        .map(|x| local_time(x.with_timezone(&Utc)))
+        .unwrap_or_else(|_| given.received_at.clone());
+    let occurred = given.record.occurred_at.format("%H:%M %d/%m/%Y").to_string();
+    state.db.audit(&o.session, "consent.view", &row.id.to_string(), Utc::now())?;
+    let l = &t.consent_labels;
+    Ok(bare(
+        t,
+        t.consent_title,
+        html! {
+            main.print.consent-record data-testid="consent-record" data-record=(row.id) {
+                p.no-print { a href={ "/office/records/" (row.id) } { (t.back_to_record) } " · " (t.consent_print_hint) }
+                p.hint { (t.generated) " " (local_time(Utc::now())) " · " (o.session.username) }
+                p.org { (r.commune.name) }
+                h1 { (t.consent_title) }
+                @if erased { p.erased role="status" data-testid="consent-erased" { (t.consent_erased) } }
+                table.consent-fields {
+                    tr { th scope="row" { (l[0]) } td { (r.commune.name) } }
+                    tr { th scope="row" { (l[1]) } td { (r.hamlet_name(&row.hamlet_id)) } }
+                    @if let Some(p) = &person {
+                        tr { th scope="row" { (l[2]) } td data-testid="consent-name" { (p.display_name) } }
+                        tr { th scope="row" { (l[3]) } td { (p.birth_year) } }
+                        @if let Some(last4) = &p.cid_last4 { tr { th scope="row" { (l[4]) } td { "•••• •••• " (last4) } } }
+                    }
+                    tr { th scope="row" { (l[5]) } td { code { (row.id) } } }
+                    tr { th scope="row" { (l[6]) } td { (occurred) } }
+                    tr { th scope="row" { (l[7]) } td { (local_time(given.record.saved_at)) } }
+                    tr { th scope="row" { (l[8]) } td { (received) } }
+                    tr { th scope="row" { (l[9]) } td { (r.volunteer_name(&given.record.volunteer_id)) " (" (given.record.volunteer_id) ")" } }
+                    tr { th scope="row" { (l[10]) } td { (device) " " small { code { (given.device_id) } } } }
+                    tr { th scope="row" { (l[11]) } td data-testid="consent-version" { (statement.version) } }
+                }
+                section.statement {
+                    p { (t.consent_agreed) }
+                    h2 { (text.title) " — " (statement.version) }
+                    ol { @for point in text.points { li { (point) } } }
+                }
+                @if !erased {
+                    div.signatures {
+                        @for who in t.consent_signers { div.sign { p { (who) } div.sign-line {} } }
+                    }
+                    p.date-line { (t.consent_date_line) }
                 }
             }
         },
@@ -1180,6 +1332,8 @@ struct VolunteerForm {
     id: String,
     name: String,
     hamlet_id: String,
+    /// The "Tổ trưởng" checkbox: present (`on`) when ticked.
+    lead: Option<String>,
 }
 
 async fn save_volunteer(
@@ -1192,17 +1346,135 @@ async fn save_volunteer(
     let t = o.t;
     let mut r = state.db.commune(&o.session.commune)?;
     let (id, name) = (f.id.trim(), f.name.trim());
-    let id_ok =
-        !id.is_empty() && id.len() <= 64 && id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
-    if !id_ok || name.is_empty() || name.chars().count() > 100 || r.hamlet(&f.hamlet_id).is_none() {
+    if !volunteer_id_ok(id) || name.is_empty() || name.chars().count() > 100 || r.hamlet(&f.hamlet_id).is_none() {
         return Ok(refuse_reference(&o, &r, t.volunteer_invalid));
     }
-    let v = crate::domain::Volunteer { id: id.to_owned(), name: name.to_owned(), hamlet_id: Some(f.hamlet_id.clone()) };
+    let lead = f.lead.is_some();
+    let v = crate::domain::Volunteer {
+        id: id.to_owned(),
+        name: name.to_owned(),
+        hamlet_id: Some(f.hamlet_id.clone()),
+        lead,
+    };
+    put_volunteer(&mut r, v);
+    let detail = if lead { format!("{id} (lead)") } else { id.to_owned() };
+    save_reference(&state, &o, &r, "volunteer.put", &detail)
+}
+
+/// Adds a volunteer, or replaces the one with the same id.
+fn put_volunteer(r: &mut ReferenceData, v: crate::domain::Volunteer) {
     match r.volunteers.iter_mut().find(|x| x.id == v.id) {
         Some(x) => *x = v,
         None => r.volunteers.push(v),
     }
-    save_reference(&state, &o, &r, "volunteer.put", id)
+}
+
+fn volunteer_id_ok(id: &str) -> bool {
+    !id.is_empty() && id.len() <= 64 && id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+}
+
+/// Reads a volunteer CSV as Excel writes it: `ma, ho_ten, thon` (the hamlet by id or name)
+/// and an optional `to_truong` (team lead: x, 1, có/yes; empty, 0, không/no for not). Every
+/// row is checked against the commune's hamlets, and any error refuses the whole file.
+pub fn parse_volunteer_csv(
+    t: &OfficeStrings,
+    r: &ReferenceData,
+    bytes: &[u8],
+) -> Result<Vec<crate::domain::Volunteer>, Vec<String>> {
+    let missing = || vec![t.volunteer_import_header_missing.to_owned()];
+    let (headers, records) = read_csv(bytes).ok_or_else(missing)?;
+    let col = |names: &[&str]| headers.iter().position(|h| names.contains(&h.as_str()));
+    let (Some(ci), Some(cn), Some(ch)) = (
+        col(&["ma", "id", "ma_tnv"]),
+        col(&["ho_ten", "ten", "name", "ho_va_ten"]),
+        col(&["thon", "hamlet", "ma_thon", "hamlet_id", "ten_thon"]),
+    ) else {
+        return Err(missing());
+    };
+    let cl = col(&["to_truong", "lead", "team_lead"]);
+    let mut out = Vec::new();
+    let mut errors = Vec::new();
+    for (i, record) in records.into_iter().enumerate() {
+        let row = i + 2;
+        let Some(record) = record else {
+            errors.push(format!("{} {row}: {}", t.import_row, t.volunteer_import_header_missing));
+            continue;
+        };
+        let get = |c: usize| record.get(c).map(|s| s.trim().to_owned()).unwrap_or_default();
+        let (id, name, hamlet) = (get(ci), get(cn), get(ch));
+        if !volunteer_id_ok(&id) || name.is_empty() || name.chars().count() > 100 {
+            errors.push(format!("{} {row}: {}", t.import_row, t.volunteer_invalid));
+            continue;
+        }
+        let folded = crate::domain::fold::fold(&hamlet);
+        let Some(h) = r
+            .hamlets
+            .iter()
+            .find(|h| h.id == hamlet || (!folded.is_empty() && crate::domain::fold::fold(&h.name) == folded))
+        else {
+            errors.push(format!("{} {row}: {}", t.import_row, t.unknown_hamlet));
+            continue;
+        };
+        let lead = match cl.map(|c| crate::domain::fold::fold(&get(c))).as_deref() {
+            None | Some("" | "0" | "khong" | "no" | "false") => false,
+            Some("x" | "1" | "co" | "yes" | "true" | "\u{2713}") => true,
+            Some(_) => {
+                errors.push(format!("{} {row}: {}", t.import_row, t.lead_invalid));
+                continue;
+            }
+        };
+        out.push(crate::domain::Volunteer { id, name, hamlet_id: Some(h.id.clone()), lead });
+    }
+    if out.is_empty() && errors.is_empty() {
+        errors.push(t.volunteer_import_header_missing.to_owned());
+    }
+    if errors.is_empty() {
+        Ok(out)
+    } else {
+        Err(errors)
+    }
+}
+
+/// A CSV file's folded header names and its rows (`None` for a row that cannot be read);
+/// `None` when the file is not UTF-8 or has no header row. UTF-8 with or without BOM,
+/// `,` or `;`.
+fn read_csv(bytes: &[u8]) -> Option<(Vec<String>, Vec<Option<csv::StringRecord>>)> {
+    let text = std::str::from_utf8(bytes).ok()?.trim_start_matches('\u{feff}');
+    let first = text.lines().next().unwrap_or("");
+    let delimiter = if first.matches(';').count() > first.matches(',').count() { b';' } else { b',' };
+    let mut reader = csv::ReaderBuilder::new().delimiter(delimiter).flexible(true).from_reader(text.as_bytes());
+    let headers = reader.headers().ok()?.iter().map(|s| crate::domain::fold::fold(s).replace(' ', "_")).collect();
+    Some((headers, reader.records().map(Result::ok).collect()))
+}
+
+async fn import_volunteers(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    multipart: Multipart,
+) -> Result<Response, Refusal> {
+    let o = office(&state, &headers)?;
+    let t = o.t;
+    let fields = multipart_fields(multipart).await;
+    let csrf = fields.get("csrf").and_then(|b| std::str::from_utf8(b).ok()).map(str::to_owned);
+    check_csrf(&o, csrf.as_deref())?;
+    let mut r = state.db.commune(&o.session.commune)?;
+    match parse_volunteer_csv(t, &r, fields.get("file").map(Vec::as_slice).unwrap_or(&[])) {
+        Err(errors) => {
+            let notice = html! { div.error role="alert" data-testid="form-error" { p { (t.import_failed) } ul { @for e in &errors { li { (e) } } } } };
+            Ok((StatusCode::BAD_REQUEST, page(&o, 3, hamlets_body(&o, &r, Some(notice)))).into_response())
+        }
+        Ok(volunteers) => {
+            let n = volunteers.len();
+            let leads = volunteers.iter().filter(|v| v.lead).count();
+            for v in volunteers {
+                put_volunteer(&mut r, v);
+            }
+            state.db.put_commune(&r)?;
+            state.db.audit(&o.session, "volunteer.import", &format!("{n} rows, {leads} leads"), Utc::now())?;
+            Ok(page(&o, 3, hamlets_body(&o, &r, Some(notice_ok(&format!("{} {n}", t.volunteers_imported)))))
+                .into_response())
+        }
+    }
 }
 
 #[derive(Deserialize)]

@@ -1,5 +1,8 @@
 //! The HTTP client for the device API: gzip-compressed JSON pushes, pulls and enrolment,
 //! with short timeouts (there is no connectivity API: a failed request means offline).
+//!
+//! Requests are logged with `tracing::debug!` by path, batch size, status and bytes only:
+//! never a record, a token, an enrolment code or an error text that could quote either.
 
 use std::io::Write;
 use std::time::Duration;
@@ -55,24 +58,27 @@ impl Client {
             code: code.trim().to_owned(),
             device_name: device_name.to_owned(),
         };
+        let path = "/api/v1/enrol";
         let response = self
             .http
-            .post(format!("{}/api/v1/enrol", self.base))
+            .post(format!("{}{path}", self.base))
             .header(API_HEADER, API_VERSION)
             .json(&req)
             .send()
             .await
-            .map_err(SyncError::from_transport)?;
-        decode(response).await
+            .map_err(|e| transport_failed(path, e))?;
+        decode(path, response).await
     }
 
     /// Sends a push, gzip-compressed; the body is compressed here because reqwest does not
     /// compress request bodies.
     pub async fn push(&self, commune: &str, token: &str, req: &PushRequest) -> Result<PushResponse, SyncError> {
         let body = gzip_json(req)?;
+        let path = format!("/api/v1/c/{commune}/push");
+        tracing::debug!(path = %path, records = req.records.len(), bytes = body.len(), "sync push");
         let response = self
             .http
-            .post(format!("{}/api/v1/c/{commune}/push", self.base))
+            .post(format!("{}{path}", self.base))
             .header(API_HEADER, API_VERSION)
             .header(AUTHORIZATION, format!("Bearer {token}"))
             .header(CONTENT_TYPE, "application/json")
@@ -80,37 +86,62 @@ impl Client {
             .body(body)
             .send()
             .await
-            .map_err(SyncError::from_transport)?;
-        decode(response).await
+            .map_err(|e| transport_failed(&path, e))?;
+        decode(&path, response).await
     }
 
     pub async fn pull(&self, commune: &str, token: &str, after: i64) -> Result<PullResponse, SyncError> {
+        let path = format!("/api/v1/c/{commune}/pull");
+        tracing::debug!(path = %path, after, "sync pull");
         let response = self
             .http
-            .get(format!("{}/api/v1/c/{commune}/pull?after={after}&limit=500", self.base))
+            .get(format!("{}{path}?after={after}&limit=500", self.base))
             .header(API_HEADER, API_VERSION)
             .header(AUTHORIZATION, format!("Bearer {token}"))
             .send()
             .await
-            .map_err(SyncError::from_transport)?;
-        decode(response).await
+            .map_err(|e| transport_failed(&path, e))?;
+        decode(&path, response).await
     }
 }
 
 /// JSON, gzip-compressed.
 pub fn gzip_json<T: serde::Serialize>(value: &T) -> Result<Vec<u8>, SyncError> {
-    let json = serde_json::to_vec(value).map_err(|e| SyncError::Protocol(e.to_string()))?;
+    let json = serde_json::to_vec(value).map_err(|e| SyncError::Protocol(json_error_kind(&e)))?;
     // Best compression: a batch is small, and on 2G every byte costs more than the CPU.
     let mut gz = flate2::write::GzEncoder::new(Vec::with_capacity(json.len() / 4), flate2::Compression::best());
-    gz.write_all(&json).map_err(|e| SyncError::Protocol(e.to_string()))?;
-    gz.finish().map_err(|e| SyncError::Protocol(e.to_string()))
+    gz.write_all(&json).map_err(|e| SyncError::Protocol(format!("gzip: {:?}", e.kind())))?;
+    gz.finish().map_err(|e| SyncError::Protocol(format!("gzip: {:?}", e.kind())))
 }
 
-async fn decode<T: serde::de::DeserializeOwned>(response: reqwest::Response) -> Result<T, SyncError> {
+/// A JSON error by where and what kind, never serde's text: "invalid type: string \"…\""
+/// would quote a value (a name, a volunteer) into an error that is shown and kept.
+fn json_error_kind(e: &serde_json::Error) -> String {
+    format!("JSON {:?} error at line {}, column {}", e.classify(), e.line(), e.column())
+}
+
+fn transport_failed(path: &str, e: reqwest::Error) -> SyncError {
+    // The error's text names the URL (with the pull's cursor) and nothing personal, but the
+    // kind is all that is needed.
+    let kind = if e.is_timeout() {
+        "timeout"
+    } else if e.is_connect() {
+        "connect"
+    } else if e.is_body() || e.is_decode() {
+        "body"
+    } else {
+        "request"
+    };
+    tracing::debug!(path = %path, kind, "sync request failed");
+    SyncError::from_transport(e)
+}
+
+async fn decode<T: serde::de::DeserializeOwned>(path: &str, response: reqwest::Response) -> Result<T, SyncError> {
     let status = response.status();
-    let bytes = response.bytes().await.map_err(SyncError::from_transport)?;
+    let bytes = response.bytes().await.map_err(|e| transport_failed(path, e))?;
+    tracing::debug!(path = %path, status = status.as_u16(), bytes = bytes.len(), "sync answer");
     if status.is_success() {
-        return serde_json::from_slice(&bytes).map_err(|e| SyncError::Protocol(e.to_string()));
+        return serde_json::from_slice(&bytes).map_err(|e| SyncError::Protocol(json_error_kind(&e)));
     }
     let error: Option<ErrorBody> = serde_json::from_slice(&bytes).ok();
     let message = error.as_ref().map(|e| e.message.clone()).unwrap_or_default();

@@ -358,6 +358,8 @@ fn SignatureFields(
     let ui = use_context::<Ui>();
     let t = ui.t();
     let err = |field: &str| errors.iter().find(|e| e.field == field).map(|e| t.problem(e.problem).to_owned());
+    let statement = crate::domain::consent::current();
+    let statement_text = statement.text((ui.lang)().code());
     rsx! {
         Field { label: t.belongs_to, name: "parent", error: None,
             select { name: "parent",
@@ -373,6 +375,14 @@ fn SignatureFields(
             input { r#type: "checkbox", name: "consent", checked: s.consent,
                 onchange: on!(form, dirty, SignatureHelp, |v, e| v.consent = e.checked()) }
             span { "{t.consent_label}" }
+        }
+        // What the person agrees to, word for word, for the volunteer to read out.
+        div { class: "hint consent-statement", "data-testid": "consent-statement",
+            "data-version": statement.version,
+            p { strong { "{statement_text.title}" } " ({statement.version})" }
+            ul {
+                for point in statement_text.points.iter() { li { "{point}" } }
+            }
         }
         if s.consent {
             Field { label: t.display_name, name: "display_name", error: err("display_name"),

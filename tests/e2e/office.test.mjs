@@ -435,8 +435,8 @@ step('9a. the consent record prints who agreed to what, found by the person\'s n
   await visible(record.locator('.signatures .sign-line'));
   await office.emulateMedia({ media: 'screen' });
   await visible(record.locator('p.no-print'));
-  // Viewing it is in the audit log.
-  await nav('Nhật ký');
+  // Viewing it is in the audit log (the page has no navigation: it is for paper).
+  await goto('/office/audit');
   const views = office.locator('[data-testid=audit] tbody tr').filter({ has: office.locator('td:text-is("consent.view")') });
   await countIs(views, 1);
 });
@@ -481,6 +481,7 @@ step('9c. after the erasure the consent record says so and names no one', async 
     'Thông tin cá nhân của người này đã được xoá theo yêu cầu. Phiếu chỉ còn thời gian, người ghi và nội dung đã đồng ý.');
   await countIs(record.locator('[data-testid=consent-name]'), 0);
   assert.ok(!norm(await record.textContent()).includes('Đinh Thị Hiền'));
+  await goto('/office');
 });
 
 // ---------------------------------------------------------------------------------------

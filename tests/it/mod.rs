@@ -4,7 +4,11 @@
 
 mod architecture;
 mod common;
+#[cfg(feature = "server")]
+mod consent;
 mod durability;
+#[cfg(feature = "server")]
+mod logs;
 #[cfg(feature = "server")]
 mod office;
 #[cfg(feature = "server")]
