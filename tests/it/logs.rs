@@ -140,6 +140,11 @@ async fn no_log_holds_a_persons_name_phone_or_id_digits_at_trace_level() {
         .with_ansi(false)
         .with_writer(move || writer.clone())
         .finish();
+    // With a single dispatcher registered, tracing decides whether a callsite is enabled by
+    // asking the dispatcher of whichever thread reaches it first; when that is another test's
+    // thread (with none) the callsite stays off here too. A second registered dispatcher makes
+    // it ask all of them.
+    let _second = tracing::Dispatch::new(tracing_subscriber::registry());
     let _guard = tracing::subscriber::set_default(subscriber);
 
     let data = tempfile::tempdir().unwrap();
