@@ -7,6 +7,7 @@ mod common;
 #[cfg(feature = "server")]
 mod consent;
 mod durability;
+mod encryption;
 #[cfg(feature = "server")]
 mod logs;
 #[cfg(feature = "server")]

@@ -817,8 +817,19 @@ async fn an_erasure_reaches_the_device_at_its_next_sync_and_keeps_the_counts() {
     );
     assert_eq!(device.store.hamlet_progress().unwrap(), before);
     assert!(device.store.search(&Filter { text: "xuyen".into(), ..Default::default() }).unwrap().is_empty());
-    // Neither store file holds the name any more.
+    // Neither store file holds the name any more: the server's plain file byte for byte,
+    // the device's encrypted one byte for byte and, under its key, in every table.
     assert!(!has(&file_bytes(device.dir.path()), name), "the device file still holds the name");
     assert!(!has(&file_bytes(server._dir.path()), name), "the server file still holds the name");
-    assert!(has(&file_bytes(device.dir.path()), "Y Hoa"), "the scan itself works");
+    assert!(has(&file_bytes(server._dir.path()), "Y Hoa"), "the scan itself works");
+    let device_db = device.dir.path().join("sotay.db");
+    let under_key: Vec<String> = raw_conn(&device_db)
+        .prepare("SELECT body FROM records UNION ALL SELECT body FROM record_history UNION ALL SELECT form FROM drafts")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert!(under_key.iter().any(|b| b.contains("Y Hoa")), "the other person is still there under the key");
+    assert!(under_key.iter().all(|b| !b.contains(name)), "the device still holds the name under its key");
 }

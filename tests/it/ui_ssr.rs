@@ -14,6 +14,11 @@ use super::common::*;
 /// Renders the app until `needle` appears (the store opens and queries run on blocking
 /// threads, so the screen settles over a few rounds). Panics with the last HTML if not.
 async fn render_until(config: AppConfig, needle: &str) -> String {
+    render_until_all(config, &[needle]).await
+}
+
+/// [`render_until`] for several needles that load separately, all on one render.
+async fn render_until_all(config: AppConfig, needles: &[&str]) -> String {
     let mut dom = VirtualDom::new(App).with_root_context(config);
     dom.rebuild_in_place();
     let mut html = String::new();
@@ -21,11 +26,11 @@ async fn render_until(config: AppConfig, needle: &str) -> String {
         let _ = tokio::time::timeout(Duration::from_millis(50), dom.wait_for_work()).await;
         dom.render_immediate_to_vec();
         html = dioxus_ssr::render(&dom);
-        if html.contains(needle) {
+        if needles.iter().all(|n| html.contains(n)) {
             return html;
         }
     }
-    panic!("`{needle}` never appeared; last render:\n{html}");
+    panic!("`{needles:?}` never all appeared; last render:\n{html}");
 }
 
 fn config(t: &TempStore, start: Screen) -> AppConfig {
@@ -199,9 +204,8 @@ async fn the_app_opens_locked_and_shows_nothing_of_the_work() {
     let t = store_with_volunteer(true);
     t.store.create(new_record("h-plei", now_local(), visit("Nhà ông A Blúp", 2))).unwrap();
     t.store.set_pin("v-lan", "240681").unwrap();
-    let html = render_until(locked_config(&t), "👤 Y Lan").await;
+    let html = render_until_all(locked_config(&t), &["👤 Y Lan", "data-testid=\"pin-input\""]).await;
     assert!(html.contains("Sổ tay đang khoá"));
-    assert!(html.contains("data-testid=\"pin-input\""));
     assert!(html.contains("Đổi người"));
     for hidden in ["A Blúp", "Chờ gửi", "section class=\"home\""] {
         assert!(!html.contains(hidden), "{hidden} shows through the lock");
@@ -217,7 +221,7 @@ async fn a_blocked_volunteer_is_unblocked_by_the_team_lead() {
             .execute("UPDATE pins SET failures = failures + 1 WHERE volunteer_id = 'v-lan'", [])
             .unwrap();
     }
-    let html = render_until(locked_config(&t), "Tổ trưởng mở khoá").await;
+    let html = render_until_all(locked_config(&t), &["Tổ trưởng mở khoá", "Nguyễn Thị Thu"]).await;
     assert!(html.contains("Đã nhập sai mã PIN quá nhiều lần"));
     assert!(html.contains("Nguyễn Thị Thu"), "the sample commune's team lead is offered");
     assert!(!html.contains("data-testid=\"pin-input\""), "no more tries of the volunteer's own PIN");
