@@ -4,7 +4,9 @@
 //! Run with `CARGO_TARGET_DIR=/work/bench-target cargo bench --features server --bench reports`.
 //! `SOTAY_BENCH_RECORDS=50000` makes a quick run. `SOTAY_BENCH_DB=/path/reports.db` seeds
 //! that file the first time and reuses it afterwards (seeding a million records takes
-//! minutes), and leaves it there for `sqlite3` and EXPLAIN QUERY PLAN. Prints one table to
+//! minutes), and leaves it there for `sqlite3` and EXPLAIN QUERY PLAN; a file from an older
+//! server is migrated when opened (the time is printed). `SOTAY_BENCH_CHECK=1` also compares
+//! the reports' running totals with a recomputation from the records. Prints one table to
 //! stdout; progress goes to stderr.
 //!
 //! The load is a province's worth of records in one commune, the worst case for a commune's
@@ -20,7 +22,9 @@
 //!
 //! Each measurement runs once to warm the page cache, then [`RUNS`] times; percentiles are
 //! nearest-rank, so with 15 runs p99 is the slowest run. Everything goes through the public
-//! `ServerDb` and `export` API, as the office's pages call it.
+//! `ServerDb` and `export` API, as the office's pages call it. When the bench seeds, it also
+//! reports how long each push of 500 took (what keeping the running totals costs a push):
+//! over the whole seeding, and over its last tenth, when the file is nearly full.
 
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
@@ -62,7 +66,10 @@ fn main() {
     let temp = tempfile::tempdir().expect("temp dir");
     let path = std::env::var_os("SOTAY_BENCH_DB").map(PathBuf::from).unwrap_or_else(|| temp.path().join("reports.db"));
     let reuse = path.exists();
+    // A file from an older server is migrated here (the report totals are backfilled).
+    let open_started = Instant::now();
     let db = ServerDb::open(&path).expect("open server db");
+    let open_time = open_started.elapsed();
     let seed_started = Instant::now();
     let seeded = if reuse {
         eprintln!("reusing {}", path.display());
@@ -75,6 +82,12 @@ fn main() {
         Some((big, typical))
     };
     let seed_time = seed_started.elapsed();
+    // With SOTAY_BENCH_CHECK set, the running totals are compared with a recomputation.
+    let check = std::env::var_os("SOTAY_BENCH_CHECK").map(|_| {
+        let t = Instant::now();
+        let mismatches = db.totals_mismatches(BIG).expect("totals check");
+        (mismatches.len(), t.elapsed())
+    });
     let stored = db.record_versions(BIG).expect("records").len();
     let stored_typical = db.record_versions(TYPICAL).expect("records").len();
     eprintln!("{stored} + {stored_typical} records stored; seeding took {:.1} s", seed_time.as_secs_f64());
@@ -110,6 +123,14 @@ fn main() {
     rows.push(Row::info("reports+xlsx_p99_ms", s.p99));
     rows.push(Row::info("coverage_report_p50_ms[typical]", Stats::of(&small_coverage).p50));
     rows.push(Row::info("activity_report_year_p50_ms[typical]", Stats::of(&small_activity).p50));
+    if let Some((big, _)) = &seeded {
+        // Pushes into the big commune while it grew, and the last tenth (near a million).
+        let s = Stats::of(&big.push_times);
+        rows.push(Row::info("push_500_p50_ms[seeding]", s.p50));
+        rows.push(Row::info("push_500_p99_ms[seeding]", s.p99));
+        let last = &big.push_times[big.push_times.len() * 9 / 10..];
+        rows.push(Row::info("push_500_p50_ms[last tenth]", Stats::of(last).p50));
+    }
 
     println!();
     println!("sotay reports benchmark");
@@ -131,6 +152,11 @@ fn main() {
             typical.secs,
         ),
         None => println!("  seeding          reused {}", path.display()),
+    }
+    println!("  open             {:.1} s (with any migrations)", open_time.as_secs_f64());
+    if let Some((n, t)) = check {
+        println!("  totals check     {n} rows differ from a recomputation ({:.1} s)", t.as_secs_f64());
+        assert_eq!(n, 0, "the running totals differ from a recomputation");
     }
     println!("  load average     {} (before the run: {load_before})", load_average());
     println!("  database         {} ({:.1} MiB with WAL)", path.display(), mib(db_size(&path)));
@@ -281,6 +307,7 @@ fn reference(code: &str, name: &str, hamlets: usize, volunteers: usize, adults: 
             id: format!("v-{:03}", i + 1),
             name: format!("{} {}", SURNAMES[i % SURNAMES.len()], GIVEN[i % GIVEN.len()]),
             hamlet_id: Some(format!("h-{:03}", i % hamlets + 1)),
+            lead: false,
         })
         .collect();
     r
@@ -299,6 +326,8 @@ const NOTES: &[&str] = &[
 
 struct Seeded {
     pushes: usize,
+    /// How long each `apply_push` took, in order.
+    push_times: Vec<Duration>,
     versions: usize,
     edits: usize,
     voids: usize,
@@ -460,6 +489,7 @@ fn seed(db: &ServerDb, commune: &str, records: usize, seed: u64) -> Seeded {
     let mut recent: Vec<VecDeque<WireRecord>> = vec![VecDeque::new(); DEVICES];
     let (mut made, mut pushes, mut versions, mut edits, mut voids) = (0, 0, 0, 0, 0);
     let report = DeviceReport { queued: 0, app_version: "bench".into() };
+    let mut push_times = Vec::new();
     while made < records {
         let d = pushes % DEVICES;
         let day = year_start + Days::new(((made as f64 / records as f64) * 362.0) as u64);
@@ -486,7 +516,9 @@ fn seed(db: &ServerDb, commune: &str, records: usize, seed: u64) -> Seeded {
                 made += 1;
             }
         }
+        let pushed = Instant::now();
         let results = db.apply_push(&devices[d], &report, &batch, Utc::now()).expect("push");
+        push_times.push(pushed.elapsed());
         let refused = results.iter().filter(|r| r.result != Applied::Applied).count();
         assert_eq!(refused, 0, "every pushed version applies: {:?}", results.iter().find(|r| r.reason.is_some()));
         pushes += 1;
@@ -495,5 +527,5 @@ fn seed(db: &ServerDb, commune: &str, records: usize, seed: u64) -> Seeded {
             eprintln!("  {commune}: {made} records in {:.0} s", started.elapsed().as_secs_f64());
         }
     }
-    Seeded { pushes, versions, edits, voids, secs: started.elapsed().as_secs_f64() }
+    Seeded { pushes, push_times, versions, edits, voids, secs: started.elapsed().as_secs_f64() }
 }

@@ -1,7 +1,11 @@
 //! Office accounts, sessions and the audit log.
 //!
 //! Passwords are hashed with argon2 (the crate's default parameters, Argon2id). Repeated
-//! wrong passwords lock the account for a time that doubles with each further failure.
+//! wrong passwords lock the name for a time that doubles with each further failure. Failures
+//! are counted per name typed, whether an account has that name or not, and a name is
+//! answered alike either way (same answers, an argon2 check each time it is not locked), so
+//! the lock-out does not tell which names exist. A name's failures are forgotten after a
+//! successful login or [`FORGET_FAILURES_HOURS`] without a failure.
 //! A session is a random 256-bit token in an HttpOnly cookie (only its SHA-256 is stored)
 //! with its own CSRF token, and expires after [`SESSION_HOURS`].
 
@@ -15,8 +19,11 @@ use rusqlite::{params, OptionalExtension};
 use super::db::{token_hash, Result, ServerDb};
 
 pub const SESSION_HOURS: i64 = 8;
-/// Failures allowed before the account locks.
+/// Failures allowed before the name locks.
 const FREE_FAILURES: i64 = 3;
+/// Hours without a failure after which a name's failures are forgotten (this also bounds how
+/// many names tried by guessers are kept).
+pub const FORGET_FAILURES_HOURS: i64 = 24;
 
 fn ts(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
@@ -30,8 +37,8 @@ pub struct Session {
     pub csrf: String,
 }
 
-/// Why a login failed. The page says the same thing for both, so as not to tell which
-/// usernames exist; `Locked` also says when to try again.
+/// Why a login failed, told alike for names with and without an account; `Locked` also says
+/// when to try again.
 #[derive(Debug, Clone, PartialEq)]
 pub enum LoginError {
     Wrong,
@@ -56,9 +63,10 @@ impl ServerDb {
         self.conn().execute(
             "INSERT INTO accounts (username, password_hash, commune, created_at) VALUES (?, ?, ?, ?)
              ON CONFLICT (username) DO UPDATE SET password_hash = excluded.password_hash,
-                commune = excluded.commune, failed_logins = 0, locked_until = NULL",
+                commune = excluded.commune",
             params![username, hash, commune, ts(now)],
         )?;
+        self.conn().execute("DELETE FROM login_failures WHERE username = ?", [username])?;
         Ok(())
     }
 
@@ -69,19 +77,14 @@ impl ServerDb {
         password: &str,
         now: DateTime<Utc>,
     ) -> Result<std::result::Result<(String, Session), LoginError>> {
-        let found: Option<(String, String, i64, Option<String>)> = self
+        // The name's failures, known account or not; old ones are forgotten first.
+        let forget_before = ts(now - Duration::hours(FORGET_FAILURES_HOURS));
+        self.conn().execute("DELETE FROM login_failures WHERE last_failure < ?", [&forget_before])?;
+        let locked_until: Option<String> = self
             .conn()
-            .query_row(
-                "SELECT password_hash, commune, failed_logins, locked_until FROM accounts WHERE username = ?",
-                [username],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
-            )
-            .optional()?;
-        let Some((hash, commune, failures, locked_until)) = found else {
-            // Spend the same effort as a real check, so timing does not reveal the name.
-            let _ = Argon2::default().hash_password(password.as_bytes(), &SaltString::generate(&mut PhOsRng));
-            return Ok(Err(LoginError::Wrong));
-        };
+            .query_row("SELECT locked_until FROM login_failures WHERE username = ?", [username], |r| r.get(0))
+            .optional()?
+            .flatten();
         if let Some(until) =
             locked_until.and_then(|s| DateTime::parse_from_rfc3339(&s).ok()).map(|t| t.with_timezone(&Utc))
         {
@@ -89,28 +92,49 @@ impl ServerDb {
                 return Ok(Err(LoginError::Locked { until }));
             }
         }
-        let ok = PasswordHash::new(&hash)
-            .map(|h| Argon2::default().verify_password(password.as_bytes(), &h).is_ok())
-            .unwrap_or(false);
-        if !ok {
-            let failures = failures + 1;
+        let found: Option<(String, String)> = self
+            .conn()
+            .query_row("SELECT password_hash, commune FROM accounts WHERE username = ?", [username], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .optional()?;
+        let ok = match &found {
+            Some((hash, _)) => PasswordHash::new(hash)
+                .map(|h| Argon2::default().verify_password(password.as_bytes(), &h).is_ok())
+                .unwrap_or(false),
+            None => {
+                // Spend the same effort as a real check, so timing does not reveal the name.
+                let _ = Argon2::default().hash_password(password.as_bytes(), &SaltString::generate(&mut PhOsRng));
+                false
+            }
+        };
+        let Some((_, commune)) = found.filter(|_| ok) else {
+            // Counted in SQL, so tries made at the same moment are all counted.
+            let conn = self.conn();
+            let failures: i64 = conn.query_row(
+                "INSERT INTO login_failures (username, failures, last_failure) VALUES (?1, 1, ?2)
+                 ON CONFLICT (username) DO UPDATE SET failures = failures + 1, last_failure = ?2
+                 RETURNING failures",
+                params![username, ts(now)],
+                |r| r.get(0),
+            )?;
             let locked = (failures >= FREE_FAILURES).then(|| {
                 let secs = 30i64 << (failures - FREE_FAILURES).min(10);
                 now + Duration::seconds(secs.min(3600))
             });
-            self.conn().execute(
-                "UPDATE accounts SET failed_logins = ?, locked_until = ? WHERE username = ?",
-                params![failures, locked.map(ts), username],
+            conn.execute(
+                "UPDATE login_failures SET locked_until = ? WHERE username = ?",
+                params![locked.map(ts), username],
             )?;
             return Ok(Err(match locked {
                 Some(until) => LoginError::Locked { until },
                 None => LoginError::Wrong,
             }));
-        }
+        };
         let token = random_hex();
         let csrf = random_hex();
         let conn = self.conn();
-        conn.execute("UPDATE accounts SET failed_logins = 0, locked_until = NULL WHERE username = ?", [username])?;
+        conn.execute("DELETE FROM login_failures WHERE username = ?", [username])?;
         conn.execute("DELETE FROM sessions WHERE expires_at < ?", [ts(now)])?;
         conn.execute(
             "INSERT INTO sessions (token_hash, username, csrf, expires_at) VALUES (?, ?, ?, ?)",

@@ -1,5 +1,7 @@
 //! The server's store: communes with their reference data and hashing key, devices and
 //! enrolment codes, every record version received, and the change log devices pull from.
+//! Each push and erasure also keeps the reports' running totals (`reports::Pending`) in its
+//! own transaction, and logs for devices every hamlet whose coverage figure it changed.
 //!
 //! The server's SQL lives here and in `accounts` and `reports`. One SQLite file in the data folder, WAL with
 //! `synchronous=FULL`: a push is acknowledged only after its transaction is on disk, so a
@@ -18,6 +20,7 @@ use uuid::Uuid;
 use crate::domain::validate::check_body;
 use crate::domain::{Commune, ReferenceData};
 use crate::protocol::{Applied, Change, DeviceReport, HamletCoverage, RecordResult, WireRecord};
+use crate::server::reports::{Pending, Share, SHARE_COLUMNS};
 
 #[derive(Debug, thiserror::Error)]
 pub enum DbError {
@@ -161,7 +164,141 @@ const MIGRATIONS: &[&str] = &[
     DROP INDEX records_people;
     CREATE INDEX records_people ON records (commune, person_key, occurred_at, id, hamlet_id) WHERE signed = 1 AND voided = 0;
 "#,
+    // 4: running totals for the reports, kept by every push and erasure in its own
+    // transaction (see `reports`), backfilled here from the records. Coverage is counted by
+    // the office's rule (a person in the hamlet of their first successful session), so the
+    // old per-hamlet index is no longer needed.
+    r#"
+    CREATE TABLE people (
+        id          INTEGER PRIMARY KEY,
+        commune     TEXT NOT NULL,
+        person_key  TEXT NOT NULL,
+        UNIQUE (commune, person_key)
+    ) STRICT;
+
+    CREATE TABLE activity_days (
+        commune             TEXT NOT NULL,
+        dim                 TEXT NOT NULL,
+        key                 TEXT NOT NULL,
+        day                 TEXT NOT NULL,
+        records             INTEGER NOT NULL,
+        visits              INTEGER NOT NULL,
+        visit_people        INTEGER NOT NULL,
+        signature_sessions  INTEGER NOT NULL,
+        signed              INTEGER NOT NULL,
+        not_completed       INTEGER NOT NULL,
+        trainings           INTEGER NOT NULL,
+        attendance          INTEGER NOT NULL,
+        women               INTEGER NOT NULL,
+        minority            INTEGER NOT NULL,
+        outreach            INTEGER NOT NULL,
+        person_times        INTEGER NOT NULL,
+        no_key              INTEGER NOT NULL,
+        PRIMARY KEY (commune, dim, key, day)
+    ) STRICT, WITHOUT ROWID;
+
+    CREATE TABLE activity_choices (
+        commune         TEXT NOT NULL,
+        day             TEXT NOT NULL,
+        kind            TEXT NOT NULL,
+        outcome         TEXT NOT NULL,
+        failure_reason  TEXT NOT NULL,
+        channel         TEXT NOT NULL,
+        records         INTEGER NOT NULL,
+        signed          INTEGER NOT NULL,
+        quantity        INTEGER NOT NULL,
+        reach           INTEGER NOT NULL,
+        PRIMARY KEY (commune, day, kind, outcome, failure_reason, channel)
+    ) STRICT, WITHOUT ROWID;
+
+    CREATE TABLE people_days (
+        commune       TEXT NOT NULL,
+        day           TEXT NOT NULL,
+        person        INTEGER NOT NULL,
+        hamlet_id     TEXT NOT NULL,
+        volunteer_id  TEXT NOT NULL,
+        sessions      INTEGER NOT NULL,
+        PRIMARY KEY (commune, day, person, hamlet_id, volunteer_id)
+    ) STRICT, WITHOUT ROWID;
+
+    CREATE TABLE coverage_people (
+        person     INTEGER PRIMARY KEY,
+        hamlet_id  TEXT NOT NULL
+    ) STRICT;
+
+    CREATE TABLE coverage_hamlets (
+        commune    TEXT NOT NULL,
+        hamlet_id  TEXT NOT NULL,
+        helped     INTEGER NOT NULL,
+        PRIMARY KEY (commune, hamlet_id)
+    ) STRICT, WITHOUT ROWID;
+
+    INSERT INTO people (commune, person_key)
+        SELECT DISTINCT commune, person_key FROM records WHERE voided = 0 AND person_key IS NOT NULL;
+
+    INSERT INTO activity_days
+        SELECT commune, dim, key, day, COUNT(*), SUM(kind = 'visit'), SUM(IIF(kind = 'visit', person_times, 0)),
+            SUM(kind = 'signature_help'), SUM(kind = 'signature_help' AND signed = 1),
+            SUM(kind = 'signature_help' AND outcome = 'not_completed'), SUM(kind = 'training'),
+            SUM(IIF(kind = 'training', person_times, 0)), SUM(IIF(kind = 'training', women, 0)),
+            SUM(IIF(kind = 'training', minority, 0)), SUM(kind = 'outreach'), SUM(person_times),
+            SUM(kind = 'signature_help' AND person_key IS NULL)
+        FROM (SELECT 'hamlet' AS dim, hamlet_id AS key, substr(occurred_at, 1, 10) AS day, * FROM records WHERE voided = 0
+              UNION ALL
+              SELECT 'volunteer', volunteer_id, substr(occurred_at, 1, 10), * FROM records WHERE voided = 0)
+        GROUP BY commune, dim, key, day;
+
+    INSERT INTO activity_choices
+        SELECT commune, substr(occurred_at, 1, 10), kind, COALESCE(outcome, ''), COALESCE(failure_reason, ''),
+            COALESCE(channel, ''), COUNT(*), SUM(signed), SUM(quantity), SUM(reach)
+        FROM records WHERE voided = 0 GROUP BY 1, 2, 3, 4, 5, 6;
+
+    INSERT INTO people_days
+        SELECT r.commune, substr(r.occurred_at, 1, 10), p.id, r.hamlet_id, r.volunteer_id, COUNT(*)
+        FROM records r JOIN people p ON p.commune = r.commune AND p.person_key = r.person_key
+        WHERE r.voided = 0 AND r.kind = 'signature_help'
+        GROUP BY 1, 2, 3, 4, 5;
+
+    INSERT INTO coverage_people
+        SELECT p.id, f.hamlet_id FROM (
+            SELECT commune, person_key, hamlet_id,
+                ROW_NUMBER() OVER (PARTITION BY commune, person_key ORDER BY occurred_at, id) AS n
+            FROM records WHERE signed = 1 AND voided = 0 AND person_key IS NOT NULL
+        ) f JOIN people p ON p.commune = f.commune AND p.person_key = f.person_key
+        WHERE f.n = 1;
+
+    INSERT INTO coverage_hamlets
+        SELECT commune, hamlet_id, SUM(n) FROM (
+            SELECT p.commune, c.hamlet_id, COUNT(*) AS n FROM coverage_people c JOIN people p ON p.id = c.person
+            GROUP BY 1, 2
+            UNION ALL
+            SELECT commune, hamlet_id, COUNT(*) FROM records
+            WHERE signed = 1 AND voided = 0 AND person_key IS NULL GROUP BY 1, 2
+        ) GROUP BY 1, 2;
+
+    DROP INDEX records_signed;
+"#,
+    // 5: failed logins counted per name typed, whether an account has that name or not, so
+    // the lock-out does not tell which names exist (see `accounts`).
+    r#"
+    CREATE TABLE login_failures (
+        username      TEXT PRIMARY KEY,
+        failures      INTEGER NOT NULL,
+        locked_until  TEXT,
+        last_failure  TEXT NOT NULL
+    ) STRICT;
+    CREATE INDEX login_failures_by_time ON login_failures (last_failure);
+    INSERT INTO login_failures (username, failures, locked_until, last_failure)
+        SELECT username, failed_logins, locked_until, strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
+        FROM accounts WHERE failed_logins > 0;
+    ALTER TABLE accounts DROP COLUMN failed_logins;
+    ALTER TABLE accounts DROP COLUMN locked_until;
+"#,
 ];
+
+/// The schema version whose migration starts the running totals: once it has run, every
+/// hamlet's coverage is logged again by the office's counting rule.
+const TOTALS_VERSION: usize = 4;
 
 fn now_ts(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
@@ -219,6 +356,24 @@ impl ServerDb {
         for (i, sql) in MIGRATIONS.iter().enumerate().skip(current as usize) {
             let tx = conn.transaction()?;
             tx.execute_batch(sql)?;
+            if i + 1 == TOTALS_VERSION {
+                // Devices were told each hamlet's figure by the old rule (a person in every
+                // hamlet they were helped in): tell them every figure that differs.
+                let communes: Vec<String> = tx
+                    .prepare("SELECT code FROM communes")?
+                    .query_map([], |r| r.get(0))?
+                    .collect::<rusqlite::Result<_>>()?;
+                for commune in communes {
+                    let mut hamlets: BTreeSet<String> =
+                        crate::server::reports::helped_by_hamlet(&tx, &commune)?.into_keys().collect();
+                    let mut stmt =
+                        tx.prepare("SELECT key FROM change_log WHERE commune = ? AND key LIKE 'coverage:%'")?;
+                    for key in stmt.query_map([&commune], |r| r.get::<_, String>(0))? {
+                        hamlets.insert(key?["coverage:".len()..].to_owned());
+                    }
+                    log_coverage(&tx, &commune, &hamlets)?;
+                }
+            }
             tx.pragma_update(None, "user_version", i as i64 + 1)?;
             tx.commit()?;
         }
@@ -394,7 +549,7 @@ impl ServerDb {
         )?)?;
         let received = now_ts(now);
         let mut results = Vec::with_capacity(records.len());
-        let mut touched: BTreeSet<String> = BTreeSet::new();
+        let mut totals = Pending::default();
         for record in records {
             let result = match check_record(record, &reference) {
                 Err(reason) => RecordResult {
@@ -406,14 +561,15 @@ impl ServerDb {
                 Ok(()) => {
                     let sp = tx.savepoint()?;
                     // A savepoint per record: one record's failure cannot undo the others.
-                    let applied = apply_one(&sp, device, record, &received, &mut touched)?;
+                    let applied = apply_one(&sp, device, record, &received, &mut totals)?;
                     sp.commit()?;
                     applied
                 }
             };
             results.push(result);
         }
-        log_coverage(&tx, &device.commune, &touched)?;
+        let changed = totals.settle(&tx, &device.commune)?;
+        log_coverage(&tx, &device.commune, &changed)?;
         tx.execute(
             "UPDATE devices SET last_seen = ?, queued = ?, app_version = ? WHERE id = ?",
             params![received, report.queued, report.app_version, device.id],
@@ -484,18 +640,29 @@ fn read_device(r: &rusqlite::Row) -> rusqlite::Result<Device> {
     })
 }
 
-/// Logs the current coverage of `hamlets` for devices to pull.
+/// Logs, for devices to pull, the coverage of each of `hamlets` whose figure differs from the
+/// one last logged. The figure is the office's (see `reports::helped_by_hamlet`).
 fn log_coverage(tx: &Connection, commune: &str, hamlets: &BTreeSet<String>) -> Result<()> {
+    if hamlets.is_empty() {
+        return Ok(());
+    }
+    let figures = crate::server::reports::helped_by_hamlet(tx, commune)?;
     for hamlet in hamlets {
-        let helped: i64 = tx.query_row(
-            "SELECT COUNT(DISTINCT person_key) + COALESCE(SUM(person_key IS NULL), 0) FROM records
-             WHERE commune = ? AND hamlet_id = ? AND signed = 1 AND voided = 0",
-            params![commune, hamlet],
-            |r| r.get(0),
-        )?;
-        let change =
-            Change::Coverage { coverage: HamletCoverage { hamlet_id: hamlet.clone(), helped_signed: helped as u32 } };
-        log_change(tx, commune, &format!("coverage:{hamlet}"), &change)?;
+        let helped = figures.get(hamlet).copied().unwrap_or(0);
+        let key = format!("coverage:{hamlet}");
+        let logged: Option<String> = tx
+            .prepare_cached("SELECT change FROM change_log WHERE commune = ? AND key = ?")?
+            .query_row([commune, key.as_str()], |r| r.get(0))
+            .optional()?;
+        let logged = match logged.map(|json| serde_json::from_str::<Change>(&json)).transpose()? {
+            Some(Change::Coverage { coverage }) => coverage.helped_signed,
+            _ => 0,
+        };
+        if logged != helped {
+            let change =
+                Change::Coverage { coverage: HamletCoverage { hamlet_id: hamlet.clone(), helped_signed: helped } };
+            log_change(tx, commune, &key, &change)?;
+        }
     }
     Ok(())
 }
@@ -537,12 +704,12 @@ fn apply_one(
     device: &Device,
     r: &WireRecord,
     received: &str,
-    touched: &mut BTreeSet<String>,
+    totals: &mut Pending,
 ) -> Result<RecordResult> {
     let id = r.id.to_string();
-    let existing: Option<(i64, bool, String, String)> = tx
-        .prepare_cached("SELECT version, voided, device_id, hamlet_id FROM records WHERE id = ?")?
-        .query_row([&id], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?)))
+    let existing: Option<(i64, bool, String)> = tx
+        .prepare_cached("SELECT version, voided, device_id FROM records WHERE id = ?")?
+        .query_row([&id], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))
         .optional()?;
     let result = |result: Applied, reason: Option<&str>| RecordResult {
         id: r.id,
@@ -551,7 +718,7 @@ fn apply_one(
         reason: reason.map(str::to_owned),
     };
     let mut voided = r.voided;
-    if let Some((version, was_voided, owner, old_hamlet)) = &existing {
+    if let Some((version, was_voided, owner)) = &existing {
         if owner != &device.id {
             return Ok(result(Applied::Rejected, Some("Mã bản ghi trùng với bản ghi của máy khác.")));
         }
@@ -563,23 +730,29 @@ fn apply_one(
         }
         // A void always wins: a later version never brings a voided record back.
         voided |= *was_voided;
-        touched.insert(old_hamlet.clone());
+        // The totals lose what the stored version counted and gain what this one counts.
+        if let Some(old) = Share::stored(tx, &id)? {
+            totals.add(tx, &device.commune, &old, -1)?;
+        }
     }
     let body = serde_json::to_string(&r.body)?;
     let saved = now_ts(r.saved_at);
     let occurred = r.occurred_at.format("%Y-%m-%dT%H:%M:%S").to_string();
     let f = ReportFields::of(&r.body);
-    tx.prepare_cached(
-        "INSERT INTO records (id, commune, device_id, kind, hamlet_id, volunteer_id, occurred_at, saved_at,
+    let new: Option<Share> = tx
+        .prepare_cached(&format!(
+            "INSERT INTO records (id, commune, device_id, kind, hamlet_id, volunteer_id, occurred_at, saved_at,
             received_at, version, voided, void_reason, body, person_times, signed, person_key,
             outcome, failure_reason, women, minority, channel, quantity, reach)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23)
          ON CONFLICT (id) DO UPDATE SET kind = ?4, hamlet_id = ?5, volunteer_id = ?6, occurred_at = ?7,
             saved_at = ?8, received_at = ?9, version = ?10, voided = ?11, void_reason = ?12, body = ?13,
             person_times = ?14, signed = ?15, person_key = ?16, outcome = ?17, failure_reason = ?18,
-            women = ?19, minority = ?20, channel = ?21, quantity = ?22, reach = ?23",
-    )?
-    .execute(params![
+            women = ?19, minority = ?20, channel = ?21, quantity = ?22, reach = ?23
+         RETURNING {SHARE_COLUMNS}"
+        ))?
+        .query_row(
+            params![
         id,
         device.commune,
         device.id,
@@ -603,12 +776,16 @@ fn apply_one(
         f.channel,
         f.quantity,
         f.reach,
-    ])?;
+            ],
+            Share::read,
+        )?;
+    if let Some(new) = &new {
+        totals.add(tx, &device.commune, new, 1)?;
+    }
     tx.prepare_cached(
         "INSERT OR IGNORE INTO record_history (id, version, device_id, received_at, voided, record) VALUES (?, ?, ?, ?, ?, ?)",
     )?
     .execute(params![id, r.version, device.id, received, voided, serde_json::to_string(r)?])?;
-    touched.insert(r.hamlet_id.clone());
     Ok(result(Applied::Applied, None))
 }
 
@@ -799,19 +976,26 @@ impl ServerDb {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
         let mut erased = 0;
-        let mut touched = BTreeSet::new();
+        let mut totals = Pending::default();
         // One person's sessions stay one person: their ID hash is replaced by a random key
         // shared by those sessions (it identifies no one), so counts do not grow.
         let mut new_keys: std::collections::HashMap<String, String> = Default::default();
+        // Every ID hash these records held, in any version: the totals forget the ones no
+        // record holds any more.
+        let mut old_keys: BTreeSet<String> = BTreeSet::new();
         for id in ids {
-            let found: Option<(String, String, Option<String>)> = tx
+            let found: Option<(String, Option<String>)> = tx
                 .query_row(
-                    "SELECT body, hamlet_id, person_key FROM records WHERE commune = ? AND id = ?",
+                    "SELECT body, person_key FROM records WHERE commune = ? AND id = ?",
                     params![commune, id.to_string()],
-                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                    |r| Ok((r.get(0)?, r.get(1)?)),
                 )
                 .optional()?;
-            let Some((body, hamlet, key)) = found else { continue };
+            let Some((body, key)) = found else { continue };
+            if let Some(old) = Share::stored(&tx, &id.to_string())? {
+                totals.add(&tx, commune, &old, -1)?;
+            }
+            old_keys.extend(key.clone());
             let key = key.map(|k| new_keys.entry(k).or_insert_with(|| format!("erased:{}", Uuid::now_v7())).clone());
             let mut body: crate::domain::Body = serde_json::from_str(&body)?;
             strip_person(&mut body);
@@ -819,12 +1003,16 @@ impl ServerDb {
                 "UPDATE records SET body = ?, person_key = ? WHERE id = ?",
                 params![serde_json::to_string(&body)?, key, id.to_string()],
             )?;
+            if let Some(new) = Share::stored(&tx, &id.to_string())? {
+                totals.add(&tx, commune, &new, 1)?;
+            }
             let versions: Vec<(i64, String)> = tx
                 .prepare("SELECT version, record FROM record_history WHERE id = ?")?
                 .query_map([id.to_string()], |r| Ok((r.get(0)?, r.get(1)?)))?
                 .collect::<rusqlite::Result<_>>()?;
             for (version, json) in versions {
                 let mut record: WireRecord = serde_json::from_str(&json)?;
+                old_keys.extend(record.body.person_key().map(str::to_owned));
                 strip_person(&mut record.body);
                 tx.execute(
                     "UPDATE record_history SET record = ? WHERE id = ? AND version = ?",
@@ -832,10 +1020,17 @@ impl ServerDb {
                 )?;
             }
             log_change(&tx, commune, &format!("erase:{id}"), &Change::Erase { id: *id })?;
-            touched.insert(hamlet);
             erased += 1;
         }
-        log_coverage(&tx, commune, &touched)?;
+        let changed = totals.settle(&tx, commune)?;
+        log_coverage(&tx, commune, &changed)?;
+        for key in &old_keys {
+            tx.execute(
+                "DELETE FROM people WHERE commune = ?1 AND person_key = ?2
+                 AND NOT EXISTS (SELECT 1 FROM records WHERE commune = ?1 AND person_key = ?2)",
+                params![commune, key],
+            )?;
+        }
         tx.commit()?;
         conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
         Ok(erased)
