@@ -12,8 +12,9 @@
 //!
 //! The whole run is made twice in one process: on the encrypted store the app uses
 //! (SQLCipher, key from a key file) and on the same store unencrypted
-//! (`Store::open_unencrypted_for_benchmarks`), seeded alike; the targets apply to the
-//! encrypted one, and the ratios of their medians say what encryption costs (goal ≤ 1.3×).
+//! (`Store::open_unencrypted_for_benchmarks`), seeded alike and measured in alternating
+//! rounds; the targets apply to the encrypted one, and the ratios of their medians say
+//! what encryption costs (goal ≤ 1.3×).
 
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
@@ -46,8 +47,14 @@ thread_local! {
     static ENCRYPTED: std::cell::Cell<bool> = const { std::cell::Cell::new(true) };
 }
 
-/// One full pass of the three benchmarks on one store.
+/// The two stores are measured in this many alternating rounds, so that whatever else the
+/// machine does (another build's fsyncs, say) falls on both alike.
+const ROUNDS: usize = 10;
+
+/// One seeded store and the samples measured on it.
 struct Pass {
+    encrypted: bool,
+    seeded: Seeded,
     seed_time: Duration,
     seeded_size: u64,
     saves: Vec<Duration>,
@@ -55,6 +62,18 @@ struct Pass {
     opens: Vec<(Duration, [Duration; 7])>,
     path: PathBuf,
     _dir: tempfile::TempDir,
+}
+
+/// One round of the three benchmarks on this pass's store: a tenth of the samples.
+fn measure_round(p: &mut Pass, round: usize) {
+    ENCRYPTED.with(|e| e.set(p.encrypted));
+    let store = open(&p.path);
+    p.saves.extend(bench_saves(&store, &p.seeded, SAVES / ROUNDS, round));
+    for (query, _, samples) in p.searches.iter_mut() {
+        samples.extend(bench_search(&store, query, SEARCHES_PER_QUERY / ROUNDS));
+    }
+    drop(store);
+    p.opens.extend(bench_open(&p.path, OPENS / ROUNDS));
 }
 
 fn pass(records: usize, encrypted: bool) -> Pass {
@@ -71,12 +90,9 @@ fn pass(records: usize, encrypted: bool) -> Pass {
     let mode = if encrypted { "encrypted" } else { "plain" };
     eprintln!("{mode}: seeded {records} records in {:.1} s", seed_time.as_secs_f64());
     let store = open(&path);
-    let saves = bench_saves(&store, &seeded);
-    let searches = QUERIES.iter().map(|q| (*q, search_hits(&store, q), bench_search(&store, q))).collect();
+    let searches = QUERIES.iter().map(|q| (*q, search_hits(&store, q), Vec::new())).collect();
     drop(store);
-    let opens = bench_open(&path);
-    eprintln!("{mode}: measured");
-    Pass { seed_time, seeded_size, saves, searches, opens, path, _dir: dir }
+    Pass { encrypted, seeded, seed_time, seeded_size, saves: Vec::new(), searches, opens: Vec::new(), path, _dir: dir }
 }
 
 /// Queries a volunteer types: common names, a hamlet without its diacritics, a word that
@@ -92,8 +108,13 @@ fn main() {
     let nproc = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
     let load_before = load_average();
 
-    let plain = pass(records, false);
-    let enc = pass(records, true);
+    let mut plain = pass(records, false);
+    let mut enc = pass(records, true);
+    for round in 0..ROUNDS {
+        measure_round(&mut plain, round);
+        measure_round(&mut enc, round);
+    }
+    eprintln!("measured {ROUNDS} alternating rounds");
     let Pass { seed_time, seeded_size, ref saves, ref searches, ref opens, ref path, .. } = enc;
 
     let mut rows = Vec::new();
@@ -185,11 +206,11 @@ fn main() {
 // ---- measuring ----------------------------------------------------------------------
 
 /// Benchmark 1, durable save of one record, as the form's Save button does it.
-fn bench_saves(store: &Store, seeded: &Seeded) -> Vec<Duration> {
-    let mut gen = Gen::new(0x5a7e, seeded.cid_key.clone());
+fn bench_saves(store: &Store, seeded: &Seeded, n: usize, round: usize) -> Vec<Duration> {
+    let mut gen = Gen::new(0x5a7e + round as u64, seeded.cid_key.clone());
     let now = Local::now().naive_local();
-    let mut out = Vec::with_capacity(SAVES);
-    for i in 0..SAVES {
+    let mut out = Vec::with_capacity(n);
+    for i in round * n..(round + 1) * n {
         let new = gen.record(now - chrono::Duration::minutes(i as i64), &mut None);
         let t = Instant::now();
         store.create(new).expect("save");
@@ -199,9 +220,9 @@ fn bench_saves(store: &Store, seeded: &Seeded) -> Vec<Duration> {
 }
 
 /// Benchmark 2, the record list's search, first page.
-fn bench_search(store: &Store, query: &str) -> Vec<Duration> {
+fn bench_search(store: &Store, query: &str, n: usize) -> Vec<Duration> {
     let filter = Filter { text: query.to_owned(), limit: 100, ..Default::default() };
-    (0..SEARCHES_PER_QUERY)
+    (0..n)
         .map(|_| {
             let t = Instant::now();
             let found = store.search(&filter).expect("search");
@@ -223,8 +244,8 @@ const OPEN_STEPS: [&str; 7] =
 /// Benchmark 3, opening the store and reading what the home screen shows
 /// (src/ui/home.rs), in the same order. Gives each run's total and the time of each step.
 /// The store is dropped outside the timed part; the OS page cache stays warm between runs.
-fn bench_open(path: &Path) -> Vec<(Duration, [Duration; 7])> {
-    (0..OPENS)
+fn bench_open(path: &Path, n: usize) -> Vec<(Duration, [Duration; 7])> {
+    (0..n)
         .map(|_| {
             let mut steps = [Duration::ZERO; 7];
             let mut step = 0;
