@@ -433,6 +433,7 @@ step('9a. the consent record prints who agreed to what, found by the person\'s n
   await office.emulateMedia({ media: 'print' });
   await gone(record.locator('p.no-print'));
   await visible(record.locator('.signatures .sign-line'));
+  await shot('office-consent.png');
   await office.emulateMedia({ media: 'screen' });
   await visible(record.locator('p.no-print'));
   // Viewing it is in the audit log (the page has no navigation: it is for paper).
