@@ -781,30 +781,42 @@ pub fn parse_hamlet_csv(t: &OfficeStrings, bytes: &[u8]) -> Result<Vec<Hamlet>, 
     ) else {
         return Err(vec![t.import_header_missing.to_owned()]);
     };
-    let mut hamlets = Vec::new();
+    csv_rows(t, records, t.import_header_missing, |get| {
+        let id = get(ci);
+        if id.is_empty() || id.len() > 64 {
+            return Err(t.name_required.to_owned());
+        }
+        check_hamlet(t, &id, &get(cn), &get(cp), &get(cb)).map_err(str::to_owned)
+    })
+}
+
+/// Turns every CSV record into a row with `parse` (given a getter of trimmed cells), and
+/// collects every row's problem numbered as Excel shows it (the header is row 1): one bad
+/// row refuses the whole file, and so does a file with no rows (`empty` says why).
+fn csv_rows<T>(
+    t: &OfficeStrings,
+    records: Vec<Option<csv::StringRecord>>,
+    empty: &str,
+    mut parse: impl FnMut(&dyn Fn(usize) -> String) -> Result<T, String>,
+) -> Result<Vec<T>, Vec<String>> {
+    let mut rows = Vec::new();
     let mut errors = Vec::new();
     for (i, record) in records.into_iter().enumerate() {
         let row = i + 2;
-        let Some(record) = record else {
-            errors.push(format!("{} {row}: {}", t.import_row, t.import_header_missing));
-            continue;
+        let parsed = match record {
+            None => Err(empty.to_owned()),
+            Some(record) => parse(&|c: usize| record.get(c).unwrap_or("").trim().to_owned()),
         };
-        let get = |c: usize| record.get(c).unwrap_or("").trim().to_owned();
-        let id = get(ci);
-        if id.is_empty() || id.len() > 64 {
-            errors.push(format!("{} {row}: {}", t.import_row, t.name_required));
-            continue;
-        }
-        match check_hamlet(t, &id, &get(cn), &get(cp), &get(cb)) {
-            Ok(h) => hamlets.push(h),
+        match parsed {
+            Ok(r) => rows.push(r),
             Err(m) => errors.push(format!("{} {row}: {m}", t.import_row)),
         }
     }
-    if hamlets.is_empty() && errors.is_empty() {
-        errors.push(t.import_header_missing.to_owned());
+    if rows.is_empty() && errors.is_empty() {
+        errors.push(empty.to_owned());
     }
     if errors.is_empty() {
-        Ok(hamlets)
+        Ok(rows)
     } else {
         Err(errors)
     }
@@ -826,28 +838,49 @@ async fn import_hamlets(
     headers: HeaderMap,
     multipart: Multipart,
 ) -> Result<Response, Refusal> {
-    let o = office(&state, &headers)?;
+    let apply = |r: &mut ReferenceData, hamlets: Vec<Hamlet>| {
+        let n = hamlets.len();
+        for h in hamlets {
+            match r.hamlets.iter_mut().find(|x| x.id == h.id) {
+                Some(x) => *x = h,
+                None => r.hamlets.push(h),
+            }
+        }
+        format!("{n} rows")
+    };
+    let parse = |t: &'static OfficeStrings, _: &ReferenceData, bytes: &[u8]| parse_hamlet_csv(t, bytes);
+    import_reference(&state, &headers, multipart, "hamlet.import", |t| t.imported, parse, apply).await
+}
+
+/// A CSV import of reference rows from a multipart form (with its CSRF token): the file is
+/// parsed whole and one bad row refuses it with every row's error; otherwise the rows are
+/// applied, saved and audited (`apply` gives the audit detail), and the page says how many.
+async fn import_reference<T>(
+    state: &AppState,
+    headers: &HeaderMap,
+    multipart: Multipart,
+    action: &str,
+    done: fn(&'static OfficeStrings) -> &'static str,
+    parse: impl FnOnce(&'static OfficeStrings, &ReferenceData, &[u8]) -> Result<Vec<T>, Vec<String>>,
+    apply: impl FnOnce(&mut ReferenceData, Vec<T>) -> String,
+) -> Result<Response, Refusal> {
+    let o = office(state, headers)?;
     let t = o.t;
     let fields = multipart_fields(multipart).await;
     let csrf = fields.get("csrf").and_then(|b| std::str::from_utf8(b).ok()).map(str::to_owned);
     check_csrf(&o, csrf.as_deref())?;
     let mut r = state.db.commune(&o.session.commune)?;
-    match parse_hamlet_csv(t, fields.get("file").map(Vec::as_slice).unwrap_or(&[])) {
+    match parse(t, &r, fields.get("file").map(Vec::as_slice).unwrap_or(&[])) {
         Err(errors) => {
             let notice = html! { div.error role="alert" data-testid="form-error" { p { (t.import_failed) } ul { @for e in &errors { li { (e) } } } } };
             Ok((StatusCode::BAD_REQUEST, page(&o, 3, hamlets_body(&o, &r, Some(notice)))).into_response())
         }
-        Ok(hamlets) => {
-            let n = hamlets.len();
-            for h in hamlets {
-                match r.hamlets.iter_mut().find(|x| x.id == h.id) {
-                    Some(x) => *x = h,
-                    None => r.hamlets.push(h),
-                }
-            }
+        Ok(rows) => {
+            let n = rows.len();
+            let detail = apply(&mut r, rows);
             state.db.put_commune(&r)?;
-            state.db.audit(&o.session, "hamlet.import", &format!("{n} rows"), Utc::now())?;
-            Ok(page(&o, 3, hamlets_body(&o, &r, Some(notice_ok(&format!("{} {n}", t.imported))))).into_response())
+            state.db.audit(&o.session, action, &detail, Utc::now())?;
+            Ok(page(&o, 3, hamlets_body(&o, &r, Some(notice_ok(&format!("{} {n}", done(t)))))).into_response())
         }
     }
 }
@@ -1392,47 +1425,24 @@ pub fn parse_volunteer_csv(
         return Err(missing());
     };
     let cl = col(&["to_truong", "lead", "team_lead"]);
-    let mut out = Vec::new();
-    let mut errors = Vec::new();
-    for (i, record) in records.into_iter().enumerate() {
-        let row = i + 2;
-        let Some(record) = record else {
-            errors.push(format!("{} {row}: {}", t.import_row, t.volunteer_import_header_missing));
-            continue;
-        };
-        let get = |c: usize| record.get(c).map(|s| s.trim().to_owned()).unwrap_or_default();
+    csv_rows(t, records, t.volunteer_import_header_missing, |get| {
         let (id, name, hamlet) = (get(ci), get(cn), get(ch));
         if !volunteer_id_ok(&id) || name.is_empty() || name.chars().count() > 100 {
-            errors.push(format!("{} {row}: {}", t.import_row, t.volunteer_invalid));
-            continue;
+            return Err(t.volunteer_invalid.to_owned());
         }
         let folded = crate::domain::fold::fold(&hamlet);
-        let Some(h) = r
+        let h = r
             .hamlets
             .iter()
             .find(|h| h.id == hamlet || (!folded.is_empty() && crate::domain::fold::fold(&h.name) == folded))
-        else {
-            errors.push(format!("{} {row}: {}", t.import_row, t.unknown_hamlet));
-            continue;
-        };
+            .ok_or_else(|| t.unknown_hamlet.to_owned())?;
         let lead = match cl.map(|c| crate::domain::fold::fold(&get(c))).as_deref() {
             None | Some("" | "0" | "khong" | "no" | "false") => false,
             Some("x" | "1" | "co" | "yes" | "true" | "\u{2713}") => true,
-            Some(_) => {
-                errors.push(format!("{} {row}: {}", t.import_row, t.lead_invalid));
-                continue;
-            }
+            Some(_) => return Err(t.lead_invalid.to_owned()),
         };
-        out.push(crate::domain::Volunteer { id, name, hamlet_id: Some(h.id.clone()), lead });
-    }
-    if out.is_empty() && errors.is_empty() {
-        errors.push(t.volunteer_import_header_missing.to_owned());
-    }
-    if errors.is_empty() {
-        Ok(out)
-    } else {
-        Err(errors)
-    }
+        Ok(crate::domain::Volunteer { id, name, hamlet_id: Some(h.id.clone()), lead })
+    })
 }
 
 /// A CSV file's folded header names and its rows (`None` for a row that cannot be read);
@@ -1452,29 +1462,16 @@ async fn import_volunteers(
     headers: HeaderMap,
     multipart: Multipart,
 ) -> Result<Response, Refusal> {
-    let o = office(&state, &headers)?;
-    let t = o.t;
-    let fields = multipart_fields(multipart).await;
-    let csrf = fields.get("csrf").and_then(|b| std::str::from_utf8(b).ok()).map(str::to_owned);
-    check_csrf(&o, csrf.as_deref())?;
-    let mut r = state.db.commune(&o.session.commune)?;
-    match parse_volunteer_csv(t, &r, fields.get("file").map(Vec::as_slice).unwrap_or(&[])) {
-        Err(errors) => {
-            let notice = html! { div.error role="alert" data-testid="form-error" { p { (t.import_failed) } ul { @for e in &errors { li { (e) } } } } };
-            Ok((StatusCode::BAD_REQUEST, page(&o, 3, hamlets_body(&o, &r, Some(notice)))).into_response())
+    let apply = |r: &mut ReferenceData, volunteers: Vec<crate::domain::Volunteer>| {
+        let n = volunteers.len();
+        let leads = volunteers.iter().filter(|v| v.lead).count();
+        for v in volunteers {
+            put_volunteer(r, v);
         }
-        Ok(volunteers) => {
-            let n = volunteers.len();
-            let leads = volunteers.iter().filter(|v| v.lead).count();
-            for v in volunteers {
-                put_volunteer(&mut r, v);
-            }
-            state.db.put_commune(&r)?;
-            state.db.audit(&o.session, "volunteer.import", &format!("{n} rows, {leads} leads"), Utc::now())?;
-            Ok(page(&o, 3, hamlets_body(&o, &r, Some(notice_ok(&format!("{} {n}", t.volunteers_imported)))))
-                .into_response())
-        }
-    }
+        format!("{n} rows, {leads} leads")
+    };
+    let done = |t: &'static OfficeStrings| t.volunteers_imported;
+    import_reference(&state, &headers, multipart, "volunteer.import", done, parse_volunteer_csv, apply).await
 }
 
 #[derive(Deserialize)]

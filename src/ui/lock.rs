@@ -20,12 +20,10 @@ pub fn LockScreen() -> Element {
     let mut switching = use_signal(|| false);
     let t = ui.t();
     let current = (ui.volunteer)();
-    let name = use_volunteer_name(current.clone());
     match current {
         Some(id) if !switching() => rsx! {
             section { class: "lock", "data-testid": "lock-screen",
                 h1 { "🔒 {t.locked_title}" }
-                p { class: "lock-who", "👤 {name}" }
                 PinGate { key: "{id}", volunteer_id: id.clone(), on_unlocked: move |_| ui.locked.set(false) }
                 button { class: "secondary wide", "data-testid": "switch-volunteer", onclick: move |_| switching.set(true),
                     "{t.switch_volunteer}" }
@@ -38,19 +36,6 @@ pub fn LockScreen() -> Element {
             }
         },
     }
-}
-
-fn use_volunteer_name(id: Option<String>) -> String {
-    let services = use_context::<Services>();
-    let reference = use_resource(move || {
-        let store = services.store.clone();
-        async move { call(&store, |s| s.reference()).await }
-    });
-    let name = match (&*reference.read(), &id) {
-        (Some(Ok(r)), Some(id)) => r.volunteer_name(id),
-        _ => String::new(),
-    };
-    name
 }
 
 /// The commune's volunteers; tapping one asks for their PIN (or to choose one), then makes
@@ -88,10 +73,8 @@ pub fn VolunteerPicker() -> Element {
         });
     };
     if let Some(id) = chosen() {
-        let name = volunteers.iter().find(|v| v.id == id).map(|v| v.name.clone()).unwrap_or_default();
         return rsx! {
             div { class: "pin-step",
-                p { class: "lock-who", "👤 {name}" }
                 PinGate { key: "{id}", volunteer_id: id.clone(), on_unlocked: move |id| become_user.clone()(id) }
                 button { class: "secondary wide", "data-testid": "pick-other", onclick: move |_| chosen.set(None), "‹ {t.back}" }
             }
@@ -313,8 +296,10 @@ pub fn PinGate(volunteer_id: String, on_unlocked: EventHandler<String>) -> Eleme
             }
         }
     };
+    let name = reference.volunteer_name(&volunteer_id);
     rsx! {
         div { class: "pin-gate",
+            p { class: "lock-who", "👤 {name}" }
             {body}
             if let Some(m) = notice {
                 p { class: "error", role: "alert", "data-testid": "pin-message", "{m}" }

@@ -225,12 +225,15 @@ fn Shell(services: Services) -> Element {
             async move {
                 let Some(after) = lock_after else { return };
                 let mut ui = ui;
+                // Sleeps until the moment the app would be idle for `after`, not in a
+                // polling loop: a phone's CPU stays asleep in between.
                 loop {
-                    tokio::time::sleep(Duration::from_millis(500)).await;
-                    if !*ui.locked.peek() && last_active.get().elapsed() >= after {
+                    let left = after.saturating_sub(last_active.get().elapsed());
+                    if left.is_zero() && !*ui.locked.peek() {
                         ui.flash.set(None);
                         ui.locked.set(true);
                     }
+                    tokio::time::sleep(if left.is_zero() { after } else { left }).await;
                 }
             }
         }

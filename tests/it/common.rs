@@ -18,6 +18,24 @@ pub fn raw_conn(path: &std::path::Path) -> rusqlite::Connection {
     c
 }
 
+/// Every byte of every file in `dir` (a store, its WAL and shared memory, temporary files),
+/// for scans that must not find a person's details.
+pub fn raw_bytes(dir: &std::path::Path) -> Vec<u8> {
+    let mut all = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let p = entry.unwrap().path();
+        if p.is_file() {
+            all.extend(std::fs::read(p).unwrap());
+        }
+    }
+    all
+}
+
+/// True if `needle`'s UTF-8 bytes occur in `haystack`.
+pub fn contains(haystack: &[u8], needle: &str) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle.as_bytes())
+}
+
 pub fn now() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 11, 20, 3, 0, 0).unwrap()
 }

@@ -15,22 +15,6 @@ const NAME: &str = "Hơ Giang Thử Nghiệm";
 const PHONE: &str = "0905123456";
 const CID: &str = "051203004567";
 
-/// Every byte of every file in `dir` (the store, its WAL and shared memory, temporary files).
-fn raw_bytes(dir: &std::path::Path) -> Vec<u8> {
-    let mut all = Vec::new();
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let p = entry.unwrap().path();
-        if p.is_file() {
-            all.extend(std::fs::read(p).unwrap());
-        }
-    }
-    all
-}
-
-fn contains(haystack: &[u8], needle: &str) -> bool {
-    haystack.windows(needle.len()).any(|w| w == needle.as_bytes())
-}
-
 /// What must never be readable in the raw files: the name (as typed and as search folds
 /// it), the phone, the ID number and its last four digits.
 fn personal_needles() -> Vec<String> {

@@ -1082,6 +1082,15 @@ fn generated_reference(rng: &mut StdRng) -> ReferenceData {
 /// Generates records of every kind with a fixed seed: people with an ID helped again on
 /// other devices and in other hamlets, sessions without an ID or without consent, failures
 /// with their reasons, and then edits, voids, retries and stale versions.
+/// `n` people with random (well-formed) ID numbers, named "Người i".
+fn random_people(rng: &mut StdRng, n: usize) -> Vec<(String, String)> {
+    (0..n)
+        .map(|i| {
+            (format!("{:03}{:09}", rng.gen_range(1..=96), rng.gen_range(0..1_000_000_000u64)), format!("Người {i}"))
+        })
+        .collect()
+}
+
 struct Generator {
     rng: StdRng,
     people: Vec<(String, String)>,
@@ -1091,6 +1100,16 @@ struct Generator {
 }
 
 impl Generator {
+    fn new(rng: StdRng, people: Vec<(String, String)>, reference: &ReferenceData, key: CidKey) -> Generator {
+        Generator {
+            rng,
+            people,
+            hamlets: reference.hamlets.iter().map(|h| h.id.clone()).collect(),
+            volunteers: reference.volunteers.iter().map(|v| v.id.clone()).collect(),
+            key,
+        }
+    }
+
     fn id(&mut self, at: NaiveDateTime) -> Uuid {
         let millis = at.and_utc().timestamp_millis() as u64 + self.rng.gen_range(0..1000);
         uuid::Builder::from_unix_timestamp_millis(millis, &self.rng.gen()).into_uuid()
@@ -1214,19 +1233,8 @@ async fn the_reports_and_their_xlsx_equal_an_independent_computation_of_the_coun
     let devices: Vec<(Device, CidKey)> = (1..=6).map(|i| enrol(&server.db, &format!("Máy tính bảng {i}"))).collect();
     let key = devices[0].1.clone();
     assert!(devices.iter().all(|(_, k)| k.to_hex() == key.to_hex()), "every device hashes with the commune's key");
-    let people = (0..1500)
-        .map(|i| {
-            let cid = format!("{:03}{:09}", rng.gen_range(1..=96), rng.gen_range(0..1_000_000_000u64));
-            (cid, format!("Người {i}"))
-        })
-        .collect();
-    let mut gen = Generator {
-        rng,
-        people,
-        hamlets: reference.hamlets.iter().map(|h| h.id.clone()).collect(),
-        volunteers: reference.volunteers.iter().map(|v| v.id.clone()).collect(),
-        key: key.clone(),
-    };
+    let people = random_people(&mut rng, 1500);
+    let mut gen = Generator::new(rng, people, &reference, key.clone());
     let mut model = Model::default();
     let mut pushed = 0usize;
     let mut run = |model: &mut Model, phase: Vec<(usize, WireRecord)>| {
@@ -1638,18 +1646,8 @@ fn the_running_totals_equal_a_recomputation_after_random_edits_voids_late_arriva
     let devices: Vec<(Device, CidKey)> = (1..=4).map(|i| enrol(&db, &format!("Máy tính bảng {i}"))).collect();
     let key = devices[0].1.clone();
     // Few people, so the same person comes back often and their first success moves.
-    let people = (0..150)
-        .map(|i| {
-            (format!("{:03}{:09}", rng.gen_range(1..=96), rng.gen_range(0..1_000_000_000u64)), format!("Người {i}"))
-        })
-        .collect();
-    let mut gen = Generator {
-        rng,
-        people,
-        hamlets: reference.hamlets.iter().map(|h| h.id.clone()).collect(),
-        volunteers: reference.volunteers.iter().map(|v| v.id.clone()).collect(),
-        key: key.clone(),
-    };
+    let people = random_people(&mut rng, 150);
+    let mut gen = Generator::new(rng, people, &reference, key.clone());
     let mut model = Model::default();
     let mut erased: HashSet<Uuid> = HashSet::new();
     let (mut moved_days, mut erasures) = (0, 0);
@@ -1765,13 +1763,7 @@ fn a_server_file_from_before_the_running_totals_gets_them_from_its_records_and_d
     let (device, key) = enrol(&db, "Máy tính bảng 1");
     let people =
         (0..300).map(|i| (format!("051{:09}", rng.gen_range(0..1_000_000_000u64)), format!("Người {i}"))).collect();
-    let mut gen = Generator {
-        rng,
-        people,
-        hamlets: reference.hamlets.iter().map(|h| h.id.clone()).collect(),
-        volunteers: reference.volunteers.iter().map(|v| v.id.clone()).collect(),
-        key,
-    };
+    let mut gen = Generator::new(rng, people, &reference, key);
     let records: Vec<WireRecord> = (0..1500).map(|_| gen.record()).collect();
     push(&db, &device, &records);
     let edits: Vec<WireRecord> =

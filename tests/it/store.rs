@@ -8,21 +8,6 @@ use sotay::store::{Filter, Store, StoreError};
 
 use super::common::*;
 
-fn raw_bytes(dir: &std::path::Path) -> Vec<u8> {
-    let mut all = Vec::new();
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let p = entry.unwrap().path();
-        if p.is_file() {
-            all.extend(std::fs::read(p).unwrap());
-        }
-    }
-    all
-}
-
-fn contains(haystack: &[u8], needle: &str) -> bool {
-    haystack.windows(needle.len()).any(|w| w == needle.as_bytes())
-}
-
 #[test]
 fn every_kind_round_trips_through_the_store() {
     let t = live_store();

@@ -751,21 +751,6 @@ async fn the_running_server_matches_its_openapi_document() {
     assert!(checked >= 10, "checked {checked} answers");
 }
 
-fn file_bytes(dir: &std::path::Path) -> Vec<u8> {
-    let mut all = Vec::new();
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let p = entry.unwrap().path();
-        if p.is_file() {
-            all.extend(std::fs::read(p).unwrap());
-        }
-    }
-    all
-}
-
-fn has(haystack: &[u8], needle: &str) -> bool {
-    haystack.windows(needle.len()).any(|w| w == needle.as_bytes())
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_erasure_reaches_the_device_at_its_next_sync_and_keeps_the_counts() {
     let server = start_server().await;
@@ -819,9 +804,9 @@ async fn an_erasure_reaches_the_device_at_its_next_sync_and_keeps_the_counts() {
     assert!(device.store.search(&Filter { text: "xuyen".into(), ..Default::default() }).unwrap().is_empty());
     // Neither store file holds the name any more: the server's plain file byte for byte,
     // the device's encrypted one byte for byte and, under its key, in every table.
-    assert!(!has(&file_bytes(device.dir.path()), name), "the device file still holds the name");
-    assert!(!has(&file_bytes(server._dir.path()), name), "the server file still holds the name");
-    assert!(has(&file_bytes(server._dir.path()), "Y Hoa"), "the scan itself works");
+    assert!(!contains(&raw_bytes(device.dir.path()), name), "the device file still holds the name");
+    assert!(!contains(&raw_bytes(server._dir.path()), name), "the server file still holds the name");
+    assert!(contains(&raw_bytes(server._dir.path()), "Y Hoa"), "the scan itself works");
     let device_db = device.dir.path().join("sotay.db");
     let under_key: Vec<String> = raw_conn(&device_db)
         .prepare("SELECT body FROM records UNION ALL SELECT body FROM record_history UNION ALL SELECT form FROM drafts")
