@@ -131,15 +131,18 @@ fn main() {
     let open_total = Stats::of(&totals);
     rows.push(Row::info("open_home_p50_ms", open_total.p50));
     rows.push(Row::target("open_home_p99_ms", open_total.p99, OPEN_TARGET_MS));
-    let open_steps: Vec<String> = OPEN_STEPS
-        .iter()
-        .enumerate()
-        .map(|(i, name)| {
-            let samples: Vec<Duration> = opens.iter().map(|(_, steps)| steps[i]).collect();
-            let s = Stats::of(&samples);
-            format!("{name} {:.1}/{:.1}", s.p50, s.p99)
-        })
-        .collect();
+    let open_steps = |opens: &[(Duration, [Duration; 7])]| -> String {
+        let steps: Vec<String> = OPEN_STEPS
+            .iter()
+            .enumerate()
+            .map(|(i, name)| {
+                let samples: Vec<Duration> = opens.iter().map(|(_, steps)| steps[i]).collect();
+                let s = Stats::of(&samples);
+                format!("{name} {:.1}/{:.1}", s.p50, s.p99)
+            })
+            .collect();
+        steps.join(", ")
+    };
     // What encryption costs: encrypted p50 over plain p50, same work, same run.
     let ratio = |a: &[Duration], b: &[Duration]| Stats::of(a).p50 / Stats::of(b).p50;
     rows.push(Row::target("encrypted/plain save_p50", ratio(saves, &plain.saves), ENCRYPTION_RATIO_TARGET));
@@ -173,7 +176,8 @@ fn main() {
         "  samples          save {SAVES}, search {SEARCHES_PER_QUERY} per query, open+home {OPENS}; \
          percentiles are nearest-rank"
     );
-    println!("  open+home steps  p50/p99 ms: {}", open_steps.join(", "));
+    println!("  open+home steps  p50/p99 ms: {}", open_steps(opens));
+    println!("  (unencrypted)    p50/p99 ms: {}", open_steps(&plain.opens));
     println!("  unencrypted      {plain_summary}");
     println!("  search hits      {}", {
         let hits: Vec<String> = searches.iter().map(|(q, n, _)| format!("\"{q}\": {n}")).collect();

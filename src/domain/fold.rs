@@ -42,6 +42,25 @@ pub fn query_terms(query: &str) -> Vec<String> {
     fold(query).split(' ').filter(|w| !w.is_empty()).map(str::to_owned).collect()
 }
 
+/// A 64-bit sketch of the words of a folded text, so that a search can pass over records
+/// that cannot match without comparing their text: each word sets one bit, chosen by its
+/// first three letters (the whole word when shorter). A query word matches a record only
+/// where it equals a word (three letters or fewer) or begins one, and either way that
+/// word's first three letters are the query word's; so a record whose sketch lacks a
+/// query word's [`term_bit`] cannot match. The bits are stored, so the hash never changes.
+pub fn word_sketch(folded: &str) -> i64 {
+    folded.split(' ').filter(|w| !w.is_empty()).fold(0, |sketch, w| sketch | term_bit(w))
+}
+
+/// The bit of [`word_sketch`] a query word (or a word of a record) stands for.
+pub fn term_bit(word: &str) -> i64 {
+    let end = word.char_indices().nth(3).map_or(word.len(), |(i, _)| i);
+    // FNV-1a, 64 bits: small, stable across versions and platforms.
+    let hash =
+        word[..end].bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3));
+    (1u64 << (hash % 64)) as i64
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -64,5 +83,21 @@ mod tests {
     fn a_query_splits_into_folded_words() {
         assert_eq!(query_terms("  Đăk  PỜ "), vec!["dak", "po"]);
         assert!(query_terms("   ").is_empty());
+    }
+
+    #[test]
+    fn a_record_that_can_match_a_query_word_has_its_bit() {
+        let text = fold(" Thôn Plei Rơng Nguyễn Thị Hoà h'nga Hộ gia đình ");
+        let sketch = word_sketch(&text);
+        // Whole short words and starts of longer ones, as search matches them.
+        for term in ["plei", "ple", "rong", "nguyen", "nguy", "thi", "hoa", "h'nga", "gia", "dinh", "din"] {
+            assert_eq!(sketch & term_bit(term), term_bit(term), "{term}");
+        }
+        // The bit depends on the first three letters only, and on nothing else.
+        assert_eq!(term_bit("nguyen"), term_bit("nguxxx"));
+        assert_eq!(word_sketch(""), 0);
+        // A record without a word starting "zzz" is passed over for "zzzz" (unless another
+        // word shares the bit: the sketch only ever lets through too much, never too little).
+        assert!(word_sketch("zzzz") != 0 && sketch.count_ones() < 16);
     }
 }

@@ -3,15 +3,18 @@
 //!
 //! Owns every line of SQL in the app and hands out domain types only. [`Store::open_with_keys`]
 //! takes the file's key from a [`key::KeyStore`] (a store file from before encryption is
-//! encrypted once, in place, see [`encrypt_plain_store`]), then sets
+//! encrypted once, in place, see [`reencrypt`]), then sets
 //! the pragmas (WAL, `synchronous=FULL` so a commit survives a dead battery, foreign keys,
 //! `temp_store=MEMORY` for Android) and runs the migrations in [`schema`]. Saving a record
-//! writes the record, its history row and its outbox row in one transaction: when a save
-//! returns `Ok`, the record is on disk. Knows nothing of the UI, HTTP or wording.
+//! writes the record and its outbox row (an edit also moves the version it replaces to the
+//! history) in one transaction: when a save returns `Ok`, the record is on disk. Each page
+//! written costs an encryption and an HMAC, so the schema keeps the b-trees a save touches
+//! few (see migration 7). Knows nothing of the UI, HTTP or wording.
 
 pub mod key;
 mod schema;
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -21,7 +24,7 @@ use uuid::Uuid;
 
 use crate::domain::citizen_id::CidKey;
 use crate::domain::coverage::Coverage;
-use crate::domain::fold::{fold, query_terms};
+use crate::domain::fold::{fold, query_terms, term_bit, word_sketch};
 use crate::domain::pin;
 use crate::domain::sample::sample_reference;
 use crate::domain::validate::Form;
@@ -114,12 +117,13 @@ pub struct Tallies {
     pub person_times: u32,
 }
 
-/// How much is waiting to be sent.
+/// How much is waiting to be sent: records queued in the outbox, and records the server
+/// refused that wait for the volunteer. (What was sent is not counted: the home screen does
+/// not show it, and counting it would read every record at each start.)
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct OutboxSummary {
     pub pending: u32,
     pub rejected: u32,
-    pub sent: u32,
 }
 
 /// This device's enrolment with a commune server.
@@ -262,7 +266,7 @@ impl Store {
             }
         };
         if state == FileState::Plain {
-            encrypt_plain_store(&path, &key)?;
+            reencrypt(&path, &key, Source::Plain)?;
         }
         let conn = open_keyed(&path, &key)?;
         Store::finish_open(conn, path, clock)
@@ -470,6 +474,7 @@ impl Store {
             return Err(StoreError::Conflict);
         }
         let reference = read_reference(&tx)?;
+        keep_in_history(&tx, &record)?;
         apply(&mut record);
         record.meta.version += 1;
         record.meta.volunteer_id = volunteer_id.to_owned();
@@ -489,8 +494,10 @@ impl Store {
     pub fn history(&self, id: Uuid) -> Result<Vec<HistoryEntry>> {
         let conn = self.conn();
         let mut stmt = conn.prepare_cached(
-            "SELECT version, saved_at, volunteer_id, voided, body FROM record_history
-             WHERE record_id = ? ORDER BY version DESC",
+            "SELECT version, saved_at, volunteer_id, voided, body FROM records WHERE id = ?1
+             UNION ALL
+             SELECT version, saved_at, volunteer_id, voided, body FROM record_history WHERE record_id = ?1
+             ORDER BY version DESC",
         )?;
         let rows = stmt.query_map([id.to_string()], |r| {
             Ok((
@@ -522,7 +529,16 @@ impl Store {
         let conn = self.conn();
         let mut sql = String::from(&*format!("SELECT {RECORD_COLUMNS} FROM records WHERE sample = ?"));
         let mut args: Vec<rusqlite::types::Value> = vec![Store::sample_mode(&conn)?.into()];
-        for term in query_terms(&filter.text) {
+        let terms = query_terms(&filter.text);
+        if !terms.is_empty() {
+            // Records whose word sketch lacks a query word's bit are passed over before
+            // their text is compared: a search that matches little reads every record.
+            let mask = terms.iter().fold(0, |m, t| m | term_bit(t));
+            sql.push_str(" AND (search_sig & ?) = ?");
+            args.push(mask.into());
+            args.push(mask.into());
+        }
+        for term in terms {
             sql.push_str(" AND search_text LIKE ? ESCAPE '\\'");
             let escaped = term.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
             // A short query word must be a whole word of the record ("hoa" finds "Hoà" and
@@ -639,35 +655,45 @@ impl Store {
     pub fn hamlet_progress(&self) -> Result<Vec<(Hamlet, Coverage)>> {
         let conn = self.conn();
         let reference = read_reference(&conn)?;
-        let mut stmt = conn.prepare_cached(
-            "SELECT hamlet_id, COUNT(DISTINCT person_key) + SUM(person_key IS NULL) FROM records
-             WHERE sample = ? AND signed = 1 AND voided = 0 GROUP BY hamlet_id",
-        )?;
-        let mut helped: std::collections::HashMap<String, i64> = stmt
-            .query_map([reference.commune.sample], |r| Ok((r.get(0)?, r.get(1)?)))?
-            .collect::<rusqlite::Result<_>>()?;
         // Once the server has reported commune-wide figures, they count every device; this
-        // device adds only what it has not sent yet (the server has the rest).
-        let server: std::collections::HashMap<String, i64> = conn
+        // device adds only what it has not sent yet (the server has the rest), so the
+        // distinct people of its own records need not be counted at all.
+        let server: HashMap<String, i64> = conn
             .prepare_cached("SELECT hamlet_id, helped_signed FROM server_coverage")?
             .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
             .collect::<rusqlite::Result<_>>()?;
-        if !reference.commune.sample && !server.is_empty() {
-            let mut unsent = conn.prepare_cached(
-                "SELECT hamlet_id, COUNT(*) FROM records WHERE sample = 0 AND signed = 1 AND voided = 0
-                 AND sync_state <> 'sent' GROUP BY hamlet_id",
-            )?;
-            let unsent: std::collections::HashMap<String, i64> =
-                unsent.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<rusqlite::Result<_>>()?;
-            helped = reference
+        let helped: HashMap<String, i64> = if !reference.commune.sample && !server.is_empty() {
+            // Unsent: queued (found through the outbox) or refused (their own index).
+            let mut unsent: HashMap<String, i64> = HashMap::new();
+            for sql in [
+                "SELECT r.hamlet_id, COUNT(*) FROM outbox o JOIN records r ON r.id = o.record_id
+                 WHERE r.sample = 0 AND r.signed = 1 AND r.voided = 0 GROUP BY r.hamlet_id",
+                "SELECT hamlet_id, COUNT(*) FROM records WHERE sample = 0 AND sync_state = 'rejected'
+                 AND signed = 1 AND voided = 0 GROUP BY hamlet_id",
+            ] {
+                for row in
+                    conn.prepare_cached(sql)?.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?
+                {
+                    let (hamlet, n) = row?;
+                    *unsent.entry(hamlet).or_default() += n;
+                }
+            }
+            reference
                 .hamlets
                 .iter()
                 .map(|h| {
                     let n = server.get(&h.id).copied().unwrap_or(0) + unsent.get(&h.id).copied().unwrap_or(0);
                     (h.id.clone(), n)
                 })
-                .collect();
-        }
+                .collect()
+        } else {
+            conn.prepare_cached(
+                "SELECT hamlet_id, COUNT(DISTINCT person_key) + SUM(person_key IS NULL) FROM records
+                 WHERE sample = ? AND signed = 1 AND voided = 0 GROUP BY hamlet_id",
+            )?
+            .query_map([reference.commune.sample], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<rusqlite::Result<_>>()?
+        };
         Ok(reference
             .hamlets
             .iter()
@@ -685,20 +711,13 @@ impl Store {
 
     pub fn outbox_summary(&self) -> Result<OutboxSummary> {
         let conn = self.conn();
-        let mut s = OutboxSummary::default();
-        let mut stmt =
-            conn.prepare_cached("SELECT sync_state, COUNT(*) FROM records WHERE sample = 0 GROUP BY sync_state")?;
-        let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?;
-        for row in rows {
-            let (state, n) = row?;
-            match SyncState::from_code(&state) {
-                Some(SyncState::Pending) => s.pending = n as u32,
-                Some(SyncState::Rejected) => s.rejected = n as u32,
-                Some(SyncState::Sent) => s.sent = n as u32,
-                _ => {}
-            }
-        }
-        Ok(s)
+        // A real record is pending exactly while its outbox row exists (saved together,
+        // settled together), so the queue's small table answers without reading records.
+        let pending: i64 = conn.prepare_cached("SELECT COUNT(*) FROM outbox")?.query_row([], |r| r.get(0))?;
+        let rejected: i64 = conn
+            .prepare_cached("SELECT COUNT(*) FROM records WHERE sample = 0 AND sync_state = 'rejected'")?
+            .query_row([], |r| r.get(0))?;
+        Ok(OutboxSummary { pending: pending as u32, rejected: rejected as u32 })
     }
 
     /// The outbox in queue order: (record id, version to send). Practice records never
@@ -1073,7 +1092,8 @@ fn get_record(conn: &Connection, id: Uuid) -> Result<Option<Record>> {
     stmt.query_row([id.to_string()], read_row).optional()?.transpose()
 }
 
-/// Writes `record` as its current version, appends it to the history and queues it.
+/// Writes `record` as its current version and queues it. (The version it replaces was put
+/// in the history by [`keep_in_history`] first.)
 fn insert_version(
     tx: &Transaction,
     record: &Record,
@@ -1098,13 +1118,13 @@ fn insert_version(
     let sql = if new {
         "INSERT INTO records (id, kind, hamlet_id, volunteer_id, device_id, occurred_at, saved_at, version,
             voided, void_reason, sample, body, search_text, person_times, signed, person_key, parent_id,
-            sync_state, reject_reason)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)"
+            sync_state, reject_reason, search_sig)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20)"
     } else {
         "UPDATE records SET kind = ?2, hamlet_id = ?3, volunteer_id = ?4, device_id = ?5, occurred_at = ?6,
             saved_at = ?7, version = ?8, voided = ?9, void_reason = ?10, sample = ?11, body = ?12,
             search_text = ?13, person_times = ?14, signed = ?15, person_key = ?16, parent_id = ?17,
-            sync_state = ?18, reject_reason = ?19
+            sync_state = ?18, reject_reason = ?19, search_sig = ?20
          WHERE id = ?1"
     };
     tx.prepare_cached(sql)?.execute(params![
@@ -1123,16 +1143,12 @@ fn insert_version(
         search_text,
         record.body.person_times(),
         record.body.signed(),
-        record.body.person_key(),
+        record.body.person_key().map(short_person_key),
         record.body.parent_id().map(|u| u.to_string()),
         record.sync_state.code(),
         record.reject_reason,
+        word_sketch(&search_text),
     ])?;
-    tx.prepare_cached(
-        "INSERT INTO record_history (record_id, version, saved_at, volunteer_id, voided, hamlet_id, occurred_at, body)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-    )?
-    .execute(params![id, m.version, saved, m.volunteer_id, m.voided, m.hamlet_id, occurred, body])?;
     if !m.sample {
         tx.prepare_cached(
             "INSERT INTO outbox (record_id, version, queued_at) VALUES (?, ?, ?)
@@ -1140,6 +1156,38 @@ fn insert_version(
         )?
         .execute(params![id, m.version, saved])?;
     }
+    Ok(())
+}
+
+/// How many hex digits of a person's ID hash the `person_key` column keeps: 64 bits, enough
+/// to tell the people of one commune apart (two of 100,000 people share a prefix with odds
+/// of about 1 in 3 billion), a quarter of the index the home screen's distinct count reads.
+/// The record's body keeps the whole hash; the server counts with it.
+const PERSON_KEY_DIGITS: usize = 16;
+
+fn short_person_key(hash: &str) -> &str {
+    hash.char_indices().nth(PERSON_KEY_DIGITS).map_or(hash, |(i, _)| &hash[..i])
+}
+
+/// Puts the current version of a record, about to be replaced, in its history. The history
+/// holds only replaced versions: the current one is the record itself, so a new record's
+/// save writes nothing here.
+fn keep_in_history(tx: &Transaction, record: &Record) -> Result<()> {
+    let m = &record.meta;
+    tx.prepare_cached(
+        "INSERT INTO record_history (record_id, version, saved_at, volunteer_id, voided, hamlet_id, occurred_at, body)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+    )?
+    .execute(params![
+        m.id.to_string(),
+        m.version,
+        ts(m.saved_at),
+        m.volunteer_id,
+        m.voided,
+        m.hamlet_id,
+        m.occurred_at.format(TIME_FMT).to_string(),
+        serde_json::to_string(&record.body)?,
+    ])?;
     Ok(())
 }
 
@@ -1205,8 +1253,25 @@ fn migrate(conn: &mut Connection) -> Result<()> {
     for (i, sql) in schema::MIGRATIONS.iter().enumerate().skip(current as usize) {
         let tx = conn.transaction()?;
         tx.execute_batch(sql)?;
+        after_migration(&tx, i as i64 + 1)?;
         tx.pragma_update(None, "user_version", i as i64 + 1)?;
         tx.commit()?;
+    }
+    Ok(())
+}
+
+/// The part of a migration SQL cannot do, in the same transaction.
+fn after_migration(tx: &Transaction, version: i64) -> Result<()> {
+    if version == 7 {
+        // Word sketches of the records saved before there were sketches.
+        let rows: Vec<(i64, String)> = tx
+            .prepare("SELECT rowid, search_text FROM records")?
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<rusqlite::Result<_>>()?;
+        let mut update = tx.prepare("UPDATE records SET search_sig = ? WHERE rowid = ?")?;
+        for (rowid, text) in rows {
+            update.execute(params![word_sketch(&text), rowid])?;
+        }
     }
     Ok(())
 }
@@ -1262,12 +1327,33 @@ fn sibling(path: &Path, suffix: &str) -> PathBuf {
 /// Opens an encrypted store file with `key`, and proves the key right by reading the schema.
 fn open_keyed(path: &Path, key: &DbKey) -> Result<Connection> {
     let conn = Connection::open(path)?;
-    // SQLCipher would print a wrong key's HMAC failures to stderr; the app words them itself.
-    conn.query_row("PRAGMA cipher_log_level = NONE", [], |_| Ok(())).optional()?;
-    // PRAGMA key answers "ok" on some SQLCipher versions and nothing on others.
-    conn.query_row(&format!("PRAGMA key = {}", key.pragma_value()), [], |_| Ok(())).optional()?;
+    key.unlock(&conn)?;
+    match check_readable(&conn, path) {
+        Ok(()) => Ok(conn),
+        // Perhaps a store written with SQLCipher's default settings, before the app chose
+        // its own (`key::CIPHER_SETTINGS`): if the key opens it that way, it is converted
+        // once, in place; otherwise the key is wrong.
+        Err(StoreError::WrongKey) => {
+            drop(conn);
+            let legacy = Connection::open(path)?;
+            key.unlock_with_defaults(&legacy)?;
+            check_readable(&legacy, path)?;
+            drop(legacy);
+            reencrypt(path, key, Source::DefaultSettings)?;
+            let conn = Connection::open(path)?;
+            key.unlock(&conn)?;
+            check_readable(&conn, path)?;
+            Ok(conn)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// Reads the schema through `conn`: a wrong key (or settings) shows here as
+/// [`StoreError::WrongKey`], a damaged file as [`StoreError::Corrupt`].
+fn check_readable(conn: &Connection, path: &Path) -> Result<()> {
     match conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get::<_, i64>(0)) {
-        Ok(_) => Ok(conn),
+        Ok(_) => Ok(()),
         Err(e) if e.sqlite_error_code() == Some(ErrorCode::NotADatabase) => {
             Err(if whole_pages(path) { StoreError::WrongKey } else { StoreError::Corrupt })
         }
@@ -1275,22 +1361,34 @@ fn open_keyed(path: &Path, key: &DbKey) -> Result<Connection> {
     }
 }
 
-/// Encrypts a plain store file from before encryption, once, without a moment when a crash
-/// could lose it: the plain file's WAL is folded in, everything is exported to an encrypted
-/// file beside it, which is synced and then renamed over the plain one. Until that rename
-/// the plain file is untouched (a crash means the next start does it again); after it, the
-/// old file's bytes are overwritten through a handle still open on them, best effort (on
+/// What [`reencrypt`] starts from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Source {
+    /// A plain SQLite file from before encryption.
+    Plain,
+    /// A file encrypted with the key under SQLCipher's default settings.
+    DefaultSettings,
+}
+
+/// Encrypts a store file with the key and the app's settings, once, without a moment when
+/// a crash could lose it: a plain file from before encryption, or one encrypted with
+/// SQLCipher's default settings. The file's WAL is folded in, everything is exported to an
+/// encrypted file beside it, which is synced and then renamed over the old one. Until that
+/// rename the old file is untouched (a crash means the next start does it again); after it,
+/// the old file's bytes are overwritten through a handle still open on them, best effort (on
 /// flash storage the controller may keep old blocks; that is what encryption from the first
 /// start avoids).
-fn encrypt_plain_store(path: &Path, key: &DbKey) -> Result<()> {
+fn reencrypt(path: &Path, key: &DbKey, from: Source) -> Result<()> {
     let tmp = sibling(path, ".encrypting");
     let _ = std::fs::remove_file(&tmp);
     {
         let conn = Connection::open(path)?;
+        if from == Source::DefaultSettings {
+            key.unlock_with_defaults(&conn)?;
+        }
         conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
         let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
-        let target = tmp.to_str().ok_or(StoreError::CannotOpen)?.replace('\'', "''");
-        conn.execute_batch(&format!("ATTACH DATABASE '{target}' AS encrypted KEY {};", key.pragma_value()))?;
+        key.attach(&conn, tmp.to_str().ok_or(StoreError::CannotOpen)?, "encrypted")?;
         conn.query_row("SELECT sqlcipher_export('encrypted')", [], |_| Ok(()))?;
         conn.execute_batch(&format!("PRAGMA encrypted.user_version = {version}; DETACH DATABASE encrypted;"))?;
     }
@@ -1333,8 +1431,8 @@ fn reference_for_labels(conn: &Connection) -> Result<ReferenceData> {
     read_reference(conn)
 }
 
-/// Drops a record's personal details everywhere on the device: the record, every version
-/// in its history, and a draft of it. The record keeps its counts and is not re-queued
+/// Drops a record's personal details everywhere on the device: the record, every replaced
+/// version in its history, and a draft of it. The record keeps its counts and is not re-queued
 /// (the server erased its own copy first). True if the record had personal details.
 fn erase_personal(tx: &Connection, id: Uuid, reference: &ReferenceData, labels: fn(&Body) -> String) -> Result<bool> {
     fn strip(body: &mut Body) {
@@ -1356,8 +1454,8 @@ fn erase_personal(tx: &Connection, id: Uuid, reference: &ReferenceData, labels: 
         ))
     );
     tx.execute(
-        "UPDATE records SET body = ?, person_key = NULL, search_text = ? WHERE id = ?",
-        params![serde_json::to_string(&record.body)?, search_text, id.to_string()],
+        "UPDATE records SET body = ?, person_key = NULL, search_text = ?, search_sig = ? WHERE id = ?",
+        params![serde_json::to_string(&record.body)?, search_text, word_sketch(&search_text), id.to_string()],
     )?;
     let versions: Vec<(i64, String)> = tx
         .prepare("SELECT version, body FROM record_history WHERE record_id = ?")?

@@ -14,7 +14,7 @@ pub fn raw_conn(path: &std::path::Path) -> rusqlite::Connection {
     use sotay::store::KeyStore;
     let key = sotay::store::KeyFile::beside(path).load().unwrap().expect("a key file beside the store");
     let c = rusqlite::Connection::open(path).unwrap();
-    let _ = c.query_row(&format!("PRAGMA key = {}", key.pragma_value()), [], |_| Ok(()));
+    key.unlock(&c).unwrap();
     c
 }
 

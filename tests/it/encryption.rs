@@ -153,6 +153,49 @@ fn a_plain_store_from_before_encryption_is_encrypted_once_without_losing_a_recor
 }
 
 #[test]
+fn a_store_encrypted_with_sqlciphers_default_settings_is_converted_once() {
+    // The first encrypted version wrote HMAC-SHA512 pages (SQLCipher's default); the app
+    // now writes HMAC-SHA256 ones. Such a store opens, keeps everything, and is rewritten.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("sotay.db");
+    let id = {
+        let t = live_store();
+        let r = person_record(&t, Outcome::DigitalSignature);
+        let old_path = t.path();
+        drop(t.store);
+        let c = raw_conn(&old_path);
+        c.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(())).unwrap();
+        let key = KeyFile::beside(&old_path).load().unwrap().unwrap();
+        // Export to a file under the defaults only (no app settings), as that version did.
+        let target = path.to_str().unwrap();
+        c.execute_batch(&format!("ATTACH DATABASE '{target}' AS old KEY {};", key.pragma_value())).unwrap();
+        c.query_row("SELECT sqlcipher_export('old')", [], |_| Ok(())).unwrap();
+        let version: i64 = c.query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap();
+        c.execute_batch(&format!("PRAGMA old.user_version = {version}; DETACH DATABASE old;")).unwrap();
+        KeyFile::beside(&path).save(&key).unwrap();
+        r.meta.id
+    };
+    let opens_with_defaults = |path: &std::path::Path| {
+        let key = KeyFile::beside(path).load().unwrap().unwrap();
+        let c = rusqlite::Connection::open(path).unwrap();
+        let _ = c.query_row(&format!("PRAGMA key = {}", key.pragma_value()), [], |_| Ok(()));
+        c.query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get::<_, i64>(0)).is_ok()
+    };
+    assert!(opens_with_defaults(&path), "the old store is under the default settings");
+    let store = Store::open_with_clock(&path, Arc::new(now)).unwrap();
+    assert_eq!(person_of(&store.get(id).unwrap().unwrap()).unwrap().display_name, NAME);
+    assert_eq!(store.outbox(10).unwrap().len(), 1, "queued records stay queued");
+    drop(store);
+    assert!(!opens_with_defaults(&path), "rewritten under the app's settings");
+    assert!(!dir.path().join("sotay.db.encrypting").exists());
+    let bytes = raw_bytes(dir.path());
+    assert!(personal_needles().iter().all(|n| !contains(&bytes, n)));
+    // And the next start opens it directly, with everything.
+    let store = Store::open(&path).unwrap();
+    assert_eq!(person_of(&store.get(id).unwrap().unwrap()).unwrap().display_name, NAME);
+}
+
+#[test]
 fn pins_slow_down_block_and_are_unblocked_by_the_team_lead() {
     let clock = Arc::new(std::sync::Mutex::new(now()));
     let c = clock.clone();
@@ -204,9 +247,13 @@ fn revocation_erases_what_the_server_has_and_keeps_what_it_does_not() {
     let sent = person_record(&t, Outcome::DigitalSignature);
     let sent_then_edited = person_record(&t, Outcome::NotCompleted);
     let unsent = person_record(&t, Outcome::PersonalESignature);
+    // The sent record was corrected once before it was sent: its first version, with the
+    // person's details, sits in its history.
+    t.store.update(sent.meta.id, 1, "v-lan", "h-plei", at(19, 7), sent.body.clone()).unwrap();
+    assert_eq!(t.store.history(sent.meta.id).unwrap().len(), 2);
     t.store
         .settle_push(&[
-            Settled::Sent { id: sent.meta.id, version: 1 },
+            Settled::Sent { id: sent.meta.id, version: 2 },
             Settled::Sent { id: sent_then_edited.meta.id, version: 1 },
         ])
         .unwrap();
@@ -240,7 +287,7 @@ fn revocation_erases_what_the_server_has_and_keeps_what_it_does_not() {
         .unwrap()
         .map(Result::unwrap)
         .collect();
-    assert!(bodies.len() >= 2);
+    assert_eq!(bodies.len(), 2, "the record and its replaced version");
     assert!(bodies.iter().all(|b| !b.contains("Giang") && !b.contains(PHONE)));
     // Said once, remembered; a second call erases nothing more.
     assert_eq!(t.store.revocation().unwrap().unwrap(), wiped);

@@ -197,6 +197,23 @@ fn tallies_count_person_times_and_coverage_counts_each_person_once() {
     assert_eq!(plei.signed(), 41 + 2);
     let (_, other) = progress.iter().find(|(h, _)| h.id == "h-tdp1").unwrap();
     assert_eq!(other.helped_signed, 0);
+    // The count keys on 64 bits of the ID hash; the record keeps the whole hash.
+    let keys: Vec<String> = raw_conn(&t.path())
+        .prepare("SELECT person_key FROM records WHERE person_key IS NOT NULL")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(keys.len(), 2);
+    assert!(keys.iter().all(|k| k.len() == 16), "{keys:?}");
+    let whole = t.store.search(&Filter { text: "y hoa".into(), ..Default::default() }).unwrap()[0]
+        .body
+        .person_key()
+        .unwrap()
+        .to_owned();
+    assert_eq!(whole.len(), 64);
+    assert!(whole.starts_with(&keys[0]));
 }
 
 #[test]
@@ -363,7 +380,19 @@ fn a_frozen_version_1_store_opens_and_keeps_its_records() {
     assert_eq!(records.len(), 2);
     assert!(records.iter().any(|r| matches!(&r.body, Body::Visit(v) if v.household == "Nhà ông A Blúp")));
     assert_eq!(store.outbox(10).unwrap().len(), 2);
+    assert_eq!(store.outbox_summary().unwrap().pending, 2);
     assert_eq!(store.device_id().unwrap(), "0192f000-0000-7000-8000-000000000001");
+    // Migration 7: the history row that repeated the current version is gone, so the
+    // history shows each version once; the old records got word sketches search uses.
+    let visit = records.iter().find(|r| matches!(r.body, Body::Visit(_))).unwrap();
+    assert_eq!(store.history(visit.meta.id).unwrap().len(), 1);
+    let found = |q: &str| store.search(&Filter { text: q.into(), ..Default::default() }).unwrap().len();
+    assert_eq!(found("blup"), 1);
+    assert_eq!(found("nha ong a"), 1);
+    assert_eq!(found("zzz"), 0);
+    let edited = store.update(visit.meta.id, 1, "v-lan", "h-plei", visit.meta.occurred_at, visit.body.clone()).unwrap();
+    let versions: Vec<i64> = store.history(edited.meta.id).unwrap().iter().map(|h| h.version).collect();
+    assert_eq!(versions, vec![2, 1]);
     let version: i64 = raw_conn(&path).query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap();
     assert_eq!(version, sotay::store::schema_version());
 }
@@ -410,4 +439,50 @@ fn short_words_match_whole_words_and_long_ones_match_word_starts() {
     assert_eq!(hits("nguy"), 1);
     assert_eq!(hits("guyen"), 0, "only word starts match");
     assert_eq!(hits("thi hoa"), 1);
+}
+
+#[test]
+fn the_word_sketch_never_hides_a_match() {
+    // Search skips records whose word sketch lacks a query word's bit; it must find exactly
+    // what comparing every record's text finds. Random names, random query word starts.
+    use rand::{Rng, SeedableRng};
+    let t = live_store();
+    let path = t.path();
+    let store = t.store.with_search_labels(sotay::i18n::search_labels);
+    let words = ["Nguyễn", "Thị", "Hoà", "Hòa", "Hạnh", "Bùi", "Kim", "Y", "Blir", "H'Nga", "A", "Rơ", "Đinh", "Văn"];
+    let mut rng = rand::rngs::StdRng::seed_from_u64(5);
+    for i in 0..300 {
+        let name: Vec<&str> = (0..rng.gen_range(1..4)).map(|_| words[rng.gen_range(0..words.len())]).collect();
+        let body = if i % 3 == 0 {
+            visit(&name.join(" "), 1)
+        } else {
+            signature(Some(&name.join(" ")), None, Outcome::DigitalSignature)
+        };
+        store.create(new_record(["h-plei", "h-dakpokong"][i % 2], at(19, 8), body)).unwrap();
+    }
+    let c = raw_conn(&path);
+    let by_text = |terms: &[String]| -> usize {
+        let mut sql = String::from("SELECT COUNT(*) FROM records WHERE sample = 0");
+        let mut args = Vec::new();
+        for term in terms {
+            sql.push_str(" AND search_text LIKE ?");
+            args.push(if term.chars().count() <= 3 { format!("% {term} %") } else { format!("% {term}%") });
+        }
+        c.query_row(&sql, rusqlite::params_from_iter(args), |r| r.get::<_, i64>(0)).unwrap() as usize
+    };
+    let mut checked = 0;
+    for _ in 0..200 {
+        let query: Vec<String> = (0..rng.gen_range(1..3))
+            .map(|_| {
+                let w = sotay::domain::fold::fold(words[rng.gen_range(0..words.len())]);
+                let len = rng.gen_range(1..=w.chars().count());
+                w.chars().take(len).collect()
+            })
+            .collect();
+        let expected = by_text(&query);
+        let found = store.search(&Filter { text: query.join(" "), limit: 1000, ..Default::default() }).unwrap().len();
+        assert_eq!(found, expected, "{query:?}");
+        checked += usize::from(expected > 0);
+    }
+    assert!(checked > 50, "most queries match something ({checked})");
 }
