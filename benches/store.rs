@@ -156,9 +156,17 @@ fn main() {
     let plain_totals: Vec<Duration> = plain.opens.iter().map(|(total, _)| *total).collect();
     rows.push(Row::target("encrypted/plain open_home_p50", ratio(&totals, &plain_totals), ENCRYPTION_RATIO_TARGET));
     let plain_summary = format!(
-        "save p50 {:.2} ms, search p50 {} ms, open+home p50 {:.1} ms, seeding {:.1} s, {:.1} MiB",
+        "save p50 {:.2} ms, search p50/p99 {} ms, open+home p50 {:.1} ms, seeding {:.1} s, {:.1} MiB",
         Stats::of(&plain.saves).p50,
-        plain.searches.iter().map(|(_, _, s)| format!("{:.2}", Stats::of(s).p50)).collect::<Vec<_>>().join("/"),
+        plain
+            .searches
+            .iter()
+            .map(|(_, _, s)| {
+                let s = Stats::of(s);
+                format!("{:.2}/{:.2}", s.p50, s.p99)
+            })
+            .collect::<Vec<_>>()
+            .join(", "),
         Stats::of(&plain_totals).p50,
         plain.seed_time.as_secs_f64(),
         mib(plain.seeded_size)

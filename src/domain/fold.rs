@@ -42,6 +42,14 @@ pub fn query_terms(query: &str) -> Vec<String> {
     fold(query).split(' ').filter(|w| !w.is_empty()).map(str::to_owned).collect()
 }
 
+/// Whether a query word (folded) matches a folded text the way search matches records: a
+/// word of three letters or fewer must be a whole word of the text, a longer one must begin
+/// one ("hoa" finds "hoa" but not "hoat"; "nguy" finds "nguyen").
+pub fn has_word(folded: &str, term: &str) -> bool {
+    let short = term.chars().count() <= 3;
+    folded.split(' ').any(|w| if short { w == term } else { w.starts_with(term) })
+}
+
 /// A 64-bit sketch of the words of a folded text, so that a search can pass over records
 /// that cannot match without comparing their text: each word sets one bit, chosen by its
 /// first three letters (the whole word when shorter). A query word matches a record only
@@ -83,6 +91,15 @@ mod tests {
     fn a_query_splits_into_folded_words() {
         assert_eq!(query_terms("  Đăk  PỜ "), vec!["dak", "po"]);
         assert!(query_terms("   ").is_empty());
+    }
+
+    #[test]
+    fn short_query_words_match_whole_words_and_long_ones_word_starts() {
+        let text = fold("Thôn Đăk Pờ Kơng Hoạt");
+        assert!(has_word(&text, "dak") && has_word(&text, "kong") && has_word(&text, "thon"));
+        assert!(!has_word(&text, "hoa"), "hoa is a whole word only");
+        assert!(has_word(&text, "hoat") && !has_word(&text, "oat"));
+        assert!(!has_word("", "a"));
     }
 
     #[test]

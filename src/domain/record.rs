@@ -232,6 +232,32 @@ impl Body {
     }
 
     /// The free text a volunteer might search for (names, households, notes, trainers).
+    /// What the list's label of a record depends on besides its kind: the training kind or
+    /// the outreach channel, as its index in `TrainingKind::ALL` / `Channel::ALL`.
+    pub fn subtype(&self) -> Option<u8> {
+        match self {
+            Body::Training(t) => Some(t.kind.index() as u8),
+            Body::Outreach(o) => Some(o.channel.index() as u8),
+            Body::Visit(_) | Body::SignatureHelp(_) => None,
+        }
+    }
+
+    /// Every (kind, subtype) a record can have, for matching search words against labels.
+    pub fn label_choices() -> Vec<(RecordKind, Option<u8>)> {
+        RecordKind::ALL
+            .iter()
+            .flat_map(|&kind| -> Vec<(RecordKind, Option<u8>)> {
+                match kind {
+                    RecordKind::Training => TrainingKind::ALL.iter().map(|t| (kind, Some(t.index() as u8))).collect(),
+                    RecordKind::Outreach => Channel::ALL.iter().map(|c| (kind, Some(c.index() as u8))).collect(),
+                    RecordKind::Visit | RecordKind::SignatureHelp => vec![(kind, None)],
+                }
+            })
+            .collect()
+    }
+
+    /// The record's own words search matches (names, household, notes, trainers); the
+    /// words of its hamlet, volunteer and label are matched through their ids instead.
     pub fn search_words(&self) -> String {
         match self {
             Body::Visit(v) => format!("{} {}", v.household, v.notes),

@@ -294,17 +294,17 @@ impl Strings {
 }
 
 /// The labels a record is shown with, in every language, for search to match.
-pub fn search_labels(body: &crate::domain::Body) -> String {
-    use crate::domain::Body;
+pub fn search_labels(kind: crate::domain::RecordKind, subtype: Option<u8>) -> String {
+    use crate::domain::RecordKind;
     let mut words = String::new();
     for lang in [Lang::Vi, Lang::En] {
         let t = lang.strings();
-        words.push_str(t.kinds[body.kind().index()]);
+        words.push_str(t.kinds[kind.index()]);
         words.push(' ');
-        let extra = match body {
-            Body::Training(tr) => t.training_kinds[tr.kind.index()],
-            Body::Outreach(o) => t.channels[o.channel.index()],
-            Body::SignatureHelp(_) | Body::Visit(_) => "",
+        let extra = match (kind, subtype) {
+            (RecordKind::Training, Some(i)) => t.training_kinds.get(i as usize).copied().unwrap_or(""),
+            (RecordKind::Outreach, Some(i)) => t.channels.get(i as usize).copied().unwrap_or(""),
+            _ => "",
         };
         words.push_str(extra);
         words.push(' ');

@@ -24,7 +24,7 @@ use uuid::Uuid;
 
 use crate::domain::citizen_id::CidKey;
 use crate::domain::coverage::Coverage;
-use crate::domain::fold::{fold, query_terms, term_bit, word_sketch};
+use crate::domain::fold::{fold, has_word, query_terms, term_bit, word_sketch};
 use crate::domain::pin;
 use crate::domain::sample::sample_reference;
 use crate::domain::validate::Form;
@@ -208,10 +208,13 @@ pub struct Store {
     conn: Mutex<Connection>,
     path: PathBuf,
     clock: Clock,
-    labels: fn(&Body) -> String,
+    labels: Labels,
 }
 
-fn no_labels(_: &Body) -> String {
+/// The words of a record's label (kind, training kind or channel) in every language.
+type Labels = fn(RecordKind, Option<u8>) -> String;
+
+fn no_labels(_: RecordKind, _: Option<u8>) -> String {
     String::new()
 }
 
@@ -308,7 +311,7 @@ impl Store {
     /// Adds the words a record is shown with (its kind, channel…, in every language) to
     /// what search matches, so a volunteer finds what the list displays. The store cannot
     /// word anything itself; the app passes `i18n::search_labels`.
-    pub fn with_search_labels(mut self, labels: fn(&Body) -> String) -> Store {
+    pub fn with_search_labels(mut self, labels: Labels) -> Store {
         self.labels = labels;
         self
     }
@@ -410,7 +413,6 @@ impl Store {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
         let sample = Store::sample_mode(&tx)?;
-        let reference = read_reference(&tx)?;
         let device_id = get_setting(&tx, "device_id")?.ok_or(StoreError::NotFound)?;
         let record = Record {
             meta: Meta {
@@ -429,7 +431,7 @@ impl Store {
             sync_state: if sample { SyncState::Practice } else { SyncState::Pending },
             reject_reason: None,
         };
-        insert_version(&tx, &record, &reference, (self.labels)(&record.body), true)?;
+        insert_version(&tx, &record, true)?;
         tx.commit()?;
         Ok(record)
     }
@@ -473,7 +475,6 @@ impl Store {
         if record.meta.version != expected_version {
             return Err(StoreError::Conflict);
         }
-        let reference = read_reference(&tx)?;
         keep_in_history(&tx, &record)?;
         apply(&mut record);
         record.meta.version += 1;
@@ -481,7 +482,7 @@ impl Store {
         record.meta.saved_at = self.now();
         record.sync_state = if record.meta.sample { SyncState::Practice } else { SyncState::Pending };
         record.reject_reason = None;
-        insert_version(&tx, &record, &reference, (self.labels)(&record.body), false)?;
+        insert_version(&tx, &record, false)?;
         tx.commit()?;
         Ok(record)
     }
@@ -531,22 +532,57 @@ impl Store {
         let mut args: Vec<rusqlite::types::Value> = vec![Store::sample_mode(&conn)?.into()];
         let terms = query_terms(&filter.text);
         if !terms.is_empty() {
+            // Each query word must match the record's own words, or the name of its hamlet
+            // or volunteer, or its label; the last three are matched here, once, against
+            // the reference data and become conditions on ids.
+            let reference = read_reference(&conn)?;
+            let labels: Vec<(RecordKind, Option<u8>, String)> =
+                Body::label_choices().into_iter().map(|(k, sub)| (k, sub, fold(&(self.labels)(k, sub)))).collect();
+            let mut mask = 0;
+            let mut conditions = Vec::new();
+            for term in &terms {
+                let escaped = term.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
+                // A short query word must be a whole word ("hoa" finds "Hoà" and "Hòa" but
+                // not "hoạt"); a longer one may start a word ("nguy" finds "Nguyễn").
+                let pattern =
+                    if term.chars().count() <= 3 { format!("% {escaped} %") } else { format!("% {escaped}%") };
+                let mut condition = String::from("(search_text LIKE ? ESCAPE '\\'");
+                let mut values: Vec<rusqlite::types::Value> = vec![pattern.into()];
+                let mut by_reference = false;
+                let hamlets = reference.hamlets.iter().filter(|h| has_word(&fold(&h.name), term)).map(|h| &h.id);
+                let volunteers = reference.volunteers.iter().filter(|v| has_word(&fold(&v.name), term)).map(|v| &v.id);
+                let by_id = hamlets.map(|id| ("hamlet_id", id)).chain(volunteers.map(|id| ("volunteer_id", id)));
+                for (column, id) in by_id {
+                    condition.push_str(&format!(" OR {column} = ?"));
+                    values.push(id.clone().into());
+                    by_reference = true;
+                }
+                for (kind, subtype, words) in &labels {
+                    if has_word(words, term) {
+                        condition.push_str(" OR (kind = ? AND subtype IS ?)");
+                        values.push(kind.code().to_owned().into());
+                        values.push(subtype.map(i64::from).into());
+                        by_reference = true;
+                    }
+                }
+                condition.push(')');
+                conditions.push((condition, values));
+                // A word found only in records' own words can skip records by their sketch.
+                if !by_reference {
+                    mask |= term_bit(term);
+                }
+            }
             // Records whose word sketch lacks a query word's bit are passed over before
             // their text is compared: a search that matches little reads every record.
-            let mask = terms.iter().fold(0, |m, t| m | term_bit(t));
-            sql.push_str(" AND (search_sig & ?) = ?");
-            args.push(mask.into());
-            args.push(mask.into());
-        }
-        for term in terms {
-            sql.push_str(" AND search_text LIKE ? ESCAPE '\\'");
-            let escaped = term.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
-            // A short query word must be a whole word of the record ("hoa" finds "Hoà" and
-            // "Hòa" but not "hoạt"); a longer one may start a word ("nguy" finds "Nguyễn").
-            if term.chars().count() <= 3 {
-                args.push(format!("% {escaped} %").into());
-            } else {
-                args.push(format!("% {escaped}%").into());
+            if mask != 0 {
+                sql.push_str(" AND (search_sig & ?) = ?");
+                args.push(mask.into());
+                args.push(mask.into());
+            }
+            for (condition, values) in conditions {
+                sql.push_str(" AND ");
+                sql.push_str(&condition);
+                args.extend(values);
             }
         }
         if let Some(h) = &filter.hamlet_id {
@@ -848,7 +884,7 @@ impl Store {
                     write_reference(&tx, &reference)?;
                 }
                 Change::Erase { id } => {
-                    erase_personal(&tx, *id, &reference_for_labels(&tx)?, self.labels)?;
+                    erase_personal(&tx, *id)?;
                 }
                 Change::Coverage { coverage } => {
                     tx.execute(
@@ -877,7 +913,6 @@ impl Store {
     /// encrypted store, to be handed over), and remembers what it did for the home screen.
     /// Running it again erases nothing more and keeps the first date.
     pub fn wipe_after_revocation(&self) -> Result<Wiped> {
-        let reference = self.reference()?;
         let mut conn = self.conn();
         let tx = conn.transaction()?;
         let sent: Vec<String> = tx
@@ -890,7 +925,7 @@ impl Store {
         let mut erased = 0;
         for id in &sent {
             let id = Uuid::parse_str(id).map_err(|e| StoreError::Decode(e.to_string()))?;
-            erased += erase_personal(&tx, id, &reference, self.labels)? as u32;
+            erased += erase_personal(&tx, id)? as u32;
         }
         let kept_unsent: u32 = tx.query_row(
             "SELECT count(*) FROM records WHERE sample = 0 AND id IN (SELECT record_id FROM outbox)",
@@ -1094,37 +1129,23 @@ fn get_record(conn: &Connection, id: Uuid) -> Result<Option<Record>> {
 
 /// Writes `record` as its current version and queues it. (The version it replaces was put
 /// in the history by [`keep_in_history`] first.)
-fn insert_version(
-    tx: &Transaction,
-    record: &Record,
-    reference: &ReferenceData,
-    labels: String,
-    new: bool,
-) -> Result<()> {
+fn insert_version(tx: &Transaction, record: &Record, new: bool) -> Result<()> {
     let m = &record.meta;
     let body = serde_json::to_string(&record.body)?;
-    let search_text = format!(
-        " {} ",
-        fold(&format!(
-            "{} {} {} {labels}",
-            reference.hamlet_name(&m.hamlet_id),
-            reference.volunteer_name(&m.volunteer_id),
-            record.body.search_words()
-        ))
-    );
+    let search_text = own_search_text(&record.body);
     let occurred = m.occurred_at.format(TIME_FMT).to_string();
     let saved = ts(m.saved_at);
     let id = m.id.to_string();
     let sql = if new {
         "INSERT INTO records (id, kind, hamlet_id, volunteer_id, device_id, occurred_at, saved_at, version,
             voided, void_reason, sample, body, search_text, person_times, signed, person_key, parent_id,
-            sync_state, reject_reason, search_sig)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20)"
+            sync_state, reject_reason, search_sig, subtype)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21)"
     } else {
         "UPDATE records SET kind = ?2, hamlet_id = ?3, volunteer_id = ?4, device_id = ?5, occurred_at = ?6,
             saved_at = ?7, version = ?8, voided = ?9, void_reason = ?10, sample = ?11, body = ?12,
             search_text = ?13, person_times = ?14, signed = ?15, person_key = ?16, parent_id = ?17,
-            sync_state = ?18, reject_reason = ?19, search_sig = ?20
+            sync_state = ?18, reject_reason = ?19, search_sig = ?20, subtype = ?21
          WHERE id = ?1"
     };
     tx.prepare_cached(sql)?.execute(params![
@@ -1148,6 +1169,7 @@ fn insert_version(
         record.sync_state.code(),
         record.reject_reason,
         word_sketch(&search_text),
+        record.body.subtype(),
     ])?;
     if !m.sample {
         tx.prepare_cached(
@@ -1157,6 +1179,15 @@ fn insert_version(
         .execute(params![id, m.version, saved])?;
     }
     Ok(())
+}
+
+/// The text search compares for a record: its own words, folded, between spaces so that
+/// word starts and whole words can be matched with LIKE. Its hamlet's, volunteer's and
+/// label's words are not in it: search matches them through `hamlet_id`, `volunteer_id` and
+/// `kind`/`subtype` (a renamed hamlet is found by its new name at once, and the list's index
+/// stays small: every page of it read from the file is a decryption).
+fn own_search_text(body: &Body) -> String {
+    format!(" {} ", fold(&body.search_words()))
 }
 
 /// How many hex digits of a person's ID hash the `person_key` column keeps: 64 bits, enough
@@ -1263,14 +1294,18 @@ fn migrate(conn: &mut Connection) -> Result<()> {
 /// The part of a migration SQL cannot do, in the same transaction.
 fn after_migration(tx: &Transaction, version: i64) -> Result<()> {
     if version == 7 {
-        // Word sketches of the records saved before there were sketches.
+        // Search text of the records' own words, label subtypes and word sketches for the
+        // records saved before them.
         let rows: Vec<(i64, String)> = tx
-            .prepare("SELECT rowid, search_text FROM records")?
+            .prepare("SELECT rowid, body FROM records")?
             .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
             .collect::<rusqlite::Result<_>>()?;
-        let mut update = tx.prepare("UPDATE records SET search_sig = ? WHERE rowid = ?")?;
-        for (rowid, text) in rows {
-            update.execute(params![word_sketch(&text), rowid])?;
+        let mut update =
+            tx.prepare("UPDATE records SET search_text = ?, search_sig = ?, subtype = ? WHERE rowid = ?")?;
+        for (rowid, body) in rows {
+            let body: Body = serde_json::from_str(&body)?;
+            let text = own_search_text(&body);
+            update.execute(params![text, word_sketch(&text), body.subtype(), rowid])?;
         }
     }
     Ok(())
@@ -1427,14 +1462,10 @@ pub fn schema_version() -> i64 {
     schema::MIGRATIONS.len() as i64
 }
 
-fn reference_for_labels(conn: &Connection) -> Result<ReferenceData> {
-    read_reference(conn)
-}
-
 /// Drops a record's personal details everywhere on the device: the record, every replaced
 /// version in its history, and a draft of it. The record keeps its counts and is not re-queued
 /// (the server erased its own copy first). True if the record had personal details.
-fn erase_personal(tx: &Connection, id: Uuid, reference: &ReferenceData, labels: fn(&Body) -> String) -> Result<bool> {
+fn erase_personal(tx: &Connection, id: Uuid) -> Result<bool> {
     fn strip(body: &mut Body) {
         if let Body::SignatureHelp(s) = body {
             s.person = None;
@@ -1444,15 +1475,7 @@ fn erase_personal(tx: &Connection, id: Uuid, reference: &ReferenceData, labels: 
     let Some(mut record) = get_record(tx, id)? else { return Ok(false) };
     let had_person = matches!(&record.body, Body::SignatureHelp(s) if s.person.is_some());
     strip(&mut record.body);
-    let search_text = format!(
-        " {} ",
-        fold(&format!(
-            "{} {} {}",
-            reference.hamlet_name(&record.meta.hamlet_id),
-            reference.volunteer_name(&record.meta.volunteer_id),
-            labels(&record.body)
-        ))
-    );
+    let search_text = own_search_text(&record.body);
     tx.execute(
         "UPDATE records SET body = ?, person_key = NULL, search_text = ?, search_sig = ? WHERE id = ?",
         params![serde_json::to_string(&record.body)?, search_text, word_sketch(&search_text), id.to_string()],

@@ -131,16 +131,19 @@ pub const MIGRATIONS: &[&str] = &[
     // - The queue and the history become one b-tree each (WITHOUT ROWID, keyed by their own
     //   keys, instead of a table plus an index on its key), and the history keeps only
     //   replaced versions (the current one is the record): saving a new record writes none.
-    // - The list's index carries hamlet, kind and sync state, so every list filter is
-    //   answered from it; the hamlet and sync-state indexes go, and a save no longer writes
-    //   to them. The queue itself counts what waits; the few refused records get a small
+    // - The list's index carries hamlet, volunteer, kind and sync state, so every list
+    //   filter is answered from it; the hamlet and sync-state indexes go, and a save no
+    //   longer writes to them. It runs oldest first (the list reads it backwards): a new
+    //   record lands at its right edge, where SQLite appends without rebalancing pages. The queue itself counts what waits; the few refused records get a small
     //   index of their own.
     // - Partial indexes carry the columns of their own condition: without them SQLite reads
     //   each row's table entry to check it (a whole record, decrypted, per person counted).
     //   `person_key` keeps 64 bits of the ID hash (`PERSON_KEY_DIGITS`), so the distinct
     //   count of people reads an index a third the size.
-    // - Each record gets a sketch of its words (`domain::fold::word_sketch`, filled in by
-    //   `after_migration`) that lets a search pass over records without comparing text.
+    // - The search text holds a record's own words only; its hamlet's, volunteer's and
+    //   label's words are matched through ids (`subtype`: the training kind or channel).
+    //   Each record gets a sketch of its words (`domain::fold::word_sketch`) that lets a
+    //   search pass over records without comparing text. `after_migration` fills both in.
     r#"
     CREATE TABLE outbox_v7 (
         record_id TEXT PRIMARY KEY REFERENCES records (id) ON DELETE CASCADE,
@@ -172,8 +175,9 @@ pub const MIGRATIONS: &[&str] = &[
     DROP INDEX records_by_hamlet;
     DROP INDEX records_by_state;
     ALTER TABLE records ADD COLUMN search_sig INTEGER NOT NULL DEFAULT -1;
-    CREATE INDEX records_by_time
-        ON records (sample, occurred_at DESC, id DESC, hamlet_id, kind, sync_state, search_sig, search_text);
+    ALTER TABLE records ADD COLUMN subtype INTEGER;
+    CREATE INDEX records_by_time ON records
+        (sample, occurred_at, id, hamlet_id, volunteer_id, kind, subtype, sync_state, search_sig, search_text);
     CREATE INDEX records_refused ON records (sample, sync_state) WHERE sync_state = 'rejected';
     DROP INDEX records_signed;
     UPDATE records SET person_key = substr(person_key, 1, 16) WHERE person_key IS NOT NULL;

@@ -442,47 +442,82 @@ fn short_words_match_whole_words_and_long_ones_match_word_starts() {
 }
 
 #[test]
-fn the_word_sketch_never_hides_a_match() {
-    // Search skips records whose word sketch lacks a query word's bit; it must find exactly
-    // what comparing every record's text finds. Random names, random query word starts.
+fn search_finds_exactly_the_records_whose_words_match() {
+    // Search skips records by their word sketch and matches hamlet, volunteer and label
+    // words through ids; it must find exactly what comparing each record's whole text (its
+    // own words, hamlet, volunteer and label) finds. Random names, random query word starts.
     use rand::{Rng, SeedableRng};
     let t = live_store();
-    let path = t.path();
     let store = t.store.with_search_labels(sotay::i18n::search_labels);
-    let words = ["Nguyễn", "Thị", "Hoà", "Hòa", "Hạnh", "Bùi", "Kim", "Y", "Blir", "H'Nga", "A", "Rơ", "Đinh", "Văn"];
+    let words = [
+        "Nguyễn", "Thị", "Hoà", "Hòa", "Hạnh", "Bùi", "Kim", "Y", "Blir", "H'Nga", "A", "Rơ", "Đinh", "Văn", "Plei",
+        "Lan",
+    ];
     let mut rng = rand::rngs::StdRng::seed_from_u64(5);
+    let hamlets = ["h-plei", "h-dakpokong", "h-tdp1"];
     for i in 0..300 {
         let name: Vec<&str> = (0..rng.gen_range(1..4)).map(|_| words[rng.gen_range(0..words.len())]).collect();
-        let body = if i % 3 == 0 {
-            visit(&name.join(" "), 1)
-        } else {
-            signature(Some(&name.join(" ")), None, Outcome::DigitalSignature)
+        let body = match i % 4 {
+            0 => visit(&name.join(" "), 1),
+            1 => training(10),
+            _ => signature(Some(&name.join(" ")), None, Outcome::DigitalSignature),
         };
-        store.create(new_record(["h-plei", "h-dakpokong"][i % 2], at(19, 8), body)).unwrap();
+        let mut new = new_record(hamlets[i % 3], at(19, 8), body);
+        new.volunteer_id = ["v-lan", "v-hung", "v-thu"][i % 3].into();
+        store.create(new).unwrap();
     }
-    let c = raw_conn(&path);
-    let by_text = |terms: &[String]| -> usize {
-        let mut sql = String::from("SELECT COUNT(*) FROM records WHERE sample = 0");
-        let mut args = Vec::new();
-        for term in terms {
-            sql.push_str(" AND search_text LIKE ?");
-            args.push(if term.chars().count() <= 3 { format!("% {term} %") } else { format!("% {term}%") });
-        }
-        c.query_row(&sql, rusqlite::params_from_iter(args), |r| r.get::<_, i64>(0)).unwrap() as usize
+    // The office renames a hamlet: its records are found by the new name at once.
+    let mut reference = store.reference().unwrap();
+    reference.hamlets.iter_mut().find(|h| h.id == "h-tdp1").unwrap().name = "Thôn Kơ Xia".into();
+    store.replace_reference(&reference).unwrap();
+    let all = store.search(&Filter { limit: 1000, ..Default::default() }).unwrap();
+    let whole_text = |r: &Record| {
+        let fold = sotay::domain::fold::fold;
+        format!(
+            " {} {} {} {} ",
+            fold(&reference.hamlet_name(&r.meta.hamlet_id)),
+            fold(&reference.volunteer_name(&r.meta.volunteer_id)),
+            fold(&sotay::i18n::search_labels(r.body.kind(), r.body.subtype())),
+            fold(&r.body.search_words())
+        )
     };
-    let mut checked = 0;
-    for _ in 0..200 {
-        let query: Vec<String> = (0..rng.gen_range(1..3))
-            .map(|_| {
-                let w = sotay::domain::fold::fold(words[rng.gen_range(0..words.len())]);
-                let len = rng.gen_range(1..=w.chars().count());
-                w.chars().take(len).collect()
+    let by_text = |terms: &[String]| -> usize {
+        all.iter()
+            .filter(|r| {
+                let text = whole_text(r);
+                terms.iter().all(|term| {
+                    if term.chars().count() <= 3 {
+                        text.contains(&format!(" {term} "))
+                    } else {
+                        text.contains(&format!(" {term}"))
+                    }
+                })
             })
+            .count()
+    };
+    let mut queries: Vec<Vec<String>> =
+        [vec!["xia"], vec!["ko", "xia"], vec!["plei"], vec!["y", "lan"], vec!["tap", "huan"], vec!["signature"]]
+            .iter()
+            .map(|q| q.iter().map(|w| w.to_string()).collect())
             .collect();
-        let expected = by_text(&query);
+    for _ in 0..200 {
+        queries.push(
+            (0..rng.gen_range(1..3))
+                .map(|_| {
+                    let w = sotay::domain::fold::fold(words[rng.gen_range(0..words.len())]);
+                    let len = rng.gen_range(1..=w.chars().count());
+                    w.chars().take(len).collect()
+                })
+                .collect(),
+        );
+    }
+    let mut matched = 0;
+    for query in &queries {
+        let expected = by_text(query);
         let found = store.search(&Filter { text: query.join(" "), limit: 1000, ..Default::default() }).unwrap().len();
         assert_eq!(found, expected, "{query:?}");
-        checked += usize::from(expected > 0);
+        matched += usize::from(expected > 0);
     }
-    assert!(checked > 50, "most queries match something ({checked})");
+    assert!(matched > 50, "most queries match something ({matched})");
+    assert_eq!(by_text(&["xia".to_string()]), 100, "the renamed hamlet's records");
 }
