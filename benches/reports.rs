@@ -27,7 +27,7 @@
 //! over the whole seeding, and over its last tenth, when the file is nearly full.
 
 use std::collections::VecDeque;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use chrono::{Days, NaiveDate, Utc};
@@ -40,6 +40,10 @@ use sotay::i18n::office::VI;
 use sotay::protocol::{Applied, DeviceReport, WireRecord, MAX_BATCH_RECORDS};
 use sotay::server::db::{Device, ServerDb};
 use sotay::server::export::{activity_xlsx, coverage_xlsx};
+
+#[path = "common/table.rs"]
+mod table;
+use table::*;
 
 const DEFAULT_RECORDS: usize = 1_000_000;
 const TYPICAL_RECORDS: usize = 10_000;
@@ -159,7 +163,7 @@ fn main() {
         assert_eq!(n, 0, "the running totals differ from a recomputation");
     }
     println!("  load average     {} (before the run: {load_before})", load_average());
-    println!("  database         {} ({:.1} MiB with WAL)", path.display(), mib(db_size(&path)));
+    println!("  database         {} ({:.1} MiB with WAL)", path.display(), mib(size_with_wal(&path)));
     println!(
         "  big commune      {} people helped to a signature, {:.1}% signed; a year: {} signature sessions, \
          {} people, {} visits",
@@ -182,24 +186,7 @@ fn main() {
          reports+xlsx is both reports and both files, as an office downloading both waits for"
     );
     println!();
-    let width = rows.iter().map(|r| r.name.len()).max().unwrap_or(0);
-    for r in &rows {
-        match r.target {
-            Some(t) => {
-                let verdict = if r.value <= t { "OK" } else { "MISSED" };
-                println!("{:<width$}  {:>9.2}  (target ≤ {t})  {verdict}", r.name, r.value);
-            }
-            None => println!("{:<width$}  {:>9.2}", r.name, r.value),
-        }
-    }
-    let targets = rows.iter().filter(|r| r.target.is_some()).count();
-    let missed = rows.iter().filter(|r| r.target.is_some_and(|t| r.value > t)).count();
-    println!();
-    println!(
-        "{} of {targets} targets met; whole bench took {:.1} s",
-        targets - missed,
-        started.elapsed().as_secs_f64()
-    );
+    print_table(&rows, started);
     drop(db);
     if std::env::var_os("SOTAY_BENCH_KEEP").is_some() && std::env::var_os("SOTAY_BENCH_DB").is_none() {
         println!("kept {}", temp.keep().display());
@@ -219,62 +206,6 @@ fn measure<T>(what: &str, mut f: impl FnMut() -> T) -> Vec<Duration> {
         .collect();
     eprintln!("{what}: p50 {:.1} ms", Stats::of(&samples).p50);
     samples
-}
-
-struct Stats {
-    p50: f64,
-    p99: f64,
-}
-
-impl Stats {
-    fn of(samples: &[Duration]) -> Stats {
-        let mut ms: Vec<f64> = samples.iter().map(|d| d.as_secs_f64() * 1000.0).collect();
-        ms.sort_by(f64::total_cmp);
-        Stats { p50: nearest_rank(&ms, 50.0), p99: nearest_rank(&ms, 99.0) }
-    }
-}
-
-/// The nearest-rank percentile of sorted samples: the smallest value with at least `p`%
-/// of the samples at or below it.
-fn nearest_rank(sorted: &[f64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return 0.0;
-    }
-    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
-    sorted[rank.clamp(1, sorted.len()) - 1]
-}
-
-struct Row {
-    name: String,
-    value: f64,
-    target: Option<f64>,
-}
-
-impl Row {
-    fn info(name: &str, value: f64) -> Row {
-        Row { name: name.to_owned(), value, target: None }
-    }
-
-    fn target(name: &str, value: f64, target: f64) -> Row {
-        Row { name: name.to_owned(), value, target: Some(target) }
-    }
-}
-
-fn db_size(path: &Path) -> u64 {
-    let mut wal = path.as_os_str().to_owned();
-    wal.push("-wal");
-    [path.to_path_buf(), PathBuf::from(wal)].iter().filter_map(|p| std::fs::metadata(p).ok()).map(|m| m.len()).sum()
-}
-
-/// The 1, 5 and 15 minute load averages, to tell a noisy run from a slow query.
-fn load_average() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
-        .unwrap_or_else(|_| "unknown".into())
-}
-
-fn mib(bytes: u64) -> f64 {
-    bytes as f64 / (1024.0 * 1024.0)
 }
 
 // ---- seeding --------------------------------------------------------------------------

@@ -86,7 +86,7 @@ fn pass(records: usize, encrypted: bool) -> Pass {
     let seed_started = Instant::now();
     let seeded = seed(&path, records);
     let seed_time = seed_started.elapsed();
-    let seeded_size = store_size(&path);
+    let seeded_size = size_with_wal(&path);
     let mode = if encrypted { "encrypted" } else { "plain" };
     eprintln!("{mode}: seeded {records} records in {:.1} s", seed_time.as_secs_f64());
     let store = open(&path);
@@ -179,7 +179,7 @@ fn main() {
     println!("  seeding          {:.1} s (Store::create per record, then mark_sent/void)", seed_time.as_secs_f64());
     println!("  load average     {} (before the run: {load_before})", load_average());
     println!("  store file       {} ({:.1} MiB after seeding, encrypted)", path.display(), mib(seeded_size));
-    println!("  store file after {:.1} MiB (database + WAL, after the runs)", mib(store_size(path)));
+    println!("  store file after {:.1} MiB (database + WAL, after the runs)", mib(size_with_wal(path)));
     println!(
         "  samples          save {SAVES}, search {SEARCHES_PER_QUERY} per query, open+home {OPENS}; \
          percentiles are nearest-rank"
@@ -192,24 +192,7 @@ fn main() {
         format!("{} (first page, limit 100)", hits.join(", "))
     });
     println!();
-    let width = rows.iter().map(|r| r.name.len()).max().unwrap_or(0);
-    for r in &rows {
-        match r.target {
-            Some(t) => {
-                let verdict = if r.value <= t { "OK" } else { "MISSED" };
-                println!("{:<width$}  {:>8.2}  (target ≤ {t})  {verdict}", r.name, r.value);
-            }
-            None => println!("{:<width$}  {:>8.2}", r.name, r.value),
-        }
-    }
-    let missed = rows.iter().filter(|r| r.target.is_some_and(|t| r.value > t)).count();
-    println!();
-    println!(
-        "{} of {} targets met; whole bench took {:.1} s",
-        rows.iter().filter(|r| r.target.is_some()).count() - missed,
-        rows.iter().filter(|r| r.target.is_some()).count(),
-        started.elapsed().as_secs_f64()
-    );
+    print_table(&rows, started);
     if std::env::var_os("SOTAY_BENCH_KEEP").is_some() {
         println!("kept {}", enc._dir.keep().display());
     }
@@ -304,63 +287,6 @@ fn open(path: &Path) -> Store {
     store.expect("open store").with_search_labels(sotay::i18n::search_labels)
 }
 
-struct Stats {
-    p50: f64,
-    p99: f64,
-    max: f64,
-}
-
-impl Stats {
-    fn of(samples: &[Duration]) -> Stats {
-        let mut ms: Vec<f64> = samples.iter().map(|d| d.as_secs_f64() * 1000.0).collect();
-        ms.sort_by(f64::total_cmp);
-        Stats { p50: nearest_rank(&ms, 50.0), p99: nearest_rank(&ms, 99.0), max: ms.last().copied().unwrap_or(0.0) }
-    }
-}
-
-/// The nearest-rank percentile of sorted samples: the smallest value with at least `p`%
-/// of the samples at or below it.
-fn nearest_rank(sorted: &[f64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return 0.0;
-    }
-    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
-    sorted[rank.clamp(1, sorted.len()) - 1]
-}
-
-struct Row {
-    name: String,
-    value: f64,
-    target: Option<f64>,
-}
-
-impl Row {
-    fn info(name: &str, value: f64) -> Row {
-        Row { name: name.to_owned(), value, target: None }
-    }
-
-    fn target(name: &str, value: f64, target: f64) -> Row {
-        Row { name: name.to_owned(), value, target: Some(target) }
-    }
-}
-
-fn store_size(path: &Path) -> u64 {
-    let mut wal = PathBuf::from(path);
-    wal.set_extension("db-wal");
-    [path.to_path_buf(), wal].iter().filter_map(|p| std::fs::metadata(p).ok()).map(|m| m.len()).sum()
-}
-
-/// The 1, 5 and 15 minute load averages, to tell a noisy run from a slow store.
-fn load_average() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
-        .unwrap_or_else(|_| "unknown".into())
-}
-
-fn mib(bytes: u64) -> f64 {
-    bytes as f64 / (1024.0 * 1024.0)
-}
-
 // ---- seeding --------------------------------------------------------------------------
 
 struct Seeded {
@@ -447,3 +373,7 @@ fn seed(path: &Path, n: usize) -> Seeded {
 #[path = "common/records.rs"]
 mod records;
 use records::Gen;
+
+#[path = "common/table.rs"]
+mod table;
+use table::*;
