@@ -208,15 +208,13 @@ pub struct Store {
     conn: Mutex<Connection>,
     path: PathBuf,
     clock: Clock,
-    labels: Labels,
+    /// Every label a record can have (kind, training kind or channel) with its words in
+    /// every language, folded once when the labels are given: search matches them.
+    labels: Vec<(RecordKind, Option<u8>, String)>,
 }
 
 /// The words of a record's label (kind, training kind or channel) in every language.
 type Labels = fn(RecordKind, Option<u8>) -> String;
-
-fn no_labels(_: RecordKind, _: Option<u8>) -> String {
-    String::new()
-}
 
 const TIME_FMT: &str = "%Y-%m-%dT%H:%M:%S";
 
@@ -303,7 +301,7 @@ impl Store {
              PRAGMA cache_size = -65536;",
         )?;
         migrate(&mut conn)?;
-        let store = Store { conn: Mutex::new(conn), path, clock, labels: no_labels };
+        let store = Store { conn: Mutex::new(conn), path, clock, labels: Vec::new() };
         store.ensure_device_identity()?;
         Ok(store)
     }
@@ -312,7 +310,7 @@ impl Store {
     /// what search matches, so a volunteer finds what the list displays. The store cannot
     /// word anything itself; the app passes `i18n::search_labels`.
     pub fn with_search_labels(mut self, labels: Labels) -> Store {
-        self.labels = labels;
+        self.labels = Body::label_choices().into_iter().map(|(k, sub)| (k, sub, fold(&labels(k, sub)))).collect();
         self
     }
 
@@ -536,8 +534,13 @@ impl Store {
             // or volunteer, or its label; the last three are matched here, once, against
             // the reference data and become conditions on ids.
             let reference = read_reference(&conn)?;
-            let labels: Vec<(RecordKind, Option<u8>, String)> =
-                Body::label_choices().into_iter().map(|(k, sub)| (k, sub, fold(&(self.labels)(k, sub)))).collect();
+            let names: Vec<(&str, &String, String)> = reference
+                .hamlets
+                .iter()
+                .map(|h| ("hamlet_id", &h.id, &h.name))
+                .chain(reference.volunteers.iter().map(|v| ("volunteer_id", &v.id, &v.name)))
+                .map(|(column, id, name)| (column, id, fold(name)))
+                .collect();
             let mut mask = 0;
             let mut conditions = Vec::new();
             for term in &terms {
@@ -549,15 +552,12 @@ impl Store {
                 let mut condition = String::from("(search_text LIKE ? ESCAPE '\\'");
                 let mut values: Vec<rusqlite::types::Value> = vec![pattern.into()];
                 let mut by_reference = false;
-                let hamlets = reference.hamlets.iter().filter(|h| has_word(&fold(&h.name), term)).map(|h| &h.id);
-                let volunteers = reference.volunteers.iter().filter(|v| has_word(&fold(&v.name), term)).map(|v| &v.id);
-                let by_id = hamlets.map(|id| ("hamlet_id", id)).chain(volunteers.map(|id| ("volunteer_id", id)));
-                for (column, id) in by_id {
+                for (column, id, _) in names.iter().filter(|(_, _, name)| has_word(name, term)) {
                     condition.push_str(&format!(" OR {column} = ?"));
-                    values.push(id.clone().into());
+                    values.push(id.to_string().into());
                     by_reference = true;
                 }
-                for (kind, subtype, words) in &labels {
+                for (kind, subtype, words) in &self.labels {
                     if has_word(words, term) {
                         condition.push_str(" OR (kind = ? AND subtype IS ?)");
                         values.push(kind.code().to_owned().into());

@@ -360,13 +360,19 @@ async fn a_wrong_password_gets_401_and_the_third_locks_the_account_even_against_
     assert!(session_cookie(&res).is_some());
 }
 
-#[test]
-fn a_locked_account_opens_again_when_the_lock_expires_and_each_further_failure_doubles_the_lock() {
+/// A server database with the demo commune and its office account, created at `t0`.
+fn office_with_account() -> (tempfile::TempDir, ServerDb, chrono::DateTime<Utc>) {
     let dir = tempfile::tempdir().unwrap();
     let db = ServerDb::open(dir.path().join("server.db")).unwrap();
     db.put_commune(&demo_reference()).unwrap();
     let t0 = Utc.with_ymd_and_hms(2026, 11, 20, 1, 0, 0).unwrap();
     db.put_account(USER, PASSWORD, COMMUNE, t0).unwrap();
+    (dir, db, t0)
+}
+
+#[test]
+fn a_locked_account_opens_again_when_the_lock_expires_and_each_further_failure_doubles_the_lock() {
+    let (_dir, db, t0) = office_with_account();
     let secs = |s: i64| t0 + Duration::seconds(s);
     let login = |password: &str, at| db.login(USER, password, at).unwrap().map(|(_, s)| s);
 
@@ -388,11 +394,7 @@ fn a_locked_account_opens_again_when_the_lock_expires_and_each_further_failure_d
 
 #[test]
 fn an_unknown_name_is_counted_and_locked_exactly_like_a_real_one_so_the_lock_out_tells_no_names() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = ServerDb::open(dir.path().join("server.db")).unwrap();
-    db.put_commune(&demo_reference()).unwrap();
-    let t0 = Utc.with_ymd_and_hms(2026, 11, 20, 1, 0, 0).unwrap();
-    db.put_account(USER, PASSWORD, COMMUNE, t0).unwrap();
+    let (_dir, db, t0) = office_with_account();
     let secs = |s: i64| t0 + Duration::seconds(s);
     // The same tries at the same times, for the real name and for a name nobody has: what a
     // guesser sees must not differ anywhere.
