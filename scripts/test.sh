@@ -5,24 +5,28 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TERM_COLOR=never
+# Each step says how much disk is left: a CI machine may have little, and a full disk shows
+# up only as a linker crash (SIGBUS) otherwise.
+step() { echo "== $1 (free disk: $(df -h --output=avail . | tail -1 | tr -d ' '), target: $(du -sh target 2>/dev/null | cut -f1))"; }
 
-echo "== set-up"
+step "set-up"
 bash scripts/setup.sh --test
 
-echo "== format and lints"
+step "format and lints"
 cargo fmt --all -- --check
 cargo clippy --features liveview,server --all-targets -- -D warnings
 # The server builds without the app (no Dioxus, no reqwest in it).
 cargo build --no-default-features --features server --bin sotay-server
 
-echo "== Rust tests"
+step "Rust tests"
 cargo test --features liveview,server
 
-echo "== desktop window under Xvfb"
+step "desktop window under Xvfb"
 cargo build --features liveview,server --bins --examples
 bash scripts/desktop-smoke.sh
 
-echo "== browser flows"
+step "browser flows"
 export SOTAY_LIVEVIEW_BIN="$PWD/target/debug/sotay-liveview"
 export SOTAY_SERVER_BIN="$PWD/target/debug/sotay-server"
 (cd tests/e2e && node --test --test-concurrency=1 .)
+step "done"
