@@ -30,7 +30,7 @@ use sotay::domain::*;
 use sotay::store::{Filter, Store};
 
 const DEFAULT_RECORDS: usize = 100_000;
-const SAVES: usize = 1_000;
+const SAVES: usize = 2_000;
 const SEARCHES_PER_QUERY: usize = 200;
 const OPENS: usize = 30;
 /// Records are spread over this many days before today.
@@ -47,8 +47,9 @@ thread_local! {
     static ENCRYPTED: std::cell::Cell<bool> = const { std::cell::Cell::new(true) };
 }
 
-/// The two stores are measured in this many alternating rounds, so that whatever else the
-/// machine does (another build's fsyncs, say) falls on both alike.
+/// The two stores are measured in this many alternating rounds (saves alternate one by one
+/// within a round), so that whatever else the machine does (another build's fsyncs, say)
+/// falls on both alike.
 const ROUNDS: usize = 10;
 
 /// One seeded store and the samples measured on it.
@@ -64,11 +65,10 @@ struct Pass {
     _dir: tempfile::TempDir,
 }
 
-/// One round of the three benchmarks on this pass's store: a tenth of the samples.
-fn measure_round(p: &mut Pass, round: usize) {
+/// One round of the search and open benchmarks on this pass's store: a tenth of the samples.
+fn measure_round(p: &mut Pass) {
     ENCRYPTED.with(|e| e.set(p.encrypted));
     let store = open(&p.path);
-    p.saves.extend(bench_saves(&store, &p.seeded, SAVES / ROUNDS, round));
     for (query, _, samples) in p.searches.iter_mut() {
         samples.extend(bench_search(&store, query, SEARCHES_PER_QUERY / ROUNDS));
     }
@@ -111,8 +111,9 @@ fn main() {
     let mut plain = pass(records, false);
     let mut enc = pass(records, true);
     for round in 0..ROUNDS {
-        measure_round(&mut plain, round);
-        measure_round(&mut enc, round);
+        bench_saves(&mut plain, &mut enc, SAVES / ROUNDS, round);
+        measure_round(&mut plain);
+        measure_round(&mut enc);
     }
     eprintln!("measured {ROUNDS} alternating rounds");
     let Pass { seed_time, seeded_size, ref saves, ref searches, ref opens, ref path, .. } = enc;
@@ -200,18 +201,30 @@ fn main() {
 
 // ---- measuring ----------------------------------------------------------------------
 
-/// Benchmark 1, durable save of one record, as the form's Save button does it.
-fn bench_saves(store: &Store, seeded: &Seeded, n: usize, round: usize) -> Vec<Duration> {
-    let mut gen = Gen::new(0x5a7e + round as u64, seeded.cid_key.clone());
+/// Benchmark 1, durable save of one record, as the form's Save button does it. The two
+/// stores take turns save by save (and which goes first alternates), so that a slow patch
+/// of the disk's fsyncs falls on both alike: the ratio compares like with like.
+fn bench_saves(plain: &mut Pass, enc: &mut Pass, n: usize, round: usize) {
+    let stores = [&*plain, &*enc].map(|p| {
+        ENCRYPTED.with(|e| e.set(p.encrypted));
+        open(&p.path)
+    });
+    let mut gens = [&*plain, &*enc].map(|p| Gen::new(0x5a7e + round as u64, p.seeded.cid_key.clone()));
     let now = Local::now().naive_local();
-    let mut out = Vec::with_capacity(n);
     for i in round * n..(round + 1) * n {
-        let new = gen.record(now - chrono::Duration::minutes(i as i64), &mut None);
-        let t = Instant::now();
-        store.create(new).expect("save");
-        out.push(t.elapsed());
+        let order = if i % 2 == 0 { [0, 1] } else { [1, 0] };
+        for s in order {
+            let new = gens[s].record(now - chrono::Duration::minutes(i as i64), &mut None);
+            let t = Instant::now();
+            stores[s].create(new).expect("save");
+            let took = t.elapsed();
+            if s == 0 {
+                plain.saves.push(took)
+            } else {
+                enc.saves.push(took)
+            }
+        }
     }
-    out
 }
 
 /// Benchmark 2, the record list's search, first page.

@@ -12,6 +12,7 @@
 //! few (see migration 7). Knows nothing of the UI, HTTP or wording.
 
 pub mod key;
+mod page_crypto;
 mod schema;
 
 use std::collections::HashMap;

@@ -60,6 +60,23 @@ fn every_module_opens_with_a_doc_comment() {
 }
 
 #[test]
+fn unsafe_code_lives_in_two_modules_only() {
+    // The crate denies `unsafe`. Two modules may call C, so that is where to look when memory
+    // goes wrong: SQLCipher's page callbacks (`store::page_crypto`) and Android's JNI
+    // (`platform`, compiled for Android only).
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut files = Vec::new();
+    rust_files(&root, &mut files);
+    let mut allowing: Vec<String> = files
+        .iter()
+        .filter(|f| std::fs::read_to_string(f).unwrap().contains("allow(unsafe_code)"))
+        .map(|f| f.strip_prefix(&root).unwrap().display().to_string())
+        .collect();
+    allowing.sort();
+    assert_eq!(allowing, ["platform.rs", "store/page_crypto.rs"]);
+}
+
+#[test]
 fn no_personal_data_goes_to_logs() {
     // The app logs nothing about records; a print or log macro in these layers would be
     // the first place a name or phone number could leak.
