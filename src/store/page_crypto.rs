@@ -12,9 +12,12 @@
 //! pages and keys), and the IVs still come from the stock `random` callback.
 //!
 //! SQLCipher copies the provider into each connection when it is keyed, so `install` runs
-//! before the first key is given ([`super::key::DbKey::unlock`] and `attach` call it). The
-//! provider's layout is SQLCipher's `sqlcipher_provider`; `install` checks SQLCipher's
-//! version and the provider's name first and leaves any other provider as it is.
+//! before the first key is given ([`super::key::DbKey::unlock`] and `attach` call it); and
+//! it frees the provider when the last keyed connection closes, so `install` keeps a keyed
+//! memory database open for the life of the process. The provider's layout is SQLCipher's
+//! `sqlcipher_provider`; `install` checks SQLCipher's version and the provider's name first
+//! and leaves any other provider as it is. Anything unusual at run time (OpenSSL refusing,
+//! a thread being torn down) is handed to SQLCipher's own callback.
 #![allow(unsafe_code)]
 
 use std::cell::RefCell;
