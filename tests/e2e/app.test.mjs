@@ -15,14 +15,9 @@
 // sleeps for a fixed time to "let things settle": it waits for what should become visible.
 // The waiting helpers and gestures are shared with sync.test.mjs, in helpers.mjs.
 
-import { before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import {
-  LIVEVIEW_BIN, T, startLiveview, stopProcess, launchBrowser, pageErrors, onFailureAppend, step,
+  page, withLiveviewApp, T, startLiveview, stopProcess, pageErrors, step,
   chooseVolunteer, enterPin, norm, visible, gone, textIs, textHas, valueIs, countIs, fill, tick, choose, fieldError,
   detailValue, tally, openNew, saveExpectingDetail, saveExpectingErrors, backHome, openList,
   search, listedTitles, scrollTo, scrollTop, shot, load,
@@ -31,37 +26,16 @@ import {
 // ---------------------------------------------------------------------------------------
 // Shared state
 
-let dir;
-let db;
-/** The liveview server (restarted in step 7). */
-let server;
-let browser;
-let page;
+/** The store, the app over liveview (restarted in step 7) and the browser. */
+const app = withLiveviewApp('sotay-e2e-');
 /** Ids of the records made, filled in as the steps go. */
 const ids = {};
-
-// ---------------------------------------------------------------------------------------
-
-before(async () => {
-  assert.ok(existsSync(LIVEVIEW_BIN), `${LIVEVIEW_BIN} is missing: run \`cargo build --features liveview --bin sotay-liveview\` or set SOTAY_LIVEVIEW_BIN`);
-  dir = await mkdtemp(path.join(tmpdir(), 'sotay-e2e-'));
-  db = path.join(dir, 'sotay.db');
-  server = await startLiveview(db);
-  onFailureAppend(() => server?.stderr() && `liveview stderr:\n${server.stderr().slice(-2000)}`);
-  ({ browser, page } = await launchBrowser());
-});
-
-after(async () => {
-  await browser?.close().catch(() => {});
-  await stopProcess(server).catch(() => {});
-  if (dir) await rm(dir, { recursive: true, force: true }).catch(() => {});
-});
 
 // ---------------------------------------------------------------------------------------
 // 1. First start: who is using the device?
 
 step('1. fresh start asks who is using the device; choosing Y Lan opens home', async () => {
-  await load(server.url);
+  await load(app.server.url);
   await textIs(page.locator('section.choose h1'), 'Ai đang dùng máy?');
   await countIs(page.locator('section.choose button.volunteer'), 4);
   await chooseVolunteer('v-lan');
@@ -374,10 +348,10 @@ step('6. an unsaved form is kept as a draft and can be resumed', async () => {
 // 7. Restart on the same database
 
 step('7. after a restart everything is still there', async () => {
-  const port = server.port;
-  await stopProcess(server);
+  const port = app.server.port;
+  await stopProcess(app.server);
   // The same address, so the page itself can simply be reloaded.
-  server = await startLiveview(db, port);
+  app.server = await startLiveview(app.db, port);
   await page.reload({ waitUntil: 'load', timeout: T });
   // The app opens locked: nothing of the work shows until Y Lan's PIN.
   await visible(page.locator('[data-testid=lock-screen]'));

@@ -10,11 +10,13 @@
 //       (default <repo>/target/debug/sotay-server), CHROMIUM (default /usr/bin/chromium).
 //       Build both with `cargo build --features liveview,server --bins`.
 
-import { test } from 'node:test';
+import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdir } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
@@ -106,6 +108,30 @@ export async function stopProcess(proc) {
 }
 
 /**
+ * The set-up of a test file that drives the app alone: a fresh store in a temp folder, the
+ * app over liveview on it (`env` may shorten the idle lock) and the phone-sized browser,
+ * all torn down after the file's steps. The returned object fills in before the first step;
+ * a step may restart the app by replacing `server` (`startLiveview(app.db, port, env)`).
+ */
+export function withLiveviewApp(prefix, env = undefined) {
+  const app = { dir: undefined, db: undefined, server: undefined, browser: undefined, env };
+  before(async () => {
+    assert.ok(existsSync(LIVEVIEW_BIN), `${LIVEVIEW_BIN} is missing: run \`cargo build --features liveview --bin sotay-liveview\` or set SOTAY_LIVEVIEW_BIN`);
+    app.dir = await mkdtemp(path.join(tmpdir(), prefix));
+    app.db = path.join(app.dir, 'sotay.db');
+    app.server = await startLiveview(app.db, 0, env);
+    onFailureAppend(() => app.server?.stderr() && `liveview stderr:\n${app.server.stderr().slice(-2000)}`);
+    ({ browser: app.browser } = await launchBrowser());
+  });
+  after(async () => {
+    await app.browser?.close().catch(() => {});
+    await stopProcess(app.server).catch(() => {});
+    if (app.dir) await rm(app.dir, { recursive: true, force: true }).catch(() => {});
+  });
+  return app;
+}
+
+/**
  * Runs a command to its end; resolves to its stdout, rejects with its stderr. `env` adds
  * to (or overrides) this process's environment.
  */
@@ -125,7 +151,8 @@ export function run(bin, args, { timeout = T, env } = {}) {
 // ---------------------------------------------------------------------------------------
 // The browser
 
-let page;
+/** The page the helpers act on; importers see `usePage`'s changes (a live binding). */
+export let page;
 /** What the page reported as errors: a last step asserts it stays empty. */
 export const pageErrors = [];
 

@@ -6,14 +6,9 @@
 // Run:  cd tests/e2e && node --test --test-concurrency=1 lock.test.mjs
 // Env:  SOTAY_LIVEVIEW_BIN (default <repo>/target/debug/sotay-liveview).
 
-import { before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import {
-  LIVEVIEW_BIN, T, startLiveview, stopProcess, launchBrowser, pageErrors, onFailureAppend, step,
+  page, withLiveviewApp, T, startLiveview, stopProcess, pageErrors, step,
   visible, gone, textIs, textHas, fill, load, shot, enterPin, PIN, until,
 } from './helpers.mjs';
 
@@ -21,29 +16,14 @@ import {
 const IDLE = 4;
 const LEAD_PIN = '573920';
 
-let dir, db, server, browser, page;
-
-before(async () => {
-  assert.ok(existsSync(LIVEVIEW_BIN), `${LIVEVIEW_BIN} is missing: run \`cargo build --features liveview --bin sotay-liveview\``);
-  dir = await mkdtemp(path.join(tmpdir(), 'sotay-lock-'));
-  db = path.join(dir, 'sotay.db');
-  server = await startLiveview(db, 0, { SOTAY_LOCK_AFTER_SECS: String(IDLE) });
-  onFailureAppend(() => server?.stderr() && `liveview stderr:\n${server.stderr().slice(-2000)}`);
-  ({ browser, page } = await launchBrowser());
-});
-
-after(async () => {
-  await browser?.close().catch(() => {});
-  await stopProcess(server).catch(() => {});
-  if (dir) await rm(dir, { recursive: true, force: true }).catch(() => {});
-});
+const app = withLiveviewApp('sotay-lock-', { SOTAY_LOCK_AFTER_SECS: String(IDLE) });
 
 const lockScreen = () => page.locator('[data-testid=lock-screen]');
 const home = () => page.locator('section.home');
 const message = () => page.locator('[data-testid=pin-message]');
 
 step('1. the first volunteer chooses a PIN; easy and mistyped PINs are refused', async () => {
-  await load(server.url);
+  await load(app.server.url);
   await textIs(page.locator('section.choose h1'), 'Ai đang dùng máy?');
   await page.locator('[data-volunteer="v-lan"]').click();
   await textIs(page.locator('.pin-gate h2'), 'Đặt mã PIN của bạn');
@@ -131,9 +111,9 @@ step('5. switching volunteer asks the next volunteer for their PIN', async () =>
 });
 
 step('6. after a restart the app opens locked', async () => {
-  const port = server.port;
-  await stopProcess(server);
-  server = await startLiveview(db, port, { SOTAY_LOCK_AFTER_SECS: String(IDLE) });
+  const port = app.server.port;
+  await stopProcess(app.server);
+  app.server = await startLiveview(app.db, port, app.env);
   await page.reload({ waitUntil: 'load', timeout: T });
   await visible(lockScreen());
   await gone(home());
