@@ -231,7 +231,6 @@ impl Body {
         }
     }
 
-    /// The free text a volunteer might search for (names, households, notes, trainers).
     /// What the list's label of a record depends on besides its kind: the training kind or
     /// the outreach channel, as its index in `TrainingKind::ALL` / `Channel::ALL`.
     pub fn subtype(&self) -> Option<u8> {

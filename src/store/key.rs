@@ -81,7 +81,7 @@ impl DbKey {
 pub const CIPHER_SETTINGS: &[(&str, &str)] = &[("cipher_hmac_algorithm", "HMAC_SHA256")];
 
 /// Runs a pragma that may or may not answer with a row (SQLCipher's answer "ok" to some).
-fn pragma(conn: &rusqlite::Connection, sql: &str) -> rusqlite::Result<()> {
+pub(super) fn pragma(conn: &rusqlite::Connection, sql: &str) -> rusqlite::Result<()> {
     use rusqlite::OptionalExtension;
     conn.query_row(sql, [], |_| Ok(())).optional().map(|_| ())
 }

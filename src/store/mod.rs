@@ -474,7 +474,7 @@ impl Store {
         if record.meta.version != expected_version {
             return Err(StoreError::Conflict);
         }
-        keep_in_history(&tx, &record)?;
+        keep_in_history(&tx, id)?;
         apply(&mut record);
         record.meta.version += 1;
         record.meta.volunteer_id = volunteer_id.to_owned();
@@ -1201,25 +1201,15 @@ fn short_person_key(hash: &str) -> &str {
     hash.char_indices().nth(PERSON_KEY_DIGITS).map_or(hash, |(i, _)| &hash[..i])
 }
 
-/// Puts the current version of a record, about to be replaced, in its history. The history
-/// holds only replaced versions: the current one is the record itself, so a new record's
-/// save writes nothing here.
-fn keep_in_history(tx: &Transaction, record: &Record) -> Result<()> {
-    let m = &record.meta;
+/// Puts the current version of a record, about to be replaced, in its history, as stored
+/// (no re-serialising). The history holds only replaced versions: the current one is the
+/// record itself, so a new record's save writes nothing here.
+fn keep_in_history(tx: &Transaction, id: Uuid) -> Result<()> {
     tx.prepare_cached(
         "INSERT INTO record_history (record_id, version, saved_at, volunteer_id, voided, hamlet_id, occurred_at, body)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+         SELECT id, version, saved_at, volunteer_id, voided, hamlet_id, occurred_at, body FROM records WHERE id = ?",
     )?
-    .execute(params![
-        m.id.to_string(),
-        m.version,
-        ts(m.saved_at),
-        m.volunteer_id,
-        m.voided,
-        m.hamlet_id,
-        m.occurred_at.format(TIME_FMT).to_string(),
-        serde_json::to_string(&record.body)?,
-    ])?;
+    .execute([id.to_string()])?;
     Ok(())
 }
 

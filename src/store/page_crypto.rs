@@ -27,6 +27,8 @@ use std::sync::{Mutex, OnceLock};
 
 use openssl_sys as ffi;
 
+use super::key::pragma;
+
 /// The SQLCipher whose provider layout this module knows (`PRAGMA cipher_version`).
 const KNOWN_VERSION: &str = "4.6.1 community";
 
@@ -128,9 +130,10 @@ fn install_once() -> Option<Stock> {
     if version != KNOWN_VERSION {
         return None;
     }
-    conn.execute_batch("PRAGMA key = \"x'00000000000000000000000000000000000000000000000000000000000000AA'\"").ok()?;
+    let throwaway = super::key::DbKey::from_bytes([0xAA; 32]);
+    pragma(&conn, &format!("PRAGMA key = {}", throwaway.pragma_value())).ok()?;
     // Keying sets SQLCipher's log level (to print warnings); the app words its errors itself.
-    conn.execute_batch("PRAGMA cipher_log_level = NONE").ok()?;
+    pragma(&conn, "PRAGMA cipher_log_level = NONE").ok()?;
     algorithms()?;
     // SAFETY: `sqlcipher_get_provider` returns SQLCipher's registered provider, which lives
     // while any keyed connection is open (`KEEPER` keeps one open from here on); the version
@@ -202,6 +205,20 @@ thread_local! {
         const { RefCell::new(Contexts { hmac: [ptr::null_mut(); 3], aes: ptr::null_mut() }) };
 }
 
+/// Runs `fast` on this thread's OpenSSL contexts. Anything unusual (OpenSSL refusing, a
+/// thread being torn down) goes to `stock`, SQLCipher's own callback, which gives the final
+/// answer.
+fn fast_or_stock(fast: impl FnOnce(&mut Contexts) -> bool, stock: impl FnOnce() -> c_int) -> c_int {
+    let done = CONTEXTS.try_with(|contexts| contexts.try_borrow_mut().is_ok_and(|mut contexts| fast(&mut contexts)));
+    if done == Ok(true) {
+        #[cfg(test)]
+        FAST_CALLS.with(|n| n.set(n.get() + 1));
+        SQLITE_OK
+    } else {
+        stock()
+    }
+}
+
 const DIGESTS: [(&CStr, usize); 3] = [(c"SHA1", 20), (c"SHA256", 32), (c"SHA512", 64)];
 
 /// SQLCipher's `hmac` callback: HMAC(key, input ‖ input2) with the digest `algorithm`
@@ -228,54 +245,45 @@ unsafe extern "C" fn hmac(
     let (Some(algorithms), false) = (algorithms(), input.is_null()) else {
         return stock();
     };
-    let done = CONTEXTS.try_with(|contexts| {
-        let Ok(mut contexts) = contexts.try_borrow_mut() else {
-            return false;
-        };
-        let slot = &mut contexts.hmac[algorithm as usize];
-        // SAFETY: the buffers and sizes are SQLCipher's (a page and its page number, an
-        // output of the digest's size); the context is this thread's alone, made here with
-        // its digest set once, and re-keyed on every call.
-        unsafe {
-            if slot.is_null() {
-                let mac = ffi::EVP_MAC_CTX_new(algorithms.hmac);
-                if mac.is_null() {
-                    return false;
+    fast_or_stock(
+        |contexts| {
+            let slot = &mut contexts.hmac[algorithm as usize];
+            // SAFETY: the buffers and sizes are SQLCipher's (a page and its page number, an
+            // output of the digest's size); the context is this thread's alone, made here with
+            // its digest set once, and re-keyed on every call.
+            unsafe {
+                if slot.is_null() {
+                    let mac = ffi::EVP_MAC_CTX_new(algorithms.hmac);
+                    if mac.is_null() {
+                        return false;
+                    }
+                    let params = [
+                        ffi::OSSL_PARAM {
+                            key: c"digest".as_ptr(),
+                            data_type: OSSL_PARAM_UTF8_STRING,
+                            data: digest.as_ptr() as *mut c_void,
+                            data_size: digest.to_bytes().len(),
+                            return_size: usize::MAX,
+                        },
+                        ffi::OSSL_PARAM_construct_end(),
+                    ];
+                    if ffi::EVP_MAC_CTX_set_params(mac, params.as_ptr()) != 1 {
+                        ffi::EVP_MAC_CTX_free(mac);
+                        return false;
+                    }
+                    *slot = mac;
                 }
-                let params = [
-                    ffi::OSSL_PARAM {
-                        key: c"digest".as_ptr(),
-                        data_type: OSSL_PARAM_UTF8_STRING,
-                        data: digest.as_ptr() as *mut c_void,
-                        data_size: digest.to_bytes().len(),
-                        return_size: usize::MAX,
-                    },
-                    ffi::OSSL_PARAM_construct_end(),
-                ];
-                if ffi::EVP_MAC_CTX_set_params(mac, params.as_ptr()) != 1 {
-                    ffi::EVP_MAC_CTX_free(mac);
-                    return false;
-                }
-                *slot = mac;
+                let mac = *slot;
+                let mut written = 0usize;
+                ffi::EVP_MAC_init(mac, key, key_sz as usize, ptr::null()) == 1
+                    && ffi::EVP_MAC_update(mac, input, in_sz as usize) == 1
+                    && (input2.is_null() || ffi::EVP_MAC_update(mac, input2, in2_sz as usize) == 1)
+                    && ffi::EVP_MAC_final(mac, out, &mut written, size) == 1
+                    && written == size
             }
-            let mac = *slot;
-            let mut written = 0usize;
-            ffi::EVP_MAC_init(mac, key, key_sz as usize, ptr::null()) == 1
-                && ffi::EVP_MAC_update(mac, input, in_sz as usize) == 1
-                && (input2.is_null() || ffi::EVP_MAC_update(mac, input2, in2_sz as usize) == 1)
-                && ffi::EVP_MAC_final(mac, out, &mut written, size) == 1
-                && written == size
-        }
-    });
-    // Anything unusual (OpenSSL refusing, a thread being torn down) goes to SQLCipher's own
-    // callback, which gives the final answer.
-    if done == Ok(true) {
-        #[cfg(test)]
-        FAST_CALLS.with(|n| n.set(n.get() + 1));
-        SQLITE_OK
-    } else {
-        stock()
-    }
+        },
+        stock,
+    )
 }
 
 /// SQLCipher's `cipher` callback: AES-256-CBC without padding of `in_sz` bytes (a whole
@@ -298,46 +306,37 @@ unsafe extern "C" fn cipher(
     let (Some(algorithms), 32, 0) = (algorithms(), key_sz, in_sz % 16) else {
         return stock();
     };
-    let done = CONTEXTS.try_with(|contexts| {
-        let Ok(mut contexts) = contexts.try_borrow_mut() else {
-            return false;
-        };
-        // SAFETY: the buffers are SQLCipher's (a 32-byte key, a 16-byte IV, `in_sz` bytes in
-        // and out); the context is this thread's alone. Giving the cipher only on the first
-        // call keeps its provider context, so later calls only set key, IV and direction.
-        unsafe {
-            if contexts.aes.is_null() {
-                let aes = ffi::EVP_CIPHER_CTX_new();
-                if aes.is_null() {
-                    return false;
+    fast_or_stock(
+        |contexts| {
+            // SAFETY: the buffers are SQLCipher's (a 32-byte key, a 16-byte IV, `in_sz` bytes in
+            // and out); the context is this thread's alone. Giving the cipher only on the first
+            // call keeps its provider context, so later calls only set key, IV and direction.
+            unsafe {
+                if contexts.aes.is_null() {
+                    let aes = ffi::EVP_CIPHER_CTX_new();
+                    if aes.is_null() {
+                        return false;
+                    }
+                    if ffi::EVP_CipherInit_ex(aes, algorithms.aes, ptr::null_mut(), ptr::null(), ptr::null(), mode) != 1
+                        || ffi::EVP_CIPHER_CTX_set_padding(aes, 0) != 1
+                    {
+                        ffi::EVP_CIPHER_CTX_free(aes);
+                        return false;
+                    }
+                    contexts.aes = aes;
                 }
-                if ffi::EVP_CipherInit_ex(aes, algorithms.aes, ptr::null_mut(), ptr::null(), ptr::null(), mode) != 1
-                    || ffi::EVP_CIPHER_CTX_set_padding(aes, 0) != 1
-                {
-                    ffi::EVP_CIPHER_CTX_free(aes);
-                    return false;
-                }
-                contexts.aes = aes;
+                let aes = contexts.aes;
+                let mut written: c_int = 0;
+                let mut tail: c_int = 0;
+                ffi::EVP_CipherInit_ex(aes, ptr::null(), ptr::null_mut(), key, iv, mode) == 1
+                    && ffi::EVP_CIPHER_CTX_set_padding(aes, 0) == 1
+                    && ffi::EVP_CipherUpdate(aes, out, &mut written, input, in_sz) == 1
+                    && ffi::EVP_CipherFinal(aes, out.add(written as usize), &mut tail) == 1
+                    && written + tail == in_sz
             }
-            let aes = contexts.aes;
-            let mut written: c_int = 0;
-            let mut tail: c_int = 0;
-            ffi::EVP_CipherInit_ex(aes, ptr::null(), ptr::null_mut(), key, iv, mode) == 1
-                && ffi::EVP_CIPHER_CTX_set_padding(aes, 0) == 1
-                && ffi::EVP_CipherUpdate(aes, out, &mut written, input, in_sz) == 1
-                && ffi::EVP_CipherFinal(aes, out.add(written as usize), &mut tail) == 1
-                && written + tail == in_sz
-        }
-    });
-    // Anything unusual (OpenSSL refusing, a thread being torn down) goes to SQLCipher's own
-    // callback, which gives the final answer.
-    if done == Ok(true) {
-        #[cfg(test)]
-        FAST_CALLS.with(|n| n.set(n.get() + 1));
-        SQLITE_OK
-    } else {
-        stock()
-    }
+        },
+        stock,
+    )
 }
 
 #[cfg(test)]
