@@ -34,7 +34,7 @@ use chrono::{Days, NaiveDate, Utc};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
-use sotay::domain::citizen_id::{CidKey, CitizenId};
+use sotay::domain::citizen_id::{CitizenId, SealKey};
 use sotay::domain::*;
 use sotay::i18n::office::VI;
 use sotay::protocol::{Applied, DeviceReport, WireRecord, MAX_BATCH_RECORDS};
@@ -268,7 +268,7 @@ struct Seeded {
 struct Gen {
     rng: StdRng,
     reference: ReferenceData,
-    key: CidKey,
+    key: SealKey,
     /// Citizen-ID hashes and last four digits of the people a commune helps.
     people: Vec<(String, String)>,
 }
@@ -281,15 +281,16 @@ impl Gen {
     fn person(&mut self) -> Person {
         let female = self.rng.gen_bool(0.52);
         let consented_id = self.rng.gen_bool(0.75);
-        let (hash, last4) = self.people[self.rng.gen_range(0..self.people.len())].clone();
+        let (number, last4) = self.people[self.rng.gen_range(0..self.people.len())].clone();
         Person {
             display_name: format!("{} {}", self.pick(SURNAMES), self.pick(GIVEN)),
             birth_year: self.rng.gen_range(1950..2006),
             sex: if female { Sex::Female } else { Sex::Male },
             ethnic_group: Some(if self.rng.gen_bool(0.6) { "Ba Na" } else { "Kinh" }.into()),
             phone: self.rng.gen_bool(0.6).then(|| format!("09{:08}", self.rng.gen_range(0..100_000_000))),
-            cid_hash: consented_id.then_some(hash),
-            cid_key_id: consented_id.then(|| self.key.id.clone()),
+            cid_hash: None,
+            cid_key_id: None,
+            cid_sealed: consented_id.then(|| CitizenId::parse(&number).expect("generated ID").seal(&self.key)),
             cid_last4: (consented_id && self.rng.gen_bool(0.6)).then_some(last4),
         }
     }
@@ -397,21 +398,23 @@ impl Gen {
 /// [`MAX_BATCH_RECORDS`], in the order the work happened.
 fn seed(db: &ServerDb, commune: &str, records: usize, seed: u64) -> Seeded {
     let started = Instant::now();
+    let mut seal_key = String::new();
     let devices: Vec<Device> = (0..DEVICES)
         .map(|i| {
             let code = db.new_enrol_code(commune, chrono::Duration::hours(1), Utc::now()).expect("code");
             let e = db.enrol(&code, &format!("Máy tính bảng {}", i + 1), Utc::now()).expect("enrol").expect("enrolled");
+            seal_key = e.seal_key;
             db.device_by_token(&e.token).expect("device").expect("device")
         })
         .collect();
-    let key = db.cid_key(commune).expect("key");
+    let key = SealKey::from_hex(&seal_key).expect("sealing key");
     let mut rng = StdRng::seed_from_u64(seed);
     // About 1.3 successful-or-not sessions with an ID per person, so people come back.
     let people: Vec<(String, String)> = (0..(records * 23 / 100).max(100))
         .map(|_| {
             let number = format!("051{:09}", rng.gen_range(0..1_000_000_000u64));
             let cid = CitizenId::parse(&number).expect("generated citizen ID");
-            (cid.hash(&key), cid.last4())
+            (number.clone(), cid.last4())
         })
         .collect();
     let mut gen = Gen { rng, reference: db.commune(commune).expect("commune"), key, people };

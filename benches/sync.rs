@@ -302,8 +302,8 @@ fn bench_ingest(batch: usize) -> f64 {
     let code = db.new_enrol_code(COMMUNE, chrono::Duration::hours(1), Utc::now()).expect("code");
     let enrolled = db.enrol(&code, "máy đo", Utc::now()).expect("enrol").expect("code accepted");
     let device = db.device_by_token(&enrolled.token).expect("device").expect("device found");
-    let key = CidKey::from_hex(enrolled.cid_key_id, &enrolled.cid_key).expect("hashing key");
-    let records = wire_records(RECORDS, 0x1a9e57, key);
+    let seal = sotay::domain::citizen_id::SealKey::from_hex(&enrolled.seal_key).expect("sealing key");
+    let records = wire_records(RECORDS, 0x1a9e57, seal);
     let mut queued = RECORDS;
     let t = Instant::now();
     for chunk in records.chunks(batch) {
@@ -566,8 +566,7 @@ fn openrosa_instance(r: &WireRecord) -> (&'static str, String) {
                 field("sex", p.sex.code());
                 field("ethnic_group", p.ethnic_group.as_deref().unwrap_or(""));
                 field("phone", p.phone.as_deref().unwrap_or(""));
-                field("cid_hash", p.cid_hash.as_deref().unwrap_or(""));
-                field("cid_key_id", p.cid_key_id.as_deref().unwrap_or(""));
+                field("cid_sealed", p.cid_sealed.as_deref().unwrap_or(""));
                 field("cid_last4", p.cid_last4.as_deref().unwrap_or(""));
             }
             field("level_before", s.level_before.code());
@@ -1149,7 +1148,7 @@ fn enrolled_device(rt: &Runtime, server: &Server) -> Device {
 
 /// Saves `n` records with `Store::create`, one durable save each, as volunteers do.
 fn fill(store: &Store, n: usize, seed: u64) {
-    let mut gen = Gen::new(seed, store.cid_key().expect("cid key"));
+    let mut gen = Gen::new(seed, store.cid_key().expect("cid key")).sealing(store.seal_key().expect("seal key"));
     let now = Local::now().naive_local();
     let mut last_visit = None;
     for _ in 0..n {
@@ -1162,8 +1161,10 @@ fn fill(store: &Store, n: usize, seed: u64) {
 }
 
 /// `n` records as a device would push them (version 1, just saved), built without a store.
-fn wire_records(n: usize, seed: u64, key: CidKey) -> Vec<WireRecord> {
-    let mut gen = Gen::new(seed, key);
+/// Records as an enrolled device pushes them: ID numbers sealed to `seal`, the device's
+/// own hash left on the device.
+fn wire_records(n: usize, seed: u64, seal: sotay::domain::citizen_id::SealKey) -> Vec<WireRecord> {
+    let mut gen = Gen::new(seed, CidKey::generate_device_key()).sealing(Some(seal));
     let now = Local::now().naive_local();
     let mut last_visit = None;
     (0..n)
@@ -1174,6 +1175,10 @@ fn wire_records(n: usize, seed: u64, key: CidKey) -> Vec<WireRecord> {
             if matches!(new.body, Body::Visit(_)) {
                 last_visit = Some(id);
             }
+            let mut body = new.body;
+            if let Body::SignatureHelp(SignatureHelp { person: Some(p), .. }) = &mut body {
+                (p.cid_hash, p.cid_key_id) = (None, None);
+            }
             WireRecord {
                 id,
                 version: 1,
@@ -1183,7 +1188,7 @@ fn wire_records(n: usize, seed: u64, key: CidKey) -> Vec<WireRecord> {
                 saved_at: Utc::now(),
                 voided: false,
                 void_reason: None,
-                body: new.body,
+                body,
             }
         })
         .collect()

@@ -13,8 +13,9 @@ use uuid::Uuid;
 use crate::domain::{Body, ReferenceData};
 
 /// The API this build speaks. A request with another major version is refused with
-/// [`ErrorCode::UpdateApp`].
-pub const API_VERSION: u32 = 1;
+/// [`ErrorCode::UpdateApp`]. Version 2: devices seal citizen-ID numbers to the server's
+/// key instead of hashing them under a commune key they were given.
+pub const API_VERSION: u32 = 2;
 /// Response header carrying [`API_VERSION`].
 pub const API_HEADER: &str = "x-sotay-api";
 
@@ -43,9 +44,9 @@ pub struct EnrolResponse {
     pub device_id: String,
     /// Bearer token for every later call; the server keeps only its hash.
     pub token: String,
-    /// The commune's citizen-ID hashing key, so every device hashes alike.
-    pub cid_key_id: String,
-    pub cid_key: String,
+    /// The server's public key (hex, X25519) that devices seal citizen-ID numbers to. The
+    /// key that hashes them stays on the server: a device never holds it.
+    pub seal_key: String,
     pub reference: ReferenceData,
     pub server_time: DateTime<Utc>,
 }

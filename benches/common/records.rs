@@ -9,6 +9,8 @@ use super::*;
 pub struct Gen {
     state: u64,
     cid_key: CidKey,
+    /// The server key ID numbers are sealed to, as on an enrolled device.
+    seal_key: Option<sotay::domain::citizen_id::SealKey>,
     reference: Rc<ReferenceData>,
 }
 
@@ -44,7 +46,13 @@ const OUTREACH_NOTES: &[&str] = &[
 
 impl Gen {
     pub fn new(seed: u64, cid_key: CidKey) -> Gen {
-        Gen { state: seed, cid_key, reference: Rc::new(reference()) }
+        Gen { state: seed, cid_key, seal_key: None, reference: Rc::new(reference()) }
+    }
+
+    /// Seals each ID number to `key` too, as an enrolled device's form does.
+    pub fn sealing(mut self, key: Option<sotay::domain::citizen_id::SealKey>) -> Gen {
+        self.seal_key = key;
+        self
     }
 
     pub fn next(&mut self) -> u64 {
@@ -145,6 +153,7 @@ impl Gen {
                     phone: self.chance(70).then(|| format!("09{:08}", self.below(100_000_000))),
                     cid_hash: Some(cid.hash(&self.cid_key)),
                     cid_key_id: Some(self.cid_key.id.clone()),
+                    cid_sealed: self.seal_key.as_ref().map(|k| cid.seal(k)),
                     cid_last4: self.chance(60).then(|| cid.last4()),
                 }
             });

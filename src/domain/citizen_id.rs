@@ -1,12 +1,24 @@
-//! The citizen-ID number (số định danh cá nhân / CCCD): checked, then hashed, never kept.
+//! The citizen-ID number (số định danh cá nhân / CCCD): checked, then sealed and hashed,
+//! never kept.
 //!
-//! A [`CitizenId`] exists only between the form and the save. It has no `Debug`,
-//! `Display` or `Serialize` that could show the digits; what leaves this module is an
-//! HMAC-SHA-256 of the number under a key ([`CidKey`]) and, if the volunteer wants it,
-//! the last four digits for a human check. The same number under the same key always gives
-//! the same hash, so the server can count a person once across devices.
+//! A [`CitizenId`] exists only between the form and the save. It has no `Display` or
+//! `Serialize`, and its `Debug` shows no digit. What leaves this module:
+//! - the number **sealed** to the server's public key ([`SealKey`], HPKE of RFC 9180 with
+//!   X25519, HKDF-SHA256 and ChaCha20-Poly1305 from the `hpke` crate): the device keeps and
+//!   sends only these bytes and cannot read them back; only the holder of the server's
+//!   [`OpenKey`] can;
+//! - an HMAC-SHA-256 of the number under a key ([`CidKey`]): on the device under a key of
+//!   that device only (to count a person once among its own records), on the server under
+//!   the commune's key, which lives in the server's key file, never in its database and
+//!   never on a device. An ID number has about 40 bits of entropy, so whoever holds a hash
+//!   and its key recovers the number in seconds: keys never sit beside their hashes;
+//! - if the person asks for it, the last four digits for a human check.
 
 use hmac::{Hmac, Mac};
+use hpke::aead::ChaCha20Poly1305;
+use hpke::kdf::HkdfSha256;
+use hpke::kem::X25519HkdfSha256;
+use hpke::{Deserializable, Kem as _, OpModeR, OpModeS, Serializable};
 use sha2::Sha256;
 
 /// A 12-digit citizen-ID number that passed the format check.
@@ -64,9 +76,144 @@ impl CitizenId {
         hex::encode(mac.finalize().into_bytes())
     }
 
-    /// The last four digits, kept only when the volunteer chooses to.
+    /// The last four digits, kept only when the person asks for it.
     pub fn last4(&self) -> String {
         String::from_utf8_lossy(&self.0[8..]).into_owned()
+    }
+
+    /// The 4th digit encodes the century of birth and the sex (0/1: 1900s male/female,
+    /// 2/3: 2000s, 4/5: 2100s, 6/7: 2200s, 8/9: 1800s); the 5th and 6th digits are the last
+    /// two digits of the birth year. Gives (birth year, sex is female).
+    pub fn birth(&self) -> (u16, bool) {
+        let d = |i: usize| (self.0[i] - b'0') as u16;
+        let century = match d(3) / 2 {
+            0 => 1900,
+            1 => 2000,
+            2 => 2100,
+            3 => 2200,
+            _ => 1800,
+        };
+        (century + d(4) * 10 + d(5), d(3) % 2 == 1)
+    }
+
+    /// The number as a 40-bit integer (every 12-digit number is below 2^40).
+    fn packed(&self) -> [u8; PACKED] {
+        let n = self.0.iter().fold(0u64, |n, d| n * 10 + (d - b'0') as u64);
+        let mut out = [0u8; PACKED];
+        out.copy_from_slice(&n.to_be_bytes()[8 - PACKED..]);
+        out
+    }
+
+    fn from_packed(bytes: &[u8]) -> Option<CitizenId> {
+        if bytes.len() != PACKED {
+            return None;
+        }
+        let n = bytes.iter().fold(0u64, |n, b| (n << 8) | *b as u64);
+        CitizenId::parse(&format!("{n:012}")).ok()
+    }
+
+    /// Seals the number to the server's public key: random every time (a fresh ephemeral
+    /// key), readable only with the server's [`OpenKey`]. Hex, [`SEALED_HEX_LEN`] characters.
+    pub fn seal(&self, key: &SealKey) -> String {
+        let (encapped, ciphertext) = hpke::single_shot_seal::<ChaCha20Poly1305, HkdfSha256, Kem>(
+            &OpModeS::Base,
+            &key.0,
+            SEAL_INFO,
+            &self.packed(),
+            &[],
+        )
+        .expect("sealing to a valid X25519 public key cannot fail");
+        let mut out = encapped.to_bytes().to_vec();
+        out.extend_from_slice(&ciphertext);
+        hex::encode(out)
+    }
+}
+
+type Kem = X25519HkdfSha256;
+/// Binds sealed numbers to this use (RFC 9180's `info`).
+const SEAL_INFO: &[u8] = b"sotay citizen-id v1";
+const PACKED: usize = 5;
+const ENCAPPED: usize = 32;
+const TAG: usize = 16;
+/// Length of a sealed number in hex: the encapsulated key, the packed number and the tag
+/// (53 bytes).
+pub const SEALED_HEX_LEN: usize = 2 * (ENCAPPED + PACKED + TAG);
+
+/// The server's public key devices seal ID numbers to; delivered at enrolment.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SealKey(<Kem as hpke::Kem>::PublicKey);
+
+impl std::fmt::Debug for SealKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "SealKey({})", self.to_hex())
+    }
+}
+
+impl SealKey {
+    pub fn from_hex(text: &str) -> Option<SealKey> {
+        let bytes = hex::decode(text).ok()?;
+        <Kem as hpke::Kem>::PublicKey::from_bytes(&bytes).ok().map(SealKey)
+    }
+
+    pub fn to_hex(&self) -> String {
+        hex::encode(self.0.to_bytes())
+    }
+}
+
+/// The server's private key that opens sealed ID numbers. Kept in the server's key file.
+pub struct OpenKey {
+    secret: <Kem as hpke::Kem>::PrivateKey,
+    public: SealKey,
+}
+
+impl std::fmt::Debug for OpenKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "OpenKey(<secret>, {:?})", self.public)
+    }
+}
+
+impl OpenKey {
+    /// A fresh key pair from the operating system's random source.
+    pub fn generate() -> OpenKey {
+        let (secret, public) = Kem::gen_keypair();
+        OpenKey { secret, public: SealKey(public) }
+    }
+
+    pub fn from_hex(text: &str) -> Option<OpenKey> {
+        let bytes = hex::decode(text).ok()?;
+        let secret = <Kem as hpke::Kem>::PrivateKey::from_bytes(&bytes).ok()?;
+        let public = SealKey(Kem::sk_to_pk(&secret));
+        Some(OpenKey { secret, public })
+    }
+
+    /// The secret, for the key file only.
+    pub fn secret_hex(&self) -> String {
+        hex::encode(self.secret.to_bytes())
+    }
+
+    pub fn seal_key(&self) -> &SealKey {
+        &self.public
+    }
+
+    /// The number inside a sealed value, or `None` if it was not sealed to this key,
+    /// was altered, or does not hold a valid number.
+    pub fn open(&self, sealed: &str) -> Option<CitizenId> {
+        if sealed.len() != SEALED_HEX_LEN {
+            return None;
+        }
+        let bytes = hex::decode(sealed).ok()?;
+        let (encapped, ciphertext) = bytes.split_at(ENCAPPED);
+        let encapped = <Kem as hpke::Kem>::EncappedKey::from_bytes(encapped).ok()?;
+        let plain = hpke::single_shot_open::<ChaCha20Poly1305, HkdfSha256, Kem>(
+            &OpModeR::Base,
+            &self.secret,
+            &encapped,
+            SEAL_INFO,
+            ciphertext,
+            &[],
+        )
+        .ok()?;
+        CitizenId::from_packed(&plain)
     }
 }
 
@@ -138,5 +285,49 @@ mod tests {
         assert!(!h.contains("051203004567"));
         assert_eq!(id.last4(), "4567");
         assert!(!format!("{id:?}").contains("4567"));
+    }
+
+    #[test]
+    fn a_sealed_number_opens_only_with_the_servers_key_and_is_never_the_same_twice() {
+        let server = OpenKey::generate();
+        let other = OpenKey::generate();
+        let id = CitizenId::parse("051203004567").unwrap();
+        let sealed = id.seal(server.seal_key());
+        assert_eq!(sealed.len(), SEALED_HEX_LEN);
+        assert_ne!(sealed, id.seal(server.seal_key()), "an ephemeral key each time");
+        assert!(!sealed.contains("051203004567") && !sealed.contains("4567"));
+        let key = CidKey::new("commune:1", b"k".to_vec());
+        assert_eq!(server.open(&sealed).unwrap().hash(&key), id.hash(&key));
+        assert!(other.open(&sealed).is_none());
+        // One flipped bit anywhere, or a cut, and it does not open.
+        for i in [0, 70, SEALED_HEX_LEN - 1] {
+            let mut bad = sealed.clone().into_bytes();
+            bad[i] = if bad[i] == b'0' { b'1' } else { b'0' };
+            assert!(server.open(std::str::from_utf8(&bad).unwrap()).is_none());
+        }
+        assert!(server.open(&sealed[..SEALED_HEX_LEN - 2]).is_none());
+        assert!(server.open("zz").is_none());
+        // The server's key survives its file.
+        let again = OpenKey::from_hex(&server.secret_hex()).unwrap();
+        assert_eq!(again.seal_key(), server.seal_key());
+        assert!(again.open(&sealed).is_some());
+        assert!(!format!("{server:?}").contains(&server.secret_hex()));
+    }
+
+    #[test]
+    fn every_twelve_digit_number_survives_packing() {
+        for n in ["001000000000", "096999999999", "051203004567", "001000000001"] {
+            let id = CitizenId::parse(n).unwrap();
+            let back = CitizenId::from_packed(&id.packed()).unwrap();
+            assert_eq!(back.0, id.0);
+        }
+    }
+
+    #[test]
+    fn the_fourth_digit_gives_century_and_sex() {
+        assert_eq!(CitizenId::parse("051080004567").unwrap().birth(), (1980, false));
+        assert_eq!(CitizenId::parse("051180004567").unwrap().birth(), (1980, true));
+        assert_eq!(CitizenId::parse("051205004567").unwrap().birth(), (2005, false));
+        assert_eq!(CitizenId::parse("051305004567").unwrap().birth(), (2005, true));
     }
 }

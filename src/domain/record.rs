@@ -138,9 +138,14 @@ pub struct Person {
     pub sex: Sex,
     pub ethnic_group: Option<String>,
     pub phone: Option<String>,
-    /// HMAC-SHA-256 of the citizen-ID number under `cid_key_id`.
+    /// HMAC-SHA-256 of the citizen-ID number under `cid_key_id`: on a device, a key of
+    /// that device only (never sent); on the server, the commune's key (never on a device).
     pub cid_hash: Option<String>,
     pub cid_key_id: Option<String>,
+    /// The number sealed to the server's public key (`citizen_id::CitizenId::seal`): kept
+    /// and sent by the device, which cannot read it; the server hashes it and drops it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cid_sealed: Option<String>,
     pub cid_last4: Option<String>,
 }
 
@@ -241,6 +246,30 @@ impl Body {
         }
     }
 
+    /// Drops what could identify a person, keeping what the record counts: the person
+    /// helped (and with it the consent), and the free text a volunteer may have written a
+    /// name into (a visit's household label and notes, an outreach's notes). Used for an
+    /// erasure on request and on a revoked device, on the server and on devices alike.
+    /// True if anything was there to drop.
+    pub fn erase_personal(&mut self) -> bool {
+        match self {
+            Body::SignatureHelp(s) => {
+                let had = s.person.is_some();
+                s.person = None;
+                s.consent = false;
+                had
+            }
+            Body::Visit(v) => {
+                let had = v.household != ERASED_TEXT || !v.notes.is_empty();
+                v.household = ERASED_TEXT.to_owned();
+                v.notes.clear();
+                had
+            }
+            Body::Outreach(o) => !std::mem::take(&mut o.notes).is_empty(),
+            Body::Training(_) => false,
+        }
+    }
+
     /// Every (kind, subtype) a record can have, for matching search words against labels.
     pub fn label_choices() -> Vec<(RecordKind, Option<u8>)> {
         RecordKind::ALL
@@ -270,6 +299,9 @@ impl Body {
         }
     }
 }
+
+/// What an erased free-text field holds (a required field cannot be empty).
+pub const ERASED_TEXT: &str = "—";
 
 /// Where a record stands with the commune server.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]

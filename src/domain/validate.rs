@@ -9,7 +9,7 @@ use chrono::{Datelike, NaiveDate, NaiveDateTime, NaiveTime};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::citizen_id::{CidKey, CitizenId, CitizenIdError};
+use super::citizen_id::{CidKey, CitizenId, CitizenIdError, SealKey, SEALED_HEX_LEN};
 use super::record::*;
 use super::reference::ReferenceData;
 
@@ -72,6 +72,8 @@ pub struct VisitForm {
 pub struct KeptCid {
     pub hash: String,
     pub key_id: String,
+    #[serde(default)]
+    pub sealed: Option<String>,
     pub last4: Option<String>,
 }
 
@@ -109,7 +111,7 @@ impl Default for SignatureForm {
             ethnic_group: String::new(),
             phone: String::new(),
             citizen_id: String::new(),
-            keep_last4: true,
+            keep_last4: false,
             kept_cid: None,
             level_before: AccountLevel::None,
             level_after: AccountLevel::Level2,
@@ -184,11 +186,13 @@ pub enum Form {
     Outreach(OutreachForm),
 }
 
-/// What validation needs besides the form: the clock, the reference data, the hash key.
+/// What validation needs besides the form: the clock, the reference data, the device's
+/// own hashing key, and (once enrolled) the server's key ID numbers are sealed to.
 pub struct Context<'a> {
     pub now: NaiveDateTime,
     pub reference: &'a ReferenceData,
     pub cid_key: &'a CidKey,
+    pub seal_key: Option<&'a SealKey>,
 }
 
 /// A valid form: who/where/when plus the body.
@@ -375,11 +379,12 @@ impl Form {
                     ethnic_group: p.and_then(|p| p.ethnic_group.clone()).unwrap_or_default(),
                     phone: p.and_then(|p| p.phone.clone()).unwrap_or_default(),
                     citizen_id: String::new(),
-                    keep_last4: p.map(|p| p.cid_last4.is_some()).unwrap_or(true),
+                    keep_last4: p.is_some_and(|p| p.cid_last4.is_some()),
                     kept_cid: p.and_then(|p| {
                         Some(KeptCid {
                             hash: p.cid_hash.clone()?,
                             key_id: p.cid_key_id.clone().unwrap_or_default(),
+                            sealed: p.cid_sealed.clone(),
                             last4: p.cid_last4.clone(),
                         })
                     }),
@@ -527,14 +532,24 @@ fn person(e: &mut Errors, f: &SignatureForm, ctx: &Context) -> Person {
         }
         p
     };
-    let (cid_hash, cid_key_id, cid_last4) = if f.citizen_id.trim().is_empty() {
+    let (cid_hash, cid_key_id, cid_sealed, cid_last4) = if f.citizen_id.trim().is_empty() {
         match &f.kept_cid {
-            Some(k) => (Some(k.hash.clone()), Some(k.key_id.clone()), k.last4.clone().filter(|_| f.keep_last4)),
-            None => (None, None, None),
+            Some(k) => (
+                Some(k.hash.clone()),
+                Some(k.key_id.clone()),
+                k.sealed.clone(),
+                k.last4.clone().filter(|_| f.keep_last4),
+            ),
+            None => (None, None, None, None),
         }
     } else {
         match CitizenId::parse(&f.citizen_id) {
-            Ok(id) => (Some(id.hash(ctx.cid_key)), Some(ctx.cid_key.id.clone()), f.keep_last4.then(|| id.last4())),
+            Ok(id) => (
+                Some(id.hash(ctx.cid_key)),
+                Some(ctx.cid_key.id.clone()),
+                ctx.seal_key.map(|k| id.seal(k)),
+                f.keep_last4.then(|| id.last4()),
+            ),
             Err(err) => {
                 e.add(
                     "citizen_id",
@@ -544,7 +559,7 @@ fn person(e: &mut Errors, f: &SignatureForm, ctx: &Context) -> Person {
                         CitizenIdError::BadProvince => Problem::CidBadProvince,
                     },
                 );
-                (None, None, None)
+                (None, None, None, None)
             }
         }
     };
@@ -556,6 +571,7 @@ fn person(e: &mut Errors, f: &SignatureForm, ctx: &Context) -> Person {
         phone,
         cid_hash,
         cid_key_id,
+        cid_sealed,
         cid_last4,
     }
 }
@@ -609,6 +625,12 @@ pub fn check_body(body: &Body) -> Result<(), &'static str> {
                 if p.cid_last4.as_ref().is_some_and(|l| l.len() != 4 || !l.bytes().all(|b| b.is_ascii_digit())) {
                     return Err("citizen_id");
                 }
+                if p.cid_sealed
+                    .as_ref()
+                    .is_some_and(|h| h.len() != SEALED_HEX_LEN || !h.bytes().all(|b| b.is_ascii_hexdigit()))
+                {
+                    return Err("citizen_id");
+                }
             }
             Ok(())
         }
@@ -647,7 +669,7 @@ mod tests {
     #[test]
     fn a_complete_visit_is_valid() {
         let (now, r, k) = ctx_parts();
-        let ctx = Context { now, reference: &r, cid_key: &k };
+        let ctx = Context { now, reference: &r, cid_key: &k, seal_key: None };
         let mut f = Form::blank(RecordKind::Visit, "h-konbraih", now);
         if let Form::Visit(v) = &mut f {
             v.household = "Nhà ông A Blúp".into();
@@ -661,7 +683,7 @@ mod tests {
     #[test]
     fn a_visit_reports_each_bad_field() {
         let (now, r, k) = ctx_parts();
-        let ctx = Context { now, reference: &r, cid_key: &k };
+        let ctx = Context { now, reference: &r, cid_key: &k, seal_key: None };
         let f = Form::Visit(VisitForm {
             common: CommonForm { hamlet_id: "nowhere".into(), date: "2026-12-31".into(), time: "25:00".into() },
             household: "  ".into(),
@@ -680,7 +702,7 @@ mod tests {
     #[test]
     fn a_future_date_is_refused() {
         let (now, r, k) = ctx_parts();
-        let ctx = Context { now, reference: &r, cid_key: &k };
+        let ctx = Context { now, reference: &r, cid_key: &k, seal_key: None };
         let mut f = Form::blank(RecordKind::Outreach, "h-plei", now);
         if let Form::Outreach(o) = &mut f {
             o.common.date = "2026-11-22".into();
@@ -693,7 +715,7 @@ mod tests {
     #[test]
     fn without_consent_no_personal_detail_is_kept() {
         let (now, r, k) = ctx_parts();
-        let ctx = Context { now, reference: &r, cid_key: &k };
+        let ctx = Context { now, reference: &r, cid_key: &k, seal_key: None };
         let mut f = SignatureForm {
             common: Form::blank(RecordKind::SignatureHelp, "h-plei", now).common().clone(),
             ..Default::default()
@@ -713,7 +735,7 @@ mod tests {
     #[test]
     fn with_consent_the_id_becomes_a_hash_and_last_four_digits() {
         let (now, r, k) = ctx_parts();
-        let ctx = Context { now, reference: &r, cid_key: &k };
+        let ctx = Context { now, reference: &r, cid_key: &k, seal_key: None };
         let f = SignatureForm {
             common: Form::blank(RecordKind::SignatureHelp, "h-plei", now).common().clone(),
             consent: true,
@@ -722,8 +744,11 @@ mod tests {
             sex: "female".into(),
             phone: "0905 123 456".into(),
             citizen_id: "051203004567".into(),
+            keep_last4: true,
             ..Default::default()
         };
+        let server = crate::domain::citizen_id::OpenKey::generate();
+        let ctx = Context { seal_key: Some(server.seal_key()), ..ctx };
         let valid = Form::SignatureHelp(f.clone()).validate(&ctx).unwrap();
         let person = match valid.body {
             Body::SignatureHelp(s) => s.person.unwrap(),
@@ -732,6 +757,19 @@ mod tests {
         assert_eq!(person.phone.as_deref(), Some("0905123456"));
         assert_eq!(person.cid_last4.as_deref(), Some("4567"));
         assert_eq!(person.cid_hash.unwrap(), CitizenId::parse("051203004567").unwrap().hash(&k));
+        let sealed = person.cid_sealed.expect("sealed for the server");
+        let commune_key = CidKey::new("commune:1", b"c".to_vec());
+        assert_eq!(
+            server.open(&sealed).unwrap().hash(&commune_key),
+            CitizenId::parse("051203004567").unwrap().hash(&commune_key)
+        );
+        // Unless the person asks, the last four digits are not kept.
+        let unasked = SignatureForm { keep_last4: false, ..f.clone() };
+        assert!(!SignatureForm::default().keep_last4);
+        match Form::SignatureHelp(unasked).validate(&ctx).unwrap().body {
+            Body::SignatureHelp(s) => assert_eq!(s.person.unwrap().cid_last4, None),
+            _ => unreachable!(),
+        }
         // The draft of the same form forgets the number.
         let draft = serde_json::to_string(&Form::SignatureHelp(f)).unwrap();
         assert!(!draft.contains("051203004567"));
@@ -740,7 +778,7 @@ mod tests {
     #[test]
     fn signature_form_checks_id_phone_year_and_failure_reason() {
         let (now, r, k) = ctx_parts();
-        let ctx = Context { now, reference: &r, cid_key: &k };
+        let ctx = Context { now, reference: &r, cid_key: &k, seal_key: None };
         let f = SignatureForm {
             common: Form::blank(RecordKind::SignatureHelp, "h-plei", now).common().clone(),
             consent: true,
@@ -767,7 +805,7 @@ mod tests {
     #[test]
     fn training_attendance_cannot_exceed_the_total() {
         let (now, r, k) = ctx_parts();
-        let ctx = Context { now, reference: &r, cid_key: &k };
+        let ctx = Context { now, reference: &r, cid_key: &k, seal_key: None };
         let f = Form::Training(TrainingForm {
             common: Form::blank(RecordKind::Training, "h-plei", now).common().clone(),
             total: 10,

@@ -91,6 +91,8 @@ pub struct Strings {
     pub time: &'static str,
     pub household: &'static str,
     pub household_hint: &'static str,
+    /// Under every free-text field: no other person's details there.
+    pub free_text_hint: &'static str,
     pub people_helped: &'static str,
     pub topics: &'static str,
     pub topics_list: [&'static str; 8],
@@ -268,7 +270,11 @@ impl Strings {
     /// What the app did when the server revoked the device.
     pub fn revoked_wiped(&self, w: &crate::store::Wiped) -> String {
         let date = w.at.with_timezone(&chrono::Local).format("%d/%m/%Y").to_string();
-        fill(self.revoked_wiped, w.erased).replace("{kept}", &w.kept_unsent.to_string()).replace("{date}", &date)
+        fill(self.revoked_wiped, w.erased)
+            .replace("{rejected}", &w.rejected_erased.to_string())
+            .replace("{drafts}", &w.drafts_deleted.to_string())
+            .replace("{kept}", &w.kept_unsent.to_string())
+            .replace("{date}", &date)
     }
 
     pub fn pin_problem(&self, p: crate::domain::pin::PinProblem) -> &'static str {

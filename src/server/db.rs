@@ -1,5 +1,7 @@
-//! The server's store: communes with their reference data and hashing key, devices and
-//! enrolment codes, every record version received, and the change log devices pull from.
+//! The server's store: communes with their reference data, devices and enrolment codes,
+//! every record version received, and the change log devices pull from. The keys that
+//! open sealed ID numbers and hash them live in their own file ([`super::keys`]), loaded
+//! here beside the database, never in it.
 //! Each push and erasure also keeps the reports' running totals (`reports::Pending`) in its
 //! own transaction, and logs for devices every hamlet whose coverage figure it changed.
 //!
@@ -9,7 +11,7 @@
 
 use std::collections::BTreeSet;
 use std::path::Path;
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Mutex, MutexGuard, RwLock};
 
 use chrono::{DateTime, Duration, Utc};
 use rand::RngCore;
@@ -17,9 +19,11 @@ use rusqlite::{params, Connection, OptionalExtension};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
+use crate::domain::citizen_id::CidKey;
 use crate::domain::validate::check_body;
-use crate::domain::{Commune, ReferenceData};
+use crate::domain::{Body, Commune, ReferenceData};
 use crate::protocol::{Applied, Change, DeviceReport, HamletCoverage, RecordResult, WireRecord};
+use crate::server::keys::{KeyError, ServerKeys};
 use crate::server::reports::{Pending, Share, SHARE_COLUMNS};
 
 #[derive(Debug, thiserror::Error)]
@@ -38,6 +42,8 @@ pub enum DbError {
     BadPeriod,
     #[error("password hashing failed")]
     Hash,
+    #[error("server keys: {0}")]
+    Keys(#[from] KeyError),
 }
 
 pub type Result<T, E = DbError> = std::result::Result<T, E>;
@@ -294,7 +300,28 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE accounts DROP COLUMN failed_logins;
     ALTER TABLE accounts DROP COLUMN locked_until;
 "#,
+    // 6: erasures stick. An erased record keeps the mark, and an erased person's ID hash is
+    // remembered for a while with the key their records count under now, so whatever a
+    // device sends later never brings their details back (see `erase`). The communes'
+    // hashing keys move out of the database into the key file (`keys`): `cid_key` is
+    // emptied once the key file holds them.
+    r#"
+    ALTER TABLE records ADD COLUMN erased INTEGER NOT NULL DEFAULT 0;
+    UPDATE records SET erased = 1 WHERE EXISTS (
+        SELECT 1 FROM change_log c WHERE c.commune = records.commune AND c.key = 'erase:' || records.id);
+    CREATE TABLE erased_people (
+        commune      TEXT NOT NULL,
+        person_key   TEXT NOT NULL,
+        replaced_by  TEXT NOT NULL,
+        erased_at    TEXT NOT NULL,
+        PRIMARY KEY (commune, person_key)
+    ) STRICT, WITHOUT ROWID;
+"#,
 ];
+
+/// How long an erased person's ID hash is kept to recognise records of theirs that a device
+/// made before the erasure and sends only later. After that the hash is forgotten too.
+pub const REMEMBER_ERASED_DAYS: i64 = 120;
 
 /// The schema version whose migration starts the running totals: once it has run, every
 /// hamlet's coverage is logged again by the office's counting rule.
@@ -331,8 +358,8 @@ pub struct Device {
 pub struct Enrolled {
     pub device_id: String,
     pub token: String,
-    pub cid_key_id: String,
-    pub cid_key: String,
+    /// The server's public key for sealing ID numbers, hex.
+    pub seal_key: String,
     pub reference: ReferenceData,
 }
 
@@ -341,10 +368,28 @@ const CODE_ALPHABET: &[u8] = b"ABCDEFGHJKMNPQRSTUVWXYZ23456789";
 
 pub struct ServerDb {
     conn: Mutex<Connection>,
+    keys: RwLock<ServerKeys>,
+}
+
+/// The key file that goes with a database file: `sotay-server.keys` beside
+/// `sotay-server.db`.
+pub fn default_keys_path(db: &Path) -> std::path::PathBuf {
+    db.with_extension("keys")
 }
 
 impl ServerDb {
+    /// Opens (or creates) the database, with its key file beside it.
     pub fn open(path: impl AsRef<Path>) -> Result<ServerDb> {
+        let keys = default_keys_path(path.as_ref());
+        ServerDb::open_with_keys(path, keys)
+    }
+
+    /// Opens the database and the key file at `keys`. Keys an older server kept in the
+    /// database move to the key file first, then leave the database. A key file is made
+    /// only for a database with no commune whose key it would lack: a database whose key
+    /// file is missing (restored without it, copied elsewhere) is refused rather than given
+    /// new keys that would count every person again.
+    pub fn open_with_keys(path: impl AsRef<Path>, keys: impl AsRef<Path>) -> Result<ServerDb> {
         let mut conn = Connection::open(path)?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
         let _: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
@@ -377,7 +422,43 @@ impl ServerDb {
             tx.pragma_update(None, "user_version", i as i64 + 1)?;
             tx.commit()?;
         }
-        Ok(ServerDb { conn: Mutex::new(conn) })
+        let legacy: Vec<(String, String, String)> = conn
+            .prepare("SELECT code, cid_key_id, cid_key FROM communes ORDER BY code")?
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+            .collect::<rusqlite::Result<_>>()?;
+        let mut keys = match ServerKeys::load(keys.as_ref())? {
+            Some(keys) => keys,
+            None if legacy.iter().all(|(_, _, key)| !key.is_empty()) => ServerKeys::create(keys.as_ref())?,
+            None => return Err(KeyError::Missing.into()),
+        };
+        for (code, key_id, key) in legacy {
+            match CidKey::from_hex(key_id, &key).filter(|_| !key.is_empty()) {
+                Some(key) => keys.adopt(&code, key)?,
+                None if keys.cid_key(&code).is_some() => {}
+                None => return Err(KeyError::Missing.into()),
+            }
+        }
+        // Only once the key file is safely written do the keys leave the database; with
+        // `secure_delete` and a checkpoint their bytes are gone from the file too.
+        if conn.execute("UPDATE communes SET cid_key = '' WHERE cid_key != ''", [])? > 0 {
+            conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+        }
+        Ok(ServerDb { conn: Mutex::new(conn), keys: RwLock::new(keys) })
+    }
+
+    /// Folds the WAL into the database file (before copying the file, say).
+    pub fn checkpoint(&self) -> Result<()> {
+        self.conn().query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+        Ok(())
+    }
+
+    fn keys(&self) -> std::sync::RwLockReadGuard<'_, ServerKeys> {
+        self.keys.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Where the key file is (the command line prints it for backups).
+    pub fn keys_path(&self) -> std::path::PathBuf {
+        self.keys().path().to_owned()
     }
 
     pub(crate) fn conn(&self) -> MutexGuard<'_, Connection> {
@@ -394,11 +475,11 @@ impl ServerDb {
         if exists {
             tx.execute("UPDATE communes SET reference = ? WHERE code = ?", params![json, code])?;
         } else {
-            let mut key = [0u8; 32];
-            rand::rngs::OsRng.fill_bytes(&mut key);
+            // The commune's hashing key goes to the key file (saved before this commits).
+            let key_id = self.keys.write().unwrap_or_else(|p| p.into_inner()).ensure_commune(code)?.id.clone();
             tx.execute(
-                "INSERT INTO communes (code, reference, cid_key_id, cid_key) VALUES (?, ?, ?, ?)",
-                params![code, json, format!("commune:{code}:1"), hex::encode(key)],
+                "INSERT INTO communes (code, reference, cid_key_id, cid_key) VALUES (?, ?, ?, '')",
+                params![code, json, key_id],
             )?;
         }
         log_change(&tx, code, "reference", &Change::Reference { reference: reference.clone() })?;
@@ -465,24 +546,17 @@ impl ServerDb {
             params![device_id, commune, device_name, token_hash(&token), now_ts(now)],
         )?;
         tx.execute("UPDATE enrol_codes SET used_by = ? WHERE code_hash = ?", params![device_id, hash])?;
-        let (reference, cid_key_id, cid_key): (String, String, String) =
-            tx.query_row("SELECT reference, cid_key_id, cid_key FROM communes WHERE code = ?", [&commune], |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
-            })?;
+        let reference: String =
+            tx.query_row("SELECT reference FROM communes WHERE code = ?", [&commune], |r| r.get(0))?;
         tx.commit()?;
-        Ok(Some(Enrolled { device_id, token, cid_key_id, cid_key, reference: serde_json::from_str(&reference)? }))
+        let seal_key = self.keys().seal_key().to_hex();
+        Ok(Some(Enrolled { device_id, token, seal_key, reference: serde_json::from_str(&reference)? }))
     }
 
     /// The commune's citizen-ID hashing key (for the office's erasure lookup).
-    pub fn cid_key(&self, commune: &str) -> Result<crate::domain::citizen_id::CidKey> {
-        let (id, key): (String, String) = self
-            .conn()
-            .query_row("SELECT cid_key_id, cid_key FROM communes WHERE code = ?", [commune], |r| {
-                Ok((r.get(0)?, r.get(1)?))
-            })
-            .optional()?
-            .ok_or(DbError::NoCommune)?;
-        crate::domain::citizen_id::CidKey::from_hex(id, &key).ok_or(DbError::NoCommune)
+    pub fn cid_key(&self, commune: &str) -> Result<CidKey> {
+        self.commune(commune)?;
+        self.keys().cid_key(commune).cloned().ok_or(DbError::NoCommune)
     }
 
     /// The device a bearer token belongs to, revoked or not.
@@ -550,24 +624,27 @@ impl ServerDb {
         let received = now_ts(now);
         let mut results = Vec::with_capacity(records.len());
         let mut totals = Pending::default();
+        let keys = self.keys();
+        let cid_key = keys.cid_key(&device.commune).ok_or(DbError::NoCommune)?;
         for record in records {
-            let result = match check_record(record, &reference) {
+            let result = match check_record(record, &reference).and_then(|()| hash_sealed_id(record, &keys, cid_key)) {
                 Err(reason) => RecordResult {
                     id: record.id,
                     version: record.version,
                     result: Applied::Rejected,
                     reason: Some(reason),
                 },
-                Ok(()) => {
+                Ok(record) => {
                     let sp = tx.savepoint()?;
                     // A savepoint per record: one record's failure cannot undo the others.
-                    let applied = apply_one(&sp, device, record, &received, &mut totals)?;
+                    let applied = apply_one(&sp, device, &record, &received, &mut totals)?;
                     sp.commit()?;
                     applied
                 }
             };
             results.push(result);
         }
+        drop(keys);
         let changed = totals.settle(&tx, &device.commune)?;
         log_coverage(&tx, &device.commune, &changed)?;
         tx.execute(
@@ -699,6 +776,27 @@ fn check_record(r: &WireRecord, reference: &ReferenceData) -> Result<(), String>
         .map_err(|field| format!("Ô \u{201c}{field}\u{201d} có giá trị không hợp lệ. Hãy sửa rồi gửi lại."))
 }
 
+/// A pushed record as the server keeps it: a sealed ID number is opened and replaced by its
+/// hash under the commune's key; the sealed bytes are dropped. A device never hashes for
+/// the commune (it has no key to), so a pushed hash is refused.
+fn hash_sealed_id(r: &WireRecord, keys: &ServerKeys, cid_key: &CidKey) -> Result<WireRecord, String> {
+    let refused = || "Ô \u{201c}citizen_id\u{201d} có giá trị không hợp lệ. Hãy sửa rồi gửi lại.".to_owned();
+    let mut r = r.clone();
+    if let Body::SignatureHelp(s) = &mut r.body {
+        if let Some(p) = &mut s.person {
+            if p.cid_hash.is_some() || p.cid_key_id.is_some() {
+                return Err(refused());
+            }
+            if let Some(sealed) = p.cid_sealed.take() {
+                let id = keys.open(&sealed).ok_or_else(refused)?;
+                p.cid_hash = Some(id.hash(cid_key));
+                p.cid_key_id = Some(cid_key.id.clone());
+            }
+        }
+    }
+    Ok(r)
+}
+
 fn apply_one(
     tx: &Connection,
     device: &Device,
@@ -707,9 +805,9 @@ fn apply_one(
     totals: &mut Pending,
 ) -> Result<RecordResult> {
     let id = r.id.to_string();
-    let existing: Option<(i64, bool, String)> = tx
-        .prepare_cached("SELECT version, voided, device_id FROM records WHERE id = ?")?
-        .query_row([&id], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))
+    let existing: Option<(i64, bool, String, bool, Option<String>)> = tx
+        .prepare_cached("SELECT version, voided, device_id, erased, person_key FROM records WHERE id = ?")?
+        .query_row([&id], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?, row.get(4)?)))
         .optional()?;
     let result = |result: Applied, reason: Option<&str>| RecordResult {
         id: r.id,
@@ -718,7 +816,7 @@ fn apply_one(
         reason: reason.map(str::to_owned),
     };
     let mut voided = r.voided;
-    if let Some((version, was_voided, owner)) = &existing {
+    if let Some((version, was_voided, owner, ..)) = &existing {
         if owner != &device.id {
             return Ok(result(Applied::Rejected, Some("Mã bản ghi trùng với bản ghi của máy khác.")));
         }
@@ -730,7 +828,41 @@ fn apply_one(
         }
         // A void always wins: a later version never brings a voided record back.
         voided |= *was_voided;
-        // The totals lose what the stored version counted and gain what this one counts.
+    }
+    // An erasure sticks: whatever a device sends later for an erased record, or a record
+    // new to the server of an erased person made before the erasure, is kept without the
+    // person's details and counts under the key that replaced their hash; every device (the
+    // sender at the pull that follows this push) is told to erase it again. (Records of the
+    // person the office chose not to erase stay as they are.)
+    let mut person_key = r.body.person_key().map(str::to_owned);
+    let erased_key: Option<Option<String>> = match (&existing, &person_key) {
+        (Some((.., true, stored_key)), _) => Some(stored_key.clone()),
+        (Some(_), _) => None,
+        (None, Some(key)) => tx
+            .prepare_cached(
+                "SELECT replaced_by FROM erased_people WHERE commune = ? AND person_key = ? AND erased_at > ?",
+            )?
+            .query_row(params![device.commune, key, now_ts(r.saved_at)], |row| row.get::<_, String>(0))
+            .optional()?
+            .map(Some),
+        _ => None,
+    };
+    let erased = erased_key.is_some();
+    let stripped;
+    let r = match erased_key {
+        Some(key) => {
+            let mut copy = r.clone();
+            copy.body.erase_personal();
+            copy.void_reason = None;
+            person_key = key;
+            log_change(tx, &device.commune, &format!("erase:{id}"), &Change::Erase { id: r.id })?;
+            stripped = copy;
+            &stripped
+        }
+        None => r,
+    };
+    // The totals lose what the stored version counted and gain what this one counts.
+    if existing.is_some() {
         if let Some(old) = Share::stored(tx, &id)? {
             totals.add(tx, &device.commune, &old, -1)?;
         }
@@ -743,12 +875,12 @@ fn apply_one(
         .prepare_cached(&format!(
             "INSERT INTO records (id, commune, device_id, kind, hamlet_id, volunteer_id, occurred_at, saved_at,
             received_at, version, voided, void_reason, body, person_times, signed, person_key,
-            outcome, failure_reason, women, minority, channel, quantity, reach)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23)
+            outcome, failure_reason, women, minority, channel, quantity, reach, erased)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24)
          ON CONFLICT (id) DO UPDATE SET kind = ?4, hamlet_id = ?5, volunteer_id = ?6, occurred_at = ?7,
             saved_at = ?8, received_at = ?9, version = ?10, voided = ?11, void_reason = ?12, body = ?13,
             person_times = ?14, signed = ?15, person_key = ?16, outcome = ?17, failure_reason = ?18,
-            women = ?19, minority = ?20, channel = ?21, quantity = ?22, reach = ?23
+            women = ?19, minority = ?20, channel = ?21, quantity = ?22, reach = ?23, erased = ?24
          RETURNING {SHARE_COLUMNS}"
         ))?
         .query_row(
@@ -768,7 +900,7 @@ fn apply_one(
         body,
         r.body.person_times(),
         r.body.signed(),
-        r.body.person_key(),
+        person_key,
         f.outcome,
         f.failure_reason,
         f.women,
@@ -776,6 +908,7 @@ fn apply_one(
         f.channel,
         f.quantity,
         f.reach,
+        erased,
             ],
             Share::read,
         )?;
@@ -855,18 +988,6 @@ pub struct RecordFilter {
     pub from: Option<String>,
     /// Exclusive day bound (`YYYY-MM-DD` of the day after the last).
     pub to_exclusive: Option<String>,
-}
-
-/// Removes the personal details of a signature session, keeping what it counts.
-fn strip_person(body: &mut crate::domain::Body) -> bool {
-    match body {
-        crate::domain::Body::SignatureHelp(s) if s.person.is_some() => {
-            s.person = None;
-            s.consent = false;
-            true
-        }
-        _ => false,
-    }
 }
 
 impl ServerDb {
@@ -963,19 +1084,23 @@ impl ServerDb {
     /// True when the personal details of this record were erased on request.
     pub fn was_erased(&self, commune: &str, id: Uuid) -> Result<bool> {
         Ok(self.conn().query_row(
-            "SELECT EXISTS (SELECT 1 FROM change_log WHERE commune = ? AND key = ?)",
-            params![commune, format!("erase:{id}")],
+            "SELECT EXISTS (SELECT 1 FROM records WHERE commune = ? AND id = ? AND erased = 1)",
+            params![commune, id.to_string()],
             |r| r.get(0),
         )?)
     }
 
-    /// Erases the personal details of these records, here and in their history, and tells
-    /// every device of the commune to do the same at its next sync. What they count (the
-    /// session, its outcome and hamlet) stays. Returns how many records were erased.
-    pub fn erase(&self, commune: &str, ids: &[Uuid]) -> Result<usize> {
+    /// Erases the personal details of these records (and the free text of the visits or
+    /// meetings they belong to), here and in their history, and tells every device of the
+    /// commune to do the same at its next sync. What they count (the session, its outcome and
+    /// hamlet) stays. The erasure sticks: the records keep the mark, and each person's ID
+    /// hash is remembered for [`REMEMBER_ERASED_DAYS`] with the key their records count under
+    /// now, so a later push never brings the details back (see `apply_one`). Gives the ids
+    /// of the records erased.
+    pub fn erase(&self, commune: &str, ids: &[Uuid], now: DateTime<Utc>) -> Result<Vec<Uuid>> {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
-        let mut erased = 0;
+        let mut erased = Vec::new();
         let mut totals = Pending::default();
         // One person's sessions stay one person: their ID hash is replaced by a random key
         // shared by those sessions (it identifies no one), so counts do not grow.
@@ -983,7 +1108,11 @@ impl ServerDb {
         // Every ID hash these records held, in any version: the totals forget the ones no
         // record holds any more.
         let mut old_keys: BTreeSet<String> = BTreeSet::new();
-        for id in ids {
+        let mut queue: Vec<Uuid> = ids.to_vec();
+        while let Some(id) = queue.pop() {
+            if erased.contains(&id) {
+                continue;
+            }
             let found: Option<(String, Option<String>)> = tx
                 .query_row(
                     "SELECT body, person_key FROM records WHERE commune = ? AND id = ?",
@@ -992,15 +1121,26 @@ impl ServerDb {
                 )
                 .optional()?;
             let Some((body, key)) = found else { continue };
+            let mut body: Body = serde_json::from_str(&body)?;
+            // The visit or meeting a session belongs to may name the household.
+            queue.extend(body.parent_id());
             if let Some(old) = Share::stored(&tx, &id.to_string())? {
                 totals.add(&tx, commune, &old, -1)?;
             }
-            old_keys.extend(key.clone());
-            let key = key.map(|k| new_keys.entry(k).or_insert_with(|| format!("erased:{}", Uuid::now_v7())).clone());
-            let mut body: crate::domain::Body = serde_json::from_str(&body)?;
-            strip_person(&mut body);
+            let key = match key {
+                Some(k) if k.starts_with("erased:") => Some(k),
+                Some(k) => {
+                    if !new_keys.contains_key(&k) {
+                        new_keys.insert(k.clone(), replacement_key(&tx, commune, &k)?);
+                    }
+                    old_keys.insert(k.clone());
+                    Some(new_keys[&k].clone())
+                }
+                None => None,
+            };
+            body.erase_personal();
             tx.execute(
-                "UPDATE records SET body = ?, person_key = ? WHERE id = ?",
+                "UPDATE records SET body = ?, person_key = ?, void_reason = NULL, erased = 1 WHERE id = ?",
                 params![serde_json::to_string(&body)?, key, id.to_string()],
             )?;
             if let Some(new) = Share::stored(&tx, &id.to_string())? {
@@ -1012,18 +1152,27 @@ impl ServerDb {
                 .collect::<rusqlite::Result<_>>()?;
             for (version, json) in versions {
                 let mut record: WireRecord = serde_json::from_str(&json)?;
-                old_keys.extend(record.body.person_key().map(str::to_owned));
-                strip_person(&mut record.body);
+                // An earlier version may have held another number (a typo corrected): the
+                // totals forget it if no record holds it any more.
+                if let Some(k) = record.body.person_key().filter(|k| !k.starts_with("erased:")) {
+                    old_keys.insert(k.to_owned());
+                }
+                record.body.erase_personal();
+                record.void_reason = None;
                 tx.execute(
                     "UPDATE record_history SET record = ? WHERE id = ? AND version = ?",
                     params![serde_json::to_string(&record)?, id.to_string(), version],
                 )?;
             }
-            log_change(&tx, commune, &format!("erase:{id}"), &Change::Erase { id: *id })?;
-            erased += 1;
+            log_change(&tx, commune, &format!("erase:{id}"), &Change::Erase { id })?;
+            erased.push(id);
         }
         let changed = totals.settle(&tx, commune)?;
         log_coverage(&tx, commune, &changed)?;
+        // Devices send save times in whole seconds: a record saved in the second of the
+        // erasure or later counts as made after it (new consent), one saved in an earlier
+        // second as made before it.
+        let erased_at = now_ts(chrono::SubsecRound::trunc_subsecs(now, 0));
         for key in &old_keys {
             tx.execute(
                 "DELETE FROM people WHERE commune = ?1 AND person_key = ?2
@@ -1031,10 +1180,35 @@ impl ServerDb {
                 params![commune, key],
             )?;
         }
+        // The people erased are those the chosen records are about now.
+        for (key, replaced_by) in &new_keys {
+            tx.execute(
+                "INSERT INTO erased_people (commune, person_key, replaced_by, erased_at) VALUES (?, ?, ?, ?)
+                 ON CONFLICT (commune, person_key) DO UPDATE SET erased_at = excluded.erased_at",
+                params![commune, key, replaced_by, erased_at],
+            )?;
+        }
+        tx.execute(
+            "DELETE FROM erased_people WHERE erased_at < ?",
+            [now_ts(now - Duration::days(REMEMBER_ERASED_DAYS))],
+        )?;
         tx.commit()?;
         conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
         Ok(erased)
     }
+}
+
+/// The random key an erased person's records count under: the one given at an earlier
+/// erasure of theirs, or a new one.
+fn replacement_key(tx: &Connection, commune: &str, person_key: &str) -> Result<String> {
+    let earlier: Option<String> = tx
+        .query_row(
+            "SELECT replaced_by FROM erased_people WHERE commune = ? AND person_key = ?",
+            params![commune, person_key],
+            |r| r.get(0),
+        )
+        .optional()?;
+    Ok(earlier.unwrap_or_else(|| format!("erased:{}", Uuid::now_v7())))
 }
 
 fn read_record_row(r: &rusqlite::Row) -> rusqlite::Result<Result<RecordRow>> {

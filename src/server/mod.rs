@@ -14,6 +14,7 @@
 pub mod accounts;
 pub mod db;
 pub mod export;
+pub mod keys;
 pub mod office;
 pub mod reports;
 
@@ -116,6 +117,8 @@ pub fn db_error_kind(e: &DbError) -> String {
         DbError::TooNew(v) => format!("database schema {v} is newer than this server"),
         DbError::BadPeriod => "bad period".into(),
         DbError::Hash => "password hashing failed".into(),
+        // Key errors name the file's state, never a key.
+        DbError::Keys(k) => k.to_string(),
         #[allow(unreachable_patterns)]
         _ => "other database error".into(),
     }
@@ -339,8 +342,7 @@ async fn enrol(
         api_version: API_VERSION,
         device_id: e.device_id,
         token: e.token,
-        cid_key_id: e.cid_key_id,
-        cid_key: e.cid_key,
+        seal_key: e.seal_key,
         reference: e.reference,
         server_time: Utc::now(),
     }))

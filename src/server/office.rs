@@ -1350,8 +1350,10 @@ async fn erasure_erase(State(state): State<AppState>, headers: HeaderMap, body: 
     check_csrf(&o, csrf)?;
     let ids: Vec<uuid::Uuid> =
         pairs.iter().filter(|(k, _)| k == "id").filter_map(|(_, v)| uuid::Uuid::parse_str(v).ok()).collect();
-    let n = state.db.erase(&o.session.commune, &ids)?;
-    state.db.audit(&o.session, "erasure.erase", &format!("{n} records"), Utc::now())?;
+    let erased = state.db.erase(&o.session.commune, &ids, Utc::now())?;
+    let n = erased.len();
+    let listed: Vec<String> = erased.iter().map(|id| id.to_string()).collect();
+    state.db.audit(&o.session, "erasure.erase", &format!("{n} records: {}", listed.join(" ")), Utc::now())?;
     Ok(page(&o, 5, erasure_body(&o, Some(notice_ok(&format!("{} {n}", o.t.erased))), None)).into_response())
 }
 

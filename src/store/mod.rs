@@ -23,7 +23,7 @@ use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 use rusqlite::{params, Connection, ErrorCode, OptionalExtension, Transaction};
 use uuid::Uuid;
 
-use crate::domain::citizen_id::CidKey;
+use crate::domain::citizen_id::{CidKey, SealKey};
 use crate::domain::coverage::Coverage;
 use crate::domain::fold::{fold, has_word, query_terms, term_bit, word_sketch};
 use crate::domain::pin;
@@ -160,6 +160,13 @@ pub struct Wiped {
     pub at: DateTime<Utc>,
     /// Records whose personal details were erased (the server had them).
     pub erased: u32,
+    /// Records the server had refused (quarantined), whose personal details were erased:
+    /// a revoked device can never send them again.
+    #[serde(default)]
+    pub rejected_erased: u32,
+    /// Drafts deleted (a draft can hold a typed name or phone even before consent).
+    #[serde(default)]
+    pub drafts_deleted: u32,
     /// Records still waiting to be sent, kept whole.
     pub kept_unsent: u32,
 }
@@ -342,7 +349,10 @@ impl Store {
         if get_setting(&tx, "device_id")?.is_none() {
             set_setting(&tx, "device_id", &Uuid::now_v7().to_string())?;
         }
-        if get_setting(&tx, "cid_key")?.is_none() {
+        // The hashing key is this device's own. A device enrolled by an older version was
+        // given its commune's key: it leaves the device (the server hashes for the commune).
+        let commune_key = get_setting(&tx, "cid_key_id")?.is_some_and(|id| id.starts_with("commune:"));
+        if get_setting(&tx, "cid_key")?.is_none() || commune_key {
             let key = CidKey::generate_device_key();
             set_setting(&tx, "cid_key_id", &key.id)?;
             set_setting(&tx, "cid_key", &key.to_hex())?;
@@ -368,7 +378,13 @@ impl Store {
         self.setting("device_id")?.ok_or(StoreError::NotFound)
     }
 
-    /// The key citizen-ID numbers are hashed under on this device right now.
+    /// The server's public key ID numbers are sealed to, once the device is enrolled.
+    pub fn seal_key(&self) -> Result<Option<SealKey>> {
+        Ok(self.setting("seal_key")?.and_then(|h| SealKey::from_hex(&h)))
+    }
+
+    /// This device's own key that citizen-ID numbers are hashed under, to count a person
+    /// once among its records. No other device and not the server has it.
     pub fn cid_key(&self) -> Result<CidKey> {
         let conn = self.conn();
         let id = get_setting(&conn, "cid_key_id")?.ok_or(StoreError::NotFound)?;
@@ -812,22 +828,21 @@ impl Store {
         }
     }
 
-    /// Becomes a device of a real commune: keeps the server's address, token and hashing
+    /// Becomes a device of a real commune: keeps the server's address, token and sealing
     /// key, and replaces the sample commune by the commune's reference data, all at once.
-    /// Practice records stay on the device, hidden, and are never sent. PINs chosen before
-    /// are dropped: each volunteer of the commune chooses one at their first unlock.
-    pub fn enrol(&self, enrolment: &Enrolment, cid_key: &CidKey, reference: &ReferenceData) -> Result<()> {
+    /// Practice records stay on the device, hidden, and are never sent. Each volunteer keeps
+    /// the PIN they chose.
+    pub fn enrol(&self, enrolment: &Enrolment, seal_key: &SealKey, reference: &ReferenceData) -> Result<()> {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
         set_setting(&tx, "server_url", &enrolment.server_url)?;
         set_setting(&tx, "commune_code", &enrolment.commune)?;
         set_setting(&tx, "server_token", &enrolment.token)?;
         set_setting(&tx, "server_device_id", &enrolment.device_id)?;
-        set_setting(&tx, "cid_key_id", &cid_key.id)?;
-        set_setting(&tx, "cid_key", &cid_key.to_hex())?;
+        set_setting(&tx, "seal_key", &seal_key.to_hex())?;
         set_setting(&tx, "pull_cursor", "0")?;
-        // A new commune: its volunteers choose their PINs afresh, and a revocation is over.
-        tx.execute_batch("DELETE FROM pins; DELETE FROM settings WHERE key = 'revoked';")?;
+        // A revocation is over.
+        tx.execute("DELETE FROM settings WHERE key = 'revoked'", [])?;
         let mut reference = reference.clone();
         reference.commune.sample = false;
         write_reference(&tx, &reference)?;
@@ -910,24 +925,31 @@ impl Store {
     }
 
     /// The server said this device is revoked: erases the personal details of every record
-    /// the server already has (sent, nothing newer queued), keeps the unsent ones (in the
-    /// encrypted store, to be handed over), and remembers what it did for the home screen.
-    /// Running it again erases nothing more and keeps the first date.
+    /// the server already has (sent, nothing newer queued) and of every record it refused
+    /// (quarantined: it can never be sent from here again), deletes every draft, keeps the
+    /// unsent ones (in the encrypted store, to be handed over), and remembers what it did
+    /// for the home screen. Running it again erases nothing more and keeps the first date.
     pub fn wipe_after_revocation(&self) -> Result<Wiped> {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
-        let sent: Vec<String> = tx
-            .prepare(
-                "SELECT id FROM records WHERE sample = 0 AND sync_state = 'sent'
-                 AND id NOT IN (SELECT record_id FROM outbox)",
-            )?
-            .query_map([], |r| r.get(0))?
-            .collect::<rusqlite::Result<_>>()?;
-        let mut erased = 0;
-        for id in &sent {
-            let id = Uuid::parse_str(id).map_err(|e| StoreError::Decode(e.to_string()))?;
-            erased += erase_personal(&tx, id)? as u32;
-        }
+        let erase_in = |state: &str| -> Result<u32> {
+            let ids: Vec<String> = tx
+                .prepare(
+                    "SELECT id FROM records WHERE sample = 0 AND sync_state = ?
+                     AND id NOT IN (SELECT record_id FROM outbox)",
+                )?
+                .query_map([state], |r| r.get(0))?
+                .collect::<rusqlite::Result<_>>()?;
+            let mut erased = 0;
+            for id in &ids {
+                let id = Uuid::parse_str(id).map_err(|e| StoreError::Decode(e.to_string()))?;
+                erased += erase_personal(&tx, id)? as u32;
+            }
+            Ok(erased)
+        };
+        let erased = erase_in(SyncState::Sent.code())?;
+        let rejected_erased = erase_in(SyncState::Rejected.code())?;
+        let drafts_deleted = tx.execute("DELETE FROM drafts", [])? as u32;
         let kept_unsent: u32 = tx.query_row(
             "SELECT count(*) FROM records WHERE sample = 0 AND id IN (SELECT record_id FROM outbox)",
             [],
@@ -937,6 +959,8 @@ impl Store {
         let wiped = Wiped {
             at: previous.as_ref().map(|p| p.at).unwrap_or_else(|| self.now()),
             erased: previous.as_ref().map(|p| p.erased).unwrap_or(0) + erased,
+            rejected_erased: previous.as_ref().map(|p| p.rejected_erased).unwrap_or(0) + rejected_erased,
+            drafts_deleted: previous.as_ref().map(|p| p.drafts_deleted).unwrap_or(0) + drafts_deleted,
             kept_unsent,
         };
         set_setting(&tx, "revoked", &serde_json::to_string(&wiped)?)?;
@@ -1453,22 +1477,18 @@ pub fn schema_version() -> i64 {
     schema::MIGRATIONS.len() as i64
 }
 
-/// Drops a record's personal details everywhere on the device: the record, every replaced
-/// version in its history, and a draft of it. The record keeps its counts and is not re-queued
-/// (the server erased its own copy first). True if the record had personal details.
+/// Drops a record's personal details everywhere on the device: the person helped and the
+/// free text (`Body::erase_personal`), the void reason, every replaced version in its
+/// history, and a draft of it. The record keeps its counts and is not re-queued (the server
+/// erased its own copy first). True if the record had personal details.
 fn erase_personal(tx: &Connection, id: Uuid) -> Result<bool> {
-    fn strip(body: &mut Body) {
-        if let Body::SignatureHelp(s) = body {
-            s.person = None;
-            s.consent = false;
-        }
-    }
+    let strip = |body: &mut Body| body.erase_personal();
     let Some(mut record) = get_record(tx, id)? else { return Ok(false) };
-    let had_person = matches!(&record.body, Body::SignatureHelp(s) if s.person.is_some());
-    strip(&mut record.body);
+    let had_person = strip(&mut record.body) || record.meta.void_reason.is_some();
     let search_text = own_search_text(&record.body);
     tx.execute(
-        "UPDATE records SET body = ?, person_key = NULL, search_text = ?, search_sig = ? WHERE id = ?",
+        "UPDATE records SET body = ?, person_key = NULL, void_reason = NULL, search_text = ?, search_sig = ?
+         WHERE id = ?",
         params![serde_json::to_string(&record.body)?, search_text, word_sketch(&search_text), id.to_string()],
     )?;
     let versions: Vec<(i64, String)> = tx

@@ -15,7 +15,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
-use crate::domain::citizen_id::CidKey;
+use crate::domain::citizen_id::SealKey;
 use crate::protocol::*;
 use crate::store::{Enrolment, Settled, Store, StoreError};
 use engine::{BatchSize, Op, PushFailure};
@@ -170,8 +170,7 @@ async fn blocking<T: Send + 'static>(
 pub async fn enrol(store: &Arc<Store>, server_url: &str, code: &str, device_name: &str) -> Result<(), SyncError> {
     let client = Client::new(server_url)?;
     let answer = client.enrol(code, device_name).await?;
-    let key = CidKey::from_hex(answer.cid_key_id.clone(), &answer.cid_key)
-        .ok_or_else(|| SyncError::Protocol("hashing key".into()))?;
+    let key = SealKey::from_hex(&answer.seal_key).ok_or_else(|| SyncError::Protocol("sealing key".into()))?;
     let enrolment = Enrolment {
         server_url: server_url.trim().trim_end_matches('/').to_owned(),
         commune: answer.reference.commune.code.clone(),
@@ -278,8 +277,16 @@ async fn push_and_pull(store: &Arc<Store>, batch: &mut BatchSize, options: &Opti
     Ok(report)
 }
 
-/// A stored record as pushed.
+/// A stored record as pushed. The device's own ID hash stays on the device: the server
+/// hashes the sealed number under the commune's key.
 pub fn to_wire(r: &crate::domain::Record) -> WireRecord {
+    let mut body = r.body.clone();
+    if let crate::domain::Body::SignatureHelp(s) = &mut body {
+        if let Some(p) = &mut s.person {
+            p.cid_hash = None;
+            p.cid_key_id = None;
+        }
+    }
     WireRecord {
         id: r.meta.id,
         version: r.meta.version,
@@ -291,6 +298,6 @@ pub fn to_wire(r: &crate::domain::Record) -> WireRecord {
         saved_at: chrono::SubsecRound::trunc_subsecs(r.meta.saved_at, 0),
         voided: r.meta.voided,
         void_reason: r.meta.void_reason.clone(),
-        body: r.body.clone(),
+        body,
     }
 }

@@ -132,6 +132,7 @@ pub fn Detail(id: Uuid) -> Element {
                     div { class: "card confirm",
                         p { "{t.void_confirm}" }
                         input { name: "void_reason", placeholder: t.void_reason, value: "{reason}", oninput: move |e| reason.set(e.value()) }
+                        p { class: "hint", "{t.free_text_hint}" }
                         div { class: "actions",
                             button { class: "danger", "data-testid": "confirm-void", onclick: on_void, "{t.void}" }
                             button { class: "secondary", "data-testid": "cancel-void", onclick: move |_| confirming.set(false), "{t.cancel}" }

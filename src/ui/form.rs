@@ -162,8 +162,11 @@ fn Editor(loaded: Loaded, draft_key: String) -> Element {
             let result = call(&store, move |s| {
                 let reference = s.reference()?;
                 let cid_key = s.cid_key()?;
+                // Sealed to the server only on a real commune: practice records never leave.
+                let seal_key = if reference.commune.sample { None } else { s.seal_key()? };
                 let now = s.now().with_timezone(&Local).naive_local();
-                let valid = match f.validate(&Context { now, reference: &reference, cid_key: &cid_key }) {
+                let ctx = Context { now, reference: &reference, cid_key: &cid_key, seal_key: seal_key.as_ref() };
+                let valid = match f.validate(&ctx) {
                     Ok(v) => v,
                     Err(errs) => return Ok(Err(errs)),
                 };
@@ -272,6 +275,7 @@ fn Editor(loaded: Loaded, draft_key: String) -> Element {
                     Field { label: t.notes, name: "notes", error: error_for("notes"),
                         textarea { name: "notes", value: "{v.notes}", rows: "3",
                             oninput: on!(form, dirty, Visit, |v, e| v.notes = e.value()) }
+                        p { class: "hint", "{t.free_text_hint}" }
                     }
                 },
                 Form::SignatureHelp(s) => rsx! {
@@ -333,6 +337,7 @@ fn Editor(loaded: Loaded, draft_key: String) -> Element {
                     Field { label: t.notes, name: "notes", error: error_for("notes"),
                         textarea { name: "notes", value: "{o.notes}", rows: "3",
                             oninput: on!(form, dirty, Outreach, |v, e| v.notes = e.value()) }
+                        p { class: "hint", "{t.free_text_hint}" }
                     }
                 },
             }

@@ -89,6 +89,8 @@ step('2b. signature help with consent, added from the visit', async () => {
   await fill('input[name=ethnic_group]', 'Kinh');
   await fill('input[name=phone]', '0912345678');
   await fill('input[name=citizen_id]', '051203004567');
+  // The person asks to keep the last four digits (the box starts unticked).
+  await tick('input[name=keep_last4]');
   await choose('select[name=level_before]', 'level1');
   await choose('select[name=level_after]', 'level2');
   await tick('input[name=outcome][value=digital_signature]');

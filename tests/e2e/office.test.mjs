@@ -226,6 +226,8 @@ step('5. a signature help in Làng Plei Rơng, registered, is recorded and sent'
   await fill('input[name=birth_year]', '1990');
   await tick('input[name=sex][value=female]');
   await fill('input[name=citizen_id]', '051190001234');
+  // The person asks to keep the last four digits (the box starts unticked).
+  await tick('input[name=keep_last4]');
   await choose('select[name=level_before]', 'level1');
   await choose('select[name=level_after]', 'level2');
   await tick('input[name=outcome][value=digital_signature]');

@@ -100,6 +100,7 @@ pub fn signature(name: Option<&str>, cid: Option<&str>, outcome: Outcome) -> Bod
             phone: Some("0905123456".into()),
             cid_hash: cid.map(|c| CitizenId::parse(c).unwrap().hash(&key)),
             cid_key_id: cid.map(|_| key.id.clone()),
+            cid_sealed: None,
             cid_last4: cid.map(|c| CitizenId::parse(c).unwrap().last4()),
         }),
         level_before: AccountLevel::Level1,
@@ -109,6 +110,21 @@ pub fn signature(name: Option<&str>, cid: Option<&str>, outcome: Outcome) -> Bod
         provider: Some("VNPT-CA".into()),
         parent_id: None,
     })
+}
+
+/// A signature session with consent as the app's form saves it on an enrolled device: the ID
+/// number hashed under the device's own key and sealed to the server's key.
+pub fn sealed_signature(store: &Store, name: &str, cid: &str, outcome: Outcome) -> Body {
+    let mut body = signature(Some(name), None, outcome);
+    if let Body::SignatureHelp(s) = &mut body {
+        let id = CitizenId::parse(cid).unwrap();
+        let key = store.cid_key().unwrap();
+        let p = s.person.as_mut().unwrap();
+        p.cid_hash = Some(id.hash(&key));
+        p.cid_key_id = Some(key.id.clone());
+        p.cid_sealed = Some(id.seal(&store.seal_key().unwrap().expect("an enrolled store")));
+    }
+    body
 }
 
 pub fn training(total: u32) -> Body {

@@ -42,7 +42,8 @@ impl TestPerson {
 }
 
 /// A signature-help record as the app's form makes it: validated, the ID number hashed
-/// with the device's (after enrolment, the commune's) key and only its last four kept.
+/// with the device's own key and sealed to the server's (once enrolled), its last four
+/// digits kept as the person asked.
 pub fn save_signature(store: &Store, p: &TestPerson, consent: bool, hamlet: &str) -> Record {
     let reference = store.reference().unwrap();
     let key = store.cid_key().unwrap();
@@ -61,7 +62,9 @@ pub fn save_signature(store: &Store, p: &TestPerson, consent: bool, hamlet: &str
         }
         f.provider = reference.providers.first().cloned().unwrap_or_default();
     }
-    let valid = form.validate(&Context { now, reference: &reference, cid_key: &key }).expect("a valid form");
+    let seal = store.seal_key().unwrap();
+    let ctx = Context { now, reference: &reference, cid_key: &key, seal_key: seal.as_ref() };
+    let valid = form.validate(&ctx).expect("a valid form");
     let volunteer = store.current_volunteer().unwrap().unwrap_or_else(|| "v-lan".into());
     store
         .create(NewRecord {

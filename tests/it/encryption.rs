@@ -296,3 +296,47 @@ fn revocation_erases_what_the_server_has_and_keeps_what_it_does_not() {
     let words = sotay::i18n::Lang::Vi.strings().revoked_wiped(&wiped);
     assert!(words.contains("1 bản ghi") && words.contains("2 bản ghi chưa gửi"), "{words}");
 }
+
+#[test]
+fn revocation_also_erases_refused_records_and_deletes_drafts() {
+    let t = live_store();
+    let refused = person_record(&t, Outcome::DigitalSignature);
+    t.store
+        .settle_push(&[Settled::Rejected {
+            id: refused.meta.id,
+            version: 1,
+            reason: "Ô “birth_year” có giá trị không hợp lệ.".into(),
+        }])
+        .unwrap();
+    assert_eq!(t.store.get(refused.meta.id).unwrap().unwrap().sync_state, SyncState::Rejected);
+    // A draft holds a typed name and phone even before the consent box is ticked.
+    let mut form = sotay::domain::validate::Form::blank(RecordKind::SignatureHelp, "h-plei", at(19, 10));
+    if let sotay::domain::validate::Form::SignatureHelp(f) = &mut form {
+        f.display_name = NAME.into();
+        f.phone = PHONE.into();
+    }
+    t.store.save_draft("new:signature_help", None, &form).unwrap();
+    let unsent = person_record(&t, Outcome::PersonalESignature);
+
+    let wiped = t.store.wipe_after_revocation().unwrap();
+    assert_eq!((wiped.erased, wiped.rejected_erased, wiped.drafts_deleted, wiped.kept_unsent), (0, 1, 1, 1));
+    assert_eq!(person_of(&t.store.get(refused.meta.id).unwrap().unwrap()), None);
+    assert!(t.store.drafts().unwrap().is_empty());
+    assert!(person_of(&t.store.get(unsent.meta.id).unwrap().unwrap()).is_some(), "unsent records are kept");
+    // Under the key, nothing of the refused record or the draft is left.
+    let c = raw_conn(&t.path());
+    let texts: Vec<String> = c
+        .prepare(
+            "SELECT body FROM records WHERE id = ?1 UNION ALL SELECT body FROM record_history WHERE record_id = ?1
+             UNION ALL SELECT form FROM drafts",
+        )
+        .unwrap()
+        .query_map([refused.meta.id.to_string()], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert!(texts.iter().all(|b| !b.contains("Giang") && !b.contains(PHONE)), "{texts:?}");
+    // Home says all of it.
+    let words = sotay::i18n::Lang::Vi.strings().revoked_wiped(&wiped);
+    assert!(words.contains("1 bản ghi bị từ chối") && words.contains("1 bản nháp"), "{words}");
+}

@@ -13,6 +13,8 @@ mod logs;
 #[cfg(feature = "server")]
 mod office;
 #[cfg(feature = "server")]
+mod protection;
+#[cfg(feature = "server")]
 mod proxy;
 mod store;
 #[cfg(feature = "server")]

@@ -15,7 +15,7 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use reqwest::header::{CONTENT_TYPE, COOKIE, LOCATION, SET_COOKIE};
 use reqwest::{Response, StatusCode};
-use sotay::domain::citizen_id::{CidKey, CitizenId};
+use sotay::domain::citizen_id::{CidKey, CitizenId, SealKey};
 use sotay::domain::*;
 use sotay::protocol::{Applied, DeviceReport, WireRecord};
 use sotay::server::accounts::LoginError;
@@ -198,12 +198,21 @@ fn csrf_in(html: &str) -> String {
     html[at..].split('"').next().unwrap().to_owned()
 }
 
+/// What a test needs to make records as the server will keep them: the key the device
+/// seals ID numbers to (from its enrolment) and the commune's hashing key the server uses
+/// (which no device has; the tests take it from the server to know the expected hashes).
+#[derive(Clone)]
+struct TestKey {
+    seal: SealKey,
+    cid: CidKey,
+}
+
 /// A new device of the commune, through the enrolment code flow.
-fn enrol(db: &ServerDb, name: &str) -> (Device, CidKey) {
+fn enrol(db: &ServerDb, name: &str) -> (Device, TestKey) {
     let code = db.new_enrol_code(COMMUNE, Duration::hours(1), Utc::now()).unwrap();
     let e = db.enrol(&code, name, Utc::now()).unwrap().expect("a fresh code enrols");
     let device = db.device_by_token(&e.token).unwrap().unwrap();
-    (device, CidKey::from_hex(e.cid_key_id, &e.cid_key).unwrap())
+    (device, TestKey { seal: SealKey::from_hex(&e.seal_key).unwrap(), cid: db.cid_key(COMMUNE).unwrap() })
 }
 
 fn saved_at() -> chrono::DateTime<Utc> {
@@ -241,7 +250,10 @@ fn signature_body(person: Option<Person>, outcome: Outcome, reason: Option<Failu
     })
 }
 
-fn person(name: &str, cid: Option<&str>, key: &CidKey) -> Person {
+/// A person as the server will keep them: with the hash the server makes under the
+/// commune's key, and the sealed number the device sends (`push` drops the hash, as the
+/// app's sync does).
+fn person(name: &str, cid: Option<&str>, key: &TestKey) -> Person {
     let cid = cid.map(|c| CitizenId::parse(c).unwrap());
     Person {
         display_name: name.into(),
@@ -249,18 +261,28 @@ fn person(name: &str, cid: Option<&str>, key: &CidKey) -> Person {
         sex: Sex::Female,
         ethnic_group: Some("Ba Na".into()),
         phone: None,
-        cid_hash: cid.as_ref().map(|c| c.hash(key)),
-        cid_key_id: cid.as_ref().map(|_| key.id.clone()),
+        cid_hash: cid.as_ref().map(|c| c.hash(&key.cid)),
+        cid_key_id: cid.as_ref().map(|_| key.cid.id.clone()),
+        cid_sealed: cid.as_ref().map(|c| c.seal(&key.seal)),
         cid_last4: cid.as_ref().map(|c| c.last4()),
     }
 }
 
 fn push(db: &ServerDb, device: &Device, records: &[WireRecord]) -> Vec<Applied> {
-    db.apply_push(device, &DeviceReport::default(), records, Utc::now())
-        .unwrap()
-        .into_iter()
-        .map(|r| r.result)
-        .collect()
+    let wire: Vec<WireRecord> = records
+        .iter()
+        .map(|r| {
+            let mut r = r.clone();
+            if let Body::SignatureHelp(s) = &mut r.body {
+                if let Some(p) = &mut s.person {
+                    p.cid_hash = None;
+                    p.cid_key_id = None;
+                }
+            }
+            r
+        })
+        .collect();
+    db.apply_push(device, &DeviceReport::default(), &wire, Utc::now()).unwrap().into_iter().map(|r| r.result).collect()
 }
 
 // ---- sessions and login -------------------------------------------------------------------
@@ -803,13 +825,25 @@ struct Final {
 #[derive(Default)]
 struct Model {
     records: HashMap<Uuid, Final>,
+    /// Records erased on request.
+    erased: HashSet<Uuid>,
+    /// ID hash of an erased person → the placeholder their records count under.
+    erased_people: HashMap<String, String>,
 }
 
 impl Model {
     fn apply(&mut self, device: usize, r: &WireRecord) -> Applied {
         match self.records.get_mut(&r.id) {
             None => {
-                self.records.insert(r.id, Final { device, record: r.clone(), voided: r.voided });
+                let mut record = r.clone();
+                // A person erased before: a record of theirs that arrives only now is erased
+                // too and counts under their placeholder (every test record was saved
+                // before any erasure).
+                if let Some(placeholder) = id_hash(&record.body).and_then(|h| self.erased_people.get(h)) {
+                    set_id_hash(&mut record.body, placeholder.clone());
+                    self.erased.insert(r.id);
+                }
+                self.records.insert(r.id, Final { device, record, voided: r.voided });
                 Applied::Applied
             }
             Some(f) if f.device != device => Applied::Rejected,
@@ -817,7 +851,18 @@ impl Model {
             Some(f) if r.version < f.record.version => Applied::Stale,
             Some(f) => {
                 f.voided |= r.voided;
-                f.record = r.clone();
+                let mut record = r.clone();
+                // An erased record stays erased, whatever person a later version names, and
+                // keeps counting as its placeholder person (or as no one, if it had no ID).
+                if self.erased.contains(&r.id) {
+                    if let Body::SignatureHelp(s) = &mut record.body {
+                        s.person = match &f.record.body {
+                            Body::SignatureHelp(old) if id_hash(&f.record.body).is_some() => old.person.clone(),
+                            _ => None,
+                        };
+                    }
+                }
+                f.record = record;
                 Applied::Applied
             }
         }
@@ -825,6 +870,13 @@ impl Model {
 
     fn live(&self) -> impl Iterator<Item = &WireRecord> {
         self.records.values().filter(|f| !f.voided).map(|f| &f.record)
+    }
+}
+
+/// Replaces the citizen-ID hash of a signature session's person (an erasure's placeholder).
+fn set_id_hash(body: &mut Body, hash: String) {
+    if let Body::SignatureHelp(SignatureHelp { person: Some(p), .. }) = body {
+        p.cid_hash = Some(hash);
     }
 }
 
@@ -1098,11 +1150,11 @@ struct Generator {
     people: Vec<(String, String)>,
     hamlets: Vec<String>,
     volunteers: Vec<String>,
-    key: CidKey,
+    key: TestKey,
 }
 
 impl Generator {
-    fn new(rng: StdRng, people: Vec<(String, String)>, reference: &ReferenceData, key: CidKey) -> Generator {
+    fn new(rng: StdRng, people: Vec<(String, String)>, reference: &ReferenceData, key: TestKey) -> Generator {
         Generator {
             rng,
             people,
@@ -1232,9 +1284,9 @@ async fn the_reports_and_their_xlsx_equal_an_independent_computation_of_the_coun
     let mut rng = StdRng::seed_from_u64(0x50_7a_20_11);
     let mut reference = generated_reference(&mut rng);
     let server = start(&reference).await;
-    let devices: Vec<(Device, CidKey)> = (1..=6).map(|i| enrol(&server.db, &format!("Máy tính bảng {i}"))).collect();
+    let devices: Vec<(Device, TestKey)> = (1..=6).map(|i| enrol(&server.db, &format!("Máy tính bảng {i}"))).collect();
     let key = devices[0].1.clone();
-    assert!(devices.iter().all(|(_, k)| k.to_hex() == key.to_hex()), "every device hashes with the commune's key");
+    assert!(devices.iter().all(|(_, k)| k.seal == key.seal), "every device seals to the server's one key");
     let people = random_people(&mut rng, 1500);
     let mut gen = Generator::new(rng, people, &reference, key.clone());
     let mut model = Model::default();
@@ -1565,18 +1617,18 @@ async fn a_person_helped_in_two_hamlets_counts_once_in_the_hamlet_of_the_first_s
     use sotay::sync::engine::BatchSize;
     use sotay::sync::run_once;
 
-    use super::common::{at, new_record, signature};
+    use super::common::{at, new_record, sealed_signature};
     use super::sync::{enrolled_device, start_server};
 
     let server = start_server().await;
     let a = enrolled_device(&server).await;
     let b = enrolled_device(&server).await;
     let cid = "051203004567";
-    let hoa = || signature(Some("Y Hoa"), Some(cid), Outcome::DigitalSignature);
+    let hoa = |store: &sotay::store::Store| sealed_signature(store, "Y Hoa", cid, Outcome::DigitalSignature);
     // Helped to a signature in Plei on one phone, then the same person again in Hoà Bình an
     // hour later on another.
-    a.store.create(new_record("h-plei", at(19, 8), hoa())).unwrap();
-    let later = b.store.create(new_record("h-hoabinh", at(19, 9), hoa())).unwrap();
+    a.store.create(new_record("h-plei", at(19, 8), hoa(&a.store))).unwrap();
+    let later = b.store.create(new_record("h-hoabinh", at(19, 9), hoa(&b.store))).unwrap();
     let sync_all = || async {
         for d in [&a, &b, &a] {
             run_once(&d.store, &mut BatchSize::default()).await.unwrap();
@@ -1600,7 +1652,7 @@ async fn a_person_helped_in_two_hamlets_counts_once_in_the_hamlet_of_the_first_s
     // The later session is corrected to the morning before: the person moves to Hoà Bình,
     // and both hamlets' figures reach the devices.
     let seq_before = server.db.pull(COMMUNE, 0, 1_000_000).unwrap().0.last().unwrap().0;
-    b.store.update(later.meta.id, 1, "v-lan", "h-hoabinh", at(18, 9), hoa()).unwrap();
+    b.store.update(later.meta.id, 1, "v-lan", "h-hoabinh", at(18, 9), hoa(&b.store)).unwrap();
     sync_all().await;
     let expected = office(&server.db);
     assert_eq!((expected["h-plei"], expected["h-hoabinh"]), (0, 1));
@@ -1645,7 +1697,7 @@ fn the_running_totals_equal_a_recomputation_after_random_edits_voids_late_arriva
     let path = dir.path().join("server.db");
     let db = ServerDb::open(&path).unwrap();
     db.put_commune(&reference).unwrap();
-    let devices: Vec<(Device, CidKey)> = (1..=4).map(|i| enrol(&db, &format!("Máy tính bảng {i}"))).collect();
+    let devices: Vec<(Device, TestKey)> = (1..=4).map(|i| enrol(&db, &format!("Máy tính bảng {i}"))).collect();
     let key = devices[0].1.clone();
     // Few people, so the same person comes back often and their first success moves.
     let people = random_people(&mut rng, 150);
@@ -1713,10 +1765,16 @@ fn the_running_totals_equal_a_recomputation_after_random_edits_voids_late_arriva
             } else {
                 found.iter().copied().filter(|_| gen.rng.gen_bool(0.5)).collect()
             };
-            assert_eq!(db.erase(COMMUNE, &chosen).unwrap(), chosen.len());
+            let done: HashSet<Uuid> = db.erase(COMMUNE, &chosen, Utc::now()).unwrap().into_iter().collect();
+            assert_eq!(done, chosen.iter().copied().collect::<HashSet<_>>());
             erasures += 1;
-            // The server keeps the erased sessions one person, under a key of their own.
-            let placeholder = format!("erased-{round}");
+            // The server keeps the erased sessions one person, under a key of their own (the
+            // same one if the person was erased before).
+            let placeholder = if chosen.is_empty() {
+                String::new()
+            } else {
+                model.erased_people.entry(hash.clone()).or_insert(format!("erased-{round}")).clone()
+            };
             for id in &chosen {
                 let f = model.records.get_mut(id).unwrap();
                 if let Body::SignatureHelp(s) = &mut f.record.body {
@@ -1725,6 +1783,7 @@ fn the_running_totals_equal_a_recomputation_after_random_edits_voids_late_arriva
                     p.cid_hash = Some(placeholder.clone());
                 }
                 erased.insert(*id);
+                model.erased.insert(*id);
             }
             if chosen.len() == found.len() {
                 // No record holds the hash any more: neither do the totals.
@@ -1791,6 +1850,7 @@ fn a_server_file_from_before_the_running_totals_gets_them_from_its_records_and_d
          ALTER TABLE accounts ADD COLUMN locked_until TEXT;
          UPDATE accounts SET failed_logins = 2;
          DELETE FROM change_log WHERE key LIKE 'coverage:%';
+         DROP TABLE erased_people; ALTER TABLE records DROP COLUMN erased;
          PRAGMA user_version = 3;",
     )
     .unwrap();

@@ -238,7 +238,12 @@ fn the_citizen_id_number_is_never_written_in_clear() {
     // The half-typed form goes to a draft first, then the record is saved.
     t.store.save_draft("new:signature_help", None, &form).unwrap();
     let valid = form
-        .validate(&sotay::domain::validate::Context { now: at(20, 10), reference: &reference, cid_key: &ctx_key })
+        .validate(&sotay::domain::validate::Context {
+            now: at(20, 10),
+            reference: &reference,
+            cid_key: &ctx_key,
+            seal_key: None,
+        })
         .unwrap();
     let r = t.store.create(new_record(&valid.hamlet_id, valid.occurred_at, valid.body)).unwrap();
     let draft = t.store.draft("new:signature_help").unwrap().unwrap();

@@ -55,6 +55,13 @@ pub async fn start_server_with(configure: impl FnOnce(AppState) -> AppState) -> 
     TestServer { url: format!("http://{addr}"), addr, db, _dir: dir, task }
 }
 
+impl TestServer {
+    /// The server's data folder (database, its WAL, the key file).
+    pub fn data_dir(&self) -> &std::path::Path {
+        self._dir.path()
+    }
+}
+
 pub async fn start_server() -> TestServer {
     start_server_with(|s| s).await
 }
@@ -138,13 +145,14 @@ async fn an_enrolled_device_pushes_its_records_and_pulls_coverage() {
     let device = enrolled_device(&server).await;
     let reference = device.store.reference().unwrap();
     assert!(!reference.commune.sample);
-    assert!(device.store.cid_key().unwrap().id.starts_with("commune:23497"));
+    // The device hashes with a key of its own; the commune's key never reaches it.
+    let device_key = device.store.cid_key().unwrap();
+    assert!(device_key.id.starts_with("device:"));
+    assert_ne!(device_key.to_hex(), server.db.cid_key(COMMUNE).unwrap().to_hex());
     let cid = "051203004567";
     for _ in 0..2 {
-        device
-            .store
-            .create(new_record("h-plei", at(19, 8), signature(Some("Y Hoa"), Some(cid), Outcome::DigitalSignature)))
-            .unwrap();
+        let body = sealed_signature(&device.store, "Y Hoa", cid, Outcome::DigitalSignature);
+        device.store.create(new_record("h-plei", at(19, 8), body)).unwrap();
     }
     device.store.create(new_record("h-plei", at(19, 9), visit("Nhà A", 2))).unwrap();
     let report = run_once(&device.store, &mut BatchSize::default()).await.unwrap();
@@ -464,16 +472,19 @@ async fn pulls_follow_commit_order_and_resume_from_the_cursor() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_app_speaking_another_api_version_is_told_to_update() {
     let server = start_server().await;
-    let res = reqwest::Client::new()
-        .get(format!("{}/api/v1/c/{COMMUNE}/pull", server.url))
-        .header(API_HEADER, "2")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status().as_u16(), 426);
-    let body: ErrorBody = res.json().await.unwrap();
-    assert_eq!(body.error, ErrorCode::UpdateApp);
-    assert!(body.message.contains("cập nhật"));
+    // Version 1 apps hashed ID numbers under a commune key they were given: no longer.
+    for version in [1, API_VERSION + 1] {
+        let res = reqwest::Client::new()
+            .get(format!("{}/api/v1/c/{COMMUNE}/pull", server.url))
+            .header(API_HEADER, version.to_string())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status().as_u16(), 426);
+        let body: ErrorBody = res.json().await.unwrap();
+        assert_eq!(body.error, ErrorCode::UpdateApp);
+        assert!(body.message.contains("cập nhật"));
+    }
 }
 
 const SYNC_CHILD_ENV: &str = "SOTAY_SYNC_CHILD_DB";
@@ -759,14 +770,8 @@ async fn an_erasure_reaches_the_device_at_its_next_sync_and_keeps_the_counts() {
     let device = enrolled_device(&server).await;
     let cid = "051203004567";
     let name = "Đinh Thị Xuyến";
-    // Hashed as the app's form does, with the commune's key the device got at enrolment.
-    let mut body = signature(Some(name), None, Outcome::DigitalSignature);
-    if let Body::SignatureHelp(s) = &mut body {
-        let key = device.store.cid_key().unwrap();
-        let person = s.person.as_mut().unwrap();
-        person.cid_hash = Some(sotay::domain::citizen_id::CitizenId::parse(cid).unwrap().hash(&key));
-        person.cid_key_id = Some(key.id.clone());
-    }
+    // Hashed and sealed as the app's form does on an enrolled device.
+    let body = sealed_signature(&device.store, name, cid, Outcome::DigitalSignature);
     let mine = device.store.create(new_record("h-plei", at(19, 8), body)).unwrap();
     // An edit, so the name is in two versions of the history too.
     device.store.update(mine.meta.id, 1, "v-lan", "h-plei", at(19, 9), mine.body.clone()).unwrap();
@@ -784,7 +789,7 @@ async fn an_erasure_reaches_the_device_at_its_next_sync_and_keeps_the_counts() {
     let by_name = server.db.find_person(COMMUNE, Some("dinh thi xuyen"), None).unwrap();
     assert_eq!(by_id.iter().map(|r| r.id).collect::<Vec<_>>(), vec![mine.meta.id]);
     assert_eq!(by_name.iter().map(|r| r.id).collect::<Vec<_>>(), vec![mine.meta.id]);
-    assert_eq!(server.db.erase(COMMUNE, &[mine.meta.id]).unwrap(), 1);
+    assert_eq!(server.db.erase(COMMUNE, &[mine.meta.id], chrono::Utc::now()).unwrap(), vec![mine.meta.id]);
 
     run_once(&device.store, &mut BatchSize::default()).await.unwrap();
     let erased = device.store.get(mine.meta.id).unwrap().unwrap();

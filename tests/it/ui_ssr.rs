@@ -180,7 +180,7 @@ async fn an_enrolled_home_shows_the_queue_the_last_error_and_a_clock_warning() {
         token: "t".into(),
         device_id: "d".into(),
     };
-    let key = sotay::domain::citizen_id::CidKey::new("commune:23497:1", vec![7; 32]);
+    let key = sotay::domain::citizen_id::OpenKey::generate().seal_key().clone();
     let mut reference = sotay::domain::sample::sample_reference();
     reference.commune.name = "Xã Kon Braih".into();
     t.store.enrol(&enrolment, &key, &reference).unwrap();
