@@ -2,10 +2,12 @@
 //!
 //! Layers, each depending only on those after it: [`ui`] → [`sync`] → [`store`] →
 //! [`domain`] in the app (feature `app`), and [`server`] → [`protocol`] → [`domain`] on the
-//! commune server (feature `server`). [`i18n`] words domain and store outcomes for the UI.
+//! commune server (feature `server`). [`i18n`] words domain and store outcomes for the UI;
+//! [`enrol_link`] is the enrolment link both sides share.
 //! See ARCHITECTURE.md.
 
 pub mod domain;
+pub mod enrol_link;
 pub mod i18n;
 pub mod platform;
 pub mod protocol;

@@ -1,15 +1,23 @@
 //! `sotay-server`: the commune server and its command-line office tools.
 //!
 //! ```text
-//! sotay-server serve       [--data DIR] [--addr 127.0.0.1:8080] [--demo]
-//! sotay-server enrol-code  [--data DIR] [--commune 23497] [--hours 24] [--server-url URL]
+//! sotay-server serve       [--data DIR] [--addr 127.0.0.1:8443] [--public-url URL] [--demo]
+//!                          [--tls-cert PEM --tls-key PEM [--tls-pin]] [--plain-http]
+//! sotay-server enrol-code  [--data DIR] [--commune 23497] [--hours 24] [--public-url URL]
 //! sotay-server devices     [--data DIR] [--commune 23497]
 //! sotay-server revoke      [--data DIR] DEVICE_ID
 //! sotay-server add-admin   [--data DIR] [--commune 23497] USERNAME   (password: $SOTAY_ADMIN_PASSWORD or stdin)
 //! ```
 //! `--data` defaults to `$SOTAY_SERVER_DATA` or `./sotay-data`; `--addr` to
-//! `$SOTAY_SERVER_ADDR` or `127.0.0.1:8080`. `--demo` loads the sample commune (Kon Braih
+//! `$SOTAY_SERVER_ADDR` or `127.0.0.1:8443`. `--demo` loads the sample commune (Kon Braih
 //! with made-up hamlets) if the server has no commune yet, so an app can sync at once.
+//!
+//! HTTPS always, unless `--plain-http` on a loopback address (behind a reverse proxy that
+//! terminates TLS). The certificate is `--tls-cert`/`--tls-key` (`$SOTAY_TLS_CERT`,
+//! `$SOTAY_TLS_KEY`), or one the server makes at its first start and keeps in the data
+//! folder. `--public-url` (`$SOTAY_PUBLIC_URL`; `--server-url` is its old name) is the
+//! address devices enrol with; enrolment links carry it with the certificate's SHA-256
+//! for devices to pin (a given certificate's only with `--tls-pin`, `$SOTAY_TLS_PIN=1`).
 //!
 //! Logs go to standard error, filtered by `$SOTAY_LOG` (`tracing-subscriber`'s `EnvFilter`
 //! syntax: `info` by default, `debug`, `sotay=trace,info`, …). They name requests by method
@@ -20,6 +28,7 @@ use std::path::PathBuf;
 use anyhow::{bail, Context};
 use sotay::domain::sample::sample_reference;
 use sotay::server::db::{DbError, ServerDb};
+use sotay::server::tls::{self, Identity, PublicAddress};
 use sotay::server::{db_error_kind, router, AppState};
 
 struct Args {
@@ -29,8 +38,17 @@ struct Args {
     demo: bool,
     commune: String,
     hours: i64,
-    server_url: Option<String>,
+    public_url: Option<String>,
+    tls_cert: Option<PathBuf>,
+    tls_key: Option<PathBuf>,
+    tls_pin: bool,
+    plain_http: bool,
     rest: Vec<String>,
+}
+
+/// A yes/no environment variable: set to anything but "", "0", "false" or "no" means yes.
+fn env_flag(name: &str) -> bool {
+    std::env::var(name).is_ok_and(|v| !matches!(v.trim().to_lowercase().as_str(), "" | "0" | "false" | "no"))
 }
 
 fn parse_args() -> anyhow::Result<Args> {
@@ -39,11 +57,15 @@ fn parse_args() -> anyhow::Result<Args> {
     let mut a = Args {
         command,
         data: std::env::var_os("SOTAY_SERVER_DATA").map(PathBuf::from).unwrap_or_else(|| "sotay-data".into()),
-        addr: std::env::var("SOTAY_SERVER_ADDR").unwrap_or_else(|_| "127.0.0.1:8080".into()),
+        addr: std::env::var("SOTAY_SERVER_ADDR").unwrap_or_else(|_| "127.0.0.1:8443".into()),
         demo: false,
         commune: "23497".into(),
         hours: 24,
-        server_url: None,
+        public_url: std::env::var("SOTAY_PUBLIC_URL").ok().filter(|u| !u.trim().is_empty()),
+        tls_cert: std::env::var_os("SOTAY_TLS_CERT").map(PathBuf::from),
+        tls_key: std::env::var_os("SOTAY_TLS_KEY").map(PathBuf::from),
+        tls_pin: env_flag("SOTAY_TLS_PIN"),
+        plain_http: env_flag("SOTAY_PLAIN_HTTP"),
         rest: Vec::new(),
     };
     while let Some(arg) = it.next() {
@@ -54,7 +76,11 @@ fn parse_args() -> anyhow::Result<Args> {
             "--demo" => a.demo = true,
             "--commune" => a.commune = value("--commune")?,
             "--hours" => a.hours = value("--hours")?.parse().context("--hours takes a whole number")?,
-            "--server-url" => a.server_url = Some(value("--server-url")?),
+            "--public-url" | "--server-url" => a.public_url = Some(value(&arg)?),
+            "--tls-cert" => a.tls_cert = Some(value("--tls-cert")?.into()),
+            "--tls-key" => a.tls_key = Some(value("--tls-key")?.into()),
+            "--tls-pin" => a.tls_pin = true,
+            "--plain-http" => a.plain_http = true,
             other if other.starts_with("--") => bail!("unknown option {other}"),
             other => a.rest.push(other.to_owned()),
         }
@@ -79,6 +105,59 @@ fn demo_reference() -> sotay::domain::ReferenceData {
     r.commune.sample = false;
     r.commune.name = "Xã Kon Braih (demo)".into();
     r
+}
+
+/// The certificate to serve: the one given, or the server's own (made for `hosts` at its
+/// first start). Warns when it does not name a host devices or browsers will use.
+fn identity(args: &Args, hosts: &[String]) -> anyhow::Result<Identity> {
+    let identity = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => tls::load_given(cert, key, args.tls_pin)?,
+        (None, None) => {
+            std::fs::create_dir_all(&args.data)
+                .with_context(|| format!("cannot create the data folder {}", args.data.display()))?;
+            let (identity, made) = tls::self_signed(&args.data, hosts)?;
+            if made {
+                println!("made a self-signed certificate: {}", args.data.join(tls::CERT_FILE).display());
+            }
+            identity
+        }
+        _ => bail!("--tls-cert and --tls-key go together (or $SOTAY_TLS_CERT and $SOTAY_TLS_KEY)"),
+    };
+    for host in hosts.iter().filter(|h| !identity.covers(h)) {
+        tracing::warn!(
+            host = %host,
+            "the certificate does not name this host: browsers will warn (devices that pinned it still connect)"
+        );
+    }
+    Ok(identity)
+}
+
+/// Plain HTTP only on a loopback address; on every interface, a public address is needed.
+fn check_listen_address(args: &Args, addr: std::net::SocketAddr) -> anyhow::Result<()> {
+    if args.plain_http && !addr.ip().is_loopback() {
+        bail!(
+            "--plain-http serves only on a loopback address (127.0.0.1 or ::1), behind a reverse proxy that \
+             terminates TLS; {addr} is not one"
+        );
+    }
+    if addr.ip().is_unspecified() && args.public_url.is_none() {
+        let scheme = if args.plain_http { "http" } else { "https" };
+        bail!(
+            "listening on every interface ({addr}): give --public-url {scheme}://<this machine's address on the \
+             office network>:{} (or $SOTAY_PUBLIC_URL), the address devices enrol with",
+            addr.port()
+        );
+    }
+    Ok(())
+}
+
+/// The address devices enrol with: `--public-url`, or this listener's own address when it
+/// is a specific one.
+fn public_url(args: &Args, local: std::net::SocketAddr, scheme: &str) -> anyhow::Result<(String, String)> {
+    match &args.public_url {
+        Some(url) => tls::parse_public_url(url).map_err(anyhow::Error::msg),
+        None => Ok((format!("{scheme}://{local}"), local.ip().to_string())),
+    }
 }
 
 /// Logs to standard error, filtered by `$SOTAY_LOG` (default `info`).
@@ -107,16 +186,38 @@ async fn main() -> anyhow::Result<()> {
     let args = parse_args()?;
     match args.command.as_str() {
         "serve" => {
+            if args.plain_http && (args.tls_cert.is_some() || args.tls_key.is_some()) {
+                bail!("--plain-http and a certificate (--tls-cert) exclude each other");
+            }
+            // An address given as numbers is checked before anything is opened or bound.
+            if let Ok(addr) = args.addr.parse::<std::net::SocketAddr>() {
+                check_listen_address(&args, addr)?;
+            }
             let db = open(&args.data)?;
             if args.demo && db.communes().map_err(|e| db_failed("cannot read the communes", e))?.is_empty() {
                 db.put_commune(&demo_reference()).map_err(|e| db_failed("cannot load the demo commune", e))?;
             }
-            let listener = tokio::net::TcpListener::bind(&args.addr)
-                .await
-                .with_context(|| format!("cannot listen on {}", args.addr))?;
-            println!("sotay-server listening on http://{}", listener.local_addr()?);
-            tracing::info!(addr = %listener.local_addr()?, "serving");
-            axum::serve(listener, router(AppState::new(db))).await?;
+            let listener =
+                std::net::TcpListener::bind(&args.addr).with_context(|| format!("cannot listen on {}", args.addr))?;
+            let local = listener.local_addr()?;
+            check_listen_address(&args, local)?;
+            let (scheme, tls_config, public) = if args.plain_http {
+                let (url, _) = public_url(&args, local, "http")?;
+                ("http", None, PublicAddress { url, fingerprint: None })
+            } else {
+                let (url, host) = public_url(&args, local, "https")?;
+                let identity = identity(&args, &[host])?;
+                let fingerprint = identity.pin.then_some(identity.fingerprint);
+                ("https", Some(identity.server_config()?), PublicAddress { url, fingerprint })
+            };
+            println!("sotay-server listening on {scheme}://{local}");
+            println!("devices enrol with {}", public.url);
+            if let Some(fp) = &public.fingerprint {
+                println!("certificate SHA-256: {fp}");
+            }
+            tracing::info!(addr = %local, scheme, "serving");
+            let state = AppState::new(db).with_public_address(public);
+            tls::serve(listener, router(state), tls_config, tls::Timeouts::default()).await?;
         }
         "enrol-code" => {
             let db = open(&args.data)?;
@@ -128,12 +229,26 @@ async fn main() -> anyhow::Result<()> {
                 .map_err(|e| db_failed("cannot make an enrolment code", e))?;
             println!("Mã đăng ký máy / enrolment code: {code}");
             println!("Hết hạn sau / expires in: {} h", args.hours);
-            if let Some(url) = &args.server_url {
-                let payload = format!("sotay:enrol?server={url}&code={code}");
-                let qr = qrcode::QrCode::new(payload.as_bytes())?;
-                println!("{}", qr.render::<qrcode::render::unicode::Dense1x2>().quiet_zone(true).build());
-                println!("{payload}");
+            let Some(url) = &args.public_url else {
+                println!("(--public-url https://… or $SOTAY_PUBLIC_URL adds the address, the certificate's fingerprint and a QR code)");
+                return Ok(());
+            };
+            let (url, host) = tls::parse_public_url(url).map_err(anyhow::Error::msg)?;
+            let fingerprint = if args.plain_http || !url.starts_with("https://") {
+                None
+            } else {
+                let identity = identity(&args, &[host])?;
+                identity.pin.then_some(identity.fingerprint)
+            };
+            let link = PublicAddress { url, fingerprint }.link(&code);
+            println!("Địa chỉ máy chủ / server address: {}", link.server);
+            if let Some(fp) = &link.fingerprint {
+                println!("Dấu vân tay chứng chỉ / certificate SHA-256: {fp}");
             }
+            let link = link.to_link();
+            let qr = qrcode::QrCode::new(link.as_bytes())?;
+            println!("{}", qr.render::<qrcode::render::unicode::Dense1x2>().quiet_zone(true).build());
+            println!("Liên kết đăng ký / enrolment link: {link}");
         }
         "devices" => {
             let db = open(&args.data)?;

@@ -17,6 +17,7 @@ pub mod export;
 pub mod keys;
 pub mod office;
 pub mod reports;
+pub mod tls;
 
 use std::collections::HashMap;
 use std::io::Read;
@@ -41,11 +42,19 @@ use db::{DbError, Device, ServerDb};
 pub struct AppState {
     pub db: Arc<ServerDb>,
     limiter: Arc<RateLimiter>,
+    /// Where devices enrol (the office's enrolment codes and QR codes name it).
+    pub public: Option<Arc<tls::PublicAddress>>,
 }
 
 impl AppState {
     pub fn new(db: ServerDb) -> AppState {
-        AppState { db: Arc::new(db), limiter: Arc::new(RateLimiter::new(240, Duration::from_secs(60))) }
+        AppState { db: Arc::new(db), limiter: Arc::new(RateLimiter::new(240, Duration::from_secs(60))), public: None }
+    }
+
+    /// Sets the address (and certificate fingerprint) that enrolment codes hand devices.
+    pub fn with_public_address(mut self, public: tls::PublicAddress) -> AppState {
+        self.public = Some(Arc::new(public));
+        self
     }
 
     /// Sets how many requests one device (or, for enrolment, one client) may make per window.
