@@ -136,6 +136,10 @@ pub struct Enrolment {
     pub token: String,
     /// The id the server gave this device.
     pub device_id: String,
+    /// The SHA-256 of the server's certificate (64 hex digits) that every connection must
+    /// present, from the enrolment link; `None` when the server has a public certificate,
+    /// checked against the public roots instead.
+    pub cert_pin: Option<String>,
 }
 
 /// One settled outbox entry, as `sync` decided.
@@ -822,16 +826,16 @@ impl Store {
         let get = |k| get_setting(&conn, k);
         match (get("server_url")?, get("commune_code")?, get("server_token")?, get("server_device_id")?) {
             (Some(server_url), Some(commune), Some(token), Some(device_id)) => {
-                Ok(Some(Enrolment { server_url, commune, token, device_id }))
+                Ok(Some(Enrolment { server_url, commune, token, device_id, cert_pin: get("server_cert_pin")? }))
             }
             _ => Ok(None),
         }
     }
 
-    /// Becomes a device of a real commune: keeps the server's address, token and sealing
-    /// key, and replaces the sample commune by the commune's reference data, all at once.
-    /// Practice records stay on the device, hidden, and are never sent. Each volunteer keeps
-    /// the PIN they chose.
+    /// Becomes a device of a real commune: keeps the server's address, certificate pin,
+    /// token and sealing key, and replaces the sample commune by the commune's reference
+    /// data, all at once. Practice records stay on the device, hidden, and are never sent.
+    /// Each volunteer keeps the PIN they chose.
     pub fn enrol(&self, enrolment: &Enrolment, seal_key: &SealKey, reference: &ReferenceData) -> Result<()> {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
@@ -839,6 +843,12 @@ impl Store {
         set_setting(&tx, "commune_code", &enrolment.commune)?;
         set_setting(&tx, "server_token", &enrolment.token)?;
         set_setting(&tx, "server_device_id", &enrolment.device_id)?;
+        match &enrolment.cert_pin {
+            Some(pin) => set_setting(&tx, "server_cert_pin", pin)?,
+            None => {
+                tx.execute("DELETE FROM settings WHERE key = 'server_cert_pin'", [])?;
+            }
+        }
         set_setting(&tx, "seal_key", &seal_key.to_hex())?;
         set_setting(&tx, "pull_cursor", "0")?;
         // A revocation is over.

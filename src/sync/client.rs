@@ -1,6 +1,12 @@
 //! The HTTP client for the device API: gzip-compressed JSON pushes, pulls and enrolment,
 //! with short timeouts (there is no connectivity API: a failed request means offline).
 //!
+//! HTTPS only: an address typed without a scheme is `https://`, and plain `http://` is
+//! refused before any connection unless it names this machine (127.0.0.1, `localhost`).
+//! With a pin (from the enrolment link) the server must present exactly that certificate
+//! ([`super::pinning`]); without one its certificate must chain to the bundled public roots.
+//! Redirects are never followed, so nothing can be sent on to another address.
+//!
 //! Requests are logged with `tracing::debug!` by path, batch size, status and bytes only:
 //! never a record, a token, an enrolment code or an error text that could quote either.
 
@@ -10,7 +16,9 @@ use std::time::Duration;
 use reqwest::header::{AUTHORIZATION, CONTENT_ENCODING, CONTENT_TYPE};
 use reqwest::StatusCode;
 
+use super::pinning::{self, CertProblem};
 use super::SyncError;
+use crate::enrol_link::Fingerprint;
 use crate::protocol::*;
 
 /// Timeouts. On a 2G link a 100-record batch is about 10 KB, seconds at worst: a request
@@ -35,20 +43,24 @@ pub struct Client {
 }
 
 impl Client {
-    pub fn new(base_url: &str) -> Result<Client, SyncError> {
-        Client::with_options(base_url, &Options::default())
+    /// A client for `base_url` with the default timeouts; `pin` is the server certificate's
+    /// fingerprint, if the enrolment gave one.
+    pub fn new(base_url: &str, pin: Option<Fingerprint>) -> Result<Client, SyncError> {
+        Client::with_options(base_url, pin, &Options::default())
     }
 
-    pub fn with_options(base_url: &str, options: &Options) -> Result<Client, SyncError> {
-        let base = base_url.trim().trim_end_matches('/').to_owned();
-        if !(base.starts_with("http://") || base.starts_with("https://")) {
-            return Err(SyncError::BadServerUrl);
-        }
-        let http = reqwest::Client::builder()
+    pub fn with_options(base_url: &str, pin: Option<Fingerprint>, options: &Options) -> Result<Client, SyncError> {
+        let base = server_base(base_url)?;
+        let mut builder = reqwest::Client::builder()
             .connect_timeout(options.connect_timeout)
             .timeout(options.request_timeout)
-            .build()
-            .map_err(|_| SyncError::BadServerUrl)?;
+            .redirect(reqwest::redirect::Policy::none())
+            .https_only(base.starts_with("https://"));
+        if let Some(pin) = pin {
+            let tls = pinning::pinned_config(pin).map_err(|_| SyncError::Protocol("TLS set-up".into()))?;
+            builder = builder.use_preconfigured_tls(tls);
+        }
+        let http = builder.build().map_err(|_| SyncError::BadServerUrl)?;
         Ok(Client { http, base })
     }
 
@@ -105,6 +117,33 @@ impl Client {
     }
 }
 
+/// The server address as the volunteer typed or pasted it, made whole: `https://` when
+/// no scheme is given, no trailing `/`. Refuses anything but `https://`, and `http://` but
+/// to this machine (there is no server of the commune on the device itself, but the tests
+/// and a trial on one computer have one there).
+pub fn server_base(typed: &str) -> Result<String, SyncError> {
+    let typed = typed.trim();
+    let with_scheme = if typed.contains("://") { typed.to_owned() } else { format!("https://{typed}") };
+    let url = reqwest::Url::parse(&with_scheme).map_err(|_| SyncError::BadServerUrl)?;
+    let host = url.host_str().filter(|h| !h.is_empty()).ok_or(SyncError::BadServerUrl)?;
+    if url.query().is_some() || url.fragment().is_some() || !url.username().is_empty() || url.password().is_some() {
+        return Err(SyncError::BadServerUrl);
+    }
+    match url.scheme() {
+        "https" => {}
+        "http" => {
+            let bare = host.trim_start_matches('[').trim_end_matches(']');
+            let loopback = bare.eq_ignore_ascii_case("localhost")
+                || bare.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback());
+            if !loopback {
+                return Err(SyncError::PlainHttp);
+            }
+        }
+        _ => return Err(SyncError::BadServerUrl),
+    }
+    Ok(url.as_str().trim_end_matches('/').to_owned())
+}
+
 /// JSON, gzip-compressed.
 pub fn gzip_json<T: serde::Serialize>(value: &T) -> Result<Vec<u8>, SyncError> {
     let json = serde_json::to_vec(value).map_err(|e| SyncError::Protocol(json_error_kind(&e)))?;
@@ -133,7 +172,11 @@ fn transport_failed(path: &str, e: reqwest::Error) -> SyncError {
         "request"
     };
     tracing::debug!(path = %path, kind, "sync request failed");
-    SyncError::from_transport(e)
+    match pinning::cert_problem(&e) {
+        Some(CertProblem::NotPinned) => SyncError::CertMismatch,
+        Some(CertProblem::Untrusted) => SyncError::CertUntrusted,
+        None => SyncError::from_transport(e),
+    }
 }
 
 async fn decode<T: serde::de::DeserializeOwned>(path: &str, response: reqwest::Response) -> Result<T, SyncError> {

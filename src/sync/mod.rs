@@ -9,6 +9,7 @@
 
 pub mod client;
 pub mod engine;
+pub mod pinning;
 pub mod worker;
 
 use std::sync::Arc;
@@ -16,6 +17,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 
 use crate::domain::citizen_id::SealKey;
+use crate::enrol_link::Fingerprint;
 use crate::protocol::*;
 use crate::store::{Enrolment, Settled, Store, StoreError};
 use engine::{BatchSize, Op, PushFailure};
@@ -51,6 +53,14 @@ pub enum SyncError {
     Protocol(String),
     #[error("device store: {0}")]
     Store(String),
+    #[error("plain http:// is refused except to this machine")]
+    PlainHttp,
+    #[error("the server's certificate is not the one pinned at enrolment")]
+    CertMismatch,
+    #[error("the server's certificate is not trusted and no fingerprint was given")]
+    CertUntrusted,
+    #[error("the certificate fingerprint is not valid")]
+    BadFingerprint,
 }
 
 impl SyncError {
@@ -69,6 +79,10 @@ impl SyncError {
         matches!(
             self,
             SyncError::BadServerUrl
+                | SyncError::PlainHttp
+                | SyncError::CertMismatch
+                | SyncError::CertUntrusted
+                | SyncError::BadFingerprint
                 | SyncError::NotEnrolled
                 | SyncError::EnrolCode(_)
                 | SyncError::Unauthorized(_)
@@ -78,7 +92,7 @@ impl SyncError {
     }
 
     /// Every kind, in the order `i18n` words them.
-    pub const CODES: [&'static str; 13] = [
+    pub const CODES: [&'static str; 17] = [
         "offline",
         "bad_server_url",
         "server",
@@ -92,6 +106,10 @@ impl SyncError {
         "refused",
         "protocol",
         "store",
+        "plain_http",
+        "cert_mismatch",
+        "cert_untrusted",
+        "bad_fingerprint",
     ];
 
     /// Position in [`SyncError::CODES`], which is also the index of its wording in `i18n`.
@@ -110,6 +128,10 @@ impl SyncError {
             SyncError::Refused(..) => 10,
             SyncError::Protocol(_) => 11,
             SyncError::Store(_) => 12,
+            SyncError::PlainHttp => 13,
+            SyncError::CertMismatch => 14,
+            SyncError::CertUntrusted => 15,
+            SyncError::BadFingerprint => 16,
         }
     }
 
@@ -133,6 +155,10 @@ impl SyncError {
             "refused" => SyncError::Refused(400, String::new()),
             "protocol" => SyncError::Protocol(String::new()),
             "store" => SyncError::Store(String::new()),
+            "plain_http" => SyncError::PlainHttp,
+            "cert_mismatch" => SyncError::CertMismatch,
+            "cert_untrusted" => SyncError::CertUntrusted,
+            "bad_fingerprint" => SyncError::BadFingerprint,
             _ => return None,
         })
     }
@@ -166,16 +192,32 @@ async fn blocking<T: Send + 'static>(
         .map_err(Into::into)
 }
 
-/// Enrols the device with a server using a one-time code.
+/// Enrols the device with a server using a one-time code, trusting the server's
+/// certificate through the public roots (a server behind a proxy with a public
+/// certificate, or plain `http://` to this machine).
 pub async fn enrol(store: &Arc<Store>, server_url: &str, code: &str, device_name: &str) -> Result<(), SyncError> {
-    let client = Client::new(server_url)?;
+    enrol_pinned(store, server_url, None, code, device_name).await
+}
+
+/// Enrols the device with a server using a one-time code; with a `pin` (the fingerprint
+/// from the enrolment link) the server must present exactly that certificate, now and at
+/// every later sync.
+pub async fn enrol_pinned(
+    store: &Arc<Store>,
+    server_url: &str,
+    pin: Option<Fingerprint>,
+    code: &str,
+    device_name: &str,
+) -> Result<(), SyncError> {
+    let client = Client::new(server_url, pin)?;
     let answer = client.enrol(code, device_name).await?;
     let key = SealKey::from_hex(&answer.seal_key).ok_or_else(|| SyncError::Protocol("sealing key".into()))?;
     let enrolment = Enrolment {
-        server_url: server_url.trim().trim_end_matches('/').to_owned(),
+        server_url: client::server_base(server_url)?,
         commune: answer.reference.commune.code.clone(),
         token: answer.token,
         device_id: answer.device_id,
+        cert_pin: pin.map(|p| p.to_hex()),
     };
     let reference = answer.reference;
     blocking(store, move |s| s.enrol(&enrolment, &key, &reference)).await
@@ -203,7 +245,11 @@ pub async fn run_once_with(store: &Arc<Store>, batch: &mut BatchSize, options: &
 
 async fn push_and_pull(store: &Arc<Store>, batch: &mut BatchSize, options: &Options) -> Result<Report, SyncError> {
     let enrolment = blocking(store, |s| s.enrolment()).await?.ok_or(SyncError::NotEnrolled)?;
-    let client = Client::with_options(&enrolment.server_url, options)?;
+    let pin = match &enrolment.cert_pin {
+        Some(hex) => Some(Fingerprint::parse(hex).ok_or(SyncError::BadFingerprint)?),
+        None => None,
+    };
+    let client = Client::with_options(&enrolment.server_url, pin, options)?;
     let mut report = Report::default();
     let mut halvings = 0;
     loop {
