@@ -6,12 +6,17 @@
 //! Every page needs a session; every change (a POST) needs the session's CSRF token, is
 //! refused with a clear message and changes nothing otherwise, and is written to the audit
 //! log, as are lookups of a person (by name or ID number) and views of a consent record.
+//! The login form carries a token of its own, matched against a `SameSite=Strict` cookie
+//! before any password is looked at, so another site cannot log a browser in to an account
+//! of its choosing. Cookies are `Secure` (unless `SOTAY_COOKIE_SECURE=0`). Every response
+//! forbids framing, sniffing and caching and has a content security policy: no script at
+//! all, styles from the stylesheet only ([`office_headers`]).
 //! Wording comes from `i18n::office`. Nothing here logs what a request carries.
 
 use std::collections::HashMap;
 
 use axum::extract::{Multipart, Path, Query, State};
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Form, Router};
@@ -26,7 +31,14 @@ use crate::domain::{Hamlet, ReferenceData};
 use crate::i18n::office::{OfficeStrings, EN, VI};
 
 const COOKIE: &str = "sotay_session";
+/// The login form's own token (login CSRF), before there is a session.
+const LOGIN_COOKIE: &str = "sotay_login";
 const CSS: &str = include_str!("../../assets/office.css");
+
+/// What office pages may load: their stylesheet, and forms posting back here. No script, no
+/// inline style, no frames, nothing from elsewhere. (`img-src` is for the favicon request.)
+pub const CSP: &str =
+    "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
 /// The office routes, to merge into the server's router.
 pub fn routes() -> Router<AppState> {
@@ -53,6 +65,34 @@ pub fn routes() -> Router<AppState> {
         .route("/office/erasure/erase", post(erasure_erase))
         .route("/office/print", get(print_page))
         .route("/office/export/{file}", get(export_file))
+        .route("/office/style.css", get(stylesheet))
+        .layer(axum::middleware::map_response(office_headers))
+}
+
+/// Headers on every office response: the content security policy, no framing, no type
+/// sniffing, and nothing kept in caches (pages show people's names), nor sent as referrer
+/// (the records search has names in its address).
+async fn office_headers(mut response: Response) -> Response {
+    let h = response.headers_mut();
+    h.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CSP));
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    response
+}
+
+async fn stylesheet() -> Response {
+    ([(header::CONTENT_TYPE, "text/css; charset=utf-8")], CSS).into_response()
+}
+
+/// `; Secure` on every cookie, unless `SOTAY_COOKIE_SECURE=0` (a browser that refuses
+/// Secure cookies over plain HTTP on 127.0.0.1; Chrome and Firefox accept them there).
+fn secure() -> &'static str {
+    match std::env::var("SOTAY_COOKIE_SECURE") {
+        Ok(v) if matches!(v.trim(), "0" | "false" | "no") => "",
+        _ => "; Secure",
+    }
 }
 
 fn lang(headers: &HeaderMap) -> &'static OfficeStrings {
@@ -134,7 +174,7 @@ fn bare(t: &OfficeStrings, title: &str, body: Markup) -> Markup {
                 meta charset="utf-8";
                 meta name="viewport" content="width=device-width, initial-scale=1";
                 title { (title) }
-                style { (PreEscaped(CSS)) }
+                link rel="stylesheet" href="/office/style.css";
             }
             body { (body) }
         }
@@ -184,9 +224,10 @@ fn page(o: &Office, current: usize, body: Markup) -> Markup {
 struct LoginForm {
     username: String,
     password: String,
+    login_csrf: Option<String>,
 }
 
-fn login_form(t: &OfficeStrings, error: Option<&str>, username: &str) -> Markup {
+fn login_form(t: &OfficeStrings, error: Option<&str>, username: &str, token: &str) -> Markup {
     bare(
         t,
         t.login_title,
@@ -195,6 +236,7 @@ fn login_form(t: &OfficeStrings, error: Option<&str>, username: &str) -> Markup 
                 h1 { (t.login_title) }
                 @if let Some(e) = error { p.error role="alert" { (e) } }
                 form method="post" action="/office/login" {
+                    input type="hidden" name="login_csrf" value=(token);
                     label { (t.username) input name="username" autocomplete="username" value=(username) required; }
                     label { (t.password) input name="password" type="password" autocomplete="current-password" required; }
                     button type="submit" { (t.login_button) }
@@ -205,37 +247,70 @@ fn login_form(t: &OfficeStrings, error: Option<&str>, username: &str) -> Markup 
     )
 }
 
-async fn login_page(headers: HeaderMap) -> Markup {
-    login_form(lang(&headers), None, "")
+/// The login form's token from its cookie, if it is one this server could have made.
+fn login_token(headers: &HeaderMap) -> Option<String> {
+    cookie(headers, LOGIN_COOKIE).filter(|t| t.len() == 64 && t.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
+fn new_login_token() -> String {
+    use rand::RngCore;
+    let mut raw = [0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut raw);
+    hex::encode(raw)
+}
+
+fn login_cookie(token: &str) -> String {
+    format!("{LOGIN_COOKIE}={token}; HttpOnly; SameSite=Strict; Path=/office/login; Max-Age=3600{}", secure())
+}
+
+/// The login page with a token for its form (the browser's own, if it has one already, so
+/// two open tabs both work).
+async fn login_page(headers: HeaderMap) -> Response {
+    let token = login_token(&headers).unwrap_or_else(new_login_token);
+    ([(header::SET_COOKIE, login_cookie(&token))], login_form(lang(&headers), None, "", &token)).into_response()
 }
 
 async fn login(State(state): State<AppState>, headers: HeaderMap, Form(f): Form<LoginForm>) -> Response {
     let t = lang(&headers);
-    let db = state.db.clone();
     let username = f.username.trim().to_owned();
     let typed = username.clone();
+    // A form from this server in this browser, or nothing is checked: a page elsewhere
+    // cannot post a login (it cannot read the token, and the cookie is not sent with a
+    // cross-site post).
+    let Some(token) = login_token(&headers).filter(|c| f.login_csrf.as_deref() == Some(c.as_str())) else {
+        tracing::info!("office login refused: the form's token is missing or wrong");
+        let token = new_login_token();
+        let form = login_form(t, Some(t.login_expired), &typed, &token);
+        return (StatusCode::FORBIDDEN, [(header::SET_COOKIE, login_cookie(&token))], form).into_response();
+    };
+    let db = state.db.clone();
     let result = tokio::task::spawn_blocking(move || db.login(&username, &f.password, Utc::now())).await;
     match result {
-        Ok(Ok(Ok((token, session)))) => {
+        Ok(Ok(Ok((session_token, session)))) => {
             let _ = state.db.audit(&session, "login", "", Utc::now());
-            let secure = if std::env::var_os("SOTAY_COOKIE_SECURE").is_some() { "; Secure" } else { "" };
-            (
-                [(header::SET_COOKIE, format!("{COOKIE}={token}; HttpOnly; SameSite=Strict; Path=/office{secure}"))],
-                Redirect::to("/office"),
-            )
-                .into_response()
+            let session_cookie =
+                format!("{COOKIE}={session_token}; HttpOnly; SameSite=Strict; Path=/office{}", secure());
+            let spent =
+                format!("{LOGIN_COOKIE}=; HttpOnly; SameSite=Strict; Path=/office/login; Max-Age=0{}", secure());
+            let mut response = Redirect::to("/office").into_response();
+            for c in [session_cookie, spent] {
+                if let Ok(v) = HeaderValue::from_str(&c) {
+                    response.headers_mut().append(header::SET_COOKIE, v);
+                }
+            }
+            response
         }
         Ok(Ok(Err(LoginError::Wrong))) => {
             tracing::info!("office login refused");
             // A wrong password costs the guesser time on top of the lock-out.
             tokio::time::sleep(std::time::Duration::from_millis(400)).await;
-            (StatusCode::UNAUTHORIZED, login_form(t, Some(t.login_wrong), &typed)).into_response()
+            (StatusCode::UNAUTHORIZED, login_form(t, Some(t.login_wrong), &typed, &token)).into_response()
         }
         Ok(Ok(Err(LoginError::Locked { until }))) => {
             tracing::warn!("office login refused: account locked");
             let at = until.with_timezone(&Local).format("%H:%M:%S");
-            (StatusCode::TOO_MANY_REQUESTS, login_form(t, Some(&format!("{} {at}.", t.login_locked)), &typed))
-                .into_response()
+            let message = format!("{} {at}.", t.login_locked);
+            (StatusCode::TOO_MANY_REQUESTS, login_form(t, Some(&message), &typed, &token)).into_response()
         }
         Ok(Err(e)) => Refusal::from(e).into_response(),
         Err(_) => {
@@ -260,7 +335,7 @@ async fn logout(
     state.db.audit(&o.session, "logout", "", Utc::now())?;
     state.db.logout(&o.token)?;
     Ok((
-        [(header::SET_COOKIE, format!("{COOKIE}=; HttpOnly; SameSite=Strict; Path=/office; Max-Age=0"))],
+        [(header::SET_COOKIE, format!("{COOKIE}=; HttpOnly; SameSite=Strict; Path=/office; Max-Age=0{}", secure()))],
         Redirect::to("/office/login"),
     )
         .into_response())
@@ -270,7 +345,7 @@ async fn logout(
 pub async fn set_lang(Path(code): Path<String>) -> Response {
     let code = if code == "en" { "en" } else { "vi" };
     (
-        [(header::SET_COOKIE, format!("lang={code}; SameSite=Strict; Path=/office; Max-Age=31536000"))],
+        [(header::SET_COOKIE, format!("lang={code}; SameSite=Strict; Path=/office; Max-Age=31536000{}", secure()))],
         Redirect::to("/office"),
     )
         .into_response()
@@ -904,17 +979,39 @@ fn device_list(state: &AppState, commune: &str) -> Result<DeviceList, Refusal> {
         .collect())
 }
 
-fn devices_body(o: &Office, devices: &DeviceList, code: Option<(String, String)>) -> Markup {
+/// A new enrolment code as the devices page shows it: the code, and with the server's
+/// public address (when it is configured) what to type, the link and its QR code.
+struct NewCode {
+    code: String,
+    link: Option<(crate::enrol_link::EnrolLink, String)>,
+}
+
+fn new_code_box(t: &OfficeStrings, c: &NewCode) -> Markup {
+    html! {
+        div.code-box data-testid="enrol-code" {
+            p { (t.code_made) }
+            p.code { (c.code) }
+            @if let Some((link, svg)) = &c.link {
+                p { (t.enrol_address) " " strong data-testid="enrol-address" { (link.server) } }
+                @if let Some(fp) = &link.fingerprint {
+                    p { (t.enrol_fingerprint) br; code.fingerprint data-testid="enrol-fingerprint" { (fp.grouped()) } }
+                }
+                div.qr { (PreEscaped(svg)) }
+                p { (t.enrol_link) br; code.link data-testid="enrol-link" { (link.to_link()) } }
+                p.hint { (t.code_hint) }
+            } @else {
+                p.error role="alert" { (t.no_public_url) }
+            }
+        }
+    }
+}
+
+fn devices_body(o: &Office, devices: &DeviceList, code: Option<NewCode>) -> Markup {
     let t = o.t;
     html! {
         h1 { (t.devices_title) }
-        @if let Some((code, svg)) = code {
-            div.code-box data-testid="enrol-code" {
-                p { (t.code_made) }
-                p.code { (code) }
-                div.qr { (PreEscaped(svg)) }
-                p.hint { (t.code_hint) }
-            }
+        @if let Some(code) = code {
+            (new_code_box(t, &code))
         }
         form method="post" action="/office/devices/code" {
             input type="hidden" name="csrf" value=(o.session.csrf);
@@ -960,14 +1057,18 @@ async fn new_code(
     let o = office(&state, &headers)?;
     check_csrf(&o, f.csrf.as_deref())?;
     let code = state.db.new_enrol_code(&o.session.commune, chrono::Duration::hours(24), Utc::now())?;
-    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("127.0.0.1:8080");
-    let payload = format!("sotay:enrol?server=http://{host}&code={code}");
-    let svg = qrcode::QrCode::new(payload.as_bytes())
-        .map(|q| q.render::<qrcode::render::svg::Color>().min_dimensions(200, 200).build())
-        .unwrap_or_default();
+    // The configured public address, never the Host this browser used (the office PC may
+    // say localhost, which means nothing to a tablet).
+    let link = state.public.as_ref().map(|public| {
+        let link = public.link(&code);
+        let svg = qrcode::QrCode::new(link.to_link().as_bytes())
+            .map(|q| q.render::<qrcode::render::svg::Color>().min_dimensions(240, 240).build())
+            .unwrap_or_default();
+        (link, svg)
+    });
     state.db.audit(&o.session, "device.code", "", Utc::now())?;
     let devices = device_list(&state, &o.session.commune)?;
-    Ok(page(&o, 4, devices_body(&o, &devices, Some((code, svg)))))
+    Ok(page(&o, 4, devices_body(&o, &devices, Some(NewCode { code, link }))))
 }
 
 async fn revoke_device(
