@@ -47,7 +47,7 @@ process.on('exit', () => {
 for (const signal of ['SIGINT', 'SIGTERM']) process.on(signal, () => process.exit(130));
 
 /**
- * Starts `bin args…` and resolves once its stdout prints `listening on http://HOST:PORT`
+ * Starts `bin args…` and resolves once its stdout prints `listening on http(s)://HOST:PORT`
  * (both binaries print that line once they accept connections; with port 0 it holds the
  * port actually chosen). Resolves to `{ child, url, port, exited, stdout(), stderr() }`.
  */
@@ -67,7 +67,7 @@ export function startProcess(bin, args, name = path.basename(bin), env = undefin
     child.stderr.setEncoding('utf8');
     child.stdout.on('data', (d) => {
       out += d;
-      const m = !started && out.match(/listening on (http:\/\/127\.0\.0\.1:(\d+))/);
+      const m = !started && out.match(/listening on (https?:\/\/127\.0\.0\.1:(\d+))/);
       if (m) {
         started = true;
         clearTimeout(timer);
@@ -180,10 +180,14 @@ export async function launchBrowser() {
 /**
  * A desktop page (1280×900 at 1×, mouse, vi-VN) in its own context of `browser`, as the
  * commune office's PC: its cookies are not the phone page's. The helpers keep acting on
- * the page they were given: pass this one to `usePage` to act on it.
+ * the page they were given: pass this one to `usePage` to act on it. The commune server
+ * serves HTTPS with its own self-signed certificate, which the office's browser is told
+ * to accept (a person clicks through the warning once, or imports the certificate).
  */
 export async function openDesktopPage(browser) {
-  const context = await browser.newContext({ viewport: DESKTOP, deviceScaleFactor: 1, locale: 'vi-VN', acceptDownloads: true });
+  const context = await browser.newContext({
+    viewport: DESKTOP, deviceScaleFactor: 1, locale: 'vi-VN', acceptDownloads: true, ignoreHTTPSErrors: true,
+  });
   return watch(await context.newPage());
 }
 

@@ -5,7 +5,8 @@
 // `sotay-server add-admin`, and starts the app over liveview on a fresh database. One
 // headless chromium holds two pages: the office's PC (1280×900) and the volunteer's phone
 // (360×740), each with its own cookies. The flow: log in (a wrong password first), make an
-// enrolment code on the devices page and enrol the phone with it, record a signature help
+// enrolment code on the devices page and enrol the phone over HTTPS by pasting its link
+// (address, code and the certificate's fingerprint, which the app pins), record a signature help
 // in Làng Plei Rơng on the phone and let it sync, then see it in the office: coverage,
 // devices, hamlet populations (a wrong one refused), the coverage XLSX read back with a
 // real XLSX reader (exceljs), activity for the year, English, and logging out.
@@ -47,6 +48,8 @@ let browser;
 let phone;
 let office;
 let enrolCode;
+/** The enrolment link the devices page shows with the code. */
+let enrolLink;
 /** The coverage figures first seen, to compare with later. */
 let before0;
 /** The label of the total row of coverage.xlsx (step 8). */
@@ -196,17 +199,27 @@ step('3. the devices page makes an enrolment code with its QR code', async () =>
   await visible(box.locator('.qr svg'));
   const qr = await box.locator('.qr svg').boundingBox();
   assert.ok(qr.width >= 200 && qr.height >= 200, `a QR code of at least 200×200, not ${qr.width}×${qr.height}`);
+  // The address the tablets use (the server's, not whatever this browser typed), the
+  // certificate's fingerprint and the link that carries all three.
+  await textIs(box.locator('[data-testid=enrol-address]'), server.url);
+  const fingerprint = norm(await box.locator('[data-testid=enrol-fingerprint]').textContent());
+  assert.match(fingerprint, /^([0-9A-F]{4} ){15}[0-9A-F]{4}$/);
+  enrolLink = norm(await box.locator('[data-testid=enrol-link]').textContent());
+  assert.match(enrolLink, /^sotay:\/\/enrol\?u=https%3A%2F%2F127\.0\.0\.1%3A\d+&c=[A-Z0-9]{4}-[A-Z0-9]{4}&fp=[\w-]{43}$/);
+  assert.ok(enrolLink.includes(`&c=${enrolCode}&`), 'the link carries the code shown');
 });
 
-step('4. the app enrols with that code', async () => {
+step('4. the app enrols with that code, from the pasted link', async () => {
   usePage(phone);
   await load(app.url);
   await chooseVolunteer('v-lan');
   await visible(phone.locator('section.home'));
   await phone.locator('[data-testid=open-enrol]').click();
   await textIs(phone.locator('section.enrol h1'), 'Đăng ký máy với xã');
-  await fill('input[name=server_url]', server.url);
-  await fill('input[name=enrol_code]', enrolCode);
+  await fill('input[name=enrol_link]', enrolLink);
+  await visible(phone.locator('[data-testid=enrol-link-read]'));
+  await valueIs(phone.locator('input[name=server_url]'), server.url);
+  await valueIs(phone.locator('input[name=enrol_code]'), enrolCode);
   await fill('input[name=device_name]', DEVICE_NAME);
   await phone.locator('[data-testid=enrol]').click();
   await textIs(phone.locator('section.choose h1'), 'Ai đang dùng máy?');

@@ -2,7 +2,8 @@
 //
 // Starts a real `sotay-server serve --demo` on a free port and the volunteer's app over
 // liveview on a fresh database, drives the app in Debian's headless chromium at a 360×740
-// phone viewport, and walks the sync flow: enrol with a one-time code (a wrong one first),
+// phone viewport, and walks the sync flow: enrol over HTTPS with the pasted enrolment link
+// (plain http://, a damaged link, a wrong code and a wrong certificate fingerprint first),
 // record and send, go offline and come back (nothing lost, nothing stored twice), and a
 // device revoked by the office (its records stay on the phone). What the app shows is
 // checked against the server's own view: `sotay-server devices` and its database.
@@ -43,6 +44,9 @@ let app;
 let browser;
 let page;
 let enrolCode;
+/** The enrolment link `sotay-server enrol-code` prints, and the fingerprint in it. */
+let enrolLink;
+let fingerprint;
 let deviceId;
 /** Ids of the records made, filled in as the steps go. */
 const ids = {};
@@ -125,9 +129,13 @@ before(async () => {
   port = server.port;
   onFailureAppend(() => server?.stderr() && `sotay-server stderr:\n${server.stderr().slice(-2000)}`);
   // After the server has created its database (both open the same SQLite file).
-  const out = await office('enrol-code');
+  assert.match(server.url, /^https:\/\//, 'the server serves HTTPS');
+  const out = await office('enrol-code', '--public-url', server.url);
   enrolCode = out.match(/enrolment code: ([A-Z0-9]{4}-[A-Z0-9]{4})/)?.[1];
   assert.ok(enrolCode, `an enrolment code in ${JSON.stringify(out)}`);
+  enrolLink = out.match(/enrolment link: (sotay:\/\/enrol\?\S+)/)?.[1];
+  fingerprint = out.match(/certificate SHA-256: ((?:[0-9A-F]{4} ){15}[0-9A-F]{4})/)?.[1];
+  assert.ok(enrolLink && fingerprint, `an enrolment link and a fingerprint in ${JSON.stringify(out)}`);
   app = await startLiveview(db);
   onFailureAppend(() => app?.stderr() && `liveview stderr:\n${app.stderr().slice(-2000)}`);
   ({ browser, page } = await launchBrowser());
@@ -157,12 +165,31 @@ step('1. before enrolling, records are practice and the sync card offers enrolme
 // ---------------------------------------------------------------------------------------
 // 2. Enrolment
 
-step('2. enrolling: a wrong code is refused, the right one opens the commune', async () => {
+step('2. enrolling: plain http, a damaged link, a wrong code and a wrong fingerprint are refused; the pasted link opens the commune', async () => {
   await page.locator('[data-testid=open-enrol]').click();
   await textIs(page.locator('section.enrol h1'), 'Đăng ký máy với xã');
-  await valueIs(page.locator('input[name=server_url]'), 'http://');
-  await fill('input[name=server_url]', server.url);
+  await valueIs(page.locator('input[name=server_url]'), '');
+
+  // Plain http:// to an address that is not 127.0.0.1 (this one reaches the server all the
+  // same): refused on the device, before any request.
+  const plain = `http://[::ffff:127.0.0.1]:${port}`;
+  await fill('input[name=server_url]', plain);
   await fill('input[name=enrol_code]', enrolCode);
+  await page.locator('[data-testid=enrol]').click();
+  await textHas(page.locator('[data-testid=enrol-error]'), 'Không dùng được http://');
+
+  // A damaged link is said to be one, and fills nothing in.
+  await fill('input[name=enrol_link]', 'sotay://enrol?c=ABCD');
+  await visible(page.locator('[data-testid=enrol-link-bad]'));
+  await valueIs(page.locator('input[name=server_url]'), plain);
+
+  // The link from `enrol-code` fills in the address, the code and the fingerprint.
+  await fill('input[name=enrol_link]', enrolLink);
+  await visible(page.locator('[data-testid=enrol-link-read]'));
+  await gone(page.locator('[data-testid=enrol-link-bad]'));
+  await valueIs(page.locator('input[name=server_url]'), server.url);
+  await valueIs(page.locator('input[name=enrol_code]'), enrolCode);
+  await valueIs(page.locator('input[name=cert_fingerprint]'), fingerprint);
   await fill('input[name=device_name]', DEVICE_NAME);
   await scrollTop();
   await shot('enrol.png');
@@ -174,6 +201,16 @@ step('2. enrolling: a wrong code is refused, the right one opens the commune', a
   await visible(page.locator('section.enrol'));
   await valueIs(page.locator('input[name=server_url]'), server.url);
   assert.deepEqual(await devices(), [], 'no device enrolled by a wrong code');
+
+  // The right code with a fingerprint one digit off: the server is not the one pinned, so
+  // nothing is sent (the code stays unused: it enrols below).
+  const wrong = (fingerprint[0] === '0' ? '1' : '0') + fingerprint.slice(1);
+  await fill('input[name=cert_fingerprint]', wrong);
+  await fill('input[name=enrol_code]', enrolCode);
+  await page.locator('[data-testid=enrol]').click();
+  await textHas(page.locator('[data-testid=enrol-error]'), 'không khớp dấu vân tay');
+  assert.deepEqual(await devices(), [], 'nothing reached the server');
+  await fill('input[name=cert_fingerprint]', fingerprint);
 
   // Typed as a volunteer might: lower case, without the dash.
   await fill('input[name=enrol_code]', enrolCode.replace('-', '').toLowerCase());

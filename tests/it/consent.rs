@@ -95,13 +95,38 @@ pub fn csrf_in(html: &str) -> String {
     html[at..].split('"').next().unwrap().to_owned()
 }
 
+/// What a browser gets with the login page: the cookie that holds the login form's token
+/// (as a `Cookie` header) and the token in the form.
+pub async fn login_form(http: &reqwest::Client, url: &str) -> (String, String) {
+    let res = http.get(format!("{url}/office/login")).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK, "the login page");
+    let cookie = res
+        .headers()
+        .get_all(SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with("sotay_login="))
+        .and_then(|v| v.split(';').next())
+        .expect("a login form cookie")
+        .to_owned();
+    let html = res.text().await.unwrap();
+    const FIELD: &str = "name=\"login_csrf\" value=\"";
+    let at = html.find(FIELD).expect("a login form token") + FIELD.len();
+    (cookie, html[at..].split('"').next().unwrap().to_owned())
+}
+
+/// Posts the login form as a browser does, with the login page's cookie and token.
+pub async fn post_login(http: &reqwest::Client, url: &str, user: &str, password: &str) -> reqwest::Response {
+    let (cookie, token) = login_form(http, url).await;
+    let form = [("username", user), ("password", password), ("login_csrf", token.as_str())];
+    http.post(format!("{url}/office/login")).header(COOKIE, cookie).form(&form).send().await.unwrap()
+}
+
 impl OfficeClient {
     /// Logs in through the login form and reads the CSRF token off a page.
     pub async fn login(url: &str, user: &str, password: &str) -> OfficeClient {
         let http = client();
-        let res =
-            http.post(format!("{url}/office/login")).form(&[("username", user), ("password", password)]).send().await;
-        let res = res.unwrap();
+        let res = post_login(&http, url, user, password).await;
         assert_eq!(res.status(), StatusCode::SEE_OTHER, "login");
         let token = res
             .headers()

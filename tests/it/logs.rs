@@ -166,7 +166,7 @@ async fn no_log_holds_a_persons_name_phone_or_id_digits_at_trace_level() {
     let server_log = logs.path().join("server.log");
     let server = ServerProcess(
         Command::new(bin)
-            .args(["serve", "--demo", "--addr", &format!("127.0.0.1:{port}"), "--data"])
+            .args(["serve", "--demo", "--plain-http", "--addr", &format!("127.0.0.1:{port}"), "--data"])
             .arg(data.path())
             .env("SOTAY_LOG", "trace")
             .stdout(Stdio::null())
@@ -186,12 +186,7 @@ async fn no_log_holds_a_persons_name_phone_or_id_digits_at_trace_level() {
 
     // A wrong login with the person's name as the user name, then the office logs in.
     let http = client();
-    let res = http
-        .post(format!("{url}/office/login"))
-        .form(&[("username", PERSON.name), ("password", PERSON.cid)])
-        .send()
-        .await
-        .unwrap();
+    let res = super::consent::post_login(&http, &url, PERSON.name, PERSON.cid).await;
     assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
     let office = OfficeClient::login(&url, USER, PASSWORD).await;
 

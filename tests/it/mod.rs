@@ -13,10 +13,14 @@ mod logs;
 #[cfg(feature = "server")]
 mod office;
 #[cfg(feature = "server")]
+mod office_headers;
+#[cfg(feature = "server")]
 mod protection;
 #[cfg(feature = "server")]
 mod proxy;
 mod store;
 #[cfg(feature = "server")]
 mod sync;
+#[cfg(feature = "server")]
+mod tls;
 mod ui_ssr;

@@ -95,8 +95,7 @@ async fn start(reference: &ReferenceData) -> Server {
 
 impl Server {
     async fn post_login(&self, username: &str, password: &str) -> Response {
-        let form = [("username", username), ("password", password)];
-        self.http.post(format!("{}/office/login", self.url)).form(&form).send().await.unwrap()
+        super::consent::post_login(&self.http, &self.url, username, password).await
     }
 
     /// Logs in through the login form and reads the CSRF token off a page, as a browser would.

@@ -561,7 +561,7 @@ impl ServerProcess {
     #[allow(clippy::disallowed_methods)]
     fn start(data: &std::path::Path, port: u16) -> ServerProcess {
         let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_sotay-server"))
-            .args(["serve", "--demo", "--addr", &format!("127.0.0.1:{port}"), "--data"])
+            .args(["serve", "--demo", "--plain-http", "--addr", &format!("127.0.0.1:{port}"), "--data"])
             .arg(data)
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())

@@ -179,6 +179,7 @@ async fn an_enrolled_home_shows_the_queue_the_last_error_and_a_clock_warning() {
         commune: "23497".into(),
         token: "t".into(),
         device_id: "d".into(),
+        cert_pin: None,
     };
     let key = sotay::domain::citizen_id::OpenKey::generate().seal_key().clone();
     let mut reference = sotay::domain::sample::sample_reference();
