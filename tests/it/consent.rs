@@ -246,7 +246,10 @@ async fn the_consent_record_prints_who_agreed_to_what_and_when_and_is_erased_wit
     }
     assert!(!page.contains(PERSON.cid), "never the whole ID number");
     assert!(!page.contains(&PERSON.phone_stored()), "the phone is not needed on the form");
-    assert!(page.contains("@media print"), "printable");
+    // Printable: the page's stylesheet (served apart, as the content security policy wants)
+    // has print rules.
+    assert!(page.contains(r#"<link rel="stylesheet" href="/office/style.css">"#), "styled");
+    assert!(office.get("/office/style.css").await.1.contains("@media print"), "printable");
     assert_eq!(last_audit(&server.db), ("consent.view".into(), consented.meta.id.to_string()));
 
     // In English with the office's language.
