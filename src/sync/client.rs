@@ -43,13 +43,19 @@ pub struct Client {
 }
 
 impl Client {
-    /// A client for `base_url` with the default timeouts; `pin` is the server certificate's
-    /// fingerprint, if the enrolment gave one.
-    pub fn new(base_url: &str, pin: Option<Fingerprint>) -> Result<Client, SyncError> {
-        Client::with_options(base_url, pin, &Options::default())
+    /// A client for `base_url` with the default timeouts, checking the server's certificate
+    /// against the public roots.
+    pub fn new(base_url: &str) -> Result<Client, SyncError> {
+        Client::pinned(base_url, None, &Options::default())
     }
 
-    pub fn with_options(base_url: &str, pin: Option<Fingerprint>, options: &Options) -> Result<Client, SyncError> {
+    pub fn with_options(base_url: &str, options: &Options) -> Result<Client, SyncError> {
+        Client::pinned(base_url, None, options)
+    }
+
+    /// A client that accepts only the server certificate with this fingerprint (from the
+    /// enrolment link), or with `None` one the public roots vouch for.
+    pub fn pinned(base_url: &str, pin: Option<Fingerprint>, options: &Options) -> Result<Client, SyncError> {
         let base = server_base(base_url)?;
         let mut builder = reqwest::Client::builder()
             .connect_timeout(options.connect_timeout)

@@ -209,7 +209,7 @@ pub async fn enrol_pinned(
     code: &str,
     device_name: &str,
 ) -> Result<(), SyncError> {
-    let client = Client::new(server_url, pin)?;
+    let client = Client::pinned(server_url, pin, &Options::default())?;
     let answer = client.enrol(code, device_name).await?;
     let key = SealKey::from_hex(&answer.seal_key).ok_or_else(|| SyncError::Protocol("sealing key".into()))?;
     let enrolment = Enrolment {
@@ -249,7 +249,7 @@ async fn push_and_pull(store: &Arc<Store>, batch: &mut BatchSize, options: &Opti
         Some(hex) => Some(Fingerprint::parse(hex).ok_or(SyncError::BadFingerprint)?),
         None => None,
     };
-    let client = Client::with_options(&enrolment.server_url, pin, options)?;
+    let client = Client::pinned(&enrolment.server_url, pin, options)?;
     let mut report = Report::default();
     let mut halvings = 0;
     loop {
