@@ -1,0 +1,290 @@
+//! The figures: coverage per hamlet against the target, activity for a period, the print
+//! view and the XLSX/CSV exports (counts only, never names).
+
+use super::*;
+
+pub(super) fn coverage_table(t: &OfficeStrings, r: &CoverageReport) -> Markup {
+    html! {
+        table.report data-testid="coverage" {
+            thead { tr { @for h in t.coverage_headers { th { (h) } } th.no-print {} } }
+            tbody {
+                @for row in &r.rows {
+                    tr data-hamlet=(row.hamlet_id) {
+                        th scope="row" { (row.name) }
+                        td { (num(row.adult_population)) } td { (num(row.baseline_signed)) }
+                        td { (num(row.helped_signed)) } td { (num(row.signed)) }
+                        td.pct { (format!("{:.1}%", row.percent)) }
+                        td { @if row.reached { (t.reached) " ✓" } @else { (num(row.still_needed)) } }
+                        td.bar-cell { (bar(row.percent, r.target_percent)) }
+                    }
+                }
+            }
+            tfoot {
+                tr data-hamlet="total" {
+                    th scope="row" { (t.commune_total) }
+                    td { (num(r.total.adult_population)) } td { (num(r.total.baseline_signed)) }
+                    td { (num(r.total.helped_signed)) } td { (num(r.total.signed)) }
+                    td.pct { (format!("{:.1}%", r.total.percent)) }
+                    td { @if r.total.reached { (t.reached) " ✓" } @else { (num(r.total.still_needed)) } }
+                    td.bar-cell { (bar(r.total.percent, r.target_percent)) }
+                }
+            }
+        }
+    }
+}
+
+/// A horizontal bar with the target line, drawn in SVG so it prints.
+pub(super) fn bar(percent: f64, target: u32) -> Markup {
+    let w = percent.clamp(0.0, 100.0) * 2.0;
+    let colour = if percent > target as f64 { "#0a7a4b" } else { "#a15c00" };
+    html! {
+        svg width="200" height="16" viewBox="0 0 200 16" role="img" aria-label=(format!("{percent:.1}%")) {
+            rect x="0" y="3" width="200" height="10" fill="#e7e4ea" {}
+            rect x="0" y="3" width=(format!("{w:.1}")) height="10" fill=(colour) {}
+            line x1=(target * 2) x2=(target * 2) y1="0" y2="16" stroke="#1c1b1f" stroke-width="2" {}
+        }
+    }
+}
+
+pub(super) async fn coverage_page(State(state): State<AppState>, headers: HeaderMap) -> Result<Markup, Refusal> {
+    let o = office(&state, &headers)?;
+    let r = state.db.coverage_report(&o.session.commune)?;
+    let t = o.t;
+    Ok(page(
+        &o,
+        0,
+        html! {
+            h1 { (t.coverage_title) " — " (r.commune.name) }
+            p.lead { (t.target_label) " " strong { (r.target_percent) "%" } " · " (t.commune_total) ": "
+                strong data-testid="commune-percent" { (format!("{:.1}%", r.total.percent)) } }
+            (coverage_table(t, &r))
+            p.hint { (t.counting_rule) }
+            p.no-print {
+                (t.export) ": " a href="/office/export/coverage.xlsx" data-testid="coverage-xlsx" { "XLSX" } " · "
+                a href="/office/export/coverage.csv" { "CSV" } " · " a href="/office/print" { (t.print) }
+            }
+        },
+    ))
+}
+
+// ---- activity ---------------------------------------------------------------------------
+
+#[derive(Deserialize, Default)]
+pub(super) struct PeriodQuery {
+    from: Option<String>,
+    to: Option<String>,
+    preset: Option<String>,
+}
+
+/// The period asked for, or this month; `Err` for dates that do not parse or are reversed.
+pub(super) fn period(q: &PeriodQuery) -> Result<(NaiveDate, NaiveDate), ()> {
+    let today = Local::now().date_naive();
+    let year_start = NaiveDate::from_ymd_opt(today.year(), 1, 1).ok_or(())?;
+    let month_start = NaiveDate::from_ymd_opt(today.year(), today.month(), 1).ok_or(())?;
+    let (from, to) = match q.preset.as_deref() {
+        Some("unit") => (year_start, NaiveDate::from_ymd_opt(today.year(), 11, 15).ok_or(())?),
+        Some("commune") => (year_start, NaiveDate::from_ymd_opt(today.year(), 11, 20).ok_or(())?),
+        Some("month") => (month_start, today),
+        Some("year") => (year_start, today),
+        _ => {
+            let parse = |s: &Option<String>, default| match s.as_deref().map(str::trim) {
+                None | Some("") => Ok(default),
+                Some(s) => NaiveDate::parse_from_str(s, "%Y-%m-%d").map_err(|_| ()),
+            };
+            (parse(&q.from, month_start)?, parse(&q.to, today)?)
+        }
+    };
+    if to < from || (to - from).num_days() > 3660 {
+        return Err(());
+    }
+    Ok((from, to))
+}
+
+pub(super) fn period_form(t: &OfficeStrings, from: NaiveDate, to: NaiveDate) -> Markup {
+    html! {
+        form.period.no-print method="get" action="/office/activity" {
+            label { (t.from) " " input type="date" name="from" value=(from.format("%Y-%m-%d")); }
+            label { (t.to) " " input type="date" name="to" value=(to.format("%Y-%m-%d")); }
+            button type="submit" { (t.show) }
+        }
+        p.presets.no-print {
+            @for (key, label) in ["unit", "commune", "month", "year"].iter().zip(t.presets) {
+                a href={ "/office/activity?preset=" (key) } { (label) } " "
+            }
+        }
+    }
+}
+
+pub(super) fn pct(n: u32, of: u32) -> String {
+    if of == 0 {
+        "—".into()
+    } else {
+        format!("{:.1}%", 100.0 * n as f64 / of as f64)
+    }
+}
+
+pub(super) fn activity_body(t: &OfficeStrings, r: &ActivityReport) -> Markup {
+    let counts = export::counts(&r.totals);
+    let max = r.over_time.iter().map(|p| p.signature_sessions).max().unwrap_or(0).max(1);
+    let bar_w = (640.0 / r.over_time.len().max(1) as f64).clamp(2.0, 40.0);
+    html! {
+        table.report.totals data-testid="activity-totals" {
+            tbody { @for (label, v) in t.total_labels.iter().zip(counts) { tr { th scope="row" { (label) } td { (num(v)) } } } }
+        }
+        div.columns {
+            table.report data-testid="outcomes" {
+                caption { (t.outcomes_heading) }
+                thead { tr { th {} th { (t.count_header) } th { (t.share_header) } } }
+                tbody { @for (o, n) in &r.outcomes { tr { th scope="row" { (t.app.outcomes[o.index()]) } td { (num(*n)) } td { (pct(*n, r.totals.signature_sessions)) } } } }
+            }
+            table.report data-testid="reasons" {
+                caption { (t.reasons_heading) }
+                thead { tr { th {} th { (t.count_header) } th { (t.share_header) } } }
+                tbody { @for (f, n) in &r.failure_reasons { tr { th scope="row" { (t.app.failure_reasons[f.index()]) } td { (num(*n)) } td { (pct(*n, r.totals.not_completed)) } } } }
+            }
+        }
+        table.report data-testid="channels" {
+            caption { (t.channels_heading) }
+            thead { tr { @for h in t.channel_headers { th { (h) } } } }
+            tbody {
+                @for ch in &r.channels {
+                    tr {
+                        th scope="row" { (crate::domain::Channel::from_code(&ch.channel).map(|c| t.app.channels[c.index()]).unwrap_or(&ch.channel)) }
+                        td { (num(ch.activities)) } td { (ch.quantity) } td { (ch.reach) }
+                    }
+                }
+            }
+        }
+        h2 { (t.over_time) }
+        svg.chart width="660" height="170" viewBox="0 0 660 170" role="img" aria-label=(t.over_time) {
+            @for (i, p) in r.over_time.iter().enumerate() {
+                @let x = 10.0 + i as f64 * bar_w;
+                @let h = 140.0 * p.signature_sessions as f64 / max as f64;
+                @let hs = 140.0 * p.signed as f64 / max as f64;
+                rect x=(format!("{x:.1}")) y=(format!("{:.1}", 150.0 - h)) width=(format!("{:.1}", bar_w * 0.8)) height=(format!("{h:.1}")) fill="#9fd3b8" {
+                    title { (p.start.format("%d/%m")) ": " (p.signature_sessions) " / " (p.signed) }
+                }
+                rect x=(format!("{x:.1}")) y=(format!("{:.1}", 150.0 - hs)) width=(format!("{:.1}", bar_w * 0.8)) height=(format!("{hs:.1}")) fill="#0a7a4b" {}
+            }
+            line x1="10" x2="650" y1="150" y2="150" stroke="#1c1b1f" {}
+            text x="10" y="166" font-size="11" { (r.from.format("%d/%m/%Y")) }
+            text x="650" y="166" font-size="11" text-anchor="end" { (r.to.format("%d/%m/%Y")) }
+        }
+        p.hint { (t.chart_legend) }
+        @for (heading, first, rows) in [(t.by_hamlet, t.hamlet_header, &r.by_hamlet), (t.by_volunteer, t.volunteer_header, &r.by_volunteer)] {
+            h2 { (heading) }
+            div.scroll {
+                table.report.wide {
+                    thead { tr { th { (first) } @for h in t.total_labels { th { (h) } } } }
+                    tbody { @for (_, name, c) in rows { tr { th scope="row" { (name) } @for v in export::counts(c) { td { (num(v)) } } } } }
+                }
+            }
+        }
+    }
+}
+
+pub(super) async fn activity_page(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(q): Query<PeriodQuery>,
+) -> Result<Response, Refusal> {
+    let o = office(&state, &headers)?;
+    let t = o.t;
+    let Ok((from, to)) = period(&q) else {
+        let today = Local::now().date_naive();
+        return Ok((
+            StatusCode::BAD_REQUEST,
+            page(&o, 1, html! { h1 { (t.activity_title) } p.error role="alert" data-testid="period-error" { (t.bad_dates) } (period_form(t, today, today)) }),
+        )
+            .into_response());
+    };
+    let r = state.db.activity_report(&o.session.commune, from, to)?;
+    let query = format!("from={}&to={}", from.format("%Y-%m-%d"), to.format("%Y-%m-%d"));
+    Ok(page(
+        &o,
+        1,
+        html! {
+            h1 { (t.activity_title) " — " (r.commune.name) }
+            p.lead { (t.period) " " (from.format("%d/%m/%Y")) " – " (to.format("%d/%m/%Y")) }
+            (period_form(t, from, to))
+            p.no-print {
+                (t.export) ": " a href={ "/office/export/activity.xlsx?" (query) } data-testid="activity-xlsx" { "XLSX" } " · "
+                a href={ "/office/export/activity.csv?" (query) } { "CSV" } " · "
+                a href={ "/office/print?" (query) } { (t.print) }
+            }
+            (activity_body(t, &r))
+        },
+    )
+    .into_response())
+}
+
+pub(super) async fn print_page(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(q): Query<PeriodQuery>,
+) -> Result<Response, Refusal> {
+    let o = office(&state, &headers)?;
+    let t = o.t;
+    let (from, to) = period(&q).map_err(|_| Refusal::Page(StatusCode::BAD_REQUEST, message_page(t, t.bad_dates)))?;
+    let cov = state.db.coverage_report(&o.session.commune)?;
+    let act = state.db.activity_report(&o.session.commune, from, to)?;
+    Ok(bare(
+        t,
+        t.title,
+        html! {
+            main.print {
+                p.hint { (t.generated) " " (Local::now().format("%H:%M %d/%m/%Y")) " · " (o.session.username) }
+                h1 { (t.coverage_title) " — " (cov.commune.name) }
+                p { (t.target_label) " " (cov.target_percent) "%" }
+                (coverage_table(t, &cov))
+                p.hint { (t.counting_rule) }
+                h1.page-break { (t.activity_title) }
+                p { (t.period) " " (from.format("%d/%m/%Y")) " – " (to.format("%d/%m/%Y")) }
+                (activity_body(t, &act))
+            }
+        },
+    )
+    .into_response())
+}
+
+pub(super) async fn export_file(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(file): Path<String>,
+    Query(q): Query<PeriodQuery>,
+) -> Result<Response, Refusal> {
+    let o = office(&state, &headers)?;
+    let t = o.t;
+    let commune = o.session.commune.clone();
+    let bad = |_| Refusal::Page(StatusCode::BAD_REQUEST, message_page(t, t.bad_dates));
+    let (bytes, mime) = match file.as_str() {
+        "coverage.xlsx" => (export::coverage_xlsx(&state.db.coverage_report(&commune)?, t), XLSX),
+        "coverage.csv" => (export::coverage_csv(&state.db.coverage_report(&commune)?, t), CSV),
+        "activity.xlsx" => {
+            let (from, to) = period(&q).map_err(bad)?;
+            (export::activity_xlsx(&state.db.activity_report(&commune, from, to)?, t), XLSX)
+        }
+        "activity.csv" => {
+            let (from, to) = period(&q).map_err(bad)?;
+            (export::activity_csv(&state.db.activity_report(&commune, from, to)?, t), CSV)
+        }
+        _ => return Err(Refusal::Page(StatusCode::NOT_FOUND, message_page(t, t.not_found))),
+    };
+    let bytes = bytes.map_err(|e| {
+        tracing::error!(file = %file, error = %e, "export failed");
+        Refusal::Page(StatusCode::INTERNAL_SERVER_ERROR, message_page(t, "Lỗi khi tạo tệp / export failed."))
+    })?;
+    state.db.audit(&o.session, "export", &file, Utc::now())?;
+    let name = format!("sotay-{commune}-{}-{file}", Local::now().format("%Y%m%d"));
+    Ok((
+        [
+            (header::CONTENT_TYPE, mime.to_owned()),
+            (header::CONTENT_DISPOSITION, format!("attachment; filename=\"{name}\"")),
+        ],
+        bytes,
+    )
+        .into_response())
+}
+
+pub(super) const XLSX: &str = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet";
+pub(super) const CSV: &str = "text/csv; charset=utf-8";

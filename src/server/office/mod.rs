@@ -1,0 +1,285 @@
+//! The commune office's web pages: login, coverage, activity, records (with a search by a
+//! person's name), each consenting person's printable consent record, hamlets and target,
+//! volunteers (team leads; CSV import), devices, erasure, exports and print view, audit log.
+//! Server-rendered HTML that works on a plain office PC without JavaScript and prints well.
+//!
+//! Every page needs a session; every change (a POST) needs the session's CSRF token, is
+//! refused with a clear message and changes nothing otherwise, and is written to the audit
+//! log, as are lookups of a person (by name or ID number) and views of a consent record.
+//! The login form carries a token of its own, matched against a `SameSite=Strict` cookie
+//! before any password is looked at, so another site cannot log a browser in to an account
+//! of its choosing. Cookies are `Secure` (unless `SOTAY_COOKIE_SECURE=0`). Every response
+//! forbids framing, sniffing and caching and has a content security policy: no script at
+//! all, styles from the stylesheet only ([`office_headers`]).
+//! Wording comes from `i18n::office`. Nothing here logs what a request carries.
+
+mod devices;
+mod erasure;
+mod figures;
+mod import;
+mod login;
+mod records;
+mod reference;
+
+use std::collections::HashMap;
+
+use axum::extract::{Multipart, Path, Query, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::{Form, Router};
+use chrono::{Datelike, Local, NaiveDate, Utc};
+use maud::{html, Markup, PreEscaped, DOCTYPE};
+use serde::Deserialize;
+
+use super::accounts::{LoginError, Session};
+use super::reports::{ActivityReport, CoverageReport};
+use super::{db, export, AppState};
+use crate::domain::{Hamlet, ReferenceData};
+use crate::i18n::office::{OfficeStrings, EN, VI};
+use devices::*;
+use erasure::*;
+use figures::*;
+use import::*;
+use login::*;
+use records::*;
+use reference::*;
+
+pub use import::{parse_hamlet_csv, parse_volunteer_csv};
+pub use login::set_lang;
+
+const COOKIE: &str = "sotay_session";
+/// The login form's own token (login CSRF), before there is a session.
+const LOGIN_COOKIE: &str = "sotay_login";
+const CSS: &str = include_str!("../../../assets/office.css");
+
+/// What office pages may load: their stylesheet, and forms posting back here. No script, no
+/// inline style, no frames, nothing from elsewhere. (`img-src` is for the favicon request.)
+pub const CSP: &str =
+    "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+
+/// The office routes, to merge into the server's router.
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/office", get(coverage_page))
+        .route("/office/login", get(login_page).post(login))
+        .route("/office/logout", post(logout))
+        .route("/office/activity", get(activity_page))
+        .route("/office/hamlets", get(hamlets_page))
+        .route("/office/hamlets/{id}", post(save_hamlet))
+        .route("/office/hamlets/import", post(import_hamlets))
+        .route("/office/target", post(save_target))
+        .route("/office/volunteers", post(save_volunteer))
+        .route("/office/volunteers/import", post(import_volunteers))
+        .route("/office/providers", post(save_providers))
+        .route("/office/devices", get(devices_page))
+        .route("/office/devices/code", post(new_code))
+        .route("/office/devices/{id}/revoke", post(revoke_device))
+        .route("/office/audit", get(audit_page))
+        .route("/office/records", get(records_page))
+        .route("/office/records/{id}", get(record_page))
+        .route("/office/records/{id}/consent", get(consent_page))
+        .route("/office/erasure", get(erasure_page).post(erasure_find))
+        .route("/office/erasure/erase", post(erasure_erase))
+        .route("/office/print", get(print_page))
+        .route("/office/export/{file}", get(export_file))
+        .route("/office/style.css", get(stylesheet))
+        .layer(axum::middleware::map_response(office_headers))
+}
+
+/// Headers on every office response: the content security policy, no framing, no type
+/// sniffing, and nothing kept in caches (pages show people's names), nor sent as referrer
+/// (the records search has names in its address).
+async fn office_headers(mut response: Response) -> Response {
+    let h = response.headers_mut();
+    h.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CSP));
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    response
+}
+
+async fn stylesheet() -> Response {
+    ([(header::CONTENT_TYPE, "text/css; charset=utf-8")], CSS).into_response()
+}
+
+/// `; Secure` on every cookie, unless `SOTAY_COOKIE_SECURE=0` (a browser that refuses
+/// Secure cookies over plain HTTP on 127.0.0.1; Chrome and Firefox accept them there).
+fn secure() -> &'static str {
+    match std::env::var("SOTAY_COOKIE_SECURE") {
+        Ok(v) if matches!(v.trim(), "0" | "false" | "no") => "",
+        _ => "; Secure",
+    }
+}
+
+fn lang(headers: &HeaderMap) -> &'static OfficeStrings {
+    let cookies = headers.get(header::COOKIE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    if cookies.split(';').any(|c| c.trim() == "lang=en") {
+        &EN
+    } else {
+        &VI
+    }
+}
+
+fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get(header::COOKIE)?
+        .to_str()
+        .ok()?
+        .split(';')
+        .filter_map(|c| c.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.to_owned())
+}
+
+/// A request from a logged-in office user; anything else goes to the login page.
+struct Office {
+    session: Session,
+    token: String,
+    t: &'static OfficeStrings,
+}
+
+enum Refusal {
+    Login,
+    Page(StatusCode, Markup),
+}
+
+impl IntoResponse for Refusal {
+    fn into_response(self) -> Response {
+        match self {
+            Refusal::Login => Redirect::to("/office/login").into_response(),
+            Refusal::Page(status, page) => (status, page).into_response(),
+        }
+    }
+}
+
+impl From<db::DbError> for Refusal {
+    fn from(e: db::DbError) -> Self {
+        // The kind only: the error's text can quote stored data.
+        tracing::error!(error = %super::db_error_kind(&e), "office page failed");
+        server_error()
+    }
+}
+
+fn server_error() -> Refusal {
+    Refusal::Page(StatusCode::INTERNAL_SERVER_ERROR, html! { p { "Lỗi máy chủ / server error." } })
+}
+
+fn office(state: &AppState, headers: &HeaderMap) -> Result<Office, Refusal> {
+    let token = cookie(headers, COOKIE).ok_or(Refusal::Login)?;
+    let session = state.db.session(&token, Utc::now())?.ok_or(Refusal::Login)?;
+    Ok(Office { session, token, t: lang(headers) })
+}
+
+/// Checks the form's CSRF token against the session's.
+fn check_csrf(o: &Office, form_token: Option<&str>) -> Result<(), Refusal> {
+    if form_token != Some(o.session.csrf.as_str()) {
+        return Err(Refusal::Page(StatusCode::FORBIDDEN, message_page(o.t, o.t.bad_form)));
+    }
+    Ok(())
+}
+
+fn message_page(t: &OfficeStrings, message: &str) -> Markup {
+    bare(t, t.title, html! { main { p.error role="alert" { (message) } p { a href="/office" { (t.nav[0]) } } } })
+}
+
+fn bare(t: &OfficeStrings, title: &str, body: Markup) -> Markup {
+    html! {
+        (DOCTYPE)
+        html lang=(t.lang_code) {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                title { (title) }
+                link rel="stylesheet" href="/office/style.css";
+            }
+            body { (body) }
+        }
+    }
+}
+
+/// A page with the navigation, the language switch and logout.
+fn page(o: &Office, current: usize, body: Markup) -> Markup {
+    let t = o.t;
+    let links = [
+        "/office",
+        "/office/activity",
+        "/office/records",
+        "/office/hamlets",
+        "/office/devices",
+        "/office/erasure",
+        "/office/audit",
+    ];
+    bare(
+        t,
+        t.title,
+        html! {
+            header.no-print {
+                strong { "Sổ tay" }
+                nav {
+                    @for (i, href) in links.iter().enumerate() {
+                        a href=(href) class=[(i == current).then_some("current")] { (t.nav[i]) }
+                    }
+                }
+                span.right {
+                    a href={ "/office/lang/" (t.other_lang_code) } data-testid="lang" { (t.other_lang) }
+                    " · " (o.session.username) " "
+                    form method="post" action="/office/logout" {
+                        input type="hidden" name="csrf" value=(o.session.csrf);
+                        button type="submit" data-testid="logout" { (t.logout) }
+                    }
+                }
+            }
+            main { (body) }
+        },
+    )
+}
+
+#[derive(Deserialize)]
+struct CsrfForm {
+    csrf: Option<String>,
+}
+
+/// Numbers the Vietnamese way: 1.234.567.
+fn num(n: u32) -> String {
+    let s = n.to_string();
+    let mut out = String::new();
+    for (i, c) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
+            out.push('.');
+        }
+        out.push(c);
+    }
+    out
+}
+
+fn notice_error(message: &str) -> Markup {
+    html! { p.error role="alert" data-testid="form-error" { (message) } }
+}
+
+fn notice_ok(message: &str) -> Markup {
+    html! { p.ok role="status" data-testid="form-ok" { (message) } }
+}
+
+/// A time as the office reads it (local, `HH:MM dd/mm/yyyy`).
+fn local_time(t: chrono::DateTime<Utc>) -> String {
+    t.with_timezone(&Local).format("%H:%M %d/%m/%Y").to_string()
+}
+
+async fn audit_page(State(state): State<AppState>, headers: HeaderMap) -> Result<Markup, Refusal> {
+    let o = office(&state, &headers)?;
+    let t = o.t;
+    let log = state.db.audit_log(&o.session.commune, 200)?;
+    Ok(page(
+        &o,
+        6,
+        html! {
+            h1 { (t.audit_title) }
+            table.report data-testid="audit" {
+                thead { tr { @for h in t.audit_headers { th { (h) } } } }
+                tbody { @for (at, who, what, detail) in &log { tr { td { (at) } td { (who) } td { (what) } td { (detail) } } } }
+            }
+        },
+    ))
+}

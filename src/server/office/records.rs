@@ -1,0 +1,262 @@
+//! Records: the list with its filters and the search by a person's name, a record with its
+//! history, and the printable consent record of a signature session.
+
+use super::*;
+
+#[derive(Deserialize, Default)]
+pub(super) struct RecordQuery {
+    /// A person's name (signature help with consent): every word must start a word of it,
+    /// ignoring case and diacritics.
+    q: Option<String>,
+    hamlet: Option<String>,
+    volunteer: Option<String>,
+    kind: Option<String>,
+    from: Option<String>,
+    to: Option<String>,
+}
+
+pub(super) fn record_title(t: &OfficeStrings, body: &crate::domain::Body) -> String {
+    use crate::domain::Body;
+    match body {
+        Body::Visit(v) => v.household.clone(),
+        Body::SignatureHelp(s) => {
+            let who = s.person.as_ref().map(|p| p.display_name.clone()).unwrap_or_else(|| t.no_consent.to_owned());
+            format!("{who} · {}", t.app.outcomes[s.outcome.index()])
+        }
+        Body::Training(tr) => format!("{} · {}", tr.trainers, tr.total),
+        Body::Outreach(o) => format!("{} · {}", t.app.channels[o.channel.index()], o.quantity),
+    }
+}
+
+/// A signature session whose person consented to their details being kept.
+pub(super) fn has_consent(body: &crate::domain::Body) -> bool {
+    matches!(body, crate::domain::Body::SignatureHelp(s) if s.consent && s.person.is_some())
+}
+
+pub(super) fn record_rows(
+    t: &OfficeStrings,
+    r: &ReferenceData,
+    rows: &[super::db::RecordRow],
+    select: Option<&str>,
+) -> Markup {
+    html! {
+        table.report data-testid="records" {
+            thead { tr { @if select.is_some() { th {} } @for h in t.record_headers { th { (h) } } } }
+            tbody {
+                @for row in rows {
+                    tr data-record=(row.id) class=[row.voided.then_some("voided")] {
+                        @if let Some(name) = select { td { input type="checkbox" name=(name) value=(row.id) checked; } }
+                        td { (row.occurred_at.replace('T', " ")) }
+                        td { (crate::domain::RecordKind::from_code(&row.kind).map(|k| t.kinds[k.index()]).unwrap_or(&row.kind)) }
+                        td { (r.hamlet_name(&row.hamlet_id)) }
+                        td { (r.volunteer_name(&row.volunteer_id)) }
+                        td {
+                            a href={ "/office/records/" (row.id) } { (record_title(t, &row.body)) } @if row.voided { " · " (t.voided) }
+                            @if has_consent(&row.body) {
+                                " · " a.no-print href={ "/office/records/" (row.id) "/consent" } data-testid="consent-link" { (t.consent_link) }
+                            }
+                        }
+                        td { (row.version) }
+                    }
+                }
+            }
+        }
+    }
+}
+
+pub(super) async fn records_page(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(q): Query<RecordQuery>,
+) -> Result<Response, Refusal> {
+    let o = office(&state, &headers)?;
+    let t = o.t;
+    let r = state.db.commune(&o.session.commune)?;
+    let day = |s: &Option<String>| -> Result<Option<NaiveDate>, ()> {
+        match s.as_deref().map(str::trim) {
+            None | Some("") => Ok(None),
+            Some(s) => NaiveDate::parse_from_str(s, "%Y-%m-%d").map(Some).map_err(|_| ()),
+        }
+    };
+    let (Ok(from), Ok(to)) = (day(&q.from), day(&q.to)) else {
+        return Ok(
+            (StatusCode::BAD_REQUEST, page(&o, 2, html! { p.error role="alert" { (t.bad_dates) } })).into_response()
+        );
+    };
+    let nonempty = |s: &Option<String>| s.clone().filter(|v| !v.is_empty());
+    let filter = super::db::RecordFilter {
+        hamlet_id: nonempty(&q.hamlet),
+        volunteer_id: nonempty(&q.volunteer),
+        kind: nonempty(&q.kind),
+        from: from.map(|d| d.format("%Y-%m-%d").to_string()),
+        to_exclusive: to.map(|d| (d + chrono::Days::new(1)).format("%Y-%m-%d").to_string()),
+    };
+    let name = q.q.as_deref().map(str::trim).filter(|s| !s.is_empty());
+    let rows = match name {
+        None => state.db.records(&o.session.commune, &filter, 200)?,
+        Some(name) => {
+            // A lookup of a person: the other filters apply to what it finds, and it is audited.
+            let mut rows = state.db.find_person(&o.session.commune, Some(name), None)?;
+            rows.retain(|row| record_matches(row, &filter));
+            rows.reverse();
+            rows.truncate(200);
+            state.db.audit(&o.session, "records.find", &format!("{} records", rows.len()), Utc::now())?;
+            rows
+        }
+    };
+    let sel = |v: &Option<String>, x: &str| v.as_deref() == Some(x);
+    Ok(page(
+        &o,
+        2,
+        html! {
+            h1 { (t.records_title) }
+            form.period.no-print method="get" action="/office/records" {
+                label { (t.person_name) " " input name="q" value=[name] autocomplete="off"; }
+                label { (t.hamlet_header) " " select name="hamlet" { option value="" { (t.all) } @for h in &r.hamlets { option value=(h.id) selected[sel(&q.hamlet, &h.id)] { (h.name) } } } }
+                label { (t.volunteer_header) " " select name="volunteer" { option value="" { (t.all) } @for v in &r.volunteers { option value=(v.id) selected[sel(&q.volunteer, &v.id)] { (v.name) } } } }
+                label { (t.record_headers[1]) " " select name="kind" { option value="" { (t.all) } @for k in crate::domain::RecordKind::ALL { option value=(k.code()) selected[sel(&q.kind, k.code())] { (t.kinds[k.index()]) } } } }
+                label { (t.from) " " input type="date" name="from" value=[from.map(|d| d.format("%Y-%m-%d").to_string())]; }
+                label { (t.to) " " input type="date" name="to" value=[to.map(|d| d.format("%Y-%m-%d").to_string())]; }
+                button type="submit" { (t.show) }
+            }
+            @if rows.is_empty() { p data-testid="no-records" { (t.nothing_found) } } @else { (record_rows(t, &r, &rows, None)) }
+        },
+    )
+    .into_response())
+}
+
+/// The record list's filters, applied to rows already found (by a name).
+pub(super) fn record_matches(row: &super::db::RecordRow, f: &super::db::RecordFilter) -> bool {
+    let is = |want: &Option<String>, have: &str| want.as_deref().is_none_or(|w| w == have);
+    let day = row.occurred_at.get(..10).unwrap_or("");
+    is(&f.hamlet_id, &row.hamlet_id)
+        && is(&f.volunteer_id, &row.volunteer_id)
+        && is(&f.kind, &row.kind)
+        && f.from.as_deref().is_none_or(|from| day >= from)
+        && f.to_exclusive.as_deref().is_none_or(|to| day < to)
+}
+
+pub(super) async fn record_page(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Response, Refusal> {
+    let o = office(&state, &headers)?;
+    let t = o.t;
+    let found = match uuid::Uuid::parse_str(&id) {
+        Ok(id) => state.db.record(&o.session.commune, id)?,
+        Err(_) => None,
+    };
+    let Some((row, history)) = found else {
+        return Err(Refusal::Page(StatusCode::NOT_FOUND, message_page(t, t.not_found)));
+    };
+    let r = state.db.commune(&o.session.commune)?;
+    Ok(page(
+        &o,
+        2,
+        html! {
+            h1 { (t.records_title) }
+            (record_rows(t, &r, std::slice::from_ref(&row), None))
+            @if has_consent(&row.body) {
+                p.no-print { a href={ "/office/records/" (row.id) "/consent" } data-testid="consent-print" { (t.consent_link) " (" (t.print) ")" } }
+            }
+            h2 { (t.history_title) }
+            table.report data-testid="history" {
+                thead { tr { @for h in t.history_headers { th { (h) } } th { (t.record_headers[4]) } } }
+                tbody {
+                    @for h in &history {
+                        tr { td { (h.version) } td { (h.received_at) } td { (h.device_id) } td { @if h.voided { (t.voided) } }
+                             td { (record_title(t, &h.record.body)) } }
+                    }
+                }
+            }
+        },
+    )
+    .into_response())
+}
+
+/// The printable consent record of a signature session: who agreed to what, when, before
+/// which volunteer, with lines to sign. Viewing it is audited. After an erasure it says so
+/// and shows no personal detail.
+pub(super) async fn consent_page(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Response, Refusal> {
+    let o = office(&state, &headers)?;
+    let t = o.t;
+    let commune = o.session.commune.clone();
+    let found = match uuid::Uuid::parse_str(&id) {
+        Ok(id) => state.db.record(&commune, id)?,
+        Err(_) => None,
+    };
+    let Some((row, history)) = found.filter(|(row, _)| matches!(row.body, crate::domain::Body::SignatureHelp(_)))
+    else {
+        return Err(Refusal::Page(StatusCode::NOT_FOUND, message_page(t, t.not_found)));
+    };
+    let erased = state.db.was_erased(&commune, row.id)?;
+    if !erased && !has_consent(&row.body) {
+        return Err(Refusal::Page(StatusCode::NOT_FOUND, message_page(t, t.consent_none)));
+    }
+    // Consent was given with the first version that holds it (history is newest first);
+    // after an erasure no version holds it, and the first version stands for the session.
+    let Some(given) = history.iter().rev().find(|h| has_consent(&h.record.body)).or(history.last()) else {
+        return Err(Refusal::Page(StatusCode::NOT_FOUND, message_page(t, t.not_found)));
+    };
+    let person = match &row.body {
+        crate::domain::Body::SignatureHelp(s) if !erased => s.person.clone(),
+        _ => None,
+    };
+    let r = state.db.commune(&commune)?;
+    let device =
+        state.db.devices(&commune)?.into_iter().find(|d| d.id == given.device_id).map(|d| d.name).unwrap_or_default();
+    let statement = crate::domain::consent::in_force_at(given.record.saved_at);
+    let text = statement.text(t.lang_code);
+    let received = chrono::DateTime::parse_from_rfc3339(&given.received_at)
+        .map(|x| local_time(x.with_timezone(&Utc)))
+        .unwrap_or_else(|_| given.received_at.clone());
+    let occurred = given.record.occurred_at.format("%H:%M %d/%m/%Y").to_string();
+    state.db.audit(&o.session, "consent.view", &row.id.to_string(), Utc::now())?;
+    let l = &t.consent_labels;
+    Ok(bare(
+        t,
+        t.consent_title,
+        html! {
+            main.print.consent-record data-testid="consent-record" data-record=(row.id) {
+                p.no-print { a href={ "/office/records/" (row.id) } { (t.back_to_record) } " · " (t.consent_print_hint) }
+                p.hint { (t.generated) " " (local_time(Utc::now())) " · " (o.session.username) }
+                p.org { (r.commune.name) }
+                h1 { (t.consent_title) }
+                @if erased { p.erased role="status" data-testid="consent-erased" { (t.consent_erased) } }
+                table.consent-fields {
+                    tr { th scope="row" { (l[0]) } td { (r.commune.name) } }
+                    tr { th scope="row" { (l[1]) } td { (r.hamlet_name(&row.hamlet_id)) } }
+                    @if let Some(p) = &person {
+                        tr { th scope="row" { (l[2]) } td data-testid="consent-name" { (p.display_name) } }
+                        tr { th scope="row" { (l[3]) } td { (p.birth_year) } }
+                        @if let Some(last4) = &p.cid_last4 { tr { th scope="row" { (l[4]) } td { "•••• •••• " (last4) } } }
+                    }
+                    tr { th scope="row" { (l[5]) } td { code { (row.id) } } }
+                    tr { th scope="row" { (l[6]) } td { (occurred) } }
+                    tr { th scope="row" { (l[7]) } td { (local_time(given.record.saved_at)) } }
+                    tr { th scope="row" { (l[8]) } td { (received) } }
+                    tr { th scope="row" { (l[9]) } td { (r.volunteer_name(&given.record.volunteer_id)) " (" (given.record.volunteer_id) ")" } }
+                    tr { th scope="row" { (l[10]) } td { (device) " " small { code { (given.device_id) } } } }
+                    tr { th scope="row" { (l[11]) } td data-testid="consent-version" { (statement.version) } }
+                }
+                section.statement {
+                    p { (t.consent_agreed) }
+                    h2 { (text.title) " — " (statement.version) }
+                    ol { @for point in text.points { li { (point) } } }
+                }
+                @if !erased {
+                    div.signatures {
+                        @for who in t.consent_signers { div.sign { p { (who) } div.sign-line {} } }
+                    }
+                    p.date-line { (t.consent_date_line) }
+                }
+            }
+        },
+    )
+    .into_response())
+}
