@@ -3,6 +3,18 @@
 
 use serde::{Deserialize, Serialize};
 
+/// Longest hamlet or volunteer id.
+pub const MAX_ID_BYTES: usize = 64;
+
+/// True for an id the office may give a hamlet or a volunteer: 1 to [`MAX_ID_BYTES`] ASCII
+/// letters, digits, `-` and `_`. Ids go into the office's links and form addresses, so a
+/// `/` or `..` in one would turn a form into another route.
+pub fn id_ok(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= MAX_ID_BYTES
+        && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
 /// A hamlet (thôn, làng, tổ dân phố).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Hamlet {

@@ -576,9 +576,21 @@ fn person(e: &mut Errors, f: &SignatureForm, ctx: &Context) -> Person {
     }
 }
 
+/// Longest key id a hash may name (`commune:CODE:1`, `device:…`).
+pub const MAX_KEY_ID_CHARS: usize = 64;
+
 /// Checks a record body that arrives from elsewhere (the server checks every push): the
-/// same limits the forms enforce, without the clock. Gives the offending field's name.
+/// same limits the forms enforce, without the clock, and a cap on every string and list.
+/// Gives the offending field's name.
 pub fn check_body(body: &Body) -> Result<(), &'static str> {
+    /// Each topic at most once: a list no longer than there are topics.
+    fn topics(list: &[Topic]) -> Result<(), &'static str> {
+        let distinct: std::collections::BTreeSet<_> = list.iter().map(|t| t.code()).collect();
+        if list.len() > Topic::ALL.len() || distinct.len() != list.len() {
+            return Err("topics");
+        }
+        Ok(())
+    }
     fn text(s: &str, field: &'static str, max: usize) -> Result<(), &'static str> {
         if s.chars().count() > max || s.chars().any(|c| c.is_control() && c != '\n' && c != '\t') {
             return Err(field);
@@ -598,6 +610,7 @@ pub fn check_body(body: &Body) -> Result<(), &'static str> {
                 return Err("household");
             }
             range(v.people_helped, "people_helped", 1, 100)?;
+            topics(&v.topics)?;
             text(&v.notes, "notes", LONG_TEXT)
         }
         Body::SignatureHelp(s) => {
@@ -631,6 +644,12 @@ pub fn check_body(body: &Body) -> Result<(), &'static str> {
                 {
                     return Err("citizen_id");
                 }
+                if p.cid_key_id
+                    .as_ref()
+                    .is_some_and(|k| k.len() > MAX_KEY_ID_CHARS || !k.bytes().all(|b| b.is_ascii_graphic()))
+                {
+                    return Err("citizen_id");
+                }
             }
             Ok(())
         }
@@ -638,6 +657,7 @@ pub fn check_body(body: &Body) -> Result<(), &'static str> {
             range(t.total, "total", 1, 5000)?;
             range(t.women, "women", 0, t.total)?;
             range(t.ethnic_minority, "ethnic_minority", 0, t.total)?;
+            topics(&t.topics)?;
             text(&t.trainers, "trainers", SHORT_TEXT)?;
             if let Some(o) = &t.platform_other {
                 text(o, "platform_other", SHORT_TEXT)?;
