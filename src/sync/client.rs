@@ -185,9 +185,34 @@ fn transport_failed(path: &str, e: reqwest::Error) -> SyncError {
     }
 }
 
+/// Largest answer the client reads (after gzip decoding): far above any real one (a pull
+/// page of 500 changes, an enrolment with the reference data), so that a wrong or hostile
+/// server cannot fill the phone's memory.
+pub const MAX_RESPONSE_BYTES: usize = 16 * 1024 * 1024;
+
+/// The answer's body, read chunk by chunk and given up as soon as it passes
+/// [`MAX_RESPONSE_BYTES`].
+async fn read_capped(path: &str, mut response: reqwest::Response) -> Result<Vec<u8>, SyncError> {
+    let too_large = || {
+        tracing::debug!(path = %path, limit = MAX_RESPONSE_BYTES, "sync answer too large");
+        SyncError::Protocol(format!("answer larger than {MAX_RESPONSE_BYTES} bytes"))
+    };
+    if response.content_length().is_some_and(|n| n > MAX_RESPONSE_BYTES as u64) {
+        return Err(too_large());
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(|e| transport_failed(path, e))? {
+        if body.len() + chunk.len() > MAX_RESPONSE_BYTES {
+            return Err(too_large());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
 async fn decode<T: serde::de::DeserializeOwned>(path: &str, response: reqwest::Response) -> Result<T, SyncError> {
     let status = response.status();
-    let bytes = response.bytes().await.map_err(|e| transport_failed(path, e))?;
+    let bytes = read_capped(path, response).await?;
     tracing::debug!(path = %path, status = status.as_u16(), bytes = bytes.len(), "sync answer");
     if status.is_success() {
         return serde_json::from_slice(&bytes).map_err(|e| SyncError::Protocol(json_error_kind(&e)));
