@@ -3,10 +3,16 @@
 //!
 //! `sotay-liveview --db PATH [--port N]` prints `listening on http://127.0.0.1:PORT` once
 //! it accepts connections (port 0 picks a free one).
+//!
+//! The websocket drives the whole app (its records, names and phone numbers), so only the
+//! page this server serves may open it: a handshake whose `Origin` is not exactly
+//! `http://127.0.0.1:PORT` is refused with 403, which keeps out other web pages the same
+//! browser has open (a page elsewhere, or a name that resolves to 127.0.0.1).
 
 use std::net::SocketAddr;
 
-use axum::response::Html;
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{Html, IntoResponse};
 use axum::routing::get;
 use axum::Router;
 use dioxus::prelude::*;
@@ -46,22 +52,29 @@ async fn main() {
     }
     let config = AppConfig::new(db);
     let pool = LiveViewPool::new();
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    let listener = tokio::net::TcpListener::bind(addr).await.expect("bind 127.0.0.1");
+    let local = listener.local_addr().expect("local address");
+    let origin = format!("http://{local}");
     let app = Router::new().route("/", get(|| async { page() })).route(
         "/ws",
-        get(move |ws: axum::extract::WebSocketUpgrade| {
+        get(move |headers: HeaderMap, ws: axum::extract::WebSocketUpgrade| {
             let pool = pool.clone();
             let config = config.clone();
+            let same_origin = headers.get(header::ORIGIN).is_some_and(|o| o.as_bytes() == origin.as_bytes());
             async move {
+                if !same_origin {
+                    return (StatusCode::FORBIDDEN, "only the page served here may connect").into_response();
+                }
                 ws.on_upgrade(move |socket| async move {
                     let _ = pool
                         .launch_virtualdom(axum_socket(socket), move || VirtualDom::new(App).with_root_context(config))
                         .await;
                 })
+                .into_response()
             }
         }),
     );
-    let addr = SocketAddr::from(([127, 0, 0, 1], port));
-    let listener = tokio::net::TcpListener::bind(addr).await.expect("bind 127.0.0.1");
-    println!("listening on http://{}", listener.local_addr().expect("local address"));
+    println!("listening on http://{local}");
     axum::serve(listener, app).await.expect("serve");
 }
