@@ -1,6 +1,11 @@
 //! The reports as files for the deadline: XLSX with Vietnamese headers and number formats,
 //! and CSV (UTF-8 with a byte-order mark, so Excel reads the diacritics). Counts only.
 //! An error is worded by the writer that failed, never by its text (which can quote a cell).
+//!
+//! Both are safe to open in Excel: XLSX cells are written as strings and numbers only, never
+//! formulas, and a CSV cell that a spreadsheet would read as a formula (it starts with `=`,
+//! `+`, `-`, `@`, a tab or a carriage return, or their full-width forms) gets a `'` in
+//! front, as OWASP's advice on CSV injection says; numbers stay numbers.
 
 use rust_xlsxwriter::{Format, Workbook, XlsxError};
 
@@ -149,12 +154,32 @@ pub fn counts(c: &super::reports::ActivityCounts) -> [u32; 12] {
     ]
 }
 
+/// A CSV cell as a spreadsheet may read it: a cell it would take for a formula gets a `'`
+/// in front; a number (`-3`, `12.5`) is left as it is.
+pub fn csv_cell(cell: &str) -> std::borrow::Cow<'_, str> {
+    let formula = cell.starts_with(['=', '+', '-', '@', '\t', '\r', '＝', '＋', '－', '＠']);
+    let number = {
+        let digits = cell.strip_prefix('-').unwrap_or(cell);
+        let mut parts = digits.splitn(2, '.');
+        let whole = parts.next().unwrap_or("");
+        let frac = parts.next();
+        !whole.is_empty()
+            && whole.bytes().all(|b| b.is_ascii_digit())
+            && frac.is_none_or(|f| !f.is_empty() && f.bytes().all(|b| b.is_ascii_digit()))
+    };
+    if formula && !number {
+        format!("'{cell}").into()
+    } else {
+        cell.into()
+    }
+}
+
 fn csv_bytes(rows: Vec<Vec<String>>) -> Result<Vec<u8>, String> {
     let mut out = "\u{feff}".as_bytes().to_vec();
     {
         let mut w = csv::Writer::from_writer(&mut out);
         for r in rows {
-            w.write_record(r).map_err(csv_error)?;
+            w.write_record(r.iter().map(|c| csv_cell(c).into_owned())).map_err(csv_error)?;
         }
         w.flush().map_err(|_| "the CSV writer failed".to_owned())?;
     }
@@ -191,4 +216,19 @@ pub fn activity_csv(r: &ActivityReport, t: &OfficeStrings) -> Result<Vec<u8>, St
     total.extend(counts(&r.totals).iter().map(|v| v.to_string()));
     rows.push(total);
     csv_bytes(rows)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::csv_cell;
+
+    #[test]
+    fn a_cell_a_spreadsheet_would_run_gets_a_quote_and_numbers_stay_numbers() {
+        for bad in ["=HYPERLINK(\"http://x\",\"y\")", "+1+1", "-2+3", "@SUM(A1)", "\tx", "\rx", "＝1+1", "-", "-1e5"] {
+            assert_eq!(csv_cell(bad), format!("'{bad}"), "{bad:?}");
+        }
+        for fine in ["Thôn 1", "12", "-3", "12.5", "-0.5", "", "a=b", "Làng Plei Rơng"] {
+            assert_eq!(csv_cell(fine), fine, "{fine:?}");
+        }
+    }
 }
