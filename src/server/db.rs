@@ -571,6 +571,18 @@ impl ServerDb {
         .map_err(Into::into)
     }
 
+    /// One device by its id, revoked or not.
+    pub fn device(&self, id: &str) -> Result<Option<Device>> {
+        self.conn()
+            .query_row(
+                "SELECT id, commune, name, revoked_at IS NOT NULL, last_seen, queued FROM devices WHERE id = ?",
+                [id],
+                read_device,
+            )
+            .optional()
+            .map_err(Into::into)
+    }
+
     pub fn devices(&self, commune: &str) -> Result<Vec<Device>> {
         let conn = self.conn();
         let mut stmt = conn.prepare(
@@ -763,13 +775,17 @@ fn check_record(r: &WireRecord, reference: &ReferenceData) -> Result<(), String>
     if r.id.get_version_num() != 7 {
         return Err("Mã bản ghi không hợp lệ.".into());
     }
-    if reference.hamlet(&r.hamlet_id).is_none() {
+    // Ids longer than any the office can make are refused before they are looked up.
+    if r.hamlet_id.len() > crate::domain::MAX_ID_BYTES || reference.hamlet(&r.hamlet_id).is_none() {
         return Err("Thôn không có trong danh sách của xã. Hãy chọn lại thôn rồi gửi lại.".into());
     }
-    if reference.volunteer(&r.volunteer_id).is_none() {
+    if r.volunteer_id.len() > crate::domain::MAX_ID_BYTES || reference.volunteer(&r.volunteer_id).is_none() {
         return Err("Người ghi không có trong danh sách tình nguyện viên của xã.".into());
     }
-    if r.void_reason.as_ref().is_some_and(|s| s.chars().count() > crate::protocol::MAX_TEXT_CHARS) {
+    if r.void_reason.as_ref().is_some_and(|s| {
+        s.chars().count() > crate::protocol::MAX_TEXT_CHARS
+            || s.chars().any(|c| c.is_control() && c != '\n' && c != '\t')
+    }) {
         return Err("Lý do huỷ quá dài.".into());
     }
     check_body(&r.body)

@@ -10,19 +10,22 @@
 //! office's record search puts names in it), the body or the headers (cookies, tokens);
 //! errors are logged by their kind ([`db_error_kind`]), never by a message that could quote
 //! stored data.
+//!
+//! Database work never runs on the async worker threads: every handler reaches the database
+//! through [`AppState::blocking`], one `spawn_blocking` helper.
 
 pub mod accounts;
 pub mod db;
 pub mod export;
 pub mod keys;
+pub mod limits;
 pub mod office;
 pub mod reports;
 pub mod tls;
 
-use std::collections::HashMap;
 use std::io::Read;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
@@ -36,6 +39,17 @@ use serde::Deserialize;
 
 use crate::protocol::*;
 use db::{DbError, Device, ServerDb};
+use limits::{PasswordGate, Peer, RateLimiter};
+
+/// Requests one client address may make per minute to enrol, and to log in to the office.
+pub const ENROL_PER_ADDRESS: u32 = 10;
+pub const LOGIN_PER_ADDRESS: u32 = 30;
+/// Password checks (argon2, about 19 MiB each) running at once, and how long a login waits
+/// for one before it is told to try again.
+pub const PASSWORD_CHECKS: usize = 4;
+pub const PASSWORD_WAIT: Duration = Duration::from_secs(3);
+/// Longest `app_version` a device may report.
+pub const MAX_APP_VERSION_CHARS: usize = 32;
 
 /// What every handler shares.
 #[derive(Clone)]
@@ -44,11 +58,22 @@ pub struct AppState {
     limiter: Arc<RateLimiter>,
     /// Where devices enrol (the office's enrolment codes and QR codes name it).
     pub public: Option<Arc<tls::PublicAddress>>,
+    enrol_per_address: Arc<RateLimiter>,
+    login_per_address: Arc<RateLimiter>,
+    passwords: Arc<PasswordGate>,
 }
 
 impl AppState {
     pub fn new(db: ServerDb) -> AppState {
-        AppState { db: Arc::new(db), limiter: Arc::new(RateLimiter::new(240, Duration::from_secs(60))), public: None }
+        let minute = Duration::from_secs(60);
+        AppState {
+            db: Arc::new(db),
+            limiter: Arc::new(RateLimiter::new(240, minute)),
+            public: None,
+            enrol_per_address: Arc::new(RateLimiter::new(ENROL_PER_ADDRESS, minute)),
+            login_per_address: Arc::new(RateLimiter::new(LOGIN_PER_ADDRESS, minute)),
+            passwords: Arc::new(PasswordGate::new(PASSWORD_CHECKS, PASSWORD_WAIT)),
+        }
     }
 
     /// Sets the address (and certificate fingerprint) that enrolment codes hand devices.
@@ -57,12 +82,51 @@ impl AppState {
         self
     }
 
-    /// Sets how many requests one device (or, for enrolment, one client) may make per window.
+    /// Sets how many requests one device (and, for enrolment, all clients together) may make
+    /// per window.
     pub fn with_rate_limit(mut self, requests: u32, window: Duration) -> AppState {
         self.limiter = Arc::new(RateLimiter::new(requests, window));
         self
     }
+
+    /// Sets how many enrolments and office logins one client address may try per window.
+    pub fn with_address_limits(mut self, enrol: u32, login: u32, window: Duration) -> AppState {
+        self.enrol_per_address = Arc::new(RateLimiter::new(enrol, window));
+        self.login_per_address = Arc::new(RateLimiter::new(login, window));
+        self
+    }
+
+    /// Sets how many password checks may run at once and how long a login waits for one.
+    pub fn with_password_checks(mut self, at_once: usize, wait: Duration) -> AppState {
+        self.passwords = Arc::new(PasswordGate::new(at_once, wait));
+        self
+    }
+
+    /// How many password checks (argon2) this server has run.
+    pub fn password_checks(&self) -> u64 {
+        self.passwords.checks()
+    }
+
+    /// Runs database work on tokio's blocking threads, never on the async workers: the one
+    /// way handlers reach the database (`state.blocking(move |db| db.commune(&code)).await??`).
+    pub async fn blocking<T, F>(&self, work: F) -> Result<T, TaskFailed>
+    where
+        F: FnOnce(&ServerDb) -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        let db = self.db.clone();
+        tokio::task::spawn_blocking(move || work(&db)).await.map_err(|e| {
+            // Without its message: a panic message could quote data.
+            let what = if e.is_panic() { "panicked" } else { "was cancelled" };
+            tracing::error!("a database task {what}");
+            TaskFailed
+        })
+    }
 }
+
+/// A database task that panicked or was cancelled (already logged by its kind).
+#[derive(Debug)]
+pub struct TaskFailed;
 
 /// The OpenAPI document of the device API, kept in the repository and served as is.
 pub const OPENAPI: &str = include_str!("../../docs/openapi.json");
@@ -133,16 +197,14 @@ pub fn db_error_kind(e: &DbError) -> String {
     }
 }
 
-/// A database task that panicked or was cancelled: logged without its message (a panic
-/// message could quote data), answered as a server error.
-fn task_failed(e: tokio::task::JoinError) -> ApiError {
-    let what = if e.is_panic() { "panicked" } else { "was cancelled" };
-    tracing::error!("a database task {what}");
-    ApiError::new(
-        StatusCode::INTERNAL_SERVER_ERROR,
-        ErrorCode::Internal,
-        "Máy chủ đang gặp lỗi. Dữ liệu trên máy vẫn an toàn; Sổ tay sẽ tự gửi lại sau.",
-    )
+impl From<TaskFailed> for ApiError {
+    fn from(_: TaskFailed) -> Self {
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            ErrorCode::Internal,
+            "Máy chủ đang gặp lỗi. Dữ liệu trên máy vẫn an toàn; Sổ tay sẽ tự gửi lại sau.",
+        )
+    }
 }
 
 async fn stamp_api_version(mut response: Response) -> Response {
@@ -283,15 +345,16 @@ fn decode_body(headers: &HeaderMap, body: Result<Bytes, BytesRejection>) -> ApiR
 }
 
 /// The device behind the bearer token, which must belong to `commune` and not be revoked.
-fn authenticate(state: &AppState, headers: &HeaderMap, commune: &str) -> ApiResult<Device> {
+async fn authenticate(state: &AppState, headers: &HeaderMap, commune: &str) -> ApiResult<Device> {
     let token = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .map(str::trim)
         .filter(|t| !t.is_empty() && t.len() <= 128)
-        .ok_or_else(ApiError::unauthorized)?;
-    let device = state.db.device_by_token(token)?.ok_or_else(ApiError::unauthorized)?;
+        .ok_or_else(ApiError::unauthorized)?
+        .to_owned();
+    let device = state.blocking(move |db| db.device_by_token(&token)).await??.ok_or_else(ApiError::unauthorized)?;
     if device.revoked {
         tracing::info!(device = %device.id, "revoked device refused");
         return Err(ApiError::new(
@@ -318,13 +381,25 @@ fn rate_limited() -> ApiError {
     )
 }
 
+/// True for a character that must not be in a device name: control characters (they reach
+/// the operator's terminal in `sotay-server devices`) and the ones that reorder text.
+pub fn unsafe_in_name(c: char) -> bool {
+    c.is_control() || matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+}
+
 async fn enrol(
     State(state): State<AppState>,
+    peer: Peer,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> ApiResult<Json<EnrolResponse>> {
     check_version(header_version(&headers)?)?;
-    // Guessing codes is slowed down globally: enrolment is rare.
+    // Guessing codes is slowed down per address first, so that one client cannot use up the
+    // global count every device's enrolment shares; then globally: enrolment is rare.
+    if !state.enrol_per_address.allow(&peer.key()) {
+        tracing::warn!("enrolment refused: address over its limit");
+        return Err(rate_limited());
+    }
     if !state.limiter.allow("enrol") {
         return Err(rate_limited());
     }
@@ -334,10 +409,24 @@ async fn enrol(
     if name.chars().count() > 100 || req.code.len() > 32 {
         return Err(ApiError::bad_request("Tên máy hoặc mã đăng ký quá dài."));
     }
-    let db = state.db.clone();
+    if name.chars().any(unsafe_in_name) {
+        return Err(ApiError::bad_request("Tên máy có ký tự điều khiển. Hãy đặt tên chỉ gồm chữ, số và dấu câu."));
+    }
     let (code, name) = (req.code.clone(), name.to_owned());
-    let enrolled =
-        tokio::task::spawn_blocking(move || db.enrol(&code, &name, Utc::now())).await.map_err(task_failed)??;
+    let enrolled = state
+        .blocking(move |db| {
+            let enrolled = db.enrol(&code, &name, Utc::now())?;
+            if let Some(e) = &enrolled {
+                // The device gets its only copy of the token in this answer: a failed audit
+                // write is logged, not allowed to lose it.
+                let (commune, detail) = (&e.reference.commune.code, format!("{} ({name})", e.device_id));
+                if let Err(err) = db.audit_as(accounts::ACTOR_DEVICE, commune, "device.enrol", &detail, Utc::now()) {
+                    tracing::error!(error = %db_error_kind(&err), "the enrolment's audit entry was not written");
+                }
+            }
+            Ok::<_, DbError>(enrolled)
+        })
+        .await??;
     let Some(e) = enrolled else {
         tracing::info!("enrolment refused: code unknown, used or expired");
         return Err(ApiError::new(
@@ -364,9 +453,13 @@ async fn push(
     body: Result<Bytes, BytesRejection>,
 ) -> ApiResult<Json<PushResponse>> {
     check_version(header_version(&headers)?)?;
-    let device = authenticate(&state, &headers, &commune)?;
+    let device = authenticate(&state, &headers, &commune).await?;
     let req: PushRequest = parse_json(&decode_body(&headers, body)?)?;
     check_version(Some(req.api_version))?;
+    let version = &req.device.app_version;
+    if version.chars().count() > MAX_APP_VERSION_CHARS || !version.chars().all(|c| c.is_ascii_graphic() || c == ' ') {
+        return Err(ApiError::bad_request("Phiên bản ứng dụng gửi kèm không hợp lệ. Hãy cập nhật Sổ tay."));
+    }
     if req.records.len() > MAX_BATCH_RECORDS {
         return Err(ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
@@ -374,11 +467,8 @@ async fn push(
             format!("Mỗi lần gửi tối đa {MAX_BATCH_RECORDS} bản ghi."),
         ));
     }
-    let db = state.db.clone();
     let device_id = device.id.clone();
-    let results = tokio::task::spawn_blocking(move || db.apply_push(&device, &req.device, &req.records, Utc::now()))
-        .await
-        .map_err(task_failed)??;
+    let results = state.blocking(move |db| db.apply_push(&device, &req.device, &req.records, Utc::now())).await??;
     let count = |a: Applied| results.iter().filter(|r| r.result == a).count();
     tracing::info!(
         device = %device_id,
@@ -406,37 +496,11 @@ async fn pull(
     query: Result<Query<PullQuery>, axum::extract::rejection::QueryRejection>,
 ) -> ApiResult<Json<PullResponse>> {
     check_version(header_version(&headers)?)?;
-    authenticate(&state, &headers, &commune)?;
+    authenticate(&state, &headers, &commune).await?;
     let Query(q) = query.map_err(|_| ApiError::bad_request("Tham số after và limit phải là số."))?;
     let limit = q.limit.unwrap_or(200).clamp(1, 1000);
-    let db = state.db.clone();
-    let (changes, more) =
-        tokio::task::spawn_blocking(move || db.pull(&commune, q.after.max(0), limit)).await.map_err(task_failed)??;
+    let (changes, more) = state.blocking(move |db| db.pull(&commune, q.after.max(0), limit)).await??;
     let cursor = changes.last().map(|(seq, _)| *seq).unwrap_or(q.after.max(0));
     tracing::debug!(changes = changes.len(), cursor, more, "pull");
     Ok(Json(PullResponse { api_version: API_VERSION, server_time: Utc::now(), changes, cursor, more }))
-}
-
-/// A fixed-window request counter per key (device id, or "enrol").
-struct RateLimiter {
-    limit: u32,
-    window: Duration,
-    counts: Mutex<HashMap<String, (Instant, u32)>>,
-}
-
-impl RateLimiter {
-    fn new(limit: u32, window: Duration) -> RateLimiter {
-        RateLimiter { limit, window, counts: Mutex::new(HashMap::new()) }
-    }
-
-    fn allow(&self, key: &str) -> bool {
-        let mut counts = self.counts.lock().unwrap_or_else(|p| p.into_inner());
-        let now = Instant::now();
-        let entry = counts.entry(key.to_owned()).or_insert((now, 0));
-        if now.duration_since(entry.0) >= self.window {
-            *entry = (now, 0);
-        }
-        entry.1 += 1;
-        entry.1 <= self.limit
-    }
 }

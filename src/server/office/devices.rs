@@ -4,18 +4,21 @@
 use super::*;
 
 /// The devices with the names of the volunteers whose records each one sent.
-pub(super) type DeviceList = Vec<(super::db::Device, String)>;
+pub(super) type DeviceList = Vec<(db::Device, String)>;
 
-pub(super) fn device_list(state: &AppState, commune: &str) -> Result<DeviceList, Refusal> {
-    let devices = state.db.devices(commune)?;
-    let who = state.db.device_volunteers(commune)?;
-    let r = state.db.commune(commune)?;
+/// Reads the device list (on a blocking thread).
+pub(super) fn device_list(db: &db::ServerDb, commune: &str) -> Result<DeviceList, db::DbError> {
+    let devices = db.devices(commune)?;
+    let who = db.device_volunteers(commune)?;
+    let r = db.commune(commune)?;
+    let names: HashMap<&str, &str> = r.volunteers.iter().map(|v| (v.id.as_str(), v.name.as_str())).collect();
     Ok(devices
         .into_iter()
         .map(|d| {
-            let names =
-                who.get(&d.id).map(|ids| ids.iter().map(|v| r.volunteer_name(v)).collect::<Vec<_>>().join(", "));
-            (d, names.unwrap_or_default())
+            let list = who.get(&d.id).map(|ids| {
+                ids.iter().map(|v| names.get(v.as_str()).copied().unwrap_or(v.as_str())).collect::<Vec<_>>().join(", ")
+            });
+            (d, list.unwrap_or_default())
         })
         .collect())
 }
@@ -84,20 +87,26 @@ pub(super) fn devices_body(o: &Office, devices: &DeviceList, code: Option<NewCod
     }
 }
 
-pub(super) async fn devices_page(State(state): State<AppState>, headers: HeaderMap) -> Result<Markup, Refusal> {
-    let o = office(&state, &headers)?;
-    let devices = device_list(&state, &o.session.commune)?;
+pub(super) async fn devices_page(State(state): State<AppState>, o: Office) -> Result<Markup, Refusal> {
+    let commune = o.session.commune.clone();
+    let devices = state.blocking(move |db| device_list(db, &commune)).await??;
     Ok(page(&o, 4, devices_body(&o, &devices, None)))
 }
 
 pub(super) async fn new_code(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    o: Office,
     Form(f): Form<CsrfForm>,
 ) -> Result<Markup, Refusal> {
-    let o = office(&state, &headers)?;
     check_csrf(&o, f.csrf.as_deref())?;
-    let code = state.db.new_enrol_code(&o.session.commune, chrono::Duration::hours(24), Utc::now())?;
+    let session = o.session.clone();
+    let (code, devices) = state
+        .blocking(move |db| {
+            let code = db.new_enrol_code(&session.commune, chrono::Duration::hours(24), Utc::now())?;
+            db.audit(&session, "device.code", "", Utc::now())?;
+            Ok::<_, db::DbError>((code, device_list(db, &session.commune)?))
+        })
+        .await??;
     // The configured public address, never the Host this browser used (the office PC may
     // say localhost, which means nothing to a tablet).
     let link = state.public.as_ref().map(|public| {
@@ -107,24 +116,29 @@ pub(super) async fn new_code(
             .unwrap_or_default();
         (link, svg)
     });
-    state.db.audit(&o.session, "device.code", "", Utc::now())?;
-    let devices = device_list(&state, &o.session.commune)?;
     Ok(page(&o, 4, devices_body(&o, &devices, Some(NewCode { code, link }))))
 }
 
 pub(super) async fn revoke_device(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    o: Office,
     Path(id): Path<String>,
     Form(f): Form<CsrfForm>,
 ) -> Result<Response, Refusal> {
-    let o = office(&state, &headers)?;
     check_csrf(&o, f.csrf.as_deref())?;
-    let devices = state.db.devices(&o.session.commune)?;
-    if !devices.iter().any(|d| d.id == id) {
+    let session = o.session.clone();
+    let found = state
+        .blocking(move |db| {
+            if !db.devices(&session.commune)?.iter().any(|d| d.id == id) {
+                return Ok(false);
+            }
+            let _ = db.revoke(&id, Utc::now());
+            db.audit(&session, "device.revoke", &id, Utc::now())?;
+            Ok::<_, db::DbError>(true)
+        })
+        .await??;
+    if !found {
         return Err(Refusal::Page(StatusCode::NOT_FOUND, message_page(o.t, o.t.not_found)));
     }
-    let _ = state.db.revoke(&id, Utc::now());
-    state.db.audit(&o.session, "device.revoke", &id, Utc::now())?;
     Ok(Redirect::to("/office/devices").into_response())
 }

@@ -6,7 +6,7 @@ use super::*;
 pub(super) fn erasure_body(
     o: &Office,
     notice: Option<Markup>,
-    found: Option<(&ReferenceData, &[super::db::RecordRow])>,
+    found: Option<(&ReferenceData, &[db::RecordRow])>,
 ) -> Markup {
     let t = o.t;
     html! {
@@ -31,9 +31,8 @@ pub(super) fn erasure_body(
     }
 }
 
-pub(super) async fn erasure_page(State(state): State<AppState>, headers: HeaderMap) -> Result<Markup, Refusal> {
-    let o = office(&state, &headers)?;
-    Ok(page(&o, 5, erasure_body(&o, None, None)))
+pub(super) async fn erasure_page(o: Office) -> Markup {
+    page(&o, 5, erasure_body(&o, None, None))
 }
 
 #[derive(Deserialize)]
@@ -47,18 +46,17 @@ pub(super) struct FindForm {
 
 pub(super) async fn erasure_find(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    o: Office,
     Form(f): Form<FindForm>,
 ) -> Result<Response, Refusal> {
-    let o = office(&state, &headers)?;
     check_csrf(&o, f.csrf.as_deref())?;
     let t = o.t;
-    let name = Some(f.name.trim()).filter(|s| !s.is_empty());
+    let name = Some(f.name.trim().to_owned()).filter(|s| !s.is_empty());
     // The number is hashed with the commune's key for the lookup and then dropped.
-    let cid_hash = match f.citizen_id.trim() {
+    let cid = match f.citizen_id.trim() {
         "" => None,
         typed => match crate::domain::citizen_id::CitizenId::parse(typed) {
-            Ok(id) => Some(id.hash(&state.db.cid_key(&o.session.commune)?)),
+            Ok(id) => Some(id),
             Err(_) => {
                 return Ok((
                     StatusCode::BAD_REQUEST,
@@ -68,35 +66,61 @@ pub(super) async fn erasure_find(
             }
         },
     };
-    if name.is_none() && cid_hash.is_none() {
+    if name.is_none() && cid.is_none() {
         return Ok((
             StatusCode::BAD_REQUEST,
             page(&o, 5, erasure_body(&o, Some(notice_error(t.erasure_need_input)), None)),
         )
             .into_response());
     }
-    let rows = state.db.find_person(&o.session.commune, name, cid_hash.as_deref())?;
-    let r = state.db.commune(&o.session.commune)?;
-    state.db.audit(&o.session, "erasure.find", &format!("{} records", rows.len()), Utc::now())?;
+    let session = o.session.clone();
+    let (rows, r) = state
+        .blocking(move |db| {
+            let cid_hash = match cid {
+                Some(id) => Some(id.hash(&db.cid_key(&session.commune)?)),
+                None => None,
+            };
+            let rows = db.find_person(&session.commune, name.as_deref(), cid_hash.as_deref())?;
+            let r = db.commune(&session.commune)?;
+            db.audit(&session, "erasure.find", &format!("{} records", rows.len()), Utc::now())?;
+            Ok::<_, db::DbError>((rows, r))
+        })
+        .await??;
     Ok(page(&o, 5, erasure_body(&o, None, Some((&r, &rows)))).into_response())
 }
 
-pub(super) async fn erasure_erase(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    body: String,
-) -> Result<Response, Refusal> {
-    let o = office(&state, &headers)?;
+/// Most records one erasure takes (a person's sessions are a handful).
+pub(super) const MAX_ERASE: usize = 500;
+
+pub(super) async fn erasure_erase(State(state): State<AppState>, o: Office, body: String) -> Result<Response, Refusal> {
     // Several `id` fields: parse the form by hand.
     let pairs: Vec<(String, String)> = serde_urlencoded_pairs(&body);
     let csrf = pairs.iter().find(|(k, _)| k == "csrf").map(|(_, v)| v.as_str());
     check_csrf(&o, csrf)?;
-    let ids: Vec<uuid::Uuid> =
+    let mut ids: Vec<uuid::Uuid> =
         pairs.iter().filter(|(k, _)| k == "id").filter_map(|(_, v)| uuid::Uuid::parse_str(v).ok()).collect();
-    let erased = state.db.erase(&o.session.commune, &ids, Utc::now())?;
-    let n = erased.len();
-    let listed: Vec<String> = erased.iter().map(|id| id.to_string()).collect();
-    state.db.audit(&o.session, "erasure.erase", &format!("{n} records: {}", listed.join(" ")), Utc::now())?;
+    ids.sort();
+    ids.dedup();
+    if ids.len() > MAX_ERASE {
+        let notice = notice_error(&format!("{} {MAX_ERASE}.", o.t.erase_too_many));
+        return Ok((StatusCode::BAD_REQUEST, page(&o, 5, erasure_body(&o, Some(notice), None))).into_response());
+    }
+    let session = o.session.clone();
+    let n = state
+        .blocking(move |db| {
+            // The audit entry names every record erased (ids only), so that an erasure can be
+            // done again on a backup restored from before it.
+            let erased = db.erase(&session.commune, &ids, Utc::now())?;
+            let listed: Vec<String> = erased.iter().map(uuid::Uuid::to_string).collect();
+            db.audit(
+                &session,
+                "erasure.erase",
+                &format!("{} records: {}", erased.len(), listed.join(" ")),
+                Utc::now(),
+            )?;
+            Ok::<_, db::DbError>(erased.len())
+        })
+        .await??;
     Ok(page(&o, 5, erasure_body(&o, Some(notice_ok(&format!("{} {n}", o.t.erased))), None)).into_response())
 }
 

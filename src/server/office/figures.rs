@@ -46,9 +46,9 @@ pub(super) fn bar(percent: f64, target: u32) -> Markup {
     }
 }
 
-pub(super) async fn coverage_page(State(state): State<AppState>, headers: HeaderMap) -> Result<Markup, Refusal> {
-    let o = office(&state, &headers)?;
-    let r = state.db.coverage_report(&o.session.commune)?;
+pub(super) async fn coverage_page(State(state): State<AppState>, o: Office) -> Result<Markup, Refusal> {
+    let commune = o.session.commune.clone();
+    let r = state.blocking(move |db| db.coverage_report(&commune)).await??;
     let t = o.t;
     Ok(page(
         &o,
@@ -76,7 +76,8 @@ pub(super) struct PeriodQuery {
     preset: Option<String>,
 }
 
-/// The period asked for, or this month; `Err` for dates that do not parse or are reversed.
+/// The period asked for, or this month; `Err` for dates that do not parse, fall outside
+/// 2000–2100 or are reversed.
 pub(super) fn period(q: &PeriodQuery) -> Result<(NaiveDate, NaiveDate), ()> {
     let today = Local::now().date_naive();
     let year_start = NaiveDate::from_ymd_opt(today.year(), 1, 1).ok_or(())?;
@@ -89,7 +90,7 @@ pub(super) fn period(q: &PeriodQuery) -> Result<(NaiveDate, NaiveDate), ()> {
         _ => {
             let parse = |s: &Option<String>, default| match s.as_deref().map(str::trim) {
                 None | Some("") => Ok(default),
-                Some(s) => NaiveDate::parse_from_str(s, "%Y-%m-%d").map_err(|_| ()),
+                Some(s) => parse_day(s).ok_or(()),
             };
             (parse(&q.from, month_start)?, parse(&q.to, today)?)
         }
@@ -185,10 +186,9 @@ pub(super) fn activity_body(t: &OfficeStrings, r: &ActivityReport) -> Markup {
 
 pub(super) async fn activity_page(
     State(state): State<AppState>,
-    headers: HeaderMap,
-    Query(q): Query<PeriodQuery>,
+    o: Office,
+    Params(q): Params<PeriodQuery>,
 ) -> Result<Response, Refusal> {
-    let o = office(&state, &headers)?;
     let t = o.t;
     let Ok((from, to)) = period(&q) else {
         let today = Local::now().date_naive();
@@ -198,7 +198,8 @@ pub(super) async fn activity_page(
         )
             .into_response());
     };
-    let r = state.db.activity_report(&o.session.commune, from, to)?;
+    let commune = o.session.commune.clone();
+    let r = state.blocking(move |db| db.activity_report(&commune, from, to)).await??;
     let query = format!("from={}&to={}", from.format("%Y-%m-%d"), to.format("%Y-%m-%d"));
     Ok(page(
         &o,
@@ -220,14 +221,17 @@ pub(super) async fn activity_page(
 
 pub(super) async fn print_page(
     State(state): State<AppState>,
-    headers: HeaderMap,
-    Query(q): Query<PeriodQuery>,
+    o: Office,
+    Params(q): Params<PeriodQuery>,
 ) -> Result<Response, Refusal> {
-    let o = office(&state, &headers)?;
     let t = o.t;
     let (from, to) = period(&q).map_err(|_| Refusal::Page(StatusCode::BAD_REQUEST, message_page(t, t.bad_dates)))?;
-    let cov = state.db.coverage_report(&o.session.commune)?;
-    let act = state.db.activity_report(&o.session.commune, from, to)?;
+    let commune = o.session.commune.clone();
+    let (cov, act) = state
+        .blocking(move |db| {
+            Ok::<_, db::DbError>((db.coverage_report(&commune)?, db.activity_report(&commune, from, to)?))
+        })
+        .await??;
     Ok(bare(
         t,
         t.title,
@@ -249,32 +253,46 @@ pub(super) async fn print_page(
 
 pub(super) async fn export_file(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    o: Office,
     Path(file): Path<String>,
-    Query(q): Query<PeriodQuery>,
+    Params(q): Params<PeriodQuery>,
 ) -> Result<Response, Refusal> {
-    let o = office(&state, &headers)?;
     let t = o.t;
     let commune = o.session.commune.clone();
-    let bad = |_| Refusal::Page(StatusCode::BAD_REQUEST, message_page(t, t.bad_dates));
-    let (bytes, mime) = match file.as_str() {
-        "coverage.xlsx" => (export::coverage_xlsx(&state.db.coverage_report(&commune)?, t), XLSX),
-        "coverage.csv" => (export::coverage_csv(&state.db.coverage_report(&commune)?, t), CSV),
-        "activity.xlsx" => {
-            let (from, to) = period(&q).map_err(bad)?;
-            (export::activity_xlsx(&state.db.activity_report(&commune, from, to)?, t), XLSX)
-        }
-        "activity.csv" => {
-            let (from, to) = period(&q).map_err(bad)?;
-            (export::activity_csv(&state.db.activity_report(&commune, from, to)?, t), CSV)
-        }
+    let mime = match file.as_str() {
+        "coverage.xlsx" | "activity.xlsx" => XLSX,
+        "coverage.csv" | "activity.csv" => CSV,
         _ => return Err(Refusal::Page(StatusCode::NOT_FOUND, message_page(t, t.not_found))),
     };
-    let bytes = bytes.map_err(|e| {
+    let period = if file.starts_with("activity") {
+        Some(period(&q).map_err(|_| Refusal::Page(StatusCode::BAD_REQUEST, message_page(t, t.bad_dates)))?)
+    } else {
+        None
+    };
+    let (session, name) = (o.session.clone(), file.clone());
+    // The report and the file are made on the blocking threads too: a big commune's XLSX
+    // takes a while.
+    let made = state
+        .blocking(move |db| {
+            let bytes = match (name.as_str(), period) {
+                ("coverage.xlsx", _) => export::coverage_xlsx(&db.coverage_report(&session.commune)?, t),
+                ("coverage.csv", _) => export::coverage_csv(&db.coverage_report(&session.commune)?, t),
+                ("activity.xlsx", Some((from, to))) => {
+                    export::activity_xlsx(&db.activity_report(&session.commune, from, to)?, t)
+                }
+                (_, Some((from, to))) => export::activity_csv(&db.activity_report(&session.commune, from, to)?, t),
+                (_, None) => Err("no period".to_owned()),
+            };
+            if bytes.is_ok() {
+                db.audit(&session, "export", &name, Utc::now())?;
+            }
+            Ok::<_, db::DbError>(bytes)
+        })
+        .await??;
+    let bytes = made.map_err(|e| {
         tracing::error!(file = %file, error = %e, "export failed");
         Refusal::Page(StatusCode::INTERNAL_SERVER_ERROR, message_page(t, "Lỗi khi tạo tệp / export failed."))
     })?;
-    state.db.audit(&o.session, "export", &file, Utc::now())?;
     let name = format!("sotay-{commune}-{}-{file}", Local::now().format("%Y%m%d"));
     Ok((
         [

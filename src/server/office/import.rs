@@ -1,12 +1,22 @@
 //! CSV imports of hamlets and volunteers, as Excel writes them: the whole file is checked
 //! and one bad row refuses it with every row's problem listed.
+//!
+//! A file larger than [`MAX_IMPORT_BYTES`] or with more rows than a commune may keep is
+//! refused with a message saying so, before it is parsed. A file that is not UTF-8 says what
+//! it seems to be (UTF-16 "Unicode Text", an Excel workbook, Windows-1258 or another
+//! legacy encoding) and how to save it as "CSV UTF-8" instead.
+
+use crate::domain::{fold, id_ok, Volunteer};
 
 use super::*;
+
+/// Largest CSV file taken (a commune's volunteers fit in a few hundred KB).
+pub(super) const MAX_IMPORT_BYTES: usize = 1024 * 1024;
 
 /// Reads a hamlet CSV as Excel writes it (UTF-8 with or without BOM, `,` or `;`); every
 /// row is checked, and any error refuses the whole file.
 pub fn parse_hamlet_csv(t: &OfficeStrings, bytes: &[u8]) -> Result<Vec<Hamlet>, Vec<String>> {
-    let (headers, records) = read_csv(bytes).ok_or_else(|| vec![t.import_header_missing.to_owned()])?;
+    let (headers, records) = read_csv(t, bytes, MAX_HAMLETS).map_err(|e| vec![e])?;
     let col = |names: &[&str]| headers.iter().position(|h| names.contains(&h.as_str()));
     let (Some(ci), Some(cn), Some(cp), Some(cb)) = (
         col(&["ma", "id", "ma_thon"]),
@@ -18,8 +28,8 @@ pub fn parse_hamlet_csv(t: &OfficeStrings, bytes: &[u8]) -> Result<Vec<Hamlet>, 
     };
     csv_rows(t, records, t.import_header_missing, |get| {
         let id = get(ci);
-        if id.is_empty() || id.len() > 64 {
-            return Err(t.name_required.to_owned());
+        if !id_ok(&id) {
+            return Err(t.hamlet_id_invalid.to_owned());
         }
         check_hamlet(t, &id, &get(cn), &get(cp), &get(cb)).map_err(str::to_owned)
     })
@@ -57,79 +67,91 @@ pub(super) fn csv_rows<T>(
     }
 }
 
-/// The fields of a multipart form, read up to the first one that cannot be read.
-pub(super) async fn multipart_fields(mut multipart: Multipart) -> HashMap<String, Vec<u8>> {
+/// The fields of a multipart form, read up to the first one that cannot be read; `Err` as
+/// soon as a field passes [`MAX_IMPORT_BYTES`].
+pub(super) async fn multipart_fields(mut multipart: Multipart) -> Result<HashMap<String, Vec<u8>>, ()> {
     let mut fields: HashMap<String, Vec<u8>> = HashMap::new();
-    while let Ok(Some(field)) = multipart.next_field().await {
+    'fields: while let Ok(Some(mut field)) = multipart.next_field().await {
         let name = field.name().unwrap_or("").to_owned();
-        let Ok(bytes) = field.bytes().await else { break };
-        fields.insert(name, bytes.to_vec());
+        let mut bytes = Vec::new();
+        loop {
+            match field.chunk().await {
+                Ok(Some(chunk)) if bytes.len() + chunk.len() > MAX_IMPORT_BYTES => return Err(()),
+                Ok(Some(chunk)) => bytes.extend_from_slice(&chunk),
+                Ok(None) => break,
+                // Over the server's body limit: too large too.
+                Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => return Err(()),
+                Err(_) => break 'fields,
+            }
+        }
+        fields.insert(name, bytes);
     }
-    fields
+    Ok(fields)
 }
 
 pub(super) async fn import_hamlets(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    o: Office,
     multipart: Multipart,
 ) -> Result<Response, Refusal> {
-    let apply = |r: &mut ReferenceData, hamlets: Vec<Hamlet>| {
+    import_reference(&state, &o, multipart, move |t, r, bytes| {
+        let hamlets = parse_hamlet_csv(t, bytes)?;
         let n = hamlets.len();
+        let mut at: HashMap<String, usize> = r.hamlets.iter().enumerate().map(|(i, h)| (h.id.clone(), i)).collect();
+        let new = hamlets.iter().filter(|h| !at.contains_key(&h.id)).count();
+        if r.hamlets.len() + new > MAX_HAMLETS {
+            return Err(vec![format!("{} {MAX_HAMLETS}.", t.too_many_hamlets)]);
+        }
         for h in hamlets {
-            match r.hamlets.iter_mut().find(|x| x.id == h.id) {
-                Some(x) => *x = h,
-                None => r.hamlets.push(h),
+            match at.get(&h.id) {
+                Some(&i) => r.hamlets[i] = h,
+                None => {
+                    at.insert(h.id.clone(), r.hamlets.len());
+                    r.hamlets.push(h);
+                }
             }
         }
-        format!("{n} rows")
-    };
-    let parse = |t: &'static OfficeStrings, _: &ReferenceData, bytes: &[u8]| parse_hamlet_csv(t, bytes);
-    import_reference(&state, &headers, multipart, "hamlet.import", |t| t.imported, parse, apply).await
+        Ok(("hamlet.import", format!("{n} rows"), format!("{} {n}", t.imported)))
+    })
+    .await
 }
 
-/// A CSV import of reference rows from a multipart form (with its CSRF token): the file is
-/// parsed whole and one bad row refuses it with every row's error; otherwise the rows are
-/// applied, saved and audited (`apply` gives the audit detail), and the page says how many.
-pub(super) async fn import_reference<T>(
+/// A CSV import of reference rows from a multipart form (with its CSRF token): `import`
+/// parses the file whole and applies it, or refuses it with every row's error (leaving the
+/// data untouched); it gives the audit entry's action and detail and what the page says.
+pub(super) async fn import_reference(
     state: &AppState,
-    headers: &HeaderMap,
+    o: &Office,
     multipart: Multipart,
-    action: &str,
-    done: fn(&'static OfficeStrings) -> &'static str,
-    parse: impl FnOnce(&'static OfficeStrings, &ReferenceData, &[u8]) -> Result<Vec<T>, Vec<String>>,
-    apply: impl FnOnce(&mut ReferenceData, Vec<T>) -> String,
+    import: impl FnOnce(&'static OfficeStrings, &mut ReferenceData, &[u8]) -> Result<(&'static str, String, String), Vec<String>>
+        + Send
+        + 'static,
 ) -> Result<Response, Refusal> {
-    let o = office(state, headers)?;
     let t = o.t;
-    let fields = multipart_fields(multipart).await;
+    let Ok(mut fields) = multipart_fields(multipart).await else {
+        let message = format!("{} {} KB.", t.import_too_large, MAX_IMPORT_BYTES / 1024);
+        return change_reference(state, o, move |_| Change::Refused(import_failed(t, &[message]))).await;
+    };
     let csrf = fields.get("csrf").and_then(|b| std::str::from_utf8(b).ok()).map(str::to_owned);
-    check_csrf(&o, csrf.as_deref())?;
-    let mut r = state.db.commune(&o.session.commune)?;
-    match parse(t, &r, fields.get("file").map(Vec::as_slice).unwrap_or(&[])) {
-        Err(errors) => {
-            let notice = html! { div.error role="alert" data-testid="form-error" { p { (t.import_failed) } ul { @for e in &errors { li { (e) } } } } };
-            Ok((StatusCode::BAD_REQUEST, page(&o, 3, hamlets_body(&o, &r, Some(notice)))).into_response())
-        }
-        Ok(rows) => {
-            let n = rows.len();
-            let detail = apply(&mut r, rows);
-            state.db.put_commune(&r)?;
-            state.db.audit(&o.session, action, &detail, Utc::now())?;
-            Ok(page(&o, 3, hamlets_body(&o, &r, Some(notice_ok(&format!("{} {n}", done(t)))))).into_response())
-        }
-    }
+    check_csrf(o, csrf.as_deref())?;
+    let file = fields.remove("file").unwrap_or_default();
+    change_reference(state, o, move |r| match import(t, r, &file) {
+        Err(errors) => Change::Refused(import_failed(t, &errors)),
+        Ok((action, detail, message)) => Change::Saved { action, detail, message, show: ListView::default() },
+    })
+    .await
+}
+
+fn import_failed(t: &OfficeStrings, errors: &[String]) -> Markup {
+    html! { div.error role="alert" data-testid="form-error" { p { (t.import_failed) } ul { @for e in errors { li { (e) } } } } }
 }
 
 /// Reads a volunteer CSV as Excel writes it: `ma, ho_ten, thon` (the hamlet by id or name)
 /// and an optional `to_truong` (team lead: x, 1, có/yes; empty, 0, không/no for not). Every
 /// row is checked against the commune's hamlets, and any error refuses the whole file.
-pub fn parse_volunteer_csv(
-    t: &OfficeStrings,
-    r: &ReferenceData,
-    bytes: &[u8],
-) -> Result<Vec<crate::domain::Volunteer>, Vec<String>> {
+pub fn parse_volunteer_csv(t: &OfficeStrings, r: &ReferenceData, bytes: &[u8]) -> Result<Vec<Volunteer>, Vec<String>> {
+    let (headers, records) = read_csv(t, bytes, MAX_VOLUNTEERS).map_err(|e| vec![e])?;
     let missing = || vec![t.volunteer_import_header_missing.to_owned()];
-    let (headers, records) = read_csv(bytes).ok_or_else(missing)?;
     let col = |names: &[&str]| headers.iter().position(|h| names.contains(&h.as_str()));
     let (Some(ci), Some(cn), Some(ch)) = (
         col(&["ma", "id", "ma_tnv"]),
@@ -139,51 +161,104 @@ pub fn parse_volunteer_csv(
         return Err(missing());
     };
     let cl = col(&["to_truong", "lead", "team_lead"]);
+    // Hamlets by id and by folded name, folded once rather than once per row.
+    let by_id: HashMap<&str, &str> = r.hamlets.iter().map(|h| (h.id.as_str(), h.id.as_str())).collect();
+    let mut by_name: HashMap<String, &str> = HashMap::new();
+    for h in &r.hamlets {
+        by_name.entry(fold::fold(&h.name)).or_insert(h.id.as_str());
+    }
     csv_rows(t, records, t.volunteer_import_header_missing, |get| {
         let (id, name, hamlet) = (get(ci), get(cn), get(ch));
-        if !volunteer_id_ok(&id) || name.is_empty() || name.chars().count() > 100 {
+        if !id_ok(&id) || name.is_empty() || name.chars().count() > 100 {
             return Err(t.volunteer_invalid.to_owned());
         }
-        let folded = crate::domain::fold::fold(&hamlet);
-        let h = r
-            .hamlets
-            .iter()
-            .find(|h| h.id == hamlet || (!folded.is_empty() && crate::domain::fold::fold(&h.name) == folded))
+        let folded = fold::fold(&hamlet);
+        let h = by_id
+            .get(hamlet.as_str())
+            .or_else(|| by_name.get(&folded).filter(|_| !folded.is_empty()))
             .ok_or_else(|| t.unknown_hamlet.to_owned())?;
-        let lead = match cl.map(|c| crate::domain::fold::fold(&get(c))).as_deref() {
+        let lead = match cl.map(|c| fold::fold(&get(c))).as_deref() {
             None | Some("" | "0" | "khong" | "no" | "false") => false,
             Some("x" | "1" | "co" | "yes" | "true" | "\u{2713}") => true,
             Some(_) => return Err(t.lead_invalid.to_owned()),
         };
-        Ok(crate::domain::Volunteer { id, name, hamlet_id: Some(h.id.clone()), lead })
+        Ok(Volunteer { id, name, hamlet_id: Some((*h).to_owned()), lead })
     })
 }
 
-/// A CSV file's folded header names and its rows (`None` for a row that cannot be read);
-/// `None` when the file is not UTF-8 or has no header row. UTF-8 with or without BOM,
-/// `,` or `;`.
-pub(super) fn read_csv(bytes: &[u8]) -> Option<(Vec<String>, Vec<Option<csv::StringRecord>>)> {
-    let text = std::str::from_utf8(bytes).ok()?.trim_start_matches('\u{feff}');
+/// What a file that is not UTF-8 CSV text seems to be, as the message to show; `None` for
+/// UTF-8 text.
+fn not_csv_text(t: &OfficeStrings, bytes: &[u8]) -> Option<&'static str> {
+    if bytes.starts_with(b"PK\x03\x04") || bytes.starts_with(&[0xd0, 0xcf, 0x11, 0xe0]) {
+        // A zip (.xlsx) or an OLE2 compound file (.xls).
+        Some(t.import_workbook)
+    } else if bytes.starts_with(&[0xff, 0xfe]) || bytes.starts_with(&[0xfe, 0xff]) || bytes.contains(&0) {
+        Some(t.import_utf16)
+    } else if std::str::from_utf8(bytes).is_err() {
+        Some(t.import_not_utf8)
+    } else {
+        None
+    }
+}
+
+/// A CSV file's folded header names and its rows (`None` for a row that cannot be read), at
+/// most `max_rows` of them; `Err` says why the file cannot be read (not UTF-8, too many rows,
+/// no header row). UTF-8 with or without BOM, `,` or `;`.
+#[allow(clippy::type_complexity)]
+pub(super) fn read_csv(
+    t: &OfficeStrings,
+    bytes: &[u8],
+    max_rows: usize,
+) -> Result<(Vec<String>, Vec<Option<csv::StringRecord>>), String> {
+    if bytes.len() > MAX_IMPORT_BYTES {
+        return Err(format!("{} {} KB.", t.import_too_large, MAX_IMPORT_BYTES / 1024));
+    }
+    if let Some(what) = not_csv_text(t, bytes) {
+        return Err(what.to_owned());
+    }
+    let text = std::str::from_utf8(bytes).unwrap_or_default().trim_start_matches('\u{feff}');
     let first = text.lines().next().unwrap_or("");
     let delimiter = if first.matches(';').count() > first.matches(',').count() { b';' } else { b',' };
     let mut reader = csv::ReaderBuilder::new().delimiter(delimiter).flexible(true).from_reader(text.as_bytes());
-    let headers = reader.headers().ok()?.iter().map(|s| crate::domain::fold::fold(s).replace(' ', "_")).collect();
-    Some((headers, reader.records().map(Result::ok).collect()))
+    let headers = reader
+        .headers()
+        .map_err(|_| t.import_header_missing.to_owned())?
+        .iter()
+        .map(|s| fold::fold(s).replace(' ', "_"))
+        .collect();
+    let mut rows = Vec::new();
+    for record in reader.records() {
+        if rows.len() == max_rows {
+            return Err(format!("{} {max_rows}.", t.import_too_many_rows));
+        }
+        rows.push(record.ok());
+    }
+    Ok((headers, rows))
 }
 
 pub(super) async fn import_volunteers(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    o: Office,
     multipart: Multipart,
 ) -> Result<Response, Refusal> {
-    let apply = |r: &mut ReferenceData, volunteers: Vec<crate::domain::Volunteer>| {
-        let n = volunteers.len();
-        let leads = volunteers.iter().filter(|v| v.lead).count();
-        for v in volunteers {
-            put_volunteer(r, v);
+    import_reference(&state, &o, multipart, move |t, r, bytes| {
+        let volunteers = parse_volunteer_csv(t, r, bytes)?;
+        let (n, leads) = (volunteers.len(), volunteers.iter().filter(|v| v.lead).count());
+        let mut at: HashMap<String, usize> = r.volunteers.iter().enumerate().map(|(i, v)| (v.id.clone(), i)).collect();
+        let new = volunteers.iter().filter(|v| !at.contains_key(&v.id)).count();
+        if r.volunteers.len() + new > MAX_VOLUNTEERS {
+            return Err(vec![format!("{} {MAX_VOLUNTEERS}.", t.too_many_volunteers)]);
         }
-        format!("{n} rows, {leads} leads")
-    };
-    let done = |t: &'static OfficeStrings| t.volunteers_imported;
-    import_reference(&state, &headers, multipart, "volunteer.import", done, parse_volunteer_csv, apply).await
+        for v in volunteers {
+            match at.get(&v.id) {
+                Some(&i) => r.volunteers[i] = v,
+                None => {
+                    at.insert(v.id.clone(), r.volunteers.len());
+                    r.volunteers.push(v);
+                }
+            }
+        }
+        Ok(("volunteer.import", format!("{n} rows, {leads} leads"), format!("{} {n}", t.volunteers_imported)))
+    })
+    .await
 }

@@ -1,7 +1,16 @@
 //! Logging in and out, and the language switch. A session is opened only by the right
 //! password for a name that is not locked (see `accounts`); the answers are alike for names
 //! with and without an account.
+//!
+//! Before any password is checked: one address may try [`super::super::LOGIN_PER_ADDRESS`]
+//! logins a minute, a name or password too long is refused without being stored or shown
+//! again, and a check must get one of the few places of the server's `PasswordGate` (argon2
+//! takes about 19 MiB each) within a few seconds, or the page says to try again.
 
+use axum::extract::rejection::FormRejection;
+
+use super::super::accounts::{MAX_PASSWORD_BYTES, MAX_USERNAME_CHARS};
+use super::super::limits::Peer;
 use super::*;
 
 #[derive(Deserialize)]
@@ -54,9 +63,28 @@ pub(super) async fn login_page(headers: HeaderMap) -> Response {
     ([(header::SET_COOKIE, login_cookie(&token))], login_form(lang(&headers), None, "", &token)).into_response()
 }
 
-pub(super) async fn login(State(state): State<AppState>, headers: HeaderMap, Form(f): Form<LoginForm>) -> Response {
+pub(super) async fn login(
+    State(state): State<AppState>,
+    peer: Peer,
+    headers: HeaderMap,
+    form: Result<Form<LoginForm>, FormRejection>,
+) -> Response {
     let t = lang(&headers);
+    // Refused before the form is looked at: the page again, empty, with the form's token.
+    let refuse = |status: StatusCode, message: &str| {
+        let token = login_token(&headers).unwrap_or_else(new_login_token);
+        (status, [(header::SET_COOKIE, login_cookie(&token))], login_form(t, Some(message), "", &token)).into_response()
+    };
+    if !state.login_per_address.allow(&peer.key()) {
+        tracing::warn!("office login refused: address over its limit");
+        return refuse(StatusCode::TOO_MANY_REQUESTS, t.login_address_limit);
+    }
+    // A name or password too long is neither stored nor shown again.
+    let Ok(Form(f)) = form else { return refuse(StatusCode::BAD_REQUEST, t.login_too_long) };
     let username = f.username.trim().to_owned();
+    if username.chars().count() > MAX_USERNAME_CHARS || f.password.len() > MAX_PASSWORD_BYTES {
+        return refuse(StatusCode::BAD_REQUEST, t.login_too_long);
+    }
     let typed = username.clone();
     // A form from this server in this browser, or nothing is checked: a page elsewhere
     // cannot post a login (it cannot read the token, and the cookie is not sent with a
@@ -67,11 +95,31 @@ pub(super) async fn login(State(state): State<AppState>, headers: HeaderMap, For
         let form = login_form(t, Some(t.login_expired), &typed, &token);
         return (StatusCode::FORBIDDEN, [(header::SET_COOKIE, login_cookie(&token))], form).into_response();
     };
-    let db = state.db.clone();
-    let result = tokio::task::spawn_blocking(move || db.login(&username, &f.password, Utc::now())).await;
+    let Some(permit) = state.passwords.enter().await else {
+        tracing::warn!("office login refused: too many password checks at once");
+        let form = login_form(t, Some(t.login_busy), &typed, &token);
+        return (StatusCode::SERVICE_UNAVAILABLE, [(header::RETRY_AFTER, "5")], form).into_response();
+    };
+    let result: Result<Result<(String, Session), LoginError>, Refusal> = async {
+        let begun = state.blocking(move |db| db.begin_login(&username, Utc::now())).await??;
+        let attempt = match begun {
+            Ok(attempt) => attempt,
+            Err(locked) => return Ok(Err(locked)),
+        };
+        let (attempt, ok) = state
+            .passwords
+            .check(move || {
+                let ok = attempt.verify(&f.password);
+                (attempt, ok)
+            })
+            .await
+            .ok_or(TaskFailed)?;
+        Ok(state.blocking(move |db| db.finish_login(attempt, ok, Utc::now())).await??)
+    }
+    .await;
+    drop(permit);
     match result {
-        Ok(Ok(Ok((session_token, session)))) => {
-            let _ = state.db.audit(&session, "login", "", Utc::now());
+        Ok(Ok((session_token, _))) => {
             let session_cookie =
                 format!("{COOKIE}={session_token}; HttpOnly; SameSite=Strict; Path=/office{}", secure());
             let spent =
@@ -84,35 +132,35 @@ pub(super) async fn login(State(state): State<AppState>, headers: HeaderMap, For
             }
             response
         }
-        Ok(Ok(Err(LoginError::Wrong))) => {
+        Ok(Err(LoginError::Wrong)) => {
             tracing::info!("office login refused");
             // A wrong password costs the guesser time on top of the lock-out.
             tokio::time::sleep(std::time::Duration::from_millis(400)).await;
             (StatusCode::UNAUTHORIZED, login_form(t, Some(t.login_wrong), &typed, &token)).into_response()
         }
-        Ok(Ok(Err(LoginError::Locked { until }))) => {
+        Ok(Err(LoginError::Locked { until })) => {
             tracing::warn!("office login refused: account locked");
             let at = until.with_timezone(&Local).format("%H:%M:%S");
             let message = format!("{} {at}.", t.login_locked);
             (StatusCode::TOO_MANY_REQUESTS, login_form(t, Some(&message), &typed, &token)).into_response()
         }
-        Ok(Err(e)) => Refusal::from(e).into_response(),
-        Err(_) => {
-            tracing::error!("the login task failed");
-            server_error().into_response()
-        }
+        Err(refusal) => refusal.into_response(),
     }
 }
 
 pub(super) async fn logout(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    o: Office,
     Form(f): Form<CsrfForm>,
 ) -> Result<Response, Refusal> {
-    let o = office(&state, &headers)?;
     check_csrf(&o, f.csrf.as_deref())?;
-    state.db.audit(&o.session, "logout", "", Utc::now())?;
-    state.db.logout(&o.token)?;
+    let (session, token) = (o.session.clone(), o.token.clone());
+    state
+        .blocking(move |db| {
+            db.audit(&session, "logout", "", Utc::now())?;
+            db.logout(&token)
+        })
+        .await??;
     Ok((
         [(header::SET_COOKIE, format!("{COOKIE}=; HttpOnly; SameSite=Strict; Path=/office; Max-Age=0{}", secure()))],
         Redirect::to("/office/login"),

@@ -5,13 +5,21 @@
 //!
 //! Every page needs a session; every change (a POST) needs the session's CSRF token, is
 //! refused with a clear message and changes nothing otherwise, and is written to the audit
-//! log, as are lookups of a person (by name or ID number) and views of a consent record.
+//! log, as is every view that shows a person: the record list, a record, a consent record,
+//! the searches by name or ID number. Wording comes from `i18n::office`. Nothing here logs
+//! what a request carries.
+//!
 //! The login form carries a token of its own, matched against a `SameSite=Strict` cookie
 //! before any password is looked at, so another site cannot log a browser in to an account
 //! of its choosing. Cookies are `Secure` (unless `SOTAY_COOKIE_SECURE=0`). Every response
 //! forbids framing, sniffing and caching and has a content security policy: no script at
 //! all, styles from the stylesheet only ([`office_headers`]).
-//! Wording comes from `i18n::office`. Nothing here logs what a request carries.
+//!
+//! The database is reached only through [`AppState::blocking`]: the session lookup in the
+//! [`Office`] extractor and each handler's work run on the blocking threads. Query
+//! parameters that cannot be read ([`Params`]) and dates outside 2000–2100 are answered 400
+//! with a message; no input makes a handler panic. Pages stay small however many hamlets and
+//! volunteers a commune has: long lists are paged and long choice lists become a text box.
 
 mod devices;
 mod erasure;
@@ -23,7 +31,8 @@ mod reference;
 
 use std::collections::HashMap;
 
-use axum::extract::{Multipart, Path, Query, State};
+use axum::extract::{FromRequestParts, Multipart, Path, Query, State};
+use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
@@ -34,7 +43,7 @@ use serde::Deserialize;
 
 use super::accounts::{LoginError, Session};
 use super::reports::{ActivityReport, CoverageReport};
-use super::{db, export, AppState};
+use super::{db, export, AppState, TaskFailed};
 use crate::domain::{Hamlet, ReferenceData};
 use crate::i18n::office::{OfficeStrings, EN, VI};
 use devices::*;
@@ -140,6 +149,35 @@ struct Office {
     t: &'static OfficeStrings,
 }
 
+impl FromRequestParts<AppState> for Office {
+    type Rejection = Refusal;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Office, Refusal> {
+        let token = cookie(&parts.headers, COOKIE).ok_or(Refusal::Login)?;
+        let lookup = token.clone();
+        let session = state.blocking(move |db| db.session(&lookup, Utc::now())).await??.ok_or(Refusal::Login)?;
+        Ok(Office { session, token, t: lang(&parts.headers) })
+    }
+}
+
+/// Query parameters; ones that cannot be read (a repeated or malformed parameter) are
+/// answered 400 with a message.
+struct Params<T>(T);
+
+impl<T: serde::de::DeserializeOwned + Send> FromRequestParts<AppState> for Params<T> {
+    type Rejection = Refusal;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Params<T>, Refusal> {
+        match Query::<T>::from_request_parts(parts, state).await {
+            Ok(Query(q)) => Ok(Params(q)),
+            Err(_) => {
+                let t = lang(&parts.headers);
+                Err(Refusal::Page(StatusCode::BAD_REQUEST, message_page(t, t.bad_query)))
+            }
+        }
+    }
+}
+
 enum Refusal {
     Login,
     Page(StatusCode, Markup),
@@ -162,14 +200,23 @@ impl From<db::DbError> for Refusal {
     }
 }
 
+impl From<TaskFailed> for Refusal {
+    fn from(_: TaskFailed) -> Self {
+        server_error()
+    }
+}
+
 fn server_error() -> Refusal {
     Refusal::Page(StatusCode::INTERNAL_SERVER_ERROR, html! { p { "Lỗi máy chủ / server error." } })
 }
 
-fn office(state: &AppState, headers: &HeaderMap) -> Result<Office, Refusal> {
-    let token = cookie(headers, COOKIE).ok_or(Refusal::Login)?;
-    let session = state.db.session(&token, Utc::now())?.ok_or(Refusal::Login)?;
-    Ok(Office { session, token, t: lang(headers) })
+/// The years office dates may fall in: a wider range is no use to a commune and let chrono's
+/// date arithmetic overflow.
+const YEARS: std::ops::RangeInclusive<i32> = 2000..=2100;
+
+/// A `YYYY-MM-DD` date from a form or query, within [`YEARS`].
+fn parse_day(s: &str) -> Option<NaiveDate> {
+    NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d").ok().filter(|d| YEARS.contains(&d.year()))
 }
 
 /// Checks the form's CSRF token against the session's.
@@ -267,10 +314,10 @@ fn local_time(t: chrono::DateTime<Utc>) -> String {
     t.with_timezone(&Local).format("%H:%M %d/%m/%Y").to_string()
 }
 
-async fn audit_page(State(state): State<AppState>, headers: HeaderMap) -> Result<Markup, Refusal> {
-    let o = office(&state, &headers)?;
+async fn audit_page(State(state): State<AppState>, o: Office) -> Result<Markup, Refusal> {
     let t = o.t;
-    let log = state.db.audit_log(&o.session.commune, 200)?;
+    let commune = o.session.commune.clone();
+    let log = state.blocking(move |db| db.audit_log(&commune, 200)).await??;
     Ok(page(
         &o,
         6,

@@ -36,7 +36,7 @@ pub(super) fn has_consent(body: &crate::domain::Body) -> bool {
 pub(super) fn record_rows(
     t: &OfficeStrings,
     r: &ReferenceData,
-    rows: &[super::db::RecordRow],
+    rows: &[db::RecordRow],
     select: Option<&str>,
 ) -> Markup {
     html! {
@@ -66,16 +66,14 @@ pub(super) fn record_rows(
 
 pub(super) async fn records_page(
     State(state): State<AppState>,
-    headers: HeaderMap,
-    Query(q): Query<RecordQuery>,
+    o: Office,
+    Params(q): Params<RecordQuery>,
 ) -> Result<Response, Refusal> {
-    let o = office(&state, &headers)?;
     let t = o.t;
-    let r = state.db.commune(&o.session.commune)?;
     let day = |s: &Option<String>| -> Result<Option<NaiveDate>, ()> {
         match s.as_deref().map(str::trim) {
             None | Some("") => Ok(None),
-            Some(s) => NaiveDate::parse_from_str(s, "%Y-%m-%d").map(Some).map_err(|_| ()),
+            Some(s) => parse_day(s).map(Some).ok_or(()),
         }
     };
     let (Ok(from), Ok(to)) = (day(&q.from), day(&q.to)) else {
@@ -84,26 +82,41 @@ pub(super) async fn records_page(
         );
     };
     let nonempty = |s: &Option<String>| s.clone().filter(|v| !v.is_empty());
-    let filter = super::db::RecordFilter {
+    let filter = db::RecordFilter {
         hamlet_id: nonempty(&q.hamlet),
         volunteer_id: nonempty(&q.volunteer),
         kind: nonempty(&q.kind),
         from: from.map(|d| d.format("%Y-%m-%d").to_string()),
         to_exclusive: to.map(|d| (d + chrono::Days::new(1)).format("%Y-%m-%d").to_string()),
     };
-    let name = q.q.as_deref().map(str::trim).filter(|s| !s.is_empty());
-    let rows = match name {
-        None => state.db.records(&o.session.commune, &filter, 200)?,
-        Some(name) => {
-            // A lookup of a person: the other filters apply to what it finds, and it is audited.
-            let mut rows = state.db.find_person(&o.session.commune, Some(name), None)?;
-            rows.retain(|row| record_matches(row, &filter));
-            rows.reverse();
-            rows.truncate(200);
-            state.db.audit(&o.session, "records.find", &format!("{} records", rows.len()), Utc::now())?;
-            rows
-        }
-    };
+    let name = q.q.as_deref().map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned);
+    let session = o.session.clone();
+    let lookup = name.clone();
+    // The list shows people's names: every view of it is audited, as is a lookup by name.
+    let (r, rows) = state
+        .blocking(move |db| {
+            let r = db.commune(&session.commune)?;
+            let rows = match lookup {
+                None => {
+                    let rows = db.records(&session.commune, &filter, 200)?;
+                    db.audit(&session, "records.list", &format!("{} records", rows.len()), Utc::now())?;
+                    rows
+                }
+                Some(name) => {
+                    // A lookup of a person: the other filters apply to what it finds.
+                    let mut rows = db.find_person(&session.commune, Some(&name), None)?;
+                    rows.retain(|row| record_matches(row, &filter));
+                    rows.reverse();
+                    rows.truncate(200);
+                    db.audit(&session, "records.find", &format!("{} records", rows.len()), Utc::now())?;
+                    rows
+                }
+            };
+            Ok::<_, db::DbError>((r, rows))
+        })
+        .await??;
+    let hamlets: Vec<(&str, &str)> = r.hamlets.iter().map(|h| (h.id.as_str(), h.name.as_str())).collect();
+    let volunteers: Vec<(&str, &str)> = r.volunteers.iter().map(|v| (v.id.as_str(), v.name.as_str())).collect();
     let sel = |v: &Option<String>, x: &str| v.as_deref() == Some(x);
     Ok(page(
         &o,
@@ -112,8 +125,8 @@ pub(super) async fn records_page(
             h1 { (t.records_title) }
             form.period.no-print method="get" action="/office/records" {
                 label { (t.person_name) " " input name="q" value=[name] autocomplete="off"; }
-                label { (t.hamlet_header) " " select name="hamlet" { option value="" { (t.all) } @for h in &r.hamlets { option value=(h.id) selected[sel(&q.hamlet, &h.id)] { (h.name) } } } }
-                label { (t.volunteer_header) " " select name="volunteer" { option value="" { (t.all) } @for v in &r.volunteers { option value=(v.id) selected[sel(&q.volunteer, &v.id)] { (v.name) } } } }
+                label { (t.hamlet_header) " " (choice(t, "hamlet", q.hamlet.as_deref(), &hamlets)) }
+                label { (t.volunteer_header) " " (choice(t, "volunteer", q.volunteer.as_deref(), &volunteers)) }
                 label { (t.record_headers[1]) " " select name="kind" { option value="" { (t.all) } @for k in crate::domain::RecordKind::ALL { option value=(k.code()) selected[sel(&q.kind, k.code())] { (t.kinds[k.index()]) } } } }
                 label { (t.from) " " input type="date" name="from" value=[from.map(|d| d.format("%Y-%m-%d").to_string())]; }
                 label { (t.to) " " input type="date" name="to" value=[to.map(|d| d.format("%Y-%m-%d").to_string())]; }
@@ -126,7 +139,7 @@ pub(super) async fn records_page(
 }
 
 /// The record list's filters, applied to rows already found (by a name).
-pub(super) fn record_matches(row: &super::db::RecordRow, f: &super::db::RecordFilter) -> bool {
+pub(super) fn record_matches(row: &db::RecordRow, f: &db::RecordFilter) -> bool {
     let is = |want: &Option<String>, have: &str| want.as_deref().is_none_or(|w| w == have);
     let day = row.occurred_at.get(..10).unwrap_or("");
     is(&f.hamlet_id, &row.hamlet_id)
@@ -138,19 +151,23 @@ pub(super) fn record_matches(row: &super::db::RecordRow, f: &super::db::RecordFi
 
 pub(super) async fn record_page(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    o: Office,
     Path(id): Path<String>,
 ) -> Result<Response, Refusal> {
-    let o = office(&state, &headers)?;
     let t = o.t;
-    let found = match uuid::Uuid::parse_str(&id) {
-        Ok(id) => state.db.record(&o.session.commune, id)?,
-        Err(_) => None,
-    };
-    let Some((row, history)) = found else {
+    let session = o.session.clone();
+    let found = state
+        .blocking(move |db| {
+            let Ok(id) = uuid::Uuid::parse_str(&id) else { return Ok(None) };
+            let Some(found) = db.record(&session.commune, id)? else { return Ok(None) };
+            let r = db.commune(&session.commune)?;
+            db.audit(&session, "record.view", &id.to_string(), Utc::now())?;
+            Ok::<_, db::DbError>(Some((found, r)))
+        })
+        .await??;
+    let Some(((row, history), r)) = found else {
         return Err(Refusal::Page(StatusCode::NOT_FOUND, message_page(t, t.not_found)));
     };
-    let r = state.db.commune(&o.session.commune)?;
     Ok(page(
         &o,
         2,
@@ -180,24 +197,34 @@ pub(super) async fn record_page(
 /// and shows no personal detail.
 pub(super) async fn consent_page(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    o: Office,
     Path(id): Path<String>,
 ) -> Result<Response, Refusal> {
-    let o = office(&state, &headers)?;
     let t = o.t;
-    let commune = o.session.commune.clone();
-    let found = match uuid::Uuid::parse_str(&id) {
-        Ok(id) => state.db.record(&commune, id)?,
-        Err(_) => None,
-    };
-    let Some((row, history)) = found.filter(|(row, _)| matches!(row.body, crate::domain::Body::SignatureHelp(_)))
-    else {
-        return Err(Refusal::Page(StatusCode::NOT_FOUND, message_page(t, t.not_found)));
-    };
-    let erased = state.db.was_erased(&commune, row.id)?;
-    if !erased && !has_consent(&row.body) {
-        return Err(Refusal::Page(StatusCode::NOT_FOUND, message_page(t, t.consent_none)));
-    }
+    let session = o.session.clone();
+    let found = state
+        .blocking(move |db| {
+            let found = match uuid::Uuid::parse_str(&id) {
+                Ok(id) => db.record(&session.commune, id)?,
+                Err(_) => None,
+            };
+            let Some((row, history)) =
+                found.filter(|(row, _)| matches!(row.body, crate::domain::Body::SignatureHelp(_)))
+            else {
+                return Ok(Err(t.not_found));
+            };
+            let erased = db.was_erased(&session.commune, row.id)?;
+            if !erased && !has_consent(&row.body) {
+                return Ok(Err(t.consent_none));
+            }
+            let r = db.commune(&session.commune)?;
+            let devices = db.devices(&session.commune)?;
+            db.audit(&session, "consent.view", &row.id.to_string(), Utc::now())?;
+            Ok::<_, db::DbError>(Ok((row, history, erased, r, devices)))
+        })
+        .await??;
+    let (row, history, erased, r, devices) =
+        found.map_err(|message| Refusal::Page(StatusCode::NOT_FOUND, message_page(t, message)))?;
     // Consent was given with the first version that holds it (history is newest first);
     // after an erasure no version holds it, and the first version stands for the session.
     let Some(given) = history.iter().rev().find(|h| has_consent(&h.record.body)).or(history.last()) else {
@@ -207,16 +234,13 @@ pub(super) async fn consent_page(
         crate::domain::Body::SignatureHelp(s) if !erased => s.person.clone(),
         _ => None,
     };
-    let r = state.db.commune(&commune)?;
-    let device =
-        state.db.devices(&commune)?.into_iter().find(|d| d.id == given.device_id).map(|d| d.name).unwrap_or_default();
+    let device = devices.into_iter().find(|d| d.id == given.device_id).map(|d| d.name).unwrap_or_default();
     let statement = crate::domain::consent::in_force_at(given.record.saved_at);
     let text = statement.text(t.lang_code);
     let received = chrono::DateTime::parse_from_rfc3339(&given.received_at)
         .map(|x| local_time(x.with_timezone(&Utc)))
         .unwrap_or_else(|_| given.received_at.clone());
     let occurred = given.record.occurred_at.format("%H:%M %d/%m/%Y").to_string();
-    state.db.audit(&o.session, "consent.view", &row.id.to_string(), Utc::now())?;
     let l = &t.consent_labels;
     Ok(bare(
         t,

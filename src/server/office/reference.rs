@@ -2,48 +2,172 @@
 //! commune's target, volunteers (team leads) and the signature providers. Every change is
 //! checked, refused with the reason and nothing saved, or saved and audited; devices get it
 //! at their next pull.
+//!
+//! The page stays small however many hamlets and volunteers there are: both lists are shown
+//! [`PAGE_ROWS`] at a time with a search, and past [`ROW_CHOICES`] hamlets a volunteer's
+//! hamlet is typed (with one shared list of suggestions) rather than chosen from a list
+//! repeated on every row, which made the page grow with hamlets × volunteers. A commune keeps at most [`MAX_HAMLETS`] hamlets and
+//! [`MAX_VOLUNTEERS`] volunteers (every device receives them all).
+
+use crate::domain::{fold, id_ok, Volunteer};
 
 use super::*;
 
-pub(super) fn hamlets_body(o: &Office, r: &ReferenceData, notice: Option<Markup>) -> Markup {
+/// Most hamlets and volunteers a commune keeps.
+pub(super) const MAX_HAMLETS: usize = 1_000;
+pub(super) const MAX_VOLUNTEERS: usize = 5_000;
+/// Rows of each list on one page.
+pub(super) const PAGE_ROWS: usize = 50;
+/// Longest list offered as a drop-down or as suggestions; a longer one becomes a text box.
+pub(super) const CHOICE_LIMIT: usize = 1_000;
+/// Most hamlets offered as a drop-down on each volunteer's row; with more, the rows share
+/// one list of suggestions, so that a page holds at most `PAGE_ROWS` × this many choices.
+pub(super) const ROW_CHOICES: usize = 60;
+
+/// Which part of the lists the hamlets page shows: `q` filters both (ids and names, ignoring
+/// case and diacritics), `page` and `vpage` (from 1) page the hamlets and the volunteers.
+#[derive(Deserialize, Default, Clone)]
+pub(super) struct ListView {
+    q: Option<String>,
+    page: Option<usize>,
+    vpage: Option<usize>,
+}
+
+impl ListView {
+    /// The page of the unfiltered lists that holds this hamlet or volunteer.
+    fn showing(hamlet: Option<usize>, volunteer: Option<usize>) -> ListView {
+        ListView { q: None, page: hamlet.map(|i| i / PAGE_ROWS + 1), vpage: volunteer.map(|i| i / PAGE_ROWS + 1) }
+    }
+
+    fn query(&self) -> Option<String> {
+        self.q.as_deref().map(fold::fold).filter(|q| !q.is_empty())
+    }
+
+    /// The address of this view with another hamlets or volunteers page.
+    fn link(&self, page: usize, vpage: usize) -> String {
+        let mut url = format!("/office/hamlets?page={page}&vpage={vpage}");
+        if let Some(q) = self.q.as_deref().filter(|q| !q.trim().is_empty()) {
+            url.push_str("&q=");
+            url.extend(form_urlencoded::byte_serialize(q.as_bytes()));
+        }
+        url
+    }
+}
+
+/// The rows of `items` that match the view's search, and the page asked for: (rows with
+/// their place, this page, number of pages).
+fn paged<'a, T>(
+    items: &'a [T],
+    query: Option<&str>,
+    page: Option<usize>,
+    text: impl Fn(&T) -> [&str; 2],
+) -> (Vec<&'a T>, usize, usize) {
+    let matching: Vec<&T> = match query {
+        None => items.iter().collect(),
+        Some(q) => items.iter().filter(|x| text(x).iter().any(|s| fold::fold(s).contains(q))).collect(),
+    };
+    let pages = matching.len().div_ceil(PAGE_ROWS).max(1);
+    let page = page.unwrap_or(1).clamp(1, pages);
+    let rows = matching.into_iter().skip((page - 1) * PAGE_ROWS).take(PAGE_ROWS).collect();
+    (rows, page, pages)
+}
+
+/// A choice among `items` (id, label) for a GET form: a drop-down while the list is short,
+/// a text box for the id past [`CHOICE_LIMIT`] so that the page stays small.
+pub(super) fn choice(t: &OfficeStrings, name: &str, selected: Option<&str>, items: &[(&str, &str)]) -> Markup {
+    html! {
+        @if items.len() <= CHOICE_LIMIT {
+            select name=(name) {
+                option value="" { (t.all) }
+                @for (id, label) in items { option value=(id) selected[selected == Some(*id)] { (label) } }
+            }
+        } @else {
+            input name=(name) value=[selected] placeholder=(t.type_id) size="12";
+        }
+    }
+}
+
+fn pager(t: &OfficeStrings, testid: &str, page: usize, pages: usize, link: impl Fn(usize) -> String) -> Markup {
+    html! {
+        @if pages > 1 {
+            p.pager.no-print data-testid=(testid) {
+                @if page > 1 { a href=(link(page - 1)) { "‹ " (t.previous) } " " }
+                (t.page) " " (page) "/" (pages)
+                @if page < pages { " " a href=(link(page + 1)) { (t.next) " ›" } }
+            }
+        }
+    }
+}
+
+/// A volunteer's hamlet: a drop-down of the names while the commune has few hamlets, else a
+/// box for the id with the page's one list of suggestions.
+fn hamlet_choice(t: &OfficeStrings, r: &ReferenceData, selected: Option<&str>) -> Markup {
+    html! {
+        @if r.hamlets.len() <= ROW_CHOICES {
+            select name="hamlet_id" {
+                @for h in &r.hamlets { option value=(h.id) selected[selected == Some(h.id.as_str())] { (h.name) } }
+            }
+        } @else {
+            input name="hamlet_id" list="hamlet-ids" value=[selected] placeholder=(t.hamlet_header) required;
+        }
+    }
+}
+
+pub(super) fn hamlets_body(o: &Office, r: &ReferenceData, view: &ListView, notice: Option<Markup>) -> Markup {
     let t = o.t;
+    let query = view.query();
+    let (hamlets, page, pages) = paged(&r.hamlets, query.as_deref(), view.page, |h| [&h.id, &h.name]);
+    let (volunteers, vpage, vpages) = paged(&r.volunteers, query.as_deref(), view.vpage, |v| [&v.id, &v.name]);
+    let last_volunteers = vpage == vpages;
     html! {
         h1 { (t.hamlets_title) }
         @if let Some(n) = notice { (n) }
+        form.period.no-print method="get" action="/office/hamlets" data-testid="list-search" {
+            label { (t.find_in_lists) " " input name="q" value=[view.q.as_deref()] autocomplete="off"; }
+            button type="submit" { (t.find) }
+        }
+        p.hint { (r.hamlets.len()) " " (t.hamlets_count) " · " (r.volunteers.len()) " " (t.volunteers_count) }
         table.report data-testid="hamlets" {
             thead { tr { @for h in t.hamlet_headers { th { (h) } } } }
             tbody {
-                @for h in &r.hamlets {
+                @for h in &hamlets {
                     tr {
-                        td colspan="4" {
-                            form.inline method="post" action={ "/office/hamlets/" (h.id) } data-hamlet=(h.id) {
-                                input type="hidden" name="csrf" value=(o.session.csrf);
-                                input name="name" value=(h.name) required;
-                                input name="adult_population" value=(h.adult_population) inputmode="numeric";
-                                input name="baseline_signed" value=(h.baseline_signed) inputmode="numeric";
-                                button type="submit" { (t.save) }
+                        @if id_ok(&h.id) {
+                            td colspan="4" {
+                                form.inline method="post" action={ "/office/hamlets/" (h.id) } data-hamlet=(h.id) {
+                                    input type="hidden" name="csrf" value=(o.session.csrf);
+                                    input name="name" value=(h.name) required;
+                                    input name="adult_population" value=(h.adult_population) inputmode="numeric";
+                                    input name="baseline_signed" value=(h.baseline_signed) inputmode="numeric";
+                                    button type="submit" { (t.save) }
+                                }
                             }
+                        } @else {
+                            // An id from before ids were checked: no form, whose address it could turn.
+                            td { (h.name) " " small { (t.hamlet_id_invalid) } } td { (h.adult_population) } td { (h.baseline_signed) } td {}
                         }
                     }
                 }
             }
         }
+        (pager(t, "hamlets-pager", page, pages, |p| view.link(p, vpage)))
         h2 { (t.volunteers_title) }
+        @if r.hamlets.len() > ROW_CHOICES {
+            datalist id="hamlet-ids" {
+                @for h in r.hamlets.iter().take(CHOICE_LIMIT) { option value=(h.id) { (h.name) } }
+            }
+        }
         table.report data-testid="volunteers" {
             thead { tr { @for h in t.volunteer_headers { th { (h) } } } }
             tbody {
-                @for v in r.volunteers.iter().map(Some).chain(std::iter::once(None)) {
+                @for v in volunteers.iter().copied().map(Some).chain(last_volunteers.then_some(None)) {
                     tr {
                         td colspan="3" {
                             form.inline method="post" action="/office/volunteers" data-volunteer=[v.map(|v| v.id.clone())] data-lead=[v.filter(|v| v.lead).map(|_| "1")] {
                                 input type="hidden" name="csrf" value=(o.session.csrf);
                                 input name="id" value=[v.map(|v| v.id.clone())] placeholder="v-..." readonly[v.is_some()];
                                 input name="name" value=[v.map(|v| v.name.clone())] placeholder=(t.volunteer_header);
-                                select name="hamlet_id" {
-                                    @for h in &r.hamlets {
-                                        option value=(h.id) selected[v.and_then(|v| v.hamlet_id.as_deref()) == Some(h.id.as_str())] { (h.name) }
-                                    }
-                                }
+                                (hamlet_choice(t, r, v.and_then(|v| v.hamlet_id.as_deref())))
                                 label.lead { input type="checkbox" name="lead" checked[v.is_some_and(|v| v.lead)]; (t.lead) }
                                 button type="submit" { @if v.is_some() { (t.save) } @else { (t.add) } }
                             }
@@ -52,6 +176,7 @@ pub(super) fn hamlets_body(o: &Office, r: &ReferenceData, notice: Option<Markup>
                 }
             }
         }
+        (pager(t, "volunteers-pager", vpage, vpages, |p| view.link(page, p)))
         h3 { (t.volunteer_import_title) }
         p.hint { (t.volunteer_import_hint) }
         form method="post" action="/office/volunteers/import" enctype="multipart/form-data" data-testid="volunteer-import" {
@@ -82,29 +207,63 @@ pub(super) fn hamlets_body(o: &Office, r: &ReferenceData, notice: Option<Markup>
     }
 }
 
-pub(super) async fn hamlets_page(State(state): State<AppState>, headers: HeaderMap) -> Result<Markup, Refusal> {
-    let o = office(&state, &headers)?;
-    let r = state.db.commune(&o.session.commune)?;
-    Ok(page(&o, 3, hamlets_body(&o, &r, None)))
+pub(super) async fn hamlets_page(
+    State(state): State<AppState>,
+    o: Office,
+    Params(view): Params<ListView>,
+) -> Result<Markup, Refusal> {
+    let commune = o.session.commune.clone();
+    let r = state.blocking(move |db| db.commune(&commune)).await??;
+    Ok(page(&o, 3, hamlets_body(&o, &r, &view, None)))
 }
 
-/// A refused change to reference data: the page again with the reason; nothing saved.
-pub(super) fn refuse_reference(o: &Office, r: &ReferenceData, message: &str) -> Response {
-    (StatusCode::BAD_REQUEST, page(o, 3, hamlets_body(o, r, Some(notice_error(message))))).into_response()
+/// What a change to the reference data came to.
+pub(super) enum Change {
+    /// Saved: the audit entry's action and detail, what the page says, and which part of
+    /// the lists it shows.
+    Saved { action: &'static str, detail: String, message: String, show: ListView },
+    /// Refused with this notice; the reference data was left untouched.
+    Refused(Markup),
+    /// No such hamlet.
+    NotFound,
 }
 
-/// Saves changed reference data (devices get it at their next pull), writes the audit
-/// entry, and shows the page again with "saved".
-pub(super) fn save_reference(
+impl Change {
+    fn refused(message: &str) -> Change {
+        Change::Refused(notice_error(message))
+    }
+}
+
+/// Reads the commune's reference data, lets `change` check and apply a change (leaving the
+/// data untouched when it refuses), saves and audits it, all on a blocking thread; then
+/// shows the page with what happened.
+pub(super) async fn change_reference(
     state: &AppState,
     o: &Office,
-    r: &ReferenceData,
-    action: &str,
-    detail: &str,
+    change: impl FnOnce(&mut ReferenceData) -> Change + Send + 'static,
 ) -> Result<Response, Refusal> {
-    state.db.put_commune(r)?;
-    state.db.audit(&o.session, action, detail, Utc::now())?;
-    Ok(page(o, 3, hamlets_body(o, r, Some(notice_ok(o.t.saved)))).into_response())
+    let session = o.session.clone();
+    let (r, outcome) = state
+        .blocking(move |db| {
+            let mut r = db.commune(&session.commune)?;
+            let outcome = change(&mut r);
+            if let Change::Saved { action, detail, .. } = &outcome {
+                db.put_commune(&r)?;
+                db.audit(&session, action, detail, Utc::now())?;
+            }
+            Ok::<_, db::DbError>((r, outcome))
+        })
+        .await??;
+    match outcome {
+        Change::Saved { message, show, .. } => {
+            Ok(page(o, 3, hamlets_body(o, &r, &show, Some(notice_ok(&message)))).into_response())
+        }
+        Change::Refused(notice) => {
+            Ok((StatusCode::BAD_REQUEST, page(o, 3, hamlets_body(o, &r, &ListView::default(), Some(notice))))
+                .into_response())
+        }
+        Change::NotFound => Err(Refusal::Page(StatusCode::NOT_FOUND, message_page(o.t, o.t.not_found))),
+    }
 }
 
 #[derive(Deserialize)]
@@ -147,25 +306,29 @@ pub(super) fn check_hamlet(
 
 pub(super) async fn save_hamlet(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    o: Office,
     Path(id): Path<String>,
     Form(f): Form<HamletForm>,
 ) -> Result<Response, Refusal> {
-    let o = office(&state, &headers)?;
     check_csrf(&o, f.csrf.as_deref())?;
     let t = o.t;
-    let mut r = state.db.commune(&o.session.commune)?;
-    let Some(pos) = r.hamlets.iter().position(|h| h.id == id) else {
-        return Err(Refusal::Page(StatusCode::NOT_FOUND, message_page(t, t.not_found)));
-    };
-    match check_hamlet(t, &id, &f.name, &f.adult_population, &f.baseline_signed) {
-        Err(message) => Ok(refuse_reference(&o, &r, message)),
-        Ok(h) => {
-            let detail = format!("{id}: {} adults, {} baseline", h.adult_population, h.baseline_signed);
-            r.hamlets[pos] = h;
-            save_reference(&state, &o, &r, "hamlet.update", &detail)
+    change_reference(&state, &o, move |r| {
+        let Some(pos) = r.hamlets.iter().position(|h| h.id == id) else { return Change::NotFound };
+        match check_hamlet(t, &id, &f.name, &f.adult_population, &f.baseline_signed) {
+            Err(message) => Change::refused(message),
+            Ok(h) => {
+                let detail = format!("{id}: {} adults, {} baseline", h.adult_population, h.baseline_signed);
+                r.hamlets[pos] = h;
+                Change::Saved {
+                    action: "hamlet.update",
+                    detail,
+                    message: t.saved.into(),
+                    show: ListView::showing(Some(pos), None),
+                }
+            }
         }
-    }
+    })
+    .await
 }
 
 #[derive(Deserialize)]
@@ -176,20 +339,20 @@ pub(super) struct TargetForm {
 
 pub(super) async fn save_target(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    o: Office,
     Form(f): Form<TargetForm>,
 ) -> Result<Response, Refusal> {
-    let o = office(&state, &headers)?;
     check_csrf(&o, f.csrf.as_deref())?;
     let t = o.t;
-    let mut r = state.db.commune(&o.session.commune)?;
-    match f.target_percent.trim().parse::<u32>() {
+    change_reference(&state, &o, move |r| match f.target_percent.trim().parse::<u32>() {
         Ok(p) if (1..=100).contains(&p) => {
             r.commune.target_percent = p;
-            save_reference(&state, &o, &r, "target.update", &format!("{p}%"))
+            let show = ListView::default();
+            Change::Saved { action: "target.update", detail: format!("{p}%"), message: t.saved.into(), show }
         }
-        _ => Ok(refuse_reference(&o, &r, t.target_range)),
-    }
+        _ => Change::refused(t.target_range),
+    })
+    .await
 }
 
 #[derive(Deserialize)]
@@ -197,46 +360,59 @@ pub(super) struct VolunteerForm {
     csrf: Option<String>,
     id: String,
     name: String,
+    /// The hamlet's id, or its name as typed.
     hamlet_id: String,
     /// The "Tổ trưởng" checkbox: present (`on`) when ticked.
     lead: Option<String>,
 }
 
+/// A hamlet by its id, or by its name ignoring case and diacritics.
+pub(super) fn find_hamlet<'a>(r: &'a ReferenceData, typed: &str) -> Option<&'a Hamlet> {
+    let typed = typed.trim();
+    let folded = fold::fold(typed);
+    r.hamlet(typed).or_else(|| r.hamlets.iter().find(|h| !folded.is_empty() && fold::fold(&h.name) == folded))
+}
+
 pub(super) async fn save_volunteer(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    o: Office,
     Form(f): Form<VolunteerForm>,
 ) -> Result<Response, Refusal> {
-    let o = office(&state, &headers)?;
     check_csrf(&o, f.csrf.as_deref())?;
     let t = o.t;
-    let mut r = state.db.commune(&o.session.commune)?;
-    let (id, name) = (f.id.trim(), f.name.trim());
-    if !volunteer_id_ok(id) || name.is_empty() || name.chars().count() > 100 || r.hamlet(&f.hamlet_id).is_none() {
-        return Ok(refuse_reference(&o, &r, t.volunteer_invalid));
-    }
-    let lead = f.lead.is_some();
-    let v = crate::domain::Volunteer {
-        id: id.to_owned(),
-        name: name.to_owned(),
-        hamlet_id: Some(f.hamlet_id.clone()),
-        lead,
-    };
-    put_volunteer(&mut r, v);
-    let detail = if lead { format!("{id} (lead)") } else { id.to_owned() };
-    save_reference(&state, &o, &r, "volunteer.put", &detail)
-}
-
-/// Adds a volunteer, or replaces the one with the same id.
-pub(super) fn put_volunteer(r: &mut ReferenceData, v: crate::domain::Volunteer) {
-    match r.volunteers.iter_mut().find(|x| x.id == v.id) {
-        Some(x) => *x = v,
-        None => r.volunteers.push(v),
-    }
-}
-
-pub(super) fn volunteer_id_ok(id: &str) -> bool {
-    !id.is_empty() && id.len() <= 64 && id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    change_reference(&state, &o, move |r| {
+        let (id, name) = (f.id.trim(), f.name.trim());
+        let Some(hamlet) = find_hamlet(r, &f.hamlet_id).map(|h| h.id.clone()) else {
+            return Change::refused(t.volunteer_invalid);
+        };
+        if !id_ok(id) || name.is_empty() || name.chars().count() > 100 {
+            return Change::refused(t.volunteer_invalid);
+        }
+        let existing = r.volunteers.iter().position(|x| x.id == id);
+        if existing.is_none() && r.volunteers.len() >= MAX_VOLUNTEERS {
+            return Change::refused(&format!("{} {MAX_VOLUNTEERS}.", t.too_many_volunteers));
+        }
+        let lead = f.lead.is_some();
+        let v = Volunteer { id: id.to_owned(), name: name.to_owned(), hamlet_id: Some(hamlet), lead };
+        let at = match existing {
+            Some(i) => {
+                r.volunteers[i] = v;
+                i
+            }
+            None => {
+                r.volunteers.push(v);
+                r.volunteers.len() - 1
+            }
+        };
+        let detail = if lead { format!("{id} (lead)") } else { id.to_owned() };
+        Change::Saved {
+            action: "volunteer.put",
+            detail,
+            message: t.saved.into(),
+            show: ListView::showing(None, Some(at)),
+        }
+    })
+    .await
 }
 
 #[derive(Deserialize)]
@@ -247,17 +423,20 @@ pub(super) struct ProvidersForm {
 
 pub(super) async fn save_providers(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    o: Office,
     Form(f): Form<ProvidersForm>,
 ) -> Result<Response, Refusal> {
-    let o = office(&state, &headers)?;
     check_csrf(&o, f.csrf.as_deref())?;
     let t = o.t;
-    let mut r = state.db.commune(&o.session.commune)?;
-    let list: Vec<String> = f.providers.lines().map(str::trim).filter(|l| !l.is_empty()).map(str::to_owned).collect();
-    if list.len() > 50 || list.iter().any(|p| p.chars().count() > 100) {
-        return Ok(refuse_reference(&o, &r, t.providers_invalid));
-    }
-    r.providers = list;
-    save_reference(&state, &o, &r, "providers.put", &format!("{} providers", r.providers.len()))
+    change_reference(&state, &o, move |r| {
+        let list: Vec<String> =
+            f.providers.lines().map(str::trim).filter(|l| !l.is_empty()).map(str::to_owned).collect();
+        if list.len() > 50 || list.iter().any(|p| p.chars().count() > 100) {
+            return Change::refused(t.providers_invalid);
+        }
+        let detail = format!("{} providers", list.len());
+        r.providers = list;
+        Change::Saved { action: "providers.put", detail, message: t.saved.into(), show: ListView::default() }
+    })
+    .await
 }
