@@ -19,6 +19,11 @@
 //! address devices enrol with; enrolment links carry it with the certificate's SHA-256
 //! for devices to pin (a given certificate's only with `--tls-pin`, `$SOTAY_TLS_PIN=1`).
 //!
+//! The data folder and every file in it (the database, the key file, the certificate and
+//! its key) are its owner's only (0700 and 0600): the process runs with umask 077, and a
+//! folder left looser by an earlier version is tightened at start. What the command line
+//! does (`add-admin`, `enrol-code`, `revoke`) goes in the audit log as `(command line)`.
+//!
 //! Logs go to standard error, filtered by `$SOTAY_LOG` (`tracing-subscriber`'s `EnvFilter`
 //! syntax: `info` by default, `debug`, `sotay=trace,info`, …). They name requests by method
 //! and path and errors by kind: no query strings, bodies, headers or personal data.
@@ -27,9 +32,10 @@ use std::path::PathBuf;
 
 use anyhow::{bail, Context};
 use sotay::domain::sample::sample_reference;
+use sotay::server::accounts::{ACTOR_CLI, MAX_USERNAME_CHARS};
 use sotay::server::db::{DbError, ServerDb};
 use sotay::server::tls::{self, Identity, PublicAddress};
-use sotay::server::{db_error_kind, router, AppState};
+use sotay::server::{db_error_kind, folder, router, unsafe_in_name, AppState};
 
 struct Args {
     command: String,
@@ -89,8 +95,25 @@ fn parse_args() -> anyhow::Result<Args> {
 }
 
 fn open(data: &std::path::Path) -> anyhow::Result<ServerDb> {
-    std::fs::create_dir_all(data).with_context(|| format!("cannot create the data folder {}", data.display()))?;
-    ServerDb::open(data.join("sotay-server.db")).map_err(|e| db_failed("cannot open the server database", e))
+    folder::private_umask();
+    let (db, tightened) =
+        folder::prepare(data).with_context(|| format!("cannot create the data folder {}", data.display()))?;
+    if tightened > 0 {
+        tracing::warn!(entries = tightened, "the data folder was readable by others; it is now its owner's only");
+    }
+    ServerDb::open(db).map_err(|e| db_failed("cannot open the server database", e))
+}
+
+/// Writes what the command line did to the audit log.
+fn audit(db: &ServerDb, commune: &str, action: &str, detail: &str) -> anyhow::Result<()> {
+    db.audit_as(ACTOR_CLI, commune, action, detail, chrono::Utc::now())
+        .map_err(|e| db_failed("cannot write the audit log", e))
+}
+
+/// A device name as the terminal shows it: control and reordering characters (possible in
+/// names stored before they were refused) written as escapes, never sent to the terminal.
+fn printable(name: &str) -> String {
+    name.chars().map(|c| if unsafe_in_name(c) { c.escape_unicode().to_string() } else { c.to_string() }).collect()
 }
 
 /// A database error as the operator sees it: its kind, never its text (which can quote
@@ -227,6 +250,7 @@ async fn main() -> anyhow::Result<()> {
             let code = db
                 .new_enrol_code(&args.commune, chrono::Duration::hours(args.hours), chrono::Utc::now())
                 .map_err(|e| db_failed("cannot make an enrolment code", e))?;
+            audit(&db, &args.commune, "device.code", &format!("{} h", args.hours))?;
             println!("Mã đăng ký máy / enrolment code: {code}");
             println!("Hết hạn sau / expires in: {} h", args.hours);
             let Some(url) = &args.public_url else {
@@ -257,7 +281,7 @@ async fn main() -> anyhow::Result<()> {
                 println!(
                     "{}  {:<30}  {state:<8} last sync {}  queued {}",
                     d.id,
-                    d.name,
+                    printable(&d.name),
                     d.last_seen.as_deref().unwrap_or("never"),
                     d.queued.map(|q| q.to_string()).unwrap_or_else(|| "?".into())
                 );
@@ -269,6 +293,12 @@ async fn main() -> anyhow::Result<()> {
                 db.put_commune(&demo_reference()).map_err(|e| db_failed("cannot load the demo commune", e))?;
             }
             let username = args.rest.first().context("add-admin needs a USERNAME")?;
+            if username.is_empty()
+                || username.chars().count() > MAX_USERNAME_CHARS
+                || username.chars().any(|c| c.is_control() || c.is_whitespace())
+            {
+                bail!("the USERNAME must have 1 to {MAX_USERNAME_CHARS} characters, without spaces");
+            }
             // From the environment (scripts) or one line of standard input (a person).
             let password = match std::env::var("SOTAY_ADMIN_PASSWORD") {
                 Ok(p) => p,
@@ -284,12 +314,17 @@ async fn main() -> anyhow::Result<()> {
             }
             db.put_account(username, &password, &args.commune, chrono::Utc::now())
                 .map_err(|e| db_failed("cannot save the account", e))?;
+            audit(&db, &args.commune, "account.put", username)?;
             println!("office account {username} can log in at /office for commune {}", args.commune);
         }
         "revoke" => {
             let db = open(&args.data)?;
             let id = args.rest.first().context("revoke needs a DEVICE_ID (see `sotay-server devices`)")?;
+            let device = db.device(id).map_err(|e| db_failed("cannot read the device", e))?;
             db.revoke(id, chrono::Utc::now()).map_err(|e| db_failed("cannot revoke the device", e))?;
+            if let Some(d) = device {
+                audit(&db, &d.commune, "device.revoke", id)?;
+            }
             println!("revoked {id}");
         }
         _ => {

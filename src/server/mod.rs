@@ -17,6 +17,7 @@
 pub mod accounts;
 pub mod db;
 pub mod export;
+pub mod folder;
 pub mod keys;
 pub mod limits;
 pub mod office;
