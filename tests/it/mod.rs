@@ -3,11 +3,19 @@
 //! the `server` feature) sync against a real server with faults injected.
 
 mod architecture;
+#[cfg(feature = "server")]
+mod audit;
 mod common;
 #[cfg(feature = "server")]
 mod consent;
+#[cfg(all(feature = "server", unix))]
+mod data_folder;
 mod durability;
 mod encryption;
+#[cfg(feature = "server")]
+mod exhaustion;
+#[cfg(feature = "server")]
+mod hostile;
 #[cfg(feature = "server")]
 mod logs;
 #[cfg(feature = "server")]

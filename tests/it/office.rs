@@ -719,18 +719,18 @@ async fn a_broken_hamlet_csv_is_refused_whole_with_every_bad_row_listed() {
     assert!(html.contains(&format!("<li>Dòng 3: {NOT_A_COUNT}</li>")), "{html}");
     assert!(html.contains(&format!("<li>Dòng 4: {BELOW_BASELINE}</li>")), "{html}");
     assert!(!html.contains("Dòng 2"), "{html}");
-    // Missing columns, an empty file, a file that is not UTF-8.
-    let bad: [&[u8]; 4] = [
-        "\u{feff}ma;ten;dan_so\r\nh-plei;Làng Plei Rơng;1.250\r\n".as_bytes(),
-        "ten;dan_so;da_co_chu_ky\nLàng Plei Rơng;1250;60\n".as_bytes(),
-        b"",
-        b"ma;ten;dan_so;da_co_chu_ky\nh-plei;L\xe0ng;1250;60\n",
+    // Missing columns, an empty file; a file that is not UTF-8 says so instead.
+    let bad: [(&[u8], &str); 4] = [
+        ("\u{feff}ma;ten;dan_so\r\nh-plei;Làng Plei Rơng;1.250\r\n".as_bytes(), HEADER_MISSING),
+        ("ten;dan_so;da_co_chu_ky\nLàng Plei Rơng;1250;60\n".as_bytes(), HEADER_MISSING),
+        (b"", HEADER_MISSING),
+        (b"ma;ten;dan_so;da_co_chu_ky\nh-plei;L\xe0ng;1250;60\n", "Tệp không phải UTF-8"),
     ];
-    for csv in bad {
+    for (csv, says) in bad {
         let res = server.import(Some(&me.cookie), Some(&me.csrf), csv).await;
         assert_eq!(res.status(), StatusCode::BAD_REQUEST, "{}", String::from_utf8_lossy(csv));
         let html = res.text().await.unwrap();
-        assert!(html.contains(IMPORT_FAILED) && html.contains(HEADER_MISSING), "{html}");
+        assert!(html.contains(IMPORT_FAILED) && html.contains(says), "{html}");
     }
     assert_eq!(server.snapshot(), before, "nothing imported, nothing logged");
 }
