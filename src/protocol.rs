@@ -153,6 +153,19 @@ pub enum Change {
     Erase {
         id: Uuid,
     },
+    /// For this device only: the volunteers the office assigned to it, the only ones it
+    /// offers on its lock screen.
+    Assignment {
+        volunteers: Vec<String>,
+    },
+    /// For this device only: a one-time code from the office that lets a volunteer choose
+    /// a first PIN here. `hash` is an argon2id PHC string of the code; the code itself
+    /// travels on paper, never on the wire.
+    PinCode {
+        volunteer_id: String,
+        hash: String,
+        expires_at: DateTime<Utc>,
+    },
 }
 
 /// `GET /api/v1/pull?after=SEQ&limit=N`: changes after the device's cursor.

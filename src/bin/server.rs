@@ -3,7 +3,7 @@
 //! ```text
 //! sotay-server serve       [--data DIR] [--addr 127.0.0.1:8443] [--public-url URL] [--demo]
 //!                          [--tls-cert PEM --tls-key PEM [--tls-pin]] [--plain-http]
-//! sotay-server enrol-code  [--data DIR] [--commune 23497] [--hours 24] [--public-url URL]
+//! sotay-server enrol-code  [--data DIR] [--commune 23497] [--hours 24] [--public-url URL] [--volunteer ID]…
 //! sotay-server devices     [--data DIR] [--commune 23497]
 //! sotay-server revoke      [--data DIR] DEVICE_ID
 //! sotay-server add-admin   [--data DIR] [--commune 23497] USERNAME   (password: $SOTAY_ADMIN_PASSWORD or stdin)
@@ -49,6 +49,8 @@ struct Args {
     tls_key: Option<PathBuf>,
     tls_pin: bool,
     plain_http: bool,
+    /// `enrol-code --volunteer ID` (repeated): the users of the device it enrols.
+    volunteers: Vec<String>,
     rest: Vec<String>,
 }
 
@@ -72,6 +74,7 @@ fn parse_args() -> anyhow::Result<Args> {
         tls_key: std::env::var_os("SOTAY_TLS_KEY").map(PathBuf::from),
         tls_pin: env_flag("SOTAY_TLS_PIN"),
         plain_http: env_flag("SOTAY_PLAIN_HTTP"),
+        volunteers: Vec::new(),
         rest: Vec::new(),
     };
     while let Some(arg) = it.next() {
@@ -87,6 +90,7 @@ fn parse_args() -> anyhow::Result<Args> {
             "--tls-key" => a.tls_key = Some(value("--tls-key")?.into()),
             "--tls-pin" => a.tls_pin = true,
             "--plain-http" => a.plain_http = true,
+            "--volunteer" => a.volunteers.push(value("--volunteer")?),
             other if other.starts_with("--") => bail!("unknown option {other}"),
             other => a.rest.push(other.to_owned()),
         }
@@ -247,12 +251,29 @@ async fn main() -> anyhow::Result<()> {
             if args.demo && db.communes().map_err(|e| db_failed("cannot read the communes", e))?.is_empty() {
                 db.put_commune(&demo_reference()).map_err(|e| db_failed("cannot load the demo commune", e))?;
             }
-            let code = db
-                .new_enrol_code(&args.commune, chrono::Duration::hours(args.hours), chrono::Utc::now())
+            let made = db
+                .new_enrol_code_for(
+                    &args.commune,
+                    chrono::Duration::hours(args.hours),
+                    chrono::Utc::now(),
+                    &args.volunteers,
+                )
                 .map_err(|e| db_failed("cannot make an enrolment code", e))?;
-            audit(&db, &args.commune, "device.code", &format!("{} h", args.hours))?;
+            let code = made.code;
+            let mut detail = format!("{} h", args.hours);
+            for v in &args.volunteers {
+                detail.push(' ');
+                detail.push_str(v);
+            }
+            audit(&db, &args.commune, "device.code", &detail)?;
             println!("Mã đăng ký máy / enrolment code: {code}");
             println!("Hết hạn sau / expires in: {} h", args.hours);
+            if made.pin_codes.is_empty() {
+                println!("(no --volunteer: the device will offer no one until the office assigns its users)");
+            }
+            for (volunteer, pin_code) in &made.pin_codes {
+                println!("Mã đặt PIN lần đầu / first-PIN code  {volunteer}: {pin_code}");
+            }
             let Some(url) = &args.public_url else {
                 println!("(--public-url https://… or $SOTAY_PUBLIC_URL adds the address, the certificate's fingerprint and a QR code)");
                 return Ok(());

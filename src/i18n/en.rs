@@ -246,4 +246,13 @@ pub static STRINGS: Strings = Strings {
     lead_unlock: "Team lead unlocks",
     lead_wrong: "The team lead's PIN is wrong, or the team lead has no PIN on this device.",
     no_lead: "No team lead with a PIN on this device. Ask the commune office.",
+    first_pin_title: "First PIN on this device",
+    first_pin_hint: "This device is enrolled with the commune, so a first PIN needs the one-time code the office gave you (printed on the enrolment sheet), or your team lead's PIN.",
+    office_code_label: "PIN code from the commune office",
+    use_office_code: "Use the office code",
+    office_code_refused: "The code is wrong, used or expired. Ask the office for a new one.",
+    or_lead: "Or your team lead confirms:",
+    lead_authorise: "Team lead confirms",
+    not_here: "The commune has not assigned this device to this person. Ask the office to add the name to this device on the Devices page.",
+    nobody_here: "The commune has not assigned this device to anyone yet. Ask the office to choose its users on the Devices page, then sync.",
 };

@@ -212,6 +212,15 @@ pub struct Strings {
     pub lead_unlock: &'static str,
     pub lead_wrong: &'static str,
     pub no_lead: &'static str,
+    pub first_pin_title: &'static str,
+    pub first_pin_hint: &'static str,
+    pub office_code_label: &'static str,
+    pub use_office_code: &'static str,
+    pub office_code_refused: &'static str,
+    pub or_lead: &'static str,
+    pub lead_authorise: &'static str,
+    pub not_here: &'static str,
+    pub nobody_here: &'static str,
 }
 
 fn fill(template: &str, n: impl std::fmt::Display) -> String {

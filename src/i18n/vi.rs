@@ -246,4 +246,13 @@ pub static STRINGS: Strings = Strings {
     lead_unlock: "Tổ trưởng mở khoá",
     lead_wrong: "Mã PIN của tổ trưởng không đúng, hoặc tổ trưởng chưa đặt mã PIN trên máy này.",
     no_lead: "Xã chưa chỉ định tổ trưởng có mã PIN trên máy này. Hãy nhờ cán bộ xã.",
+    first_pin_title: "Đặt mã PIN lần đầu trên máy này",
+    first_pin_hint: "Máy đã đăng ký với xã, nên lần đầu đặt mã PIN cần mã một lần do xã cấp cho bạn (in trên phiếu đăng ký máy), hoặc tổ trưởng nhập mã PIN của tổ trưởng.",
+    office_code_label: "Mã đặt PIN do xã cấp",
+    use_office_code: "Dùng mã của xã",
+    office_code_refused: "Mã không đúng, đã dùng hoặc đã hết hạn. Hãy xin mã mới ở xã.",
+    or_lead: "Hoặc tổ trưởng xác nhận:",
+    lead_authorise: "Tổ trưởng xác nhận",
+    not_here: "Xã chưa giao máy này cho người này. Hãy nhờ cán bộ xã thêm tên vào máy trên trang Thiết bị.",
+    nobody_here: "Xã chưa giao máy này cho ai. Hãy nhờ cán bộ xã chọn người dùng máy trên trang Thiết bị, rồi bấm Đồng bộ.",
 };

@@ -44,6 +44,8 @@ pub enum DbError {
     Hash,
     #[error("server keys: {0}")]
     Keys(#[from] KeyError),
+    #[error("no such volunteer in the commune")]
+    NoVolunteer,
 }
 
 pub type Result<T, E = DbError> = std::result::Result<T, E>;
@@ -317,6 +319,19 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (commune, person_key)
     ) STRICT, WITHOUT ROWID;
 "#,
+    // 7: a found tablet opens for no one. The office assigns volunteers to each device (the
+    // device offers only those) and gives one-time codes for a first PIN; both reach only
+    // their device, through change-log entries addressed to it (`device`). An enrolment
+    // code can carry the volunteers (and their PIN codes) for the device it enrols.
+    r#"
+    ALTER TABLE change_log ADD COLUMN device TEXT;
+    CREATE TABLE device_volunteers (
+        device_id     TEXT NOT NULL REFERENCES devices (id),
+        volunteer_id  TEXT NOT NULL,
+        PRIMARY KEY (device_id, volunteer_id)
+    ) STRICT, WITHOUT ROWID;
+    ALTER TABLE enrol_codes ADD COLUMN volunteers TEXT NOT NULL DEFAULT '[]';
+"#,
 ];
 
 /// How long an erased person's ID hash is kept to recognise records of theirs that a device
@@ -365,6 +380,15 @@ pub struct Enrolled {
 
 /// Letters that cannot be misread for each other when typed from paper (no 0/O, 1/I/L).
 const CODE_ALPHABET: &[u8] = b"ABCDEFGHJKMNPQRSTUVWXYZ23456789";
+
+/// A fresh one-time code as a person types it: eight letters of [`CODE_ALPHABET`]
+/// (about 40 bits), `ABCD-EFGH`.
+pub(super) fn random_code() -> String {
+    use rand::Rng;
+    let mut rng = rand::rngs::OsRng;
+    let letters: String = (0..8).map(|_| CODE_ALPHABET[rng.gen_range(0..CODE_ALPHABET.len())] as char).collect();
+    format!("{}-{}", &letters[..4], &letters[4..])
+}
 
 pub struct ServerDb {
     conn: Mutex<Connection>,
@@ -507,19 +531,11 @@ impl ServerDb {
         Ok(out)
     }
 
-    /// Makes a one-time enrolment code for `commune`, valid for `valid_for`. Returns the
+    /// Makes a one-time enrolment code for `commune`, valid for `valid_for`, for a device
+    /// no volunteer is assigned to yet (see [`ServerDb::new_enrol_code_for`]). Returns the
     /// code as a person types it (`ABCD-EFGH`); only its hash is stored.
     pub fn new_enrol_code(&self, commune: &str, valid_for: Duration, now: DateTime<Utc>) -> Result<String> {
-        self.commune(commune)?;
-        let mut raw = [0u8; 8];
-        rand::rngs::OsRng.fill_bytes(&mut raw);
-        let letters: String = raw.iter().map(|b| CODE_ALPHABET[*b as usize % CODE_ALPHABET.len()] as char).collect();
-        let code = format!("{}-{}", &letters[..4], &letters[4..]);
-        self.conn().execute(
-            "INSERT INTO enrol_codes (code_hash, commune, created_at, expires_at) VALUES (?, ?, ?, ?)",
-            params![code_hash(&code), commune, now_ts(now), now_ts(now + valid_for)],
-        )?;
-        Ok(code)
+        Ok(self.new_enrol_code_for(commune, valid_for, now, &[])?.code)
     }
 
     /// Spends an enrolment code: a new device with a fresh token. `None` when the code is
@@ -546,6 +562,7 @@ impl ServerDb {
             params![device_id, commune, device_name, token_hash(&token), now_ts(now)],
         )?;
         tx.execute("UPDATE enrol_codes SET used_by = ? WHERE code_hash = ?", params![device_id, hash])?;
+        super::assign::on_enrol(&tx, &commune, &device_id, &hash)?;
         let reference: String =
             tx.query_row("SELECT reference FROM communes WHERE code = ?", [&commune], |r| r.get(0))?;
         tx.commit()?;
@@ -667,12 +684,26 @@ impl ServerDb {
         Ok(results)
     }
 
-    /// Changes after `after` for a commune, oldest first, at most `limit`.
+    /// Changes after `after` for every device of a commune, oldest first, at most `limit`.
     pub fn pull(&self, commune: &str, after: i64, limit: usize) -> Result<(Vec<(i64, Change)>, bool)> {
+        self.pull_for(commune, "", after, limit)
+    }
+
+    /// Changes after `after` that one device of the commune receives: those for every
+    /// device and those addressed to it, oldest first, at most `limit`.
+    pub fn pull_for(
+        &self,
+        commune: &str,
+        device: &str,
+        after: i64,
+        limit: usize,
+    ) -> Result<(Vec<(i64, Change)>, bool)> {
         let conn = self.conn();
-        let mut stmt = conn
-            .prepare_cached("SELECT seq, change FROM change_log WHERE commune = ? AND seq > ? ORDER BY seq LIMIT ?")?;
-        let rows = stmt.query_map(params![commune, after, limit as i64 + 1], |r| {
+        let mut stmt = conn.prepare_cached(
+            "SELECT seq, change FROM change_log WHERE commune = ? AND seq > ? AND (device IS NULL OR device = ?)
+             ORDER BY seq LIMIT ?",
+        )?;
+        let rows = stmt.query_map(params![commune, after, device, limit as i64 + 1], |r| {
             Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))
         })?;
         let mut out = Vec::new();
@@ -757,12 +788,30 @@ fn log_coverage(tx: &Connection, commune: &str, hamlets: &BTreeSet<String>) -> R
 }
 
 fn log_change(tx: &Connection, commune: &str, key: &str, change: &Change) -> Result<()> {
+    log_change_for(tx, commune, None, key, change)
+}
+
+/// Logs a change for every device of the commune (`device` = `None`) or for one device only.
+pub(super) fn log_change_for(
+    tx: &Connection,
+    commune: &str,
+    device: Option<&str>,
+    key: &str,
+    change: &Change,
+) -> Result<()> {
     // Deleting first and inserting gives the entry a new, higher sequence number.
     tx.execute("DELETE FROM change_log WHERE commune = ? AND key = ?", params![commune, key])?;
-    tx.execute(
-        "INSERT INTO change_log (commune, key, change) VALUES (?, ?, ?)",
-        params![commune, key, serde_json::to_string(change)?],
-    )?;
+    let change = serde_json::to_string(change)?;
+    match device {
+        // (Without naming the column: an older migration logs changes before it exists.)
+        None => {
+            tx.execute("INSERT INTO change_log (commune, key, change) VALUES (?, ?, ?)", params![commune, key, change])?
+        }
+        Some(device) => tx.execute(
+            "INSERT INTO change_log (commune, key, change, device) VALUES (?, ?, ?, ?)",
+            params![commune, key, change, device],
+        )?,
+    };
     Ok(())
 }
 

@@ -15,6 +15,7 @@
 //! through [`AppState::blocking`], one `spawn_blocking` helper.
 
 pub mod accounts;
+pub mod assign;
 pub mod db;
 pub mod export;
 pub mod folder;
@@ -193,6 +194,7 @@ pub fn db_error_kind(e: &DbError) -> String {
         DbError::Hash => "password hashing failed".into(),
         // Key errors name the file's state, never a key.
         DbError::Keys(k) => k.to_string(),
+        DbError::NoVolunteer => "no such volunteer".into(),
         #[allow(unreachable_patterns)]
         _ => "other database error".into(),
     }
@@ -497,10 +499,10 @@ async fn pull(
     query: Result<Query<PullQuery>, axum::extract::rejection::QueryRejection>,
 ) -> ApiResult<Json<PullResponse>> {
     check_version(header_version(&headers)?)?;
-    authenticate(&state, &headers, &commune).await?;
+    let device = authenticate(&state, &headers, &commune).await?;
     let Query(q) = query.map_err(|_| ApiError::bad_request("Tham số after và limit phải là số."))?;
     let limit = q.limit.unwrap_or(200).clamp(1, 1000);
-    let (changes, more) = state.blocking(move |db| db.pull(&commune, q.after.max(0), limit)).await??;
+    let (changes, more) = state.blocking(move |db| db.pull_for(&commune, &device.id, q.after.max(0), limit)).await??;
     let cursor = changes.last().map(|(seq, _)| *seq).unwrap_or(q.after.max(0));
     tracing::debug!(changes = changes.len(), cursor, more, "pull");
     Ok(Json(PullResponse { api_version: API_VERSION, server_time: Utc::now(), changes, cursor, more }))

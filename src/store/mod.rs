@@ -13,6 +13,8 @@
 
 pub mod key;
 mod page_crypto;
+mod pins;
+pub use pins::{Authority, PinCheck, PinState};
 mod schema;
 
 use std::collections::HashMap;
@@ -26,7 +28,6 @@ use uuid::Uuid;
 use crate::domain::citizen_id::{CidKey, SealKey};
 use crate::domain::coverage::Coverage;
 use crate::domain::fold::{fold, has_word, query_terms, term_bit, word_sketch};
-use crate::domain::pin;
 use crate::domain::sample::sample_reference;
 use crate::domain::validate::Form;
 use crate::domain::*;
@@ -173,37 +174,6 @@ pub struct Wiped {
     pub drafts_deleted: u32,
     /// Records still waiting to be sent, kept whole.
     pub kept_unsent: u32,
-}
-
-/// Where a volunteer's PIN stands before a try.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PinState {
-    /// No PIN yet: the volunteer sets one.
-    NotSet,
-    /// A try may be made now; `failures` wrong tries in a row so far.
-    Ready { failures: u32 },
-    /// Too many wrong tries: the next is possible in `secs` seconds.
-    Wait { secs: u64, failures: u32 },
-    /// Only the team lead can unblock.
-    Blocked,
-}
-
-/// The answer to a PIN try.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PinCheck {
-    Right,
-    /// No PIN is set (or, for an unblock, the helper is not a team lead).
-    NotSet,
-    /// Wrong; the next try is possible after `wait_secs` (0: at once).
-    Wrong {
-        failures: u32,
-        wait_secs: u64,
-    },
-    /// Not checked: too soon after the last wrong try.
-    Wait {
-        secs: u64,
-    },
-    Blocked,
 }
 
 /// A visit or meeting a signature-help session can hang off.
@@ -919,6 +889,13 @@ impl Store {
                         params![coverage.hamlet_id, coverage.helped_signed],
                     )?;
                 }
+                Change::Assignment { volunteers } => {
+                    set_setting(&tx, pins::ASSIGNED, &serde_json::to_string(volunteers)?)?;
+                }
+                Change::PinCode { volunteer_id, hash, expires_at } => {
+                    let code = pins::PinCode { hash: hash.clone(), expires_at: *expires_at };
+                    set_setting(&tx, &pins::pin_code_key(volunteer_id), &serde_json::to_string(&code)?)?;
+                }
             }
         }
         set_setting(&tx, "pull_cursor", &cursor.to_string())?;
@@ -983,95 +960,6 @@ impl Store {
     /// What [`Store::wipe_after_revocation`] did, if the device was revoked.
     pub fn revocation(&self) -> Result<Option<Wiped>> {
         Ok(self.setting("revoked")?.and_then(|s| serde_json::from_str(&s).ok()))
-    }
-
-    // ---- PINs -----------------------------------------------------------------------
-
-    /// Where a volunteer's PIN stands.
-    pub fn pin_state(&self, volunteer_id: &str) -> Result<PinState> {
-        let row = self.pin_row(volunteer_id)?;
-        Ok(match row {
-            None => PinState::NotSet,
-            Some((_, failures, last)) => self.pin_state_of(failures, last),
-        })
-    }
-
-    fn pin_row(&self, volunteer_id: &str) -> Result<Option<(String, u32, Option<String>)>> {
-        Ok(self
-            .conn()
-            .query_row("SELECT hash, failures, last_failure_at FROM pins WHERE volunteer_id = ?", [volunteer_id], |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
-            })
-            .optional()?)
-    }
-
-    fn pin_state_of(&self, failures: u32, last_failure_at: Option<String>) -> PinState {
-        if pin::is_blocked(failures) {
-            return PinState::Blocked;
-        }
-        let since = last_failure_at
-            .and_then(|t| parse_ts(&t).ok())
-            .map(|t| (self.now() - t).num_seconds().max(0) as u64)
-            .unwrap_or(u64::MAX);
-        match pin::wait_secs(failures).checked_sub(since) {
-            Some(left) if left > 0 => PinState::Wait { secs: left, failures },
-            _ => PinState::Ready { failures },
-        }
-    }
-
-    /// Sets (or replaces) a volunteer's PIN, checked with [`pin::check_new`] by the caller.
-    /// Hashing takes a few hundred milliseconds: call it off the UI thread.
-    pub fn set_pin(&self, volunteer_id: &str, new_pin: &str) -> Result<()> {
-        let hash = pin::hash(new_pin);
-        self.conn().execute(
-            "INSERT INTO pins (volunteer_id, hash, failures, last_failure_at) VALUES (?, ?, 0, NULL)
-             ON CONFLICT (volunteer_id) DO UPDATE SET hash = excluded.hash, failures = 0, last_failure_at = NULL",
-            params![volunteer_id, hash],
-        )?;
-        Ok(())
-    }
-
-    /// Tries a volunteer's PIN. A try while the volunteer must wait, or is blocked, is not
-    /// checked at all (so guessing gains nothing); a wrong PIN counts, a right one clears
-    /// the count. The count is on disk: restarting the app does not reset it.
-    pub fn check_pin(&self, volunteer_id: &str, given: &str) -> Result<PinCheck> {
-        let Some((hash, failures, last)) = self.pin_row(volunteer_id)? else { return Ok(PinCheck::NotSet) };
-        match self.pin_state_of(failures, last) {
-            PinState::Blocked => return Ok(PinCheck::Blocked),
-            PinState::Wait { secs, .. } => return Ok(PinCheck::Wait { secs }),
-            _ => {}
-        }
-        if pin::verify(&hash, given) {
-            self.conn().execute(
-                "UPDATE pins SET failures = 0, last_failure_at = NULL WHERE volunteer_id = ?",
-                [volunteer_id],
-            )?;
-            return Ok(PinCheck::Right);
-        }
-        let failures = failures + 1;
-        self.conn().execute(
-            "UPDATE pins SET failures = ?, last_failure_at = ? WHERE volunteer_id = ?",
-            params![failures, ts(self.now()), volunteer_id],
-        )?;
-        Ok(if pin::is_blocked(failures) {
-            PinCheck::Blocked
-        } else {
-            PinCheck::Wrong { failures, wait_secs: pin::wait_secs(failures) }
-        })
-    }
-
-    /// A team lead unblocks a volunteer with the lead's own PIN: the volunteer's PIN is
-    /// removed, so they choose a new one. The lead's wrong tries count against the lead.
-    pub fn unblock_pin(&self, volunteer_id: &str, lead_id: &str, lead_pin: &str) -> Result<PinCheck> {
-        let is_lead = self.reference()?.volunteer(lead_id).is_some_and(|v| v.lead);
-        if !is_lead || lead_id == volunteer_id {
-            return Ok(PinCheck::NotSet);
-        }
-        let check = self.check_pin(lead_id, lead_pin)?;
-        if check == PinCheck::Right {
-            self.conn().execute("DELETE FROM pins WHERE volunteer_id = ?", [volunteer_id])?;
-        }
-        Ok(check)
     }
 
     // ---- drafts ---------------------------------------------------------------------

@@ -220,7 +220,12 @@ pub async fn enrol_pinned(
         cert_pin: pin.map(|p| p.to_hex()),
     };
     let reference = answer.reference;
-    blocking(store, move |s| s.enrol(&enrolment, &key, &reference)).await
+    let kept = enrolment.clone();
+    blocking(store, move |s| s.enrol(&enrolment, &key, &reference)).await?;
+    // At once, so the lock screen offers the volunteers the office assigned to this device
+    // (and knows their first-PIN codes); if the link fails now, the next sync brings them.
+    let _ = pull_all(store, &client, &kept, &mut Report::default()).await;
+    Ok(())
 }
 
 /// One full sync: push the whole outbox in batches, then pull every change.
@@ -306,6 +311,18 @@ async fn push_and_pull(store: &Arc<Store>, batch: &mut BatchSize, options: &Opti
             Err(e) => return Err(e),
         }
     }
+    pull_all(store, &client, &enrolment, &mut report).await?;
+    Ok(report)
+}
+
+/// Pulls every change after the device's cursor, page by page, each applied with the cursor
+/// in one store transaction.
+async fn pull_all(
+    store: &Arc<Store>,
+    client: &Client,
+    enrolment: &Enrolment,
+    report: &mut Report,
+) -> Result<(), SyncError> {
     loop {
         let after = blocking(store, |s| s.pull_cursor()).await?;
         let asked_at = Utc::now();
@@ -317,10 +334,9 @@ async fn push_and_pull(store: &Arc<Store>, batch: &mut BatchSize, options: &Opti
         let cursor = page.cursor;
         blocking(store, move |s| s.apply_pull(&page.changes, cursor)).await?;
         if !more {
-            break;
+            return Ok(());
         }
     }
-    Ok(report)
 }
 
 /// A stored record as pushed. The device's own ID hash stays on the device: the server

@@ -11,7 +11,7 @@ use dioxus::prelude::*;
 
 use super::{call, Services, Ui};
 use crate::domain::pin;
-use crate::store::{PinCheck, PinState};
+use crate::store::{Authority, PinCheck, PinState};
 
 /// The lock screen: the current volunteer's PIN, or "Đổi người" to pick another.
 #[component]
@@ -38,22 +38,23 @@ pub fn LockScreen() -> Element {
     }
 }
 
-/// The commune's volunteers; tapping one asks for their PIN (or to choose one), then makes
-/// them the device's user and opens home.
+/// The volunteers this device offers (on an enrolled device, those the office assigned to
+/// it); tapping one asks for their PIN (or to choose one), then makes them the device's
+/// user and opens home.
 #[component]
 pub fn VolunteerPicker() -> Element {
     let ui = use_context::<Ui>();
     let services = use_context::<Services>();
     let store = services.store.clone();
-    let reference = use_resource(move || {
+    let here = use_resource(move || {
         let store = store.clone();
-        async move { call(&store, |s| s.reference()).await }
+        async move { call(&store, |s| s.volunteers_here()).await }
     });
     let mut chosen = use_signal(|| None::<String>);
     let t = ui.t();
-    let guard = reference.read();
+    let guard = here.read();
     let volunteers = match &*guard {
-        Some(Ok(r)) => r.volunteers.clone(),
+        Some(Ok(v)) => v.clone(),
         Some(Err(e)) => return rsx! { div { class: "fatal", "{t.store_error(e)}" } },
         None => return rsx! { div { class: "loading", "…" } },
     };
@@ -84,6 +85,9 @@ pub fn VolunteerPicker() -> Element {
         section { class: "choose",
             h1 { "{t.who_is_using}" }
             p { class: "hint", "{t.who_is_using_hint}" }
+            if volunteers.is_empty() {
+                p { class: "error", role: "alert", "data-testid": "nobody-here", "{t.nobody_here}" }
+            }
             for v in volunteers {
                 button {
                     key: "{v.id}",
@@ -129,17 +133,18 @@ pub fn PinGate(volunteer_id: String, on_unlocked: EventHandler<String>) -> Eleme
         let store = store.clone();
         let vid = vid.clone();
         let _ = reload();
-        async move { call(&store, move |s| Ok((s.pin_state(&vid)?, s.reference()?))).await }
+        async move { call(&store, move |s| Ok((s.pin_state(&vid)?, s.reference()?, s.volunteers_here()?))).await }
     });
     let mut pin_text = use_signal(String::new);
+    let mut code_text = use_signal(String::new);
     let mut again = use_signal(String::new);
     let mut lead = use_signal(|| None::<String>);
     let mut message = use_signal(|| None::<String>);
     let mut busy = use_signal(|| false);
     let t = ui.t();
     let guard = state.read();
-    let (pin_state, reference) = match &*guard {
-        Some(Ok((s, r))) => (*s, r.clone()),
+    let (pin_state, reference, here) = match &*guard {
+        Some(Ok((s, r, h))) => (*s, r.clone(), h.clone()),
         Some(Err(e)) => return rsx! { div { class: "fatal", "{t.store_error(e)}" } },
         None => return rsx! { div { class: "loading", "…" } },
     };
@@ -161,7 +166,11 @@ pub fn PinGate(volunteer_id: String, on_unlocked: EventHandler<String>) -> Eleme
             let saved = call(&store, move |s| s.set_pin(&who, &p)).await;
             busy.set(false);
             match saved {
-                Ok(()) => on_unlocked.call(id),
+                Ok(PinCheck::Right) => on_unlocked.call(id),
+                Ok(_) => {
+                    message.set(None);
+                    *reload.write() += 1;
+                }
                 Err(e) => message.set(Some(t.store_error(&e))),
             }
         });
@@ -193,7 +202,8 @@ pub fn PinGate(volunteer_id: String, on_unlocked: EventHandler<String>) -> Eleme
                     message.set(Some(m));
                 }
                 Ok(PinCheck::Wait { secs }) => message.set(Some(t.pin_wait(secs))),
-                Ok(PinCheck::Blocked | PinCheck::NotSet) => {
+                // The state changed under the screen (blocked, reset, unassigned): redraw it.
+                Ok(_) => {
                     message.set(None);
                     *reload.write() += 1;
                 }
@@ -202,7 +212,40 @@ pub fn PinGate(volunteer_id: String, on_unlocked: EventHandler<String>) -> Eleme
         });
     };
     let id = volunteer_id.clone();
-    let leads: Vec<_> = reference.volunteers.iter().filter(|v| v.lead && v.id != volunteer_id).cloned().collect();
+    let leads: Vec<_> = here.iter().filter(|v| v.lead && v.id != volunteer_id).cloned().collect();
+    let store = services.store.clone();
+    // A first PIN on an enrolled device: the office's one-time code or a team lead's PIN.
+    let authorise = move |by_code: bool| {
+        let (code, lead_id, lead_pin) = (code_text(), lead(), pin_text());
+        let store = store.clone();
+        let id = id.clone();
+        busy.set(true);
+        spawn(async move {
+            let answer = call(&store, move |s| {
+                let authority = match (by_code, lead_id.as_deref()) {
+                    (true, _) => Authority::OfficeCode(&code),
+                    (false, Some(lead_id)) => Authority::Lead { lead_id, lead_pin: &lead_pin },
+                    (false, None) => return Ok(PinCheck::NotSet),
+                };
+                s.authorise_first_pin(&id, authority)
+            })
+            .await;
+            busy.set(false);
+            pin_text.set(String::new());
+            code_text.set(String::new());
+            match answer {
+                Ok(PinCheck::Right) => {
+                    message.set(None);
+                    *reload.write() += 1;
+                }
+                Ok(PinCheck::CodeRefused) => message.set(Some(t.office_code_refused.to_owned())),
+                Ok(PinCheck::Wait { secs }) => message.set(Some(t.pin_wait(secs))),
+                Ok(_) => message.set(Some(t.lead_wrong.to_owned())),
+                Err(e) => message.set(Some(t.store_error(&e))),
+            }
+        });
+    };
+    let id = volunteer_id.clone();
     let store = services.store.clone();
     let lead_unlock = move || {
         let Some(lead_id) = lead() else { return };
@@ -268,6 +311,42 @@ pub fn PinGate(volunteer_id: String, on_unlocked: EventHandler<String>) -> Eleme
                 }
                 button { class: "primary wide", "data-testid": "pin-unlock", disabled: busy(), onclick: move |_| try_pin(),
                     if busy() { "{t.checking_pin}" } else { "{t.unlock}" } }
+            }
+        }
+        PinState::NotHere => rsx! {
+            p { class: "error", role: "alert", "data-testid": "not-here", "{t.not_here}" }
+        },
+        PinState::NeedsAuthority => {
+            let authorise2 = authorise.clone();
+            rsx! {
+                h2 { "{t.first_pin_title}" }
+                p { class: "hint", "{t.first_pin_hint}" }
+                label { class: "field",
+                    span { class: "label", "{t.office_code_label}" }
+                    input { r#type: "text", autocomplete: "off", autocapitalize: "characters", maxlength: "12",
+                        "data-testid": "office-code", value: "{code_text}", onmounted: focus,
+                        oninput: move |e| { code_text.set(e.value()); message.set(None); } }
+                }
+                button { class: "primary wide", "data-testid": "use-office-code", disabled: busy(),
+                    onclick: move |_| authorise2.clone()(true), "{t.use_office_code}" }
+                if !leads.is_empty() {
+                    p { class: "hint", "{t.or_lead}" }
+                    label { class: "field",
+                        span { class: "label", "{t.lead_label}" }
+                        select { "data-testid": "lead-choice", onchange: move |e| lead.set(Some(e.value())),
+                            for l in leads.iter() {
+                                option { key: "{l.id}", value: "{l.id}", selected: lead().as_deref() == Some(l.id.as_str()), "{l.name}" }
+                            }
+                        }
+                    }
+                    label { class: "field",
+                        span { class: "label", "{t.lead_pin}" }
+                        input { r#type: "password", inputmode: "numeric", autocomplete: "off", maxlength: "12",
+                            "data-testid": "lead-pin", value: "{pin_text}", oninput: move |e| { pin_text.set(e.value()); message.set(None); } }
+                    }
+                    button { class: "secondary wide", "data-testid": "lead-authorise", disabled: busy(),
+                        onclick: move |_| authorise.clone()(false), "{t.lead_authorise}" }
+                }
             }
         }
         PinState::Blocked => {

@@ -296,12 +296,21 @@ export const PIN = '240681';
 
 /**
  * Answers the PIN step on screen: chooses `pin` if the volunteer has none yet, enters it
- * otherwise, and waits for the lock screen to go.
+ * otherwise, and waits for the lock screen to go. On an enrolled device a first PIN asks
+ * for the office's one-time code first: `officeCode` answers it.
  */
-export async function enterPin(pin = PIN) {
+export async function enterPin(pin = PIN, officeCode = undefined) {
   const setNew = page.locator('[data-testid=pin-new]');
   const enter = page.locator('[data-testid=pin-input]');
-  await until('a PIN field', async () => (await setNew.count()) + (await enter.count()) > 0);
+  const code = page.locator('[data-testid=office-code]');
+  const any = async () => (await setNew.count()) + (await enter.count()) + (await code.count()) > 0;
+  await until('a PIN field', any);
+  if (await code.count()) {
+    assert.ok(officeCode, 'a first PIN on this enrolled device needs the office code');
+    await fill('[data-testid=office-code]', officeCode);
+    await page.locator('[data-testid=use-office-code]').click();
+    await visible(setNew);
+  }
   if (await setNew.count()) {
     await fill('[data-testid=pin-new]', pin);
     await fill('[data-testid=pin-again]', pin);
@@ -313,10 +322,10 @@ export async function enterPin(pin = PIN) {
   await gone(page.locator('[data-testid=pin-new], [data-testid=pin-input]'));
 }
 
-/** Taps a volunteer in the list and answers their PIN step. */
-export async function chooseVolunteer(id, pin = PIN) {
+/** Taps a volunteer in the list and answers their PIN step (see `enterPin`). */
+export async function chooseVolunteer(id, pin = PIN, officeCode = undefined) {
   await page.locator(`[data-volunteer="${id}"]`).click();
-  await enterPin(pin);
+  await enterPin(pin, officeCode);
 }
 
 /** Fills an input and waits for the server's re-render to hold the same value. */

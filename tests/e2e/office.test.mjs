@@ -27,7 +27,7 @@ import {
   LIVEVIEW_BIN, SERVER_BIN, startProcess, startLiveview, stopProcess, run, launchBrowser, chooseVolunteer,
   openDesktopPage, usePage, pageErrors, expectedErrors, onFailureAppend, step, norm,
   visible, gone, textIs, textHas, valueIs, countIs, fill, tick, choose, openNew,
-  saveExpectingDetail, scrollTop, shot, load, openList, until,
+  saveExpectingDetail, scrollTop, shot, load, openList, until, enterPin, PIN,
 } from './helpers.mjs';
 
 const ADMIN = 'canbo.xa';
@@ -48,6 +48,8 @@ let browser;
 let phone;
 let office;
 let enrolCode;
+/** The first-PIN code the devices page gave for A Hưng with the enrolment code. */
+let hungCode;
 /** The enrolment link the devices page shows with the code. */
 let enrolLink;
 /** The coverage figures first seen, to compare with later. */
@@ -191,7 +193,11 @@ step('3. the devices page makes an enrolment code with its QR code', async () =>
   await textIs(office.locator('main h1'), 'Thiết bị đã đăng ký');
   await countIs(office.locator('[data-testid=devices] tbody tr'), 0);
   await gone(office.locator('[data-testid=enrol-code]'));
+  // The tablet is for A Hưng: the office ticks him, and the page gives his first-PIN code.
+  await office.locator('[data-testid=device-users] input[name=v][value=v-hung]').check();
   await navigate(office.locator('[data-testid=new-code]'));
+  hungCode = norm(await office.locator('[data-testid=pin-codes] td[data-volunteer=v-hung]').textContent());
+  assert.match(hungCode, /^[A-Z0-9]{4}-[A-Z0-9]{4}$/, `a first-PIN code, not ${JSON.stringify(hungCode)}`);
   const box = office.locator('[data-testid=enrol-code]');
   await textHas(box, 'Mã đăng ký máy (dùng một lần, hết hạn sau 24 giờ):');
   enrolCode = norm(await box.locator('.code').textContent());
@@ -224,7 +230,15 @@ step('4. the app enrols with that code, from the pasted link', async () => {
   await phone.locator('[data-testid=enrol]').click();
   await textIs(phone.locator('section.choose h1'), 'Ai đang dùng máy?');
   await textIs(phone.locator('.flash'), 'Đã đăng ký máy với xã.');
-  await chooseVolunteer('v-hung');
+  // Only the volunteer the office assigned is offered; his first PIN needs the office's code.
+  await visible(phone.locator('[data-volunteer="v-hung"]'));
+  await countIs(phone.locator('[data-volunteer]'), 1);
+  await phone.locator('[data-volunteer="v-hung"]').click();
+  await visible(phone.locator('[data-testid=office-code]'));
+  await fill('[data-testid=office-code]', 'ABCD-EFGH');
+  await phone.locator('[data-testid=use-office-code]').click();
+  await textHas(phone.locator('[data-testid=pin-message]'), 'Mã không đúng, đã dùng hoặc đã hết hạn');
+  await enterPin(PIN, hungCode);
   await visible(phone.locator('section.home'));
   await textHas(phone.locator('[data-testid=current-volunteer]'), 'A Hưng');
   await textIs(phone.locator('section.home h1.commune'), 'Xã Kon Braih (demo)');
@@ -278,9 +292,10 @@ step('6b. the devices page lists the phone, its volunteer and its last sync', as
   await nav('Thiết bị');
   const rows = office.locator('[data-testid=devices] tbody tr[data-device]');
   await countIs(rows, 1);
-  const [device, volunteers, state, lastSync, queued] = await cells(rows);
+  const [device, volunteers, users, state, lastSync, queued] = await cells(rows);
   assert.match(device, new RegExp(`^${DEVICE_NAME} [0-9a-f-]{36}$`), `device cell ${JSON.stringify(device)}`);
   assert.equal(volunteers, 'A Hưng');
+  assert.equal(users, 'A Hưng', 'the user the office assigned');
   assert.equal(state, 'Đang dùng');
   const m = lastSync.match(/^(\d\d):(\d\d) (\d\d)\/(\d\d)\/(\d{4})$/);
   assert.ok(m, `a last sync time, not ${JSON.stringify(lastSync)}`);

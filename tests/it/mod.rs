@@ -23,6 +23,8 @@ mod office;
 #[cfg(feature = "server")]
 mod office_headers;
 #[cfg(feature = "server")]
+mod pins;
+#[cfg(feature = "server")]
 mod protection;
 #[cfg(feature = "server")]
 mod proxy;

@@ -1850,6 +1850,8 @@ fn a_server_file_from_before_the_running_totals_gets_them_from_its_records_and_d
          UPDATE accounts SET failed_logins = 2;
          DELETE FROM change_log WHERE key LIKE 'coverage:%';
          DROP TABLE erased_people; ALTER TABLE records DROP COLUMN erased;
+         DROP TABLE device_volunteers; ALTER TABLE change_log DROP COLUMN device;
+         ALTER TABLE enrol_codes DROP COLUMN volunteers;
          PRAGMA user_version = 3;",
     )
     .unwrap();

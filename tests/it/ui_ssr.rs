@@ -50,9 +50,25 @@ fn store_with_volunteer(live: bool) -> TempStore {
         r.commune.sample = false;
         r.commune.name = "Xã Kon Braih".into();
         store.replace_reference(&r).unwrap();
+        // The office assigned every volunteer to this device.
+        let volunteers = r.volunteers.iter().map(|v| v.id.clone()).collect();
+        store.apply_pull(&[(1, sotay::protocol::Change::Assignment { volunteers })], 1).unwrap();
     }
     store.set_current_volunteer("v-lan").unwrap();
     TempStore { dir, store }
+}
+
+/// A first PIN on an enrolled device, with the office's one-time code for it.
+fn give_pin(store: &Store, volunteer: &str, pin: &str) {
+    let code = sotay::protocol::Change::PinCode {
+        volunteer_id: volunteer.into(),
+        hash: sotay::domain::pin::hash("TESTCODE"),
+        expires_at: chrono::Utc::now() + chrono::Duration::days(1),
+    };
+    store.apply_pull(&[(2, code)], 2).unwrap();
+    let authority = sotay::store::Authority::OfficeCode("TEST-CODE");
+    assert_eq!(store.authorise_first_pin(volunteer, authority).unwrap(), sotay::store::PinCheck::Right);
+    assert_eq!(store.set_pin(volunteer, pin).unwrap(), sotay::store::PinCheck::Right);
 }
 
 #[tokio::test]
@@ -204,7 +220,7 @@ fn locked_config(t: &TempStore) -> AppConfig {
 async fn the_app_opens_locked_and_shows_nothing_of_the_work() {
     let t = store_with_volunteer(true);
     t.store.create(new_record("h-plei", now_local(), visit("Nhà ông A Blúp", 2))).unwrap();
-    t.store.set_pin("v-lan", "240681").unwrap();
+    give_pin(&t.store, "v-lan", "240681");
     let html = render_until_all(locked_config(&t), &["👤 Y Lan", "data-testid=\"pin-input\""]).await;
     assert!(html.contains("Sổ tay đang khoá"));
     assert!(html.contains("Đổi người"));
@@ -216,7 +232,7 @@ async fn the_app_opens_locked_and_shows_nothing_of_the_work() {
 #[tokio::test]
 async fn a_blocked_volunteer_is_unblocked_by_the_team_lead() {
     let t = store_with_volunteer(true);
-    t.store.set_pin("v-lan", "240681").unwrap();
+    give_pin(&t.store, "v-lan", "240681");
     for _ in 0..sotay::domain::pin::BLOCK_AFTER {
         raw_conn(&t.path())
             .execute("UPDATE pins SET failures = failures + 1 WHERE volunteer_id = 'v-lan'", [])
@@ -234,4 +250,24 @@ async fn a_volunteer_without_a_pin_chooses_one_first() {
     let html = render_until(locked_config(&t), "Đặt mã PIN của bạn").await;
     assert!(html.contains("data-testid=\"pin-new\"") && html.contains("data-testid=\"pin-again\""));
     assert!(html.contains("Từ 6 đến 12 chữ số"));
+}
+
+#[tokio::test]
+async fn on_an_enrolled_device_a_first_pin_asks_for_the_office_code_or_a_team_lead() {
+    let t = store_with_volunteer(true);
+    let html = render_until_all(locked_config(&t), &["Đặt mã PIN lần đầu trên máy này", "Nguyễn Thị Thu"]).await;
+    assert!(html.contains("data-testid=\"office-code\"") && html.contains("data-testid=\"lead-authorise\""));
+    assert!(!html.contains("data-testid=\"pin-new\""), "no PIN can be chosen before an authority");
+}
+
+#[tokio::test]
+async fn an_enrolled_device_with_no_one_assigned_offers_no_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path().join("sotay.db")).unwrap();
+    let mut r = sotay::domain::sample::sample_reference();
+    r.commune.sample = false;
+    store.replace_reference(&r).unwrap();
+    let t = TempStore { dir, store };
+    let html = render_until(locked_config(&t), "Xã chưa giao máy này cho ai").await;
+    assert!(!html.contains("data-volunteer=\"v-lan\""));
 }
