@@ -14,6 +14,8 @@
 //!   and its key recovers the number in seconds: keys never sit beside their hashes;
 //! - if the person asks for it, the last four digits for a human check.
 
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
 use hmac::{Hmac, Mac};
 use hpke::aead::ChaCha20Poly1305;
 use hpke::kdf::HkdfSha256;
@@ -113,7 +115,8 @@ impl CitizenId {
     }
 
     /// Seals the number to the server's public key: random every time (a fresh ephemeral
-    /// key), readable only with the server's [`OpenKey`]. Hex, [`SEALED_HEX_LEN`] characters.
+    /// key), readable only with the server's [`OpenKey`]. Base64url without padding,
+    /// [`SEALED_LEN`] characters (in a gzip push a third smaller than hex).
     pub fn seal(&self, key: &SealKey) -> String {
         let (encapped, ciphertext) = hpke::single_shot_seal::<ChaCha20Poly1305, HkdfSha256, Kem>(
             &OpModeS::Base,
@@ -125,7 +128,7 @@ impl CitizenId {
         .expect("sealing to a valid X25519 public key cannot fail");
         let mut out = encapped.to_bytes().to_vec();
         out.extend_from_slice(&ciphertext);
-        hex::encode(out)
+        URL_SAFE_NO_PAD.encode(out)
     }
 }
 
@@ -135,9 +138,15 @@ const SEAL_INFO: &[u8] = b"sotay citizen-id v1";
 const PACKED: usize = 5;
 const ENCAPPED: usize = 32;
 const TAG: usize = 16;
-/// Length of a sealed number in hex: the encapsulated key, the packed number and the tag
-/// (53 bytes).
-pub const SEALED_HEX_LEN: usize = 2 * (ENCAPPED + PACKED + TAG);
+/// Bytes of a sealed number: the encapsulated key, the packed number and the tag.
+const SEALED_BYTES: usize = ENCAPPED + PACKED + TAG;
+/// Length of a sealed number in base64url without padding (53 bytes → 71 characters).
+pub const SEALED_LEN: usize = (SEALED_BYTES * 4).div_ceil(3);
+
+/// True when `text` has the shape of a sealed number (whether it opens is another matter).
+pub fn looks_sealed(text: &str) -> bool {
+    text.len() == SEALED_LEN && text.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
 
 /// The server's public key devices seal ID numbers to; delivered at enrolment.
 #[derive(Clone, PartialEq, Eq)]
@@ -198,10 +207,13 @@ impl OpenKey {
     /// The number inside a sealed value, or `None` if it was not sealed to this key,
     /// was altered, or does not hold a valid number.
     pub fn open(&self, sealed: &str) -> Option<CitizenId> {
-        if sealed.len() != SEALED_HEX_LEN {
+        if !looks_sealed(sealed) {
             return None;
         }
-        let bytes = hex::decode(sealed).ok()?;
+        let bytes = URL_SAFE_NO_PAD.decode(sealed).ok()?;
+        if bytes.len() != SEALED_BYTES {
+            return None;
+        }
         let (encapped, ciphertext) = bytes.split_at(ENCAPPED);
         let encapped = <Kem as hpke::Kem>::EncappedKey::from_bytes(encapped).ok()?;
         let plain = hpke::single_shot_open::<ChaCha20Poly1305, HkdfSha256, Kem>(
@@ -293,19 +305,20 @@ mod tests {
         let other = OpenKey::generate();
         let id = CitizenId::parse("051203004567").unwrap();
         let sealed = id.seal(server.seal_key());
-        assert_eq!(sealed.len(), SEALED_HEX_LEN);
+        assert_eq!(sealed.len(), SEALED_LEN);
+        assert!(looks_sealed(&sealed));
         assert_ne!(sealed, id.seal(server.seal_key()), "an ephemeral key each time");
         assert!(!sealed.contains("051203004567") && !sealed.contains("4567"));
         let key = CidKey::new("commune:1", b"k".to_vec());
         assert_eq!(server.open(&sealed).unwrap().hash(&key), id.hash(&key));
         assert!(other.open(&sealed).is_none());
         // One flipped bit anywhere, or a cut, and it does not open.
-        for i in [0, 70, SEALED_HEX_LEN - 1] {
+        for i in [0, 40, SEALED_LEN - 2] {
             let mut bad = sealed.clone().into_bytes();
-            bad[i] = if bad[i] == b'0' { b'1' } else { b'0' };
+            bad[i] = if bad[i] == b'A' { b'B' } else { b'A' };
             assert!(server.open(std::str::from_utf8(&bad).unwrap()).is_none());
         }
-        assert!(server.open(&sealed[..SEALED_HEX_LEN - 2]).is_none());
+        assert!(server.open(&sealed[..SEALED_LEN - 2]).is_none());
         assert!(server.open("zz").is_none());
         // The server's key survives its file.
         let again = OpenKey::from_hex(&server.secret_hex()).unwrap();

@@ -9,7 +9,7 @@ use chrono::{Datelike, NaiveDate, NaiveDateTime, NaiveTime};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::citizen_id::{CidKey, CitizenId, CitizenIdError, SealKey, SEALED_HEX_LEN};
+use super::citizen_id::{looks_sealed, CidKey, CitizenId, CitizenIdError, SealKey};
 use super::record::*;
 use super::reference::ReferenceData;
 
@@ -638,10 +638,7 @@ pub fn check_body(body: &Body) -> Result<(), &'static str> {
                 if p.cid_last4.as_ref().is_some_and(|l| l.len() != 4 || !l.bytes().all(|b| b.is_ascii_digit())) {
                     return Err("citizen_id");
                 }
-                if p.cid_sealed
-                    .as_ref()
-                    .is_some_and(|h| h.len() != SEALED_HEX_LEN || !h.bytes().all(|b| b.is_ascii_hexdigit()))
-                {
+                if p.cid_sealed.as_deref().is_some_and(|h| !looks_sealed(h)) {
                     return Err("citizen_id");
                 }
                 if p.cid_key_id
