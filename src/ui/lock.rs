@@ -331,19 +331,7 @@ pub fn PinGate(volunteer_id: String, on_unlocked: EventHandler<String>) -> Eleme
                     onclick: move |_| authorise2.clone()(true), "{t.use_office_code}" }
                 if !leads.is_empty() {
                     p { class: "hint", "{t.or_lead}" }
-                    label { class: "field",
-                        span { class: "label", "{t.lead_label}" }
-                        select { "data-testid": "lead-choice", onchange: move |e| lead.set(Some(e.value())),
-                            for l in leads.iter() {
-                                option { key: "{l.id}", value: "{l.id}", selected: lead().as_deref() == Some(l.id.as_str()), "{l.name}" }
-                            }
-                        }
-                    }
-                    label { class: "field",
-                        span { class: "label", "{t.lead_pin}" }
-                        input { r#type: "password", inputmode: "numeric", autocomplete: "off", maxlength: "12",
-                            "data-testid": "lead-pin", value: "{pin_text}", oninput: move |e| { pin_text.set(e.value()); message.set(None); } }
-                    }
+                    LeadFields { leads: leads.clone(), lead, pin_text, message }
                     button { class: "secondary wide", "data-testid": "lead-authorise", disabled: busy(),
                         onclick: move |_| authorise.clone()(false), "{t.lead_authorise}" }
                 }
@@ -356,19 +344,7 @@ pub fn PinGate(volunteer_id: String, on_unlocked: EventHandler<String>) -> Eleme
                 if leads.is_empty() {
                     p { class: "error", "{t.no_lead}" }
                 } else {
-                    label { class: "field",
-                        span { class: "label", "{t.lead_label}" }
-                        select { "data-testid": "lead-choice", onchange: move |e| lead.set(Some(e.value())),
-                            for l in leads.iter() {
-                                option { key: "{l.id}", value: "{l.id}", selected: lead().as_deref() == Some(l.id.as_str()), "{l.name}" }
-                            }
-                        }
-                    }
-                    label { class: "field",
-                        span { class: "label", "{t.lead_pin}" }
-                        input { r#type: "password", inputmode: "numeric", autocomplete: "off", maxlength: "12",
-                            "data-testid": "lead-pin", value: "{pin_text}", oninput: move |e| { pin_text.set(e.value()); message.set(None); } }
-                    }
+                    LeadFields { leads: leads.clone(), lead, pin_text, message }
                     button { class: "primary wide", "data-testid": "lead-unlock", disabled: busy(), onclick: move |_| lead_unlock(),
                         "{t.lead_unlock}" }
                 }
@@ -383,6 +359,32 @@ pub fn PinGate(volunteer_id: String, on_unlocked: EventHandler<String>) -> Eleme
             if let Some(m) = notice {
                 p { class: "error", role: "alert", "data-testid": "pin-message", "{m}" }
             }
+        }
+    }
+}
+
+/// A team lead of this device and the lead's PIN, for an unblock or a first PIN.
+#[component]
+fn LeadFields(
+    leads: Vec<crate::domain::Volunteer>,
+    lead: Signal<Option<String>>,
+    pin_text: Signal<String>,
+    message: Signal<Option<String>>,
+) -> Element {
+    let t = use_context::<Ui>().t();
+    rsx! {
+        label { class: "field",
+            span { class: "label", "{t.lead_label}" }
+            select { "data-testid": "lead-choice", onchange: move |e| lead.set(Some(e.value())),
+                for l in leads.iter() {
+                    option { key: "{l.id}", value: "{l.id}", selected: lead().as_deref() == Some(l.id.as_str()), "{l.name}" }
+                }
+            }
+        }
+        label { class: "field",
+            span { class: "label", "{t.lead_pin}" }
+            input { r#type: "password", inputmode: "numeric", autocomplete: "off", maxlength: "12",
+                "data-testid": "lead-pin", value: "{pin_text}", oninput: move |e| { pin_text.set(e.value()); message.set(None); } }
         }
     }
 }
