@@ -52,7 +52,6 @@ impl DbKey {
     /// Unlocks with SQLCipher 4's default settings, as the first encrypted version of the
     /// app wrote its store (before [`CIPHER_SETTINGS`]); such a store is converted once.
     pub(crate) fn unlock_with_defaults(&self, conn: &rusqlite::Connection) -> rusqlite::Result<()> {
-        super::page_crypto::install();
         // SQLCipher would print a wrong key's HMAC failures to stderr; the app words them itself.
         pragma(conn, "PRAGMA cipher_log_level = NONE")?;
         pragma(conn, &format!("PRAGMA key = {}", self.pragma_value()))
@@ -60,7 +59,6 @@ impl DbKey {
 
     /// Attaches `file` to `conn` as `schema`, encrypted with this key and the app's settings.
     pub(crate) fn attach(&self, conn: &rusqlite::Connection, file: &str, schema: &str) -> rusqlite::Result<()> {
-        super::page_crypto::install();
         let file = file.replace('\'', "''");
         conn.execute_batch(&format!("ATTACH DATABASE '{file}' AS {schema} KEY {};", self.pragma_value()))?;
         for (name, value) in CIPHER_SETTINGS {

@@ -12,7 +12,6 @@
 //! few (see migration 7). Knows nothing of the UI, HTTP or wording.
 
 pub mod key;
-mod page_crypto;
 mod pins;
 pub use pins::{Authority, PinCheck, PinState};
 mod schema;

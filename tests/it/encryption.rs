@@ -340,3 +340,76 @@ fn revocation_also_erases_refused_records_and_deletes_drafts() {
     let words = sotay::i18n::Lang::Vi.strings().revoked_wiped(&wiped);
     assert!(words.contains("1 bản ghi bị từ chối") && words.contains("1 bản nháp"), "{words}");
 }
+
+/// The key of the frozen stores in `tests/fixtures/store_sqlcipher_4.6.1*.sqlcipher`.
+const FROZEN_KEY: [u8; 32] = [
+    11, 48, 85, 122, 159, 196, 233, 14, 51, 88, 125, 162, 199, 236, 17, 54, 91, 128, 165, 202, 239, 20, 57, 94, 131,
+    168, 205, 242, 23, 60, 97, 134,
+];
+
+/// Opens a copy of a frozen store written by SQLCipher 4.6.1 (rusqlite 0.37, the last
+/// release before SQLCipher's own provider was used again), with its key.
+///
+/// Both were made with the app of that time: `Store::open_with_keys` with [`FROZEN_KEY`],
+/// a visit to "Nhà ông A Blúp" and a signature help for [`NAME`] (no ID number) saved on
+/// the sample commune, closed, `VACUUM`ed; the `_defaults` one is the same store exported
+/// with `sqlcipher_export` under SQLCipher's default settings (HMAC-SHA512), as the first
+/// encrypted version wrote its stores.
+fn open_frozen(fixture: &[u8]) -> (tempfile::TempDir, Store) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("sotay.db");
+    std::fs::write(&path, fixture).unwrap();
+    let store = Store::open_with_keys(&path, &MemoryKey::with(DbKey::from_bytes(FROZEN_KEY)), Arc::new(now)).unwrap();
+    (dir, store)
+}
+
+fn assert_frozen_records(store: &Store, dir: &std::path::Path) {
+    let records = store.search(&Filter::default()).unwrap();
+    assert_eq!(records.len(), 2);
+    assert!(records.iter().any(|r| matches!(&r.body, Body::Visit(v) if v.household == "Nhà ông A Blúp")));
+    assert!(records.iter().any(|r| person_of(r).is_some_and(|p| p.display_name == NAME)));
+    assert_eq!(store.search(&Filter { text: "giang".into(), ..Default::default() }).unwrap().len(), 1);
+    assert!(!contains(&raw_bytes(dir), "A Blúp"), "still encrypted");
+}
+
+#[test]
+fn a_store_written_by_the_previous_sqlcipher_opens_with_everything_in_it() {
+    let fixture = include_bytes!("../fixtures/store_sqlcipher_4.6.1.sqlcipher");
+    let (dir, store) = open_frozen(fixture);
+    assert_frozen_records(&store, dir.path());
+    // Opened directly under the app's settings: the file was not rewritten.
+    drop(store);
+    let c = rusqlite::Connection::open(dir.path().join("sotay.db")).unwrap();
+    DbKey::from_bytes(FROZEN_KEY).unlock(&c).unwrap();
+    assert_eq!(c.query_row("SELECT count(*) FROM records", [], |r| r.get::<_, i64>(0)).unwrap(), 2);
+    let first_page = &std::fs::read(dir.path().join("sotay.db")).unwrap()[..4096];
+    assert_eq!(first_page, &fixture[..4096], "the same first page (its salt and IV): not re-encrypted");
+}
+
+#[test]
+fn a_store_written_by_the_previous_sqlcipher_under_its_defaults_is_converted_once() {
+    let (dir, store) = open_frozen(include_bytes!("../fixtures/store_sqlcipher_4.6.1_defaults.sqlcipher"));
+    assert_frozen_records(&store, dir.path());
+    drop(store);
+    // Rewritten under the app's settings: SQLCipher's defaults no longer open it.
+    let c = rusqlite::Connection::open(dir.path().join("sotay.db")).unwrap();
+    c.query_row(&format!("PRAGMA key = {}", DbKey::from_bytes(FROZEN_KEY).pragma_value()), [], |_| Ok(())).unwrap();
+    assert!(c.query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get::<_, i64>(0)).is_err());
+}
+
+#[test]
+fn the_store_runs_on_a_sqlite_with_the_cve_2025_6965_fix_under_sqlciphers_own_provider() {
+    let t = live_store();
+    person_record(&t, Outcome::DigitalSignature);
+    let c = raw_conn(&t.path());
+    let version: String = c.query_row("SELECT sqlite_version()", [], |r| r.get(0)).unwrap();
+    let parts: Vec<u32> = version.split('.').map(|p| p.parse().unwrap()).collect();
+    assert!(parts >= vec![3, 50, 2], "SQLite {version} predates the fix for CVE-2025-6965 (3.50.2)");
+    assert_eq!(rusqlite::version(), version, "the store's SQLite is the one linked in");
+    let cipher: String = c.query_row("PRAGMA cipher_version", [], |r| r.get(0)).unwrap();
+    assert!(cipher.starts_with("4."), "SQLCipher {cipher}");
+    let provider: String = c.query_row("PRAGMA cipher_provider", [], |r| r.get(0)).unwrap();
+    assert_eq!(provider, "openssl");
+    let hmac: String = c.query_row("PRAGMA cipher_hmac_algorithm", [], |r| r.get(0)).unwrap();
+    assert_eq!(hmac, "HMAC_SHA256", "the app's settings (store::key::CIPHER_SETTINGS)");
+}
