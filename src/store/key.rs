@@ -117,8 +117,8 @@ pub trait KeyStore: Send + Sync {
 }
 
 /// A key in a file only its owner may read (mode 0600 on Unix): the desktop's key store,
-/// and the test suite's. Written to a temporary name, synced, then renamed into place, so
-/// a crash leaves either no key file or a whole one.
+/// and the test suite's. Written by [`write_private_file`], so a crash or a power cut
+/// leaves either no key file or a whole one.
 #[derive(Debug, Clone)]
 pub struct KeyFile {
     path: PathBuf,
@@ -156,24 +156,53 @@ impl KeyStore for KeyFile {
     }
 
     fn save(&self, key: &DbKey) -> Result<(), KeyError> {
-        let mut tmp = self.path.clone().into_os_string();
-        tmp.push(".tmp");
-        let tmp = PathBuf::from(tmp);
-        let mut options = std::fs::OpenOptions::new();
-        options.write(true).create(true).truncate(true);
-        #[cfg(unix)]
-        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-        let mut file = options.open(&tmp).map_err(|_| KeyError::Unwritable)?;
-        file.write_all(hex::encode(key.0).as_bytes()).map_err(|_| KeyError::Unwritable)?;
-        file.sync_all().map_err(|_| KeyError::Unwritable)?;
-        drop(file);
-        std::fs::rename(&tmp, &self.path).map_err(|_| KeyError::Unwritable)?;
-        if let Some(dir) = self.path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            // The rename is durable once the directory entry is.
-            if let Ok(d) = std::fs::File::open(dir) {
-                let _ = d.sync_all();
-            }
-        }
+        write_private_file(&self.path, hex::encode(key.0).as_bytes())
+    }
+}
+
+/// Writes `bytes` to the file at `path` so that a crash or a power cut leaves either the
+/// file as it was or the new one whole, readable by its owner only (mode 0600 on Unix). The
+/// key files of every platform are written this way.
+///
+/// The bytes go to a temporary file beside it (`path` + `.tmp`) that is created afresh:
+/// one already there (left by a crash, or put there by someone else: a link, or a file
+/// others may read) is removed, never written through, and the new one has mode 0600 from
+/// its creation, so the key is never readable by others, not even for a moment. It is
+/// synced, renamed over `path`, and then the folder is synced: until the folder's entry is
+/// on disk, a power cut can undo the rename, and the store would survive its key.
+pub fn write_private_file(path: &Path, bytes: &[u8]) -> Result<(), KeyError> {
+    let mut tmp = path.as_os_str().to_os_string();
+    tmp.push(".tmp");
+    let tmp = PathBuf::from(tmp);
+    match std::fs::remove_file(&tmp) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(_) => return Err(KeyError::Unwritable),
+    }
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options.open(&tmp).map_err(|_| KeyError::Unwritable)?;
+    let written = file.write_all(bytes).and_then(|()| file.sync_all());
+    drop(file);
+    if written.is_err() || std::fs::rename(&tmp, path).is_err() {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(KeyError::Unwritable);
+    }
+    sync_folder(path)
+}
+
+/// Syncs the folder that holds `path`, which makes a rename into it durable.
+pub(crate) fn sync_folder(path: &Path) -> Result<(), KeyError> {
+    let dir = match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    };
+    if cfg!(unix) {
+        std::fs::File::open(dir).and_then(|d| d.sync_all()).map_err(|_| KeyError::Unwritable)
+    } else {
+        // Windows cannot open a folder as a file to flush it: best effort there.
         Ok(())
     }
 }

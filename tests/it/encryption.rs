@@ -413,3 +413,53 @@ fn the_store_runs_on_a_sqlite_with_the_cve_2025_6965_fix_under_sqlciphers_own_pr
     let hmac: String = c.query_row("PRAGMA cipher_hmac_algorithm", [], |r| r.get(0)).unwrap();
     assert_eq!(hmac, "HMAC_SHA256", "the app's settings (store::key::CIPHER_SETTINGS)");
 }
+
+#[cfg(unix)]
+fn mode(path: &std::path::Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path).unwrap().permissions().mode() & 0o777
+}
+
+#[cfg(unix)]
+#[test]
+fn a_key_file_is_written_through_a_fresh_temporary_file_readable_by_its_owner_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let keyfile = KeyFile::beside(&dir.path().join("sotay.db"));
+    let tmp = dir.path().join("sotay.db.key.tmp");
+    // A temporary file left behind (by a crash, or by someone else), readable by everyone.
+    std::fs::write(&tmp, "left over").unwrap();
+    std::fs::set_permissions(&tmp, std::os::unix::fs::PermissionsExt::from_mode(0o644)).unwrap();
+    let key = DbKey::generate();
+    keyfile.save(&key).unwrap();
+    assert_eq!(mode(keyfile.path()), 0o600, "the key is never readable by others");
+    assert_eq!(keyfile.load().unwrap(), Some(key));
+    assert!(!tmp.exists());
+    // A link at the temporary name is not followed: the file it points to stays as it was.
+    let elsewhere = dir.path().join("elsewhere");
+    std::fs::write(&elsewhere, "not a key").unwrap();
+    std::os::unix::fs::symlink(&elsewhere, &tmp).unwrap();
+    let key = DbKey::generate();
+    keyfile.save(&key).unwrap();
+    assert_eq!(std::fs::read_to_string(&elsewhere).unwrap(), "not a key");
+    assert_eq!(mode(keyfile.path()), 0o600);
+    assert_eq!(keyfile.load().unwrap(), Some(key));
+    assert!(!tmp.exists());
+}
+
+#[cfg(unix)]
+#[test]
+fn the_durable_write_of_key_files_replaces_the_file_whole_or_not_at_all() {
+    use sotay::store::key::{write_private_file, KeyError};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("sotay.db.key.wrapped");
+    write_private_file(&path, b"first").unwrap();
+    write_private_file(&path, b"second, longer").unwrap();
+    assert_eq!(std::fs::read(&path).unwrap(), b"second, longer");
+    assert_eq!(mode(&path), 0o600);
+    let names: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert_eq!(names, ["sotay.db.key.wrapped"], "no temporary file is left");
+    // A folder that is not there: an error, and nothing written.
+    let missing = dir.path().join("no such folder").join("sotay.db.key");
+    assert!(matches!(write_private_file(&missing, b"x"), Err(KeyError::Unwritable)));
+    assert!(!missing.parent().unwrap().exists());
+}
