@@ -6,21 +6,22 @@
 //! (tests, a second profile on a desktop).
 //!
 //! Keys ([`key_store`]): on Android the random store key is wrapped (AES-GCM) by a key that
-//! never leaves the Android Keystore, and only the wrapped bytes sit in the app's files; on
-//! iOS it is a Keychain item readable only while the device is unlocked, on this device;
-//! elsewhere it is a file beside the store readable only by the user ([`KeyFile`]). The
-//! Android and iOS implementations cannot be compiled on this Linux machine (no NDK, no iOS
-//! SDK): they are written against the platform APIs and checked by `dx build` (README).
+//! never leaves the Android Keystore, and only the wrapped bytes sit in the app's files
+//! ([`WrappedKeyFile`]); on iOS it is a Keychain item readable only while the device is
+//! unlocked, on this device only; elsewhere it is a file beside the store readable only by
+//! the user ([`KeyFile`]). The Android and iOS code cannot be built into an app on this
+//! Linux machine (no NDK, no iOS SDK), but `scripts/check-phone.sh` compiles it here for
+//! both (README, "Phones"); `dx build` builds the apps.
 
 use std::path::{Path, PathBuf};
 
-use crate::store::key::{KeyFile, KeyStore};
+use crate::store::key::{self, KeyError, KeyFile, KeyStore};
 
 /// The key store for the store file at `db_path`, on this platform.
 pub fn key_store(db_path: &Path) -> Box<dyn KeyStore> {
     #[cfg(target_os = "android")]
     {
-        Box::new(android_keys::WrappedKey { file: KeyFile::beside(db_path).path().with_extension("wrapped") })
+        Box::new(android_keys::WrappedKey { file: WrappedKeyFile::beside(db_path) })
     }
     #[cfg(target_os = "ios")]
     {
@@ -30,6 +31,67 @@ pub fn key_store(db_path: &Path) -> Box<dyn KeyStore> {
     #[cfg(not(any(target_os = "android", target_os = "ios")))]
     {
         Box::new(KeyFile::beside(db_path))
+    }
+}
+
+/// The file that holds Android's wrapped store key: `sotay.db.key.wrapped` beside the
+/// store `sotay.db` (README, "Phones"), written with [`key::write_private_file`]. Versions
+/// before it wrote `sotay.db.wrapped`; an install that has only that file still opens, and
+/// the file is moved to the new name at the first read.
+///
+/// Only the bytes' place is here; sealing them is the Keystore's (`android_keys`). It is
+/// compiled everywhere so that its tests run on any machine.
+#[derive(Debug, Clone)]
+pub struct WrappedKeyFile {
+    path: PathBuf,
+    legacy: PathBuf,
+}
+
+impl WrappedKeyFile {
+    pub fn beside(db_path: &Path) -> WrappedKeyFile {
+        let key_file = KeyFile::beside(db_path).path().to_path_buf();
+        let mut name = key_file.clone().into_os_string();
+        name.push(".wrapped");
+        // `with_extension` replaced `.key`: the name the first Android versions wrote.
+        WrappedKeyFile { path: PathBuf::from(name), legacy: key_file.with_extension("wrapped") }
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The name the first Android versions wrote the wrapped key under.
+    pub fn legacy_path(&self) -> &Path {
+        &self.legacy
+    }
+
+    /// The wrapped bytes, or `None` if neither name holds any.
+    pub fn read(&self) -> Result<Option<Vec<u8>>, KeyError> {
+        if let Some(bytes) = read_if_present(&self.path)? {
+            return Ok(Some(bytes));
+        }
+        let Some(bytes) = read_if_present(&self.legacy)? else {
+            // Another opening may have just moved the old file: look at the new name again.
+            return read_if_present(&self.path);
+        };
+        // The bytes are already on disk under the old name, so a failed move changes nothing.
+        if std::fs::rename(&self.legacy, &self.path).is_ok() {
+            let _ = key::sync_folder(&self.path);
+        }
+        Ok(Some(bytes))
+    }
+
+    /// Keeps the wrapped bytes durably.
+    pub fn write(&self, bytes: &[u8]) -> Result<(), KeyError> {
+        key::write_private_file(&self.path, bytes)
+    }
+}
+
+fn read_if_present(path: &Path) -> Result<Option<Vec<u8>>, KeyError> {
+    match std::fs::read(path) {
+        Ok(bytes) => Ok(Some(bytes)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(_) => Err(KeyError::Unreadable),
     }
 }
 
@@ -74,11 +136,36 @@ fn data_dir() -> PathBuf {
 
 #[cfg(target_os = "ios")]
 mod ios_keys {
-    //! The store key as a generic-password item in the iOS Keychain.
-    use crate::store::key::{DbKey, KeyError, KeyStore};
-    use security_framework::passwords::{get_generic_password, set_generic_password};
+    //! The store key as a generic-password item in the iOS Keychain, readable only while
+    //! the device is unlocked and only on this device
+    //! (`kSecAttrAccessibleWhenUnlockedThisDeviceOnly`).
+    //!
+    //! "This device only" keeps the key out of backups and off other phones: a backup of
+    //! the app's files restored elsewhere carries an encrypted store without its key.
+    //! "When unlocked" rather than "after first unlock": the app reads the key once, when it
+    //! opens its store, which happens when someone starts it on an unlocked phone; its
+    //! connection keeps the key from then on, so locking the phone later changes nothing.
+    //! A tablet found locked (but unlocked once since it was switched on) keeps the item
+    //! sealed under the passcode, where "after first unlock" would leave it readable to
+    //! whoever can run code on it. The app has no background mode that would need the key
+    //! while the phone is locked; if it ever opened its store then, that opening would be
+    //! the clear "key unavailable" error, and the next start while unlocked would open.
+    //!
+    //! The first iOS versions kept the key under [`OLD_SERVICE`] with the Keychain's default
+    //! accessibility (when unlocked, but carried to other devices by backups). Such an item
+    //! is copied once to a this-device-only item under [`SERVICE`], read back, and only
+    //! then deleted, so at every moment one of them holds the key.
+    use security_framework::access_control::{ProtectionMode, SecAccessControl};
+    use security_framework::passwords::{
+        delete_generic_password, generic_password, set_generic_password_options, PasswordOptions,
+    };
 
-    const SERVICE: &str = "vn.sotay.store-key";
+    use crate::store::key::{DbKey, KeyError, KeyStore};
+
+    /// The item's service; the account is the store file's name.
+    const SERVICE: &str = "vn.sotay.store-key.this-device";
+    /// The service of the first iOS versions' item.
+    const OLD_SERVICE: &str = "vn.sotay.store-key";
     /// errSecItemNotFound.
     const NOT_FOUND: i32 = -25300;
 
@@ -86,9 +173,9 @@ mod ios_keys {
         pub account: String,
     }
 
-    impl KeyStore for Keychain {
-        fn load(&self) -> Result<Option<DbKey>, KeyError> {
-            match get_generic_password(SERVICE, &self.account) {
+    impl Keychain {
+        fn read(&self, service: &str) -> Result<Option<DbKey>, KeyError> {
+            match generic_password(PasswordOptions::new_generic_password(service, &self.account)) {
                 Ok(bytes) => {
                     let bytes: [u8; 32] = bytes.try_into().map_err(|_| KeyError::Damaged)?;
                     Ok(Some(DbKey::from_bytes(bytes)))
@@ -98,8 +185,31 @@ mod ios_keys {
             }
         }
 
+        fn write(&self, key: &DbKey) -> Result<(), KeyError> {
+            let mut options = PasswordOptions::new_generic_password(SERVICE, &self.account);
+            let access =
+                SecAccessControl::create_with_protection(Some(ProtectionMode::AccessibleWhenUnlockedThisDeviceOnly), 0)
+                    .map_err(|_| KeyError::Unwritable)?;
+            options.set_access_control(access);
+            set_generic_password_options(key.as_bytes(), options).map_err(|_| KeyError::Unwritable)
+        }
+    }
+
+    impl KeyStore for Keychain {
+        fn load(&self) -> Result<Option<DbKey>, KeyError> {
+            if let Some(key) = self.read(SERVICE)? {
+                return Ok(Some(key));
+            }
+            let Some(key) = self.read(OLD_SERVICE)? else { return Ok(None) };
+            // Moved to a this-device-only item; if that fails, the old item still opens the store.
+            if self.write(&key).is_ok() && self.read(SERVICE).ok().flatten().as_ref() == Some(&key) {
+                let _ = delete_generic_password(OLD_SERVICE, &self.account);
+            }
+            Ok(Some(key))
+        }
+
         fn save(&self, key: &DbKey) -> Result<(), KeyError> {
-            set_generic_password(SERVICE, &self.account, key.as_bytes()).map_err(|_| KeyError::Unwritable)
+            self.write(key)
         }
     }
 }
@@ -109,22 +219,34 @@ mod ios_keys {
 mod android_keys {
     //! The store key wrapped by an AES-256-GCM key that lives in the Android Keystore (it
     //! cannot be exported, so a copy of the app's files alone does not open the store).
-    //! File layout: one byte of IV length, the IV, then the ciphertext with its GCM tag.
-    use std::path::PathBuf;
+    //! File layout ([`WrappedKeyFile`]): one byte of IV length, the IV, then the ciphertext
+    //! with its GCM tag.
+    use std::sync::Mutex;
 
     use jni::objects::{JByteArray, JObject, JValue};
     use jni::JNIEnv;
 
-    use crate::store::key::{DbKey, KeyError, KeyFile, KeyStore};
+    use super::WrappedKeyFile;
+    use crate::store::key::{DbKey, KeyError, KeyStore};
 
     const ALIAS: &str = "sotay-store-key";
 
+    /// Held while the Keystore key is looked up and, the first time, made: two openings at
+    /// once would otherwise both find no key and each make one, the second replacing the
+    /// key the first has just wrapped the store key with.
+    static KEYSTORE: Mutex<()> = Mutex::new(());
+
     pub struct WrappedKey {
-        pub file: PathBuf,
+        pub file: WrappedKeyFile,
     }
 
+    /// Runs `f` with this thread attached to the app's JavaVM. `None` for any failure: no
+    /// Android context (the Activity is gone: `ndk_context` has no fallible call and panics
+    /// then; the panic is caught here, so the opening gets the store's "key unavailable"
+    /// error, though the panic hook still notes where it happened), JNI refusing, or a Java
+    /// exception.
     fn with_env<T>(f: impl FnOnce(&mut JNIEnv) -> jni::errors::Result<T>) -> Option<T> {
-        let ctx = ndk_context::android_context();
+        let ctx = std::panic::catch_unwind(ndk_context::android_context).ok()?;
         // SAFETY: as in `data_dir`: the JavaVM pointer is live for the app's lifetime.
         let vm = unsafe { jni::JavaVM::from_raw(ctx.vm().cast()) }.ok()?;
         let mut env = vm.attach_current_thread().ok()?;
@@ -136,8 +258,10 @@ mod android_keys {
         result.ok()
     }
 
-    /// The Keystore key, made on first use.
+    /// The Keystore key, made on first use (under [`KEYSTORE`]: the alias is checked and
+    /// the key made and read back by one opening at a time).
     fn keystore_key<'a>(env: &mut JNIEnv<'a>) -> jni::errors::Result<JObject<'a>> {
+        let _only_one = KEYSTORE.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         let provider = env.new_string("AndroidKeyStore")?;
         let ks = env
             .call_static_method(
@@ -273,11 +397,7 @@ mod android_keys {
 
     impl KeyStore for WrappedKey {
         fn load(&self) -> Result<Option<DbKey>, KeyError> {
-            let file = match std::fs::read(&self.file) {
-                Ok(f) => f,
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-                Err(_) => return Err(KeyError::Unreadable),
-            };
+            let Some(file) = self.file.read()? else { return Ok(None) };
             let plain = unwrap(&file).ok_or(KeyError::Unreadable)?;
             let bytes: [u8; 32] = plain.try_into().map_err(|_| KeyError::Damaged)?;
             Ok(Some(DbKey::from_bytes(bytes)))
@@ -285,11 +405,7 @@ mod android_keys {
 
         fn save(&self, key: &DbKey) -> Result<(), KeyError> {
             let wrapped = wrap(key.as_bytes()).ok_or(KeyError::Unwritable)?;
-            // The same write-sync-rename as a key file, with the wrapped bytes as content.
-            let tmp = KeyFile::new(self.file.with_extension("tmp"));
-            std::fs::write(tmp.path(), &wrapped).map_err(|_| KeyError::Unwritable)?;
-            std::fs::File::open(tmp.path()).and_then(|f| f.sync_all()).map_err(|_| KeyError::Unwritable)?;
-            std::fs::rename(tmp.path(), &self.file).map_err(|_| KeyError::Unwritable)
+            self.file.write(&wrapped)
         }
     }
 }

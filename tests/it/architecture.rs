@@ -79,6 +79,21 @@ fn unsafe_code_lives_in_androids_jni_only() {
 }
 
 #[test]
+fn androids_key_module_leaves_its_file_to_the_durable_helper() {
+    // The wrapped key must survive a power cut like the desktop's key file: Android's key
+    // module (compiled for Android only) reads and writes its file only through
+    // `WrappedKeyFile`, which writes with `store::key::write_private_file`.
+    let text = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("src/platform.rs")).unwrap();
+    let start = text.find("mod android_keys {").expect("the Android key module");
+    let end = start + text[start..].find("\n}\n").expect("its end");
+    let module = &text[start..end];
+    assert!(module.contains("self.file.write(") && module.contains("self.file.read("));
+    assert!(!module.contains("std::fs::") && !module.contains("KeyFile::"), "no file work of its own");
+    let helper = &text[text.find("impl WrappedKeyFile").unwrap()..];
+    assert!(helper.contains("key::write_private_file(&self.path, bytes)"));
+}
+
+#[test]
 fn no_personal_data_goes_to_logs() {
     // The app logs nothing about records; a print or log macro in these layers would be
     // the first place a name or phone number could leak.

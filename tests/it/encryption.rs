@@ -463,3 +463,28 @@ fn the_durable_write_of_key_files_replaces_the_file_whole_or_not_at_all() {
     assert!(matches!(write_private_file(&missing, b"x"), Err(KeyError::Unwritable)));
     assert!(!missing.parent().unwrap().exists());
 }
+
+#[test]
+fn the_android_wrapped_key_has_the_readmes_name_and_an_older_install_keeps_its_key() {
+    use sotay::platform::WrappedKeyFile;
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("sotay.db");
+    let file = WrappedKeyFile::beside(&db);
+    assert_eq!(file.path(), dir.path().join("sotay.db.key.wrapped"));
+    assert!(include_str!("../../README.md").contains("`sotay.db.key.wrapped`"), "the README names the file");
+    assert_eq!(file.read().unwrap(), None);
+    // The first Android versions wrote `sotay.db.wrapped`: still read, and moved to the new name.
+    assert_eq!(file.legacy_path(), dir.path().join("sotay.db.wrapped"));
+    std::fs::write(file.legacy_path(), b"wrapped bytes").unwrap();
+    assert_eq!(file.read().unwrap().as_deref(), Some(&b"wrapped bytes"[..]));
+    assert!(!file.legacy_path().exists());
+    assert_eq!(std::fs::read(file.path()).unwrap(), b"wrapped bytes");
+    assert_eq!(file.read().unwrap().as_deref(), Some(&b"wrapped bytes"[..]));
+    // A new key is written durably under the new name (the shared helper).
+    let other = WrappedKeyFile::beside(&dir.path().join("other.db"));
+    other.write(b"sealed").unwrap();
+    assert_eq!(other.read().unwrap().as_deref(), Some(&b"sealed"[..]));
+    #[cfg(unix)]
+    assert_eq!(mode(other.path()), 0o600);
+    assert!(!dir.path().join("other.db.key.wrapped.tmp").exists());
+}
