@@ -17,6 +17,8 @@ cargo fmt --all -- --check
 cargo clippy --features liveview,server --all-targets -- -D warnings
 # The server builds without the app (no Dioxus, no reqwest in it).
 cargo build --no-default-features --features server --bin sotay-server
+# The Android and iOS code, compiled here for both (and shown to fail on a type error).
+bash scripts/check-phone.sh --self-test
 
 step "Rust tests"
 cargo test --features liveview,server
