@@ -5,18 +5,24 @@
 //! `api_version`, and the server also sends it in the `x-sotay-api` header. JSON field
 //! names are short where they repeat per record (a push of 100 records is mostly record
 //! bodies), and every type refuses unknown fields so a typo is an error, not silence.
+//! A pushed record obeys the same rule set as the app's form ([`WireRecord::check`]); the
+//! server reads and checks each record of a push on its own, so one it cannot read or
+//! accept is refused alone. `docs/openapi.json` describes all of it, and a test holds it to
+//! these types and to the rule set.
 
 use chrono::{DateTime, NaiveDateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use crate::domain::rules::{self, FieldError, Rules, Stamp};
 use crate::domain::{Body, ReferenceData};
 
 /// The API this build speaks. A request with another major version is refused with
 /// [`ErrorCode::UpdateApp`]. Version 2: devices seal citizen-ID numbers to the server's
 /// key instead of hashing them under a commune key they were given.
 pub const API_VERSION: u32 = 2;
-/// Response header carrying [`API_VERSION`].
+/// Header carrying [`API_VERSION`]: on every response, and optionally on requests, where
+/// another version is refused like a body's `api_version`.
 pub const API_HEADER: &str = "x-sotay-api";
 
 /// Most records in one push.
@@ -25,7 +31,10 @@ pub const MAX_BATCH_RECORDS: usize = 500;
 pub const MAX_BODY_BYTES: usize = 2 * 1024 * 1024;
 pub const MAX_DECOMPRESSED_BYTES: usize = 8 * 1024 * 1024;
 /// Longest free-text field the server accepts.
-pub const MAX_TEXT_CHARS: usize = 2000;
+pub const MAX_TEXT_CHARS: usize = rules::LONG_TEXT;
+/// Changes in one pull page: `limit` defaults to this, and may be 1 to [`MAX_PULL_LIMIT`].
+pub const PULL_LIMIT: usize = 200;
+pub const MAX_PULL_LIMIT: usize = 1000;
 
 /// `POST /api/v1/enrol`: a one-time code for a device id, token and reference data.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -76,6 +85,34 @@ pub struct WireRecord {
     pub body: Body,
 }
 
+impl WireRecord {
+    /// The one rule set, as the server runs it on a pushed record: the stamp (id, version,
+    /// volunteer, save time, void reason) against the commune and the server's clock, then
+    /// who/where/when and the body as the app's form checks them, for a save at `saved_at`.
+    pub fn check(&self, reference: &ReferenceData, server_now: DateTime<Utc>) -> Vec<FieldError> {
+        let stamp = Stamp {
+            id: self.id,
+            version: self.version,
+            volunteer_id: &self.volunteer_id,
+            saved_at: self.saved_at,
+            void_reason: self.void_reason.as_deref(),
+        };
+        let mut problems = rules::check_stamp(&stamp, reference, server_now);
+        if self.voided {
+            // A void counts nothing and always wins: it is taken whatever the body holds
+            // (an older app's record, a hamlet removed since), so it always stops the count.
+            return problems;
+        }
+        let rules = Rules::saved_at(reference, self.saved_at);
+        for e in rules::check_entry(&self.hamlet_id, self.occurred_at, &self.body, &rules) {
+            if !problems.iter().any(|p| p.field == e.field) {
+                problems.push(e);
+            }
+        }
+        problems
+    }
+}
+
 /// What the device says about itself with each push; the office sees it.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -85,7 +122,8 @@ pub struct DeviceReport {
     pub app_version: String,
 }
 
-/// `POST /api/v1/push` (gzip-compressed JSON).
+/// `POST /api/v1/c/{commune}/push` (JSON, gzip-compressed by the app). The server reads
+/// `records` one by one: a record it cannot read is refused alone, naming the field.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PushRequest {
@@ -168,7 +206,8 @@ pub enum Change {
     },
 }
 
-/// `GET /api/v1/pull?after=SEQ&limit=N`: changes after the device's cursor.
+/// `GET /api/v1/c/{commune}/pull?after=SEQ&limit=N`: changes after the device's cursor
+/// (`after` from 0, `limit` from 1 to [`MAX_PULL_LIMIT`]).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PullResponse {
@@ -178,6 +217,33 @@ pub struct PullResponse {
     /// The cursor to ask from next time (the last sequence number in `changes`).
     pub cursor: i64,
     pub more: bool,
+}
+
+/// A pull page as the app reads it: each change is read on its own, so a change of a kind
+/// this app does not know (from a newer server) is skipped, not fatal.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PullPage {
+    pub api_version: u32,
+    pub server_time: DateTime<Utc>,
+    pub changes: Vec<(i64, Box<serde_json::value::RawValue>)>,
+    pub cursor: i64,
+    pub more: bool,
+}
+
+impl PullPage {
+    /// The changes this app knows, in order, and the sequence numbers of those it skipped.
+    pub fn known(&self) -> (Vec<(i64, Change)>, Vec<i64>) {
+        let mut known = Vec::with_capacity(self.changes.len());
+        let mut skipped = Vec::new();
+        for (seq, raw) in &self.changes {
+            match serde_json::from_str::<Change>(raw.get()) {
+                Ok(change) => known.push((*seq, change)),
+                Err(_) => skipped.push(*seq),
+            }
+        }
+        (known, skipped)
+    }
 }
 
 /// Machine-readable error kinds, so the app can act on them (and word them).
@@ -193,6 +259,8 @@ pub enum ErrorCode {
     RateLimited,
     UpdateApp,
     NotFound,
+    MethodNotAllowed,
+    Timeout,
     Internal,
 }
 

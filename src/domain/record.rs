@@ -1,35 +1,67 @@
 //! The four kinds of record and their fields, as PRODUCT.md lists them.
 //!
 //! Every choice list is a [`code_enum!`] with a stable snake_case code: the code is what the
-//! store and the wire carry, the position in `ALL` is what `i18n` indexes its labels by.
+//! store, the wire, the API document and the exports carry (serde writes it), the position
+//! in `ALL` is only what `i18n` indexes its labels by and is never stored.
+//!
+//! Every body struct refuses unknown fields, nested ones too, so a typo or a field from
+//! a newer app is an error naming it, never silence.
 
 use chrono::{DateTime, NaiveDateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-/// Declares a closed choice list with stable codes, `ALL` in display order, and lookups.
+/// Declares a closed choice list from one list of `Variant = "code"` pairs: `ALL` in
+/// display order, `CODES` (the same order), lookups, and serde as the code itself, so the
+/// store, the wire, the API document and the exports all spell a choice one way. Older
+/// spellings follow a code after `|` and are still read (never written).
 macro_rules! code_enum {
-    ($(#[$m:meta])* $name:ident { $($variant:ident = $code:literal),+ $(,)? }) => {
+    ($(#[$m:meta])* $name:ident { $($variant:ident = $code:literal $(| $alias:literal)*),+ $(,)? }) => {
         $(#[$m])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-        #[serde(rename_all = "snake_case")]
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
         pub enum $name { $($variant),+ }
 
         impl $name {
             pub const ALL: &'static [$name] = &[$($name::$variant),+];
+            /// Every code, in the order of `ALL`.
+            pub const CODES: &'static [&'static str] = &[$($code),+];
 
             /// The stable code stored and sent for this choice.
             pub fn code(self) -> &'static str {
                 match self { $($name::$variant => $code),+ }
             }
 
+            /// The choice a code, or an older spelling of it, stands for.
             pub fn from_code(code: &str) -> Option<$name> {
-                match code { $($code => Some($name::$variant),)+ _ => None }
+                match code { $($code $(| $alias)* => Some($name::$variant),)+ _ => None }
             }
 
             /// Position in `ALL`, which is also the index of its label in `i18n`.
             pub fn index(self) -> usize {
                 Self::ALL.iter().position(|v| *v == self).unwrap_or(0)
+            }
+        }
+
+        impl Serialize for $name {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_str(self.code())
+            }
+        }
+
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                struct Code;
+                impl serde::de::Visitor<'_> for Code {
+                    type Value = $name;
+                    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                        f.write_str(concat!("a code of ", stringify!($name)))
+                    }
+                    fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<$name, E> {
+                        // Without the value: an error must not repeat what was sent.
+                        $name::from_code(v).ok_or_else(|| E::custom(concat!("not a code of ", stringify!($name))))
+                    }
+                }
+                d.deserialize_str(Code)
             }
         }
     };
@@ -106,7 +138,13 @@ code_enum!(
 
 code_enum!(
     /// The learning platform a training used.
-    Platform { BinhDanHocVuSo = "binhdanhocvuso", Mooc = "mooc", Other = "other" }
+    Platform {
+        // Written `binh_dan_hoc_vu_so` on the wire and in stores before codes and serde
+        // names came from one list.
+        BinhDanHocVuSo = "binhdanhocvuso" | "binh_dan_hoc_vu_so",
+        Mooc = "mooc",
+        Other = "other",
+    }
 );
 
 code_enum!(
@@ -123,6 +161,7 @@ code_enum!(
 
 /// Household visit (hỗ trợ trực tiếp tại hộ gia đình).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Visit {
     pub household: String,
     pub people_helped: u32,
@@ -132,6 +171,7 @@ pub struct Visit {
 
 /// Personal details of a person helped, present only when they consented.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Person {
     pub display_name: String,
     pub birth_year: u16,
@@ -151,6 +191,7 @@ pub struct Person {
 
 /// Signature help (hướng dẫn chữ ký số trên VNeID), one per person helped.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct SignatureHelp {
     pub consent: bool,
     /// `None` whenever `consent` is false: then only counts and outcome are kept.
@@ -166,6 +207,7 @@ pub struct SignatureHelp {
 
 /// Training or meeting (lớp tập huấn / lồng ghép sinh hoạt thôn / hỗ trợ tập trung).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Training {
     pub kind: TrainingKind,
     pub topics: Vec<Topic>,
@@ -179,6 +221,7 @@ pub struct Training {
 
 /// Outreach (tuyên truyền).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Outreach {
     pub channel: Channel,
     pub quantity: u32,
@@ -237,11 +280,11 @@ impl Body {
     }
 
     /// What the list's label of a record depends on besides its kind: the training kind or
-    /// the outreach channel, as its index in `TrainingKind::ALL` / `Channel::ALL`.
-    pub fn subtype(&self) -> Option<u8> {
+    /// the outreach channel, as its code.
+    pub fn subtype(&self) -> Option<&'static str> {
         match self {
-            Body::Training(t) => Some(t.kind.index() as u8),
-            Body::Outreach(o) => Some(o.channel.index() as u8),
+            Body::Training(t) => Some(t.kind.code()),
+            Body::Outreach(o) => Some(o.channel.code()),
             Body::Visit(_) | Body::SignatureHelp(_) => None,
         }
     }
@@ -271,13 +314,13 @@ impl Body {
     }
 
     /// Every (kind, subtype) a record can have, for matching search words against labels.
-    pub fn label_choices() -> Vec<(RecordKind, Option<u8>)> {
+    pub fn label_choices() -> Vec<(RecordKind, Option<&'static str>)> {
         RecordKind::ALL
             .iter()
-            .flat_map(|&kind| -> Vec<(RecordKind, Option<u8>)> {
+            .flat_map(|&kind| -> Vec<(RecordKind, Option<&'static str>)> {
                 match kind {
-                    RecordKind::Training => TrainingKind::ALL.iter().map(|t| (kind, Some(t.index() as u8))).collect(),
-                    RecordKind::Outreach => Channel::ALL.iter().map(|c| (kind, Some(c.index() as u8))).collect(),
+                    RecordKind::Training => TrainingKind::CODES.iter().map(|t| (kind, Some(*t))).collect(),
+                    RecordKind::Outreach => Channel::CODES.iter().map(|c| (kind, Some(*c))).collect(),
                     RecordKind::Visit | RecordKind::SignatureHelp => vec![(kind, None)],
                 }
             })

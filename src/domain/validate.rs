@@ -1,52 +1,22 @@
 //! Turning what a volunteer typed into a record, or saying what is wrong, field by field.
 //!
 //! Each form is a plain struct of the raw inputs (strings, ticks, choices), so a half-filled
-//! form can be kept as a draft exactly as typed. [`Form::validate`] either gives the
-//! record's who/where/when and body, or a list of [`FieldError`]s; nothing invalid becomes a
-//! record. The citizen-ID number is the one input a draft never keeps (`#[serde(skip)]`).
+//! form can be kept as a draft exactly as typed. [`Form::validate`] first reads the form
+//! into the record it stands for (a number that is not a number, a date that is not a
+//! date, a choice not made cannot even be read: those are the only problems found here),
+//! then asks the one rule set, [`super::rules`], which the server runs on every push too.
+//! Nothing invalid becomes a record, and nothing the form saves is refused by the server.
+//! The citizen-ID number is the one input a draft never keeps (`#[serde(skip)]`).
 
-use chrono::{Datelike, NaiveDate, NaiveDateTime, NaiveTime};
+use chrono::{NaiveDate, NaiveDateTime, NaiveTime};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::citizen_id::{looks_sealed, CidKey, CitizenId, CitizenIdError, SealKey};
+use super::citizen_id::{CidKey, CitizenId, CitizenIdError, SealKey};
 use super::record::*;
 use super::reference::ReferenceData;
-
-/// What is wrong with one field. `i18n` words each of these in every language.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Problem {
-    Required,
-    NotANumber,
-    /// A count above the largest that makes sense for the field.
-    TooLarge,
-    MustBePositive,
-    TooLong,
-    BadDate,
-    BadTime,
-    InFuture,
-    TooOld,
-    BirthYearRange,
-    BadPhone,
-    CidNotDigits,
-    CidWrongLength,
-    CidBadProvince,
-    WomenOverTotal,
-    MinorityOverTotal,
-    FailureReasonRequired,
-    UnknownHamlet,
-    TopicRequired,
-}
-
-/// A problem attached to the field it belongs to (the field's form name).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct FieldError {
-    pub field: &'static str,
-    pub problem: Problem,
-}
-
-const SHORT_TEXT: usize = 200;
-const LONG_TEXT: usize = 2000;
+pub use super::rules::{FieldError, Problem, MAX_KEY_ID_CHARS};
+use super::rules::{Problems, Rules};
 
 /// Who/where/when every form shares.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -93,7 +63,9 @@ pub struct SignatureForm {
     pub kept_cid: Option<KeptCid>,
     pub level_before: AccountLevel,
     pub level_after: AccountLevel,
-    pub outcome: Outcome,
+    /// Unchosen until the volunteer picks one: nothing is counted by default.
+    #[serde(default)]
+    pub outcome: Option<Outcome>,
     pub failure_reason: String,
     pub provider: String,
     pub provider_other: String,
@@ -115,7 +87,7 @@ impl Default for SignatureForm {
             kept_cid: None,
             level_before: AccountLevel::None,
             level_after: AccountLevel::Level2,
-            outcome: Outcome::DigitalSignature,
+            outcome: None,
             failure_reason: String::new(),
             provider: String::new(),
             provider_other: String::new(),
@@ -203,57 +175,35 @@ pub struct Valid {
     pub body: Body,
 }
 
-struct Errors(Vec<FieldError>);
+/// Reading a form's raw inputs: only what cannot be read at all is a problem here.
+struct Reader(Problems);
 
-impl Errors {
+impl Reader {
     fn add(&mut self, field: &'static str, problem: Problem) {
-        self.0.push(FieldError { field, problem });
+        self.0.add(field, problem);
     }
 
-    fn text(&mut self, field: &'static str, value: &str, required: bool, max: usize) -> String {
-        let v = value.trim();
-        if required && v.is_empty() {
-            self.add(field, Problem::Required);
-        } else if v.chars().count() > max {
-            self.add(field, Problem::TooLong);
-        }
-        v.to_owned()
-    }
-
-    fn optional_text(&mut self, field: &'static str, value: &str) -> Option<String> {
-        let v = self.text(field, value, false, SHORT_TEXT);
-        (!v.is_empty()).then_some(v)
-    }
-
-    fn count(&mut self, field: &'static str, value: &str, min: u32, max: u32) -> u32 {
+    /// A whole number as typed; empty, not a number, or beyond `u32`, says so.
+    fn number(&mut self, field: &'static str, value: &str) -> u32 {
         let v = value.trim();
         if v.is_empty() {
             self.add(field, Problem::Required);
             return 0;
         }
-        match v.parse::<u64>() {
+        if !v.bytes().all(|b| b.is_ascii_digit()) {
+            self.add(field, Problem::NotANumber);
+            return 0;
+        }
+        match v.parse::<u32>() {
+            Ok(n) => n,
             Err(_) => {
-                self.add(field, Problem::NotANumber);
-                0
-            }
-            Ok(n) if n < min as u64 => {
-                self.add(field, Problem::MustBePositive);
-                0
-            }
-            Ok(n) if n > max as u64 => {
                 self.add(field, Problem::TooLarge);
                 0
             }
-            Ok(n) => n as u32,
         }
     }
 
     fn common(&mut self, c: &CommonForm, ctx: &Context) -> (String, NaiveDateTime) {
-        if c.hamlet_id.is_empty() {
-            self.add("hamlet", Problem::Required);
-        } else if ctx.reference.hamlet(&c.hamlet_id).is_none() {
-            self.add("hamlet", Problem::UnknownHamlet);
-        }
         let date = match NaiveDate::parse_from_str(c.date.trim(), "%Y-%m-%d") {
             Ok(d) => Some(d),
             Err(_) => {
@@ -276,23 +226,7 @@ impl Errors {
             (Some(d), Some(t)) => d.and_time(t),
             _ => ctx.now,
         };
-        if date.is_some() {
-            // A few minutes of slack for a phone clock that runs a little behind.
-            if at > ctx.now + chrono::Duration::minutes(10) {
-                self.add("date", Problem::InFuture);
-            } else if at < ctx.now - chrono::Duration::days(366) {
-                self.add("date", Problem::TooOld);
-            }
-        }
         (c.hamlet_id.clone(), at)
-    }
-
-    fn done(self, hamlet_id: String, occurred_at: NaiveDateTime, body: Body) -> Result<Valid, Vec<FieldError>> {
-        if self.0.is_empty() {
-            Ok(Valid { hamlet_id, occurred_at, body })
-        } else {
-            Err(self.0)
-        }
     }
 }
 
@@ -390,7 +324,7 @@ impl Form {
                     }),
                     level_before: s.level_before,
                     level_after: s.level_after,
-                    outcome: s.outcome,
+                    outcome: Some(s.outcome),
                     failure_reason: s.failure_reason.map(|r| r.code().to_owned()).unwrap_or_default(),
                     provider: s.provider.clone().unwrap_or_default(),
                     provider_other: String::new(),
@@ -418,109 +352,115 @@ impl Form {
         }
     }
 
-    /// Checks every field; gives the record to save or every problem found.
+    /// Checks every field with the one rule set; gives the record to save or every
+    /// problem found, at most one per field.
     pub fn validate(&self, ctx: &Context) -> Result<Valid, Vec<FieldError>> {
-        let mut e = Errors(Vec::new());
-        match self {
-            Form::Visit(f) => {
-                let (h, at) = e.common(&f.common, ctx);
-                let body = Body::Visit(Visit {
-                    household: e.text("household", &f.household, true, SHORT_TEXT),
-                    people_helped: e.count("people_helped", &f.people_helped, 1, 100),
-                    topics: f.topics.clone(),
-                    notes: e.text("notes", &f.notes, false, LONG_TEXT),
-                });
-                if f.topics.is_empty() {
-                    e.add("topics", Problem::TopicRequired);
-                }
-                e.done(h, at, body)
-            }
+        let (valid, mut problems) = self.read(ctx);
+        let rules = Rules::at(ctx.reference, ctx.now);
+        for e in super::rules::check_entry(&valid.hamlet_id, valid.occurred_at, &valid.body, &rules) {
+            let field = match (self, e.field) {
+                // The provider typed under "other" is checked as the provider.
+                (Form::SignatureHelp(f), "provider") if f.provider == OTHER => "provider_other",
+                (_, field) => field,
+            };
+            problems.add(field, e.problem);
+        }
+        if let Form::SignatureHelp(SignatureForm { outcome: None, .. }) = self {
+            // Until an outcome is chosen its follow-up questions are not asked.
+            problems.0.retain(|e| !matches!(e.field, "failure_reason" | "provider" | "provider_other"));
+        }
+        if problems.0.is_empty() {
+            Ok(valid)
+        } else {
+            Err(problems.0)
+        }
+    }
+
+    /// The record the form stands for, as far as it can be read, and what could not be.
+    fn read(&self, ctx: &Context) -> (Valid, Problems) {
+        let mut r = Reader(Problems::default());
+        let (hamlet_id, occurred_at) = r.common(self.common(), ctx);
+        let body = match self {
+            Form::Visit(f) => Body::Visit(Visit {
+                household: f.household.trim().to_owned(),
+                people_helped: r.number("people_helped", &f.people_helped),
+                topics: f.topics.clone(),
+                notes: f.notes.trim().to_owned(),
+            }),
             Form::SignatureHelp(f) => {
-                let (h, at) = e.common(&f.common, ctx);
-                let person = if f.consent { Some(person(&mut e, f, ctx)) } else { None };
-                let failure_reason = if f.outcome == Outcome::NotCompleted {
-                    let r = FailureReason::from_code(&f.failure_reason);
-                    if r.is_none() {
-                        e.add("failure_reason", Problem::FailureReasonRequired);
-                    }
-                    r
-                } else {
+                let person = if f.consent { Some(person(&mut r, f, ctx)) } else { None };
+                let outcome = f.outcome.unwrap_or_else(|| {
+                    r.add("outcome", Problem::Required);
+                    Outcome::DigitalSignature
+                });
+                let completed = outcome != Outcome::NotCompleted;
+                let failure_reason = if completed {
                     None
-                };
-                let provider = if f.provider == "other" {
-                    Some(e.text("provider_other", &f.provider_other, true, SHORT_TEXT))
                 } else {
-                    (!f.provider.is_empty()).then(|| f.provider.clone())
+                    let reason = FailureReason::from_code(&f.failure_reason);
+                    if reason.is_none() {
+                        r.add("failure_reason", Problem::FailureReasonRequired);
+                    }
+                    reason
                 };
-                let parent_id = Uuid::parse_str(&f.parent_id).ok();
-                let body = Body::SignatureHelp(SignatureHelp {
+                let provider = match f.provider.as_str() {
+                    _ if !completed => None,
+                    OTHER => Some(f.provider_other.trim().to_owned()),
+                    "" => None,
+                    chosen => Some(chosen.to_owned()),
+                };
+                Body::SignatureHelp(SignatureHelp {
                     consent: f.consent,
                     person,
                     level_before: f.level_before,
                     level_after: f.level_after,
-                    outcome: f.outcome,
+                    outcome,
                     failure_reason,
                     provider,
-                    parent_id,
-                });
-                e.done(h, at, body)
+                    parent_id: Uuid::parse_str(&f.parent_id).ok(),
+                })
             }
-            Form::Training(f) => {
-                let (h, at) = e.common(&f.common, ctx);
-                if f.total == 0 {
-                    e.add("total", Problem::MustBePositive);
-                } else if f.total > 5000 {
-                    e.add("total", Problem::TooLarge);
-                }
-                if f.women > f.total {
-                    e.add("women", Problem::WomenOverTotal);
-                }
-                if f.ethnic_minority > f.total {
-                    e.add("ethnic_minority", Problem::MinorityOverTotal);
-                }
-                if f.topics.is_empty() {
-                    e.add("topics", Problem::TopicRequired);
-                }
-                let platform_other = if f.platform == Platform::Other {
-                    Some(e.text("platform_other", &f.platform_other, true, SHORT_TEXT))
-                } else {
-                    None
-                };
-                let body = Body::Training(Training {
-                    kind: f.kind,
-                    topics: f.topics.clone(),
-                    total: f.total,
-                    women: f.women,
-                    ethnic_minority: f.ethnic_minority,
-                    trainers: e.text("trainers", &f.trainers, true, SHORT_TEXT),
-                    platform: f.platform,
-                    platform_other,
-                });
-                e.done(h, at, body)
-            }
-            Form::Outreach(f) => {
-                let (h, at) = e.common(&f.common, ctx);
-                let body = Body::Outreach(Outreach {
-                    channel: f.channel,
-                    quantity: e.count("quantity", &f.quantity, 1, 100_000),
-                    reach: e.count("reach", &f.reach, 0, 1_000_000),
-                    notes: e.text("notes", &f.notes, false, LONG_TEXT),
-                });
-                e.done(h, at, body)
-            }
-        }
+            Form::Training(f) => Body::Training(Training {
+                kind: f.kind,
+                topics: f.topics.clone(),
+                total: f.total,
+                women: f.women,
+                ethnic_minority: f.ethnic_minority,
+                trainers: f.trainers.trim().to_owned(),
+                platform: f.platform,
+                platform_other: (f.platform == Platform::Other).then(|| f.platform_other.trim().to_owned()),
+            }),
+            Form::Outreach(f) => Body::Outreach(Outreach {
+                channel: f.channel,
+                quantity: r.number("quantity", &f.quantity),
+                reach: r.number("reach", &f.reach),
+                notes: f.notes.trim().to_owned(),
+            }),
+        };
+        (Valid { hamlet_id, occurred_at, body }, r.0)
     }
 }
 
-fn person(e: &mut Errors, f: &SignatureForm, ctx: &Context) -> Person {
-    let display_name = e.text("display_name", &f.display_name, true, SHORT_TEXT);
-    let year = ctx.now.year();
-    let birth_year = e.count("birth_year", &f.birth_year, 0, u32::MAX);
-    if birth_year != 0 && !((year - 120) as u32..=(year - 14) as u32).contains(&birth_year) {
-        e.add("birth_year", Problem::BirthYearRange);
-    }
+/// The provider choice that means "typed below".
+pub const OTHER: &str = "other";
+
+fn person(r: &mut Reader, f: &SignatureForm, ctx: &Context) -> Person {
+    let birth_year = match f.birth_year.trim() {
+        "" => {
+            r.add("birth_year", Problem::Required);
+            0
+        }
+        y if !y.bytes().all(|b| b.is_ascii_digit()) => {
+            r.add("birth_year", Problem::NotANumber);
+            0
+        }
+        y => y.parse::<u16>().unwrap_or_else(|_| {
+            r.add("birth_year", Problem::BirthYearRange);
+            0
+        }),
+    };
     let sex = Sex::from_code(&f.sex).unwrap_or_else(|| {
-        e.add("sex", Problem::Required);
+        r.add("sex", Problem::Required);
         Sex::Other
     });
     let phone = if f.phone.trim().is_empty() {
@@ -528,7 +468,7 @@ fn person(e: &mut Errors, f: &SignatureForm, ctx: &Context) -> Person {
     } else {
         let p = normalise_phone(&f.phone);
         if p.is_none() {
-            e.add("phone", Problem::BadPhone);
+            r.add("phone", Problem::BadPhone);
         }
         p
     };
@@ -551,7 +491,7 @@ fn person(e: &mut Errors, f: &SignatureForm, ctx: &Context) -> Person {
                 f.keep_last4.then(|| id.last4()),
             ),
             Err(err) => {
-                e.add(
+                r.add(
                     "citizen_id",
                     match err {
                         CitizenIdError::NotDigits => Problem::CidNotDigits,
@@ -563,11 +503,12 @@ fn person(e: &mut Errors, f: &SignatureForm, ctx: &Context) -> Person {
             }
         }
     };
+    let ethnic_group = f.ethnic_group.trim();
     Person {
-        display_name,
-        birth_year: birth_year.min(u16::MAX as u32) as u16,
+        display_name: f.display_name.trim().to_owned(),
+        birth_year,
         sex,
-        ethnic_group: e.optional_text("ethnic_group", &f.ethnic_group),
+        ethnic_group: (!ethnic_group.is_empty()).then(|| ethnic_group.to_owned()),
         phone,
         cid_hash,
         cid_key_id,
@@ -576,97 +517,33 @@ fn person(e: &mut Errors, f: &SignatureForm, ctx: &Context) -> Person {
     }
 }
 
-/// Longest key id a hash may name (`commune:CODE:1`, `device:…`).
-pub const MAX_KEY_ID_CHARS: usize = 64;
+/// Where the citizen-ID number typed disagrees with the birth year or sex given: the 4th
+/// digit encodes the century and sex, the 5th and 6th the year. A warning, not a refusal:
+/// a person may state another sex than their card's, but a mistyped number would count
+/// them as someone else.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CidWarning {
+    /// The number says this birth year.
+    BirthYear(u16),
+    /// The number says this sex.
+    Sex(Sex),
+}
 
-/// Checks a record body that arrives from elsewhere (the server checks every push): the
-/// same limits the forms enforce, without the clock, and a cap on every string and list.
-/// Gives the offending field's name.
-pub fn check_body(body: &Body) -> Result<(), &'static str> {
-    /// Each topic at most once: a list no longer than there are topics.
-    fn topics(list: &[Topic]) -> Result<(), &'static str> {
-        let distinct: std::collections::BTreeSet<_> = list.iter().map(|t| t.code()).collect();
-        if list.len() > Topic::ALL.len() || distinct.len() != list.len() {
-            return Err("topics");
-        }
-        Ok(())
-    }
-    fn text(s: &str, field: &'static str, max: usize) -> Result<(), &'static str> {
-        if s.chars().count() > max || s.chars().any(|c| c.is_control() && c != '\n' && c != '\t') {
-            return Err(field);
-        }
-        Ok(())
-    }
-    fn range(n: u32, field: &'static str, lo: u32, hi: u32) -> Result<(), &'static str> {
-        if n < lo || n > hi {
-            return Err(field);
-        }
-        Ok(())
-    }
-    match body {
-        Body::Visit(v) => {
-            text(&v.household, "household", SHORT_TEXT)?;
-            if v.household.trim().is_empty() {
-                return Err("household");
-            }
-            range(v.people_helped, "people_helped", 1, 100)?;
-            topics(&v.topics)?;
-            text(&v.notes, "notes", LONG_TEXT)
-        }
-        Body::SignatureHelp(s) => {
-            if s.consent != s.person.is_some() {
-                return Err("consent");
-            }
-            if (s.outcome == Outcome::NotCompleted) != s.failure_reason.is_some() {
-                return Err("failure_reason");
-            }
-            if let Some(p) = &s.provider {
-                text(p, "provider", SHORT_TEXT)?;
-            }
-            if let Some(p) = &s.person {
-                text(&p.display_name, "display_name", SHORT_TEXT)?;
-                range(p.birth_year as u32, "birth_year", 1880, 2100)?;
-                if let Some(g) = &p.ethnic_group {
-                    text(g, "ethnic_group", SHORT_TEXT)?;
-                }
-                if p.phone.as_deref().is_some_and(|ph| normalise_phone(ph).as_deref() != Some(ph)) {
-                    return Err("phone");
-                }
-                if p.cid_hash.as_ref().is_some_and(|h| h.len() != 64 || !h.bytes().all(|b| b.is_ascii_hexdigit())) {
-                    return Err("citizen_id");
-                }
-                if p.cid_last4.as_ref().is_some_and(|l| l.len() != 4 || !l.bytes().all(|b| b.is_ascii_digit())) {
-                    return Err("citizen_id");
-                }
-                if p.cid_sealed.as_deref().is_some_and(|h| !looks_sealed(h)) {
-                    return Err("citizen_id");
-                }
-                if p.cid_key_id
-                    .as_ref()
-                    .is_some_and(|k| k.len() > MAX_KEY_ID_CHARS || !k.bytes().all(|b| b.is_ascii_graphic()))
-                {
-                    return Err("citizen_id");
-                }
-            }
-            Ok(())
-        }
-        Body::Training(t) => {
-            range(t.total, "total", 1, 5000)?;
-            range(t.women, "women", 0, t.total)?;
-            range(t.ethnic_minority, "ethnic_minority", 0, t.total)?;
-            topics(&t.topics)?;
-            text(&t.trainers, "trainers", SHORT_TEXT)?;
-            if let Some(o) = &t.platform_other {
-                text(o, "platform_other", SHORT_TEXT)?;
-            }
-            Ok(())
-        }
-        Body::Outreach(o) => {
-            range(o.quantity, "quantity", 1, 100_000)?;
-            range(o.reach, "reach", 0, 1_000_000)?;
-            text(&o.notes, "notes", LONG_TEXT)
+/// The warnings for a signature form, if its citizen-ID number reads as one.
+pub fn cid_warnings(f: &SignatureForm) -> Vec<CidWarning> {
+    let Ok(id) = CitizenId::parse(&f.citizen_id) else { return Vec::new() };
+    let (year, female) = id.birth();
+    let mut out = Vec::new();
+    if let Ok(typed) = f.birth_year.trim().parse::<u16>() {
+        if f.birth_year.trim().len() == 4 && typed != year {
+            out.push(CidWarning::BirthYear(year));
         }
     }
+    let card = if female { Sex::Female } else { Sex::Male };
+    if Sex::from_code(&f.sex).is_some_and(|s| s != Sex::Other && s != card) {
+        out.push(CidWarning::Sex(card));
+    }
+    out
 }
 
 #[cfg(test)]
@@ -739,6 +616,8 @@ mod tests {
         };
         f.display_name = "Y Hoa".into();
         f.citizen_id = "051203004567".into();
+        f.outcome = Some(Outcome::DigitalSignature);
+        f.provider = "VNPT-CA".into();
         let valid = Form::SignatureHelp(f).validate(&ctx).unwrap();
         match valid.body {
             Body::SignatureHelp(s) => {
@@ -762,6 +641,9 @@ mod tests {
             phone: "0905 123 456".into(),
             citizen_id: "051203004567".into(),
             keep_last4: true,
+            outcome: Some(Outcome::PersonalESignature),
+            provider: OTHER.into(),
+            provider_other: " Bkav ".into(),
             ..Default::default()
         };
         let server = crate::domain::citizen_id::OpenKey::generate();
@@ -772,6 +654,7 @@ mod tests {
             _ => unreachable!(),
         };
         assert_eq!(person.phone.as_deref(), Some("0905123456"));
+        assert_eq!(person.birth_year, 1980);
         assert_eq!(person.cid_last4.as_deref(), Some("4567"));
         assert_eq!(person.cid_hash.unwrap(), CitizenId::parse("051203004567").unwrap().hash(&k));
         let sealed = person.cid_sealed.expect("sealed for the server");
@@ -804,7 +687,7 @@ mod tests {
             sex: String::new(),
             phone: "12345".into(),
             citizen_id: "12345".into(),
-            outcome: Outcome::NotCompleted,
+            outcome: Some(Outcome::NotCompleted),
             ..Default::default()
         };
         let p = problems(Form::SignatureHelp(f).validate(&ctx));
@@ -836,6 +719,105 @@ mod tests {
             problems(f.validate(&ctx)),
             vec![("women", Problem::WomenOverTotal), ("ethnic_minority", Problem::MinorityOverTotal)]
         );
+    }
+
+    fn signature_ctx_form(now: NaiveDateTime) -> SignatureForm {
+        SignatureForm {
+            common: Form::blank(RecordKind::SignatureHelp, "h-plei", now).common().clone(),
+            consent: true,
+            display_name: "Y Hoa".into(),
+            birth_year: "1980".into(),
+            sex: "female".into(),
+            outcome: Some(Outcome::DigitalSignature),
+            provider: "VNPT-CA".into(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn a_birth_year_of_zero_or_out_of_range_is_refused_as_the_server_would() {
+        let (now, r, k) = ctx_parts();
+        let ctx = Context { now, reference: &r, cid_key: &k, seal_key: None };
+        for (year, problem) in [
+            ("0", Problem::BirthYearRange),
+            ("1880", Problem::BirthYearRange),
+            ("1905", Problem::BirthYearRange),
+            ("2013", Problem::BirthYearRange),
+            ("99999", Problem::BirthYearRange),
+            ("", Problem::Required),
+            ("19a0", Problem::NotANumber),
+        ] {
+            let f = SignatureForm { birth_year: year.into(), ..signature_ctx_form(now) };
+            assert_eq!(problems(Form::SignatureHelp(f).validate(&ctx)), vec![("birth_year", problem)], "{year:?}");
+        }
+        for year in ["1906", "2012", " 1980 "] {
+            let f = SignatureForm { birth_year: year.into(), ..signature_ctx_form(now) };
+            assert!(Form::SignatureHelp(f).validate(&ctx).is_ok(), "{year:?}");
+        }
+    }
+
+    #[test]
+    fn a_signature_session_needs_a_chosen_outcome_and_a_success_needs_a_provider() {
+        let (now, r, k) = ctx_parts();
+        let ctx = Context { now, reference: &r, cid_key: &k, seal_key: None };
+        // Nothing is chosen on a new form, so nothing is counted by default.
+        let blank = match Form::blank(RecordKind::SignatureHelp, "h-plei", now) {
+            Form::SignatureHelp(f) => f,
+            _ => unreachable!(),
+        };
+        assert_eq!(blank.outcome, None);
+        assert!(!blank.keep_last4);
+        assert_eq!(problems(Form::SignatureHelp(blank.clone()).validate(&ctx)), vec![("outcome", Problem::Required)]);
+        let success = SignatureForm { outcome: Some(Outcome::DigitalSignature), ..blank.clone() };
+        assert_eq!(
+            problems(Form::SignatureHelp(success.clone()).validate(&ctx)),
+            vec![("provider", Problem::Required)]
+        );
+        let other = SignatureForm { provider: OTHER.into(), provider_other: "  ".into(), ..success.clone() };
+        assert_eq!(problems(Form::SignatureHelp(other).validate(&ctx)), vec![("provider_other", Problem::Required)]);
+        assert!(Form::SignatureHelp(SignatureForm { provider: "VNPT-CA".into(), ..success }).validate(&ctx).is_ok());
+        // A provider picked before switching to "not completed" is not kept.
+        let failed = SignatureForm {
+            outcome: Some(Outcome::NotCompleted),
+            failure_reason: "no_nfc".into(),
+            provider: "VNPT-CA".into(),
+            ..blank
+        };
+        match Form::SignatureHelp(failed).validate(&ctx).unwrap().body {
+            Body::SignatureHelp(s) => assert_eq!((s.provider, s.failure_reason), (None, Some(FailureReason::NoNfc))),
+            _ => unreachable!(),
+        }
+    }
+
+    #[test]
+    fn control_characters_in_text_are_refused_by_the_form_too() {
+        let (now, r, k) = ctx_parts();
+        let ctx = Context { now, reference: &r, cid_key: &k, seal_key: None };
+        for (bad, field) in [("Nhà\u{0}A", "household"), ("Nhà\u{1b}[2J", "household")] {
+            let f = Form::Visit(VisitForm {
+                common: Form::blank(RecordKind::Visit, "h-plei", now).common().clone(),
+                household: bad.into(),
+                people_helped: "1".into(),
+                topics: vec![Topic::Vneid],
+                notes: "dòng 1\ndòng 2".into(),
+            });
+            assert_eq!(problems(f.validate(&ctx)), vec![(field, Problem::BadCharacters)]);
+        }
+    }
+
+    #[test]
+    fn the_id_number_is_checked_against_the_birth_year_and_sex_with_a_warning() {
+        let (now, _, _) = ctx_parts();
+        // 4th digit 1: born in the 1900s, female; 5th–6th: 80.
+        let f = SignatureForm { citizen_id: "051180004567".into(), ..signature_ctx_form(now) };
+        assert!(cid_warnings(&f).is_empty());
+        let year = SignatureForm { birth_year: "1981".into(), ..f.clone() };
+        assert_eq!(cid_warnings(&year), vec![CidWarning::BirthYear(1980)]);
+        let sex = SignatureForm { sex: "male".into(), ..f.clone() };
+        assert_eq!(cid_warnings(&sex), vec![CidWarning::Sex(Sex::Female)]);
+        // A half-typed year or number warns of nothing yet.
+        assert!(cid_warnings(&SignatureForm { birth_year: "19".into(), ..f.clone() }).is_empty());
+        assert!(cid_warnings(&SignatureForm { citizen_id: "05118".into(), ..f }).is_empty());
     }
 
     #[test]

@@ -43,7 +43,7 @@ impl Lang {
 }
 
 /// Number of [`Problem`] variants; `problems` has one message per variant, in order.
-pub const PROBLEMS: usize = 19;
+pub const PROBLEMS: usize = 29;
 
 /// All user-facing text of one language. `{n}` in a template is replaced by a number.
 pub struct Strings {
@@ -120,10 +120,18 @@ pub struct Strings {
     pub levels: [&'static str; 3],
     pub outcome: &'static str,
     pub outcomes: [&'static str; 3],
+    pub outcome_hint: &'static str,
     pub failure_reason: &'static str,
     pub failure_reasons: [&'static str; 11],
     pub provider: &'static str,
     pub provider_other: &'static str,
+    /// The citizen-ID number disagrees with the birth year (`{n}` the number's year) or
+    /// the sex (`{n}` the number's sex).
+    pub cid_warning_year: &'static str,
+    pub cid_warning_sex: &'static str,
+    /// Fields a record has besides the form's: id, version, volunteer, saved_at,
+    /// void_reason, the record as a whole, consent, the body's type.
+    pub field_labels: [&'static str; 8],
     pub choose: &'static str,
     pub other: &'static str,
     pub training_kind: &'static str,
@@ -232,6 +240,78 @@ impl Strings {
         self.problems[p as usize]
     }
 
+    /// The label of a record's field by its name in [`crate::domain::rules`]; a field
+    /// path it does not know (`b.person.x`) is given as it is.
+    pub fn field_label<'a>(&self, field: &'a str) -> &'a str
+    where
+        'static: 'a,
+    {
+        match field {
+            "hamlet" => self.hamlet,
+            "date" => self.date,
+            "time" => self.time,
+            "household" => self.household,
+            "people_helped" => self.people_helped,
+            "topics" => self.topics,
+            "notes" => self.notes,
+            "display_name" => self.display_name,
+            "birth_year" => self.birth_year,
+            "sex" => self.sex,
+            "ethnic_group" => self.ethnic_group,
+            "phone" => self.phone,
+            "citizen_id" => self.citizen_id,
+            "outcome" => self.outcome,
+            "failure_reason" => self.failure_reason,
+            "provider" => self.provider,
+            "provider_other" => self.provider_other,
+            "total" => self.attendance_total,
+            "women" => self.attendance_women,
+            "ethnic_minority" => self.attendance_minority,
+            "trainers" => self.trainers,
+            "platform_other" => self.platform_other,
+            "quantity" => self.quantity,
+            "reach" => self.reach,
+            "level_before" => self.level_before,
+            "level_after" => self.level_after,
+            "training_kind" | "kind" => self.training_kind,
+            "platform" => self.platform,
+            "channel" => self.channel,
+            "parent" | "parent_id" => self.belongs_to,
+            "id" => self.field_labels[0],
+            "version" => self.field_labels[1],
+            "volunteer" => self.field_labels[2],
+            "saved_at" => self.field_labels[3],
+            "void_reason" => self.field_labels[4],
+            "record" => self.field_labels[5],
+            "consent" => self.field_labels[6],
+            "type" => self.field_labels[7],
+            other => other,
+        }
+    }
+
+    /// A field's problem as one line naming the field by its label and its name:
+    /// `Năm sinh (birth_year): Năm sinh không hợp lệ …`. The server's rejection reasons.
+    pub fn field_problem(&self, e: &crate::domain::rules::FieldError) -> String {
+        self.field_path_problem(e.field, e.problem)
+    }
+
+    /// As [`Strings::field_problem`], for a field named by its path in a pushed record
+    /// (`b.person.birth_year`): labelled by its last part.
+    pub fn field_path_problem(&self, path: &str, problem: Problem) -> String {
+        let last = path.rsplit('.').next().unwrap_or(path);
+        let last = last.split('[').next().unwrap_or(last);
+        format!("{} ({path}): {}", self.field_label(last), self.problem(problem))
+    }
+
+    /// A warning about the citizen-ID number typed.
+    pub fn cid_warning(&self, w: crate::domain::validate::CidWarning) -> String {
+        use crate::domain::validate::CidWarning;
+        match w {
+            CidWarning::BirthYear(year) => fill(self.cid_warning_year, year),
+            CidWarning::Sex(sex) => fill(self.cid_warning_sex, self.sexes[sex.index()].to_lowercase()),
+        }
+    }
+
     /// Words a store error for the volunteer; never includes SQLite's own message.
     pub fn store_error(&self, e: &StoreError) -> String {
         let i = match e {
@@ -314,16 +394,18 @@ impl Strings {
 }
 
 /// The labels a record is shown with, in every language, for search to match.
-pub fn search_labels(kind: crate::domain::RecordKind, subtype: Option<u8>) -> String {
-    use crate::domain::RecordKind;
+pub fn search_labels(kind: crate::domain::RecordKind, subtype: Option<&str>) -> String {
+    use crate::domain::{Channel, RecordKind, TrainingKind};
     let mut words = String::new();
     for lang in [Lang::Vi, Lang::En] {
         let t = lang.strings();
         words.push_str(t.kinds[kind.index()]);
         words.push(' ');
         let extra = match (kind, subtype) {
-            (RecordKind::Training, Some(i)) => t.training_kinds.get(i as usize).copied().unwrap_or(""),
-            (RecordKind::Outreach, Some(i)) => t.channels.get(i as usize).copied().unwrap_or(""),
+            (RecordKind::Training, Some(c)) => {
+                TrainingKind::from_code(c).map(|k| t.training_kinds[k.index()]).unwrap_or("")
+            }
+            (RecordKind::Outreach, Some(c)) => Channel::from_code(c).map(|k| t.channels[k.index()]).unwrap_or(""),
             _ => "",
         };
         words.push_str(extra);
@@ -339,7 +421,7 @@ mod tests {
     #[test]
     fn every_problem_has_a_message_in_every_language() {
         // The last variant's index must be the last slot, so none is left unworded.
-        assert_eq!(Problem::TopicRequired as usize, PROBLEMS - 1);
+        assert_eq!(Problem::Unreadable as usize, PROBLEMS - 1);
         for lang in [Lang::Vi, Lang::En] {
             for m in lang.strings().problems {
                 assert!(!m.is_empty());

@@ -20,10 +20,10 @@ use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use crate::domain::citizen_id::CidKey;
-use crate::domain::validate::check_body;
 use crate::domain::{Body, Commune, ReferenceData};
 use crate::protocol::{Applied, Change, DeviceReport, HamletCoverage, RecordResult, WireRecord};
 use crate::server::keys::{KeyError, ServerKeys};
+use crate::server::push::PushItem;
 use crate::server::reports::{Pending, Share, SHARE_COLUMNS};
 
 #[derive(Debug, thiserror::Error)]
@@ -643,6 +643,19 @@ impl ServerDb {
         records: &[WireRecord],
         now: DateTime<Utc>,
     ) -> Result<Vec<RecordResult>> {
+        let items: Vec<PushItem> = records.iter().cloned().map(PushItem::Record).collect();
+        self.apply_push_items(device, report, &items, now)
+    }
+
+    /// Applies a push read record by record ([`super::push::read_records`]): a record
+    /// that could not be read keeps its refusal, the others are checked and applied.
+    pub fn apply_push_items(
+        &self,
+        device: &Device,
+        report: &DeviceReport,
+        items: &[PushItem],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<RecordResult>> {
         let mut conn = self.conn();
         let mut tx = conn.transaction()?;
         let reference: ReferenceData = serde_json::from_str(&tx.query_row(
@@ -651,12 +664,20 @@ impl ServerDb {
             |r| r.get::<_, String>(0),
         )?)?;
         let received = now_ts(now);
-        let mut results = Vec::with_capacity(records.len());
+        let mut results = Vec::with_capacity(items.len());
         let mut totals = Pending::default();
         let keys = self.keys();
         let cid_key = keys.cid_key(&device.commune).ok_or(DbError::NoCommune)?;
-        for record in records {
-            let result = match check_record(record, &reference).and_then(|()| hash_sealed_id(record, &keys, cid_key)) {
+        for item in items {
+            let record = match item {
+                PushItem::Record(record) => record,
+                PushItem::Refused(answer) => {
+                    results.push(answer.clone());
+                    continue;
+                }
+            };
+            let checked = check_record(record, &reference, now).and_then(|()| hash_sealed_id(record, &keys, cid_key));
+            let result = match checked {
                 Err(reason) => RecordResult {
                     id: record.id,
                     version: record.version,
@@ -815,37 +836,27 @@ pub(super) fn log_change_for(
     Ok(())
 }
 
-/// Checks a pushed record against the commune's reference data; the reason is for the
-/// volunteer, in Vietnamese, and names no personal detail.
-fn check_record(r: &WireRecord, reference: &ReferenceData) -> Result<(), String> {
-    if r.version < 1 {
-        return Err("Phiên bản bản ghi không hợp lệ.".into());
+/// Checks a pushed record with the one rule set (`WireRecord::check`); the reason is for
+/// the volunteer, in Vietnamese, names each field at fault and no personal detail.
+fn check_record(r: &WireRecord, reference: &ReferenceData, now: DateTime<Utc>) -> Result<(), String> {
+    let problems = r.check(reference, now);
+    if problems.is_empty() {
+        return Ok(());
     }
-    if r.id.get_version_num() != 7 {
-        return Err("Mã bản ghi không hợp lệ.".into());
-    }
-    // Ids longer than any the office can make are refused before they are looked up.
-    if r.hamlet_id.len() > crate::domain::MAX_ID_BYTES || reference.hamlet(&r.hamlet_id).is_none() {
-        return Err("Thôn không có trong danh sách của xã. Hãy chọn lại thôn rồi gửi lại.".into());
-    }
-    if r.volunteer_id.len() > crate::domain::MAX_ID_BYTES || reference.volunteer(&r.volunteer_id).is_none() {
-        return Err("Người ghi không có trong danh sách tình nguyện viên của xã.".into());
-    }
-    if r.void_reason.as_ref().is_some_and(|s| {
-        s.chars().count() > crate::protocol::MAX_TEXT_CHARS
-            || s.chars().any(|c| c.is_control() && c != '\n' && c != '\t')
-    }) {
-        return Err("Lý do huỷ quá dài.".into());
-    }
-    check_body(&r.body)
-        .map_err(|field| format!("Ô \u{201c}{field}\u{201d} có giá trị không hợp lệ. Hãy sửa rồi gửi lại."))
+    let t = crate::i18n::Lang::Vi.strings();
+    let fields: Vec<String> = problems.iter().map(|e| t.field_problem(e)).collect();
+    Err(format!("{} Hãy sửa rồi gửi lại.", fields.join(" ")))
 }
 
 /// A pushed record as the server keeps it: a sealed ID number is opened and replaced by its
 /// hash under the commune's key; the sealed bytes are dropped. A device never hashes for
 /// the commune (it has no key to), so a pushed hash is refused.
 fn hash_sealed_id(r: &WireRecord, keys: &ServerKeys, cid_key: &CidKey) -> Result<WireRecord, String> {
-    let refused = || "Ô \u{201c}citizen_id\u{201d} có giá trị không hợp lệ. Hãy sửa rồi gửi lại.".to_owned();
+    let refused = || {
+        let e =
+            crate::domain::rules::FieldError { field: "citizen_id", problem: crate::domain::rules::Problem::BadFormat };
+        format!("{} Hãy sửa rồi gửi lại.", crate::i18n::Lang::Vi.strings().field_problem(&e))
+    };
     let mut r = r.clone();
     if let Body::SignatureHelp(s) = &mut r.body {
         if let Some(p) = &mut s.person {

@@ -22,6 +22,7 @@ pub mod folder;
 pub mod keys;
 pub mod limits;
 pub mod office;
+pub mod push;
 pub mod reports;
 pub mod tls;
 
@@ -144,6 +145,7 @@ pub fn router(state: AppState) -> Router {
         .route("/office/lang/{code}", get(office::set_lang))
         .merge(office::routes())
         .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         // Push answers are per-record JSON: compressed, they cost a fifth on a slow link.
         .layer(tower_http::compression::CompressionLayer::new().gzip(true))
@@ -151,6 +153,7 @@ pub fn router(state: AppState) -> Router {
             StatusCode::REQUEST_TIMEOUT,
             Duration::from_secs(30),
         ))
+        .layer(axum::middleware::from_fn(json_errors))
         .layer(axum::middleware::map_response(stamp_api_version))
         .layer(
             tower_http::trace::TraceLayer::new_for_http()
@@ -281,6 +284,47 @@ async fn not_found() -> ApiError {
     ApiError::new(StatusCode::NOT_FOUND, ErrorCode::NotFound, "Không có địa chỉ này.")
 }
 
+async fn method_not_allowed() -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        ErrorCode::MethodNotAllowed,
+        "Địa chỉ này không nhận kiểu yêu cầu này.",
+    )
+}
+
+/// Every error of the device API has a JSON [`ErrorBody`], also those the layers answer
+/// without one (a request over its time: 408; a method a route does not take: 405 keeps its
+/// `Allow` header).
+async fn json_errors(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let api = req.uri().path().starts_with("/api/");
+    let response = next.run(req).await;
+    let status = response.status();
+    if !api
+        || !(status.is_client_error() || status.is_server_error())
+        || response.headers().contains_key(header::CONTENT_TYPE)
+    {
+        return response;
+    }
+    let (code, message) = match status {
+        StatusCode::REQUEST_TIMEOUT => {
+            (ErrorCode::Timeout, "Máy chủ không nhận xong yêu cầu kịp thời. Sổ tay sẽ tự gửi lại sau.")
+        }
+        StatusCode::METHOD_NOT_ALLOWED => (ErrorCode::MethodNotAllowed, "Địa chỉ này không nhận kiểu yêu cầu này."),
+        StatusCode::PAYLOAD_TOO_LARGE => (ErrorCode::TooLarge, "Gói dữ liệu quá lớn."),
+        s if s.is_server_error() => {
+            (ErrorCode::Internal, "Máy chủ đang gặp lỗi. Dữ liệu trên máy vẫn an toàn; Sổ tay sẽ tự gửi lại sau.")
+        }
+        _ => (ErrorCode::BadRequest, "Yêu cầu không hợp lệ."),
+    };
+    let mut json = ApiError::new(status, code, message).into_response();
+    for (name, value) in response.headers() {
+        if name != header::CONTENT_LENGTH {
+            json.headers_mut().insert(name.clone(), value.clone());
+        }
+    }
+    json
+}
+
 /// Refuses a client speaking another API version, telling the volunteer to update.
 fn check_version(version: Option<u32>) -> ApiResult<()> {
     match version {
@@ -349,11 +393,13 @@ fn decode_body(headers: &HeaderMap, body: Result<Bytes, BytesRejection>) -> ApiR
 
 /// The device behind the bearer token, which must belong to `commune` and not be revoked.
 async fn authenticate(state: &AppState, headers: &HeaderMap, commune: &str) -> ApiResult<Device> {
+    // The scheme's name is case-insensitive (RFC 9110, section 11.1).
     let token = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim)
+        .and_then(|v| v.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, token)| token.trim())
         .filter(|t| !t.is_empty() && t.len() <= 128)
         .ok_or_else(ApiError::unauthorized)?
         .to_owned();
@@ -367,6 +413,12 @@ async fn authenticate(state: &AppState, headers: &HeaderMap, commune: &str) -> A
         ));
     }
     if device.commune != commune {
+        // Told apart only for a device that proved itself: another commune, or none.
+        if commune.len() > crate::domain::MAX_ID_BYTES {
+            return Err(DbError::NoCommune.into());
+        }
+        let code = commune.to_owned();
+        state.blocking(move |db| db.commune(&code)).await??;
         return Err(ApiError::new(StatusCode::FORBIDDEN, ErrorCode::Forbidden, "Máy này không thuộc xã này."));
     }
     if !state.limiter.allow(&device.id) {
@@ -457,7 +509,7 @@ async fn push(
 ) -> ApiResult<Json<PushResponse>> {
     check_version(header_version(&headers)?)?;
     let device = authenticate(&state, &headers, &commune).await?;
-    let req: PushRequest = parse_json(&decode_body(&headers, body)?)?;
+    let req: push::PushEnvelope = parse_json(&decode_body(&headers, body)?)?;
     check_version(Some(req.api_version))?;
     let version = &req.device.app_version;
     if version.chars().count() > MAX_APP_VERSION_CHARS || !version.chars().all(|c| c.is_ascii_graphic() || c == ' ') {
@@ -470,8 +522,15 @@ async fn push(
             format!("Mỗi lần gửi tối đa {MAX_BATCH_RECORDS} bản ghi."),
         ));
     }
+    // Each record is read on its own: one that cannot be read is refused alone.
+    let items = push::read_records(&req.records).map_err(|u| {
+        ApiError::bad_request(format!(
+            "Bản ghi thứ {} không đọc được mã (id) hoặc phiên bản (v) nên không trả lời riêng được.",
+            u.index + 1
+        ))
+    })?;
     let device_id = device.id.clone();
-    let results = state.blocking(move |db| db.apply_push(&device, &req.device, &req.records, Utc::now())).await??;
+    let results = state.blocking(move |db| db.apply_push_items(&device, &req.device, &items, Utc::now())).await??;
     let count = |a: Applied| results.iter().filter(|r| r.result == a).count();
     tracing::info!(
         device = %device_id,
@@ -486,6 +545,7 @@ async fn push(
 }
 
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct PullQuery {
     #[serde(default)]
     after: i64,
@@ -501,9 +561,14 @@ async fn pull(
     check_version(header_version(&headers)?)?;
     let device = authenticate(&state, &headers, &commune).await?;
     let Query(q) = query.map_err(|_| ApiError::bad_request("Tham số after và limit phải là số."))?;
-    let limit = q.limit.unwrap_or(200).clamp(1, 1000);
-    let (changes, more) = state.blocking(move |db| db.pull_for(&commune, &device.id, q.after.max(0), limit)).await??;
-    let cursor = changes.last().map(|(seq, _)| *seq).unwrap_or(q.after.max(0));
+    let limit = q.limit.unwrap_or(PULL_LIMIT);
+    if !(1..=MAX_PULL_LIMIT).contains(&limit) || q.after < 0 {
+        return Err(ApiError::bad_request(format!(
+            "Tham số after phải từ 0 trở lên và limit từ 1 đến {MAX_PULL_LIMIT}."
+        )));
+    }
+    let (changes, more) = state.blocking(move |db| db.pull_for(&commune, &device.id, q.after, limit)).await??;
+    let cursor = changes.last().map(|(seq, _)| *seq).unwrap_or(q.after);
     tracing::debug!(changes = changes.len(), cursor, more, "pull");
     Ok(Json(PullResponse { api_version: API_VERSION, server_time: Utc::now(), changes, cursor, more }))
 }

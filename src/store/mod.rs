@@ -191,11 +191,11 @@ pub struct Store {
     clock: Clock,
     /// Every label a record can have (kind, training kind or channel) with its words in
     /// every language, folded once when the labels are given: search matches them.
-    labels: Vec<(RecordKind, Option<u8>, String)>,
+    labels: Vec<(RecordKind, Option<&'static str>, String)>,
 }
 
 /// The words of a record's label (kind, training kind or channel) in every language.
-type Labels = fn(RecordKind, Option<u8>) -> String;
+type Labels = fn(RecordKind, Option<&str>) -> String;
 
 const TIME_FMT: &str = "%Y-%m-%dT%H:%M:%S";
 
@@ -446,7 +446,14 @@ impl Store {
     pub fn void(&self, id: Uuid, expected_version: i64, volunteer_id: &str, reason: &str) -> Result<Record> {
         self.change(id, expected_version, volunteer_id, |r| {
             r.meta.voided = true;
-            r.meta.void_reason = Some(reason.trim().to_owned()).filter(|s| !s.is_empty());
+            // As the rule set takes it (`domain::rules::check_void_reason`): no control
+            // characters but a line break or tab, at most as long as notes, trimmed.
+            let kept: String = reason
+                .chars()
+                .filter(|c| !c.is_control() || matches!(c, '\n' | '\t'))
+                .take(crate::domain::rules::LONG_TEXT)
+                .collect();
+            r.meta.void_reason = Some(kept.trim().to_owned()).filter(|s| !s.is_empty());
         })
     }
 
@@ -551,7 +558,7 @@ impl Store {
                     if has_word(words, term) {
                         condition.push_str(" OR (kind = ? AND subtype IS ?)");
                         values.push(kind.code().to_owned().into());
-                        values.push(subtype.map(i64::from).into());
+                        values.push(subtype.map(str::to_owned).into());
                         by_reference = true;
                     }
                 }
@@ -1217,7 +1224,7 @@ fn after_migration(tx: &Transaction, version: i64) -> Result<()> {
         for (rowid, body) in rows {
             let body: Body = serde_json::from_str(&body)?;
             let text = own_search_text(&body);
-            update.execute(params![text, word_sketch(&text), body.subtype(), rowid])?;
+            update.execute(params![text, word_sketch(&text), schema::subtype_index_v7(&body), rowid])?;
         }
     }
     Ok(())

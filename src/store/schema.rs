@@ -184,4 +184,36 @@ pub const MIGRATIONS: &[&str] = &[
     CREATE INDEX records_signed ON records (sample, hamlet_id, person_key, signed, voided)
         WHERE signed = 1 AND voided = 0;
     "#,
+    // 8: a record's training kind or outreach channel (`subtype`) as its code, like every
+    // other stored choice, instead of its position in the app's list: reordering a list
+    // must never change what stored records mean. The positions below are the lists'
+    // order when migration 7 stored them.
+    r#"
+    DROP INDEX records_by_time;
+    ALTER TABLE records ADD COLUMN subtype_code TEXT;
+    UPDATE records SET subtype_code = CASE kind
+        WHEN 'training' THEN CASE subtype
+            WHEN 0 THEN 'class' WHEN 1 THEN 'hamlet_meeting' WHEN 2 THEN 'focused_support' END
+        WHEN 'outreach' THEN CASE subtype
+            WHEN 0 THEN 'loudspeaker' WHEN 1 THEN 'leaflet' WHEN 2 THEN 'poster'
+            WHEN 3 THEN 'social_media' WHEN 4 THEN 'web_article' WHEN 5 THEN 'meeting_item' END
+        END;
+    ALTER TABLE records DROP COLUMN subtype;
+    ALTER TABLE records RENAME COLUMN subtype_code TO subtype;
+    CREATE INDEX records_by_time ON records
+        (sample, occurred_at, id, hamlet_id, volunteer_id, kind, subtype, sync_state, search_sig, search_text);
+    "#,
 ];
+
+/// A record's `subtype` as migration 7 stored it: the position of its training kind or
+/// outreach channel in the lists of that time (migration 8 turns it into the code).
+pub fn subtype_index_v7(body: &crate::domain::Body) -> Option<i64> {
+    const TRAINING_KINDS_V7: [&str; 3] = ["class", "hamlet_meeting", "focused_support"];
+    const CHANNELS_V7: [&str; 6] = ["loudspeaker", "leaflet", "poster", "social_media", "web_article", "meeting_item"];
+    let (list, code): (&[&str], _) = match body {
+        crate::domain::Body::Training(t) => (&TRAINING_KINDS_V7, t.kind.code()),
+        crate::domain::Body::Outreach(o) => (&CHANNELS_V7, o.channel.code()),
+        _ => return None,
+    };
+    list.iter().position(|c| *c == code).map(|i| i as i64)
+}

@@ -108,7 +108,9 @@ impl Client {
         decode(&path, response).await
     }
 
-    pub async fn pull(&self, commune: &str, token: &str, after: i64) -> Result<PullResponse, SyncError> {
+    /// A page of changes after `after`, each still to be read on its own
+    /// ([`PullPage::known`]).
+    pub async fn pull(&self, commune: &str, token: &str, after: i64) -> Result<PullPage, SyncError> {
         let path = format!("/api/v1/c/{commune}/pull");
         tracing::debug!(path = %path, after, "sync pull");
         let response = self

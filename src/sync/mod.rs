@@ -257,6 +257,8 @@ async fn push_and_pull(store: &Arc<Store>, batch: &mut BatchSize, options: &Opti
     let client = Client::pinned(&enrolment.server_url, pin, options)?;
     let mut report = Report::default();
     let mut halvings = 0;
+    // Set once an empty push went through this sync: a 400 for a batch is then the batch's.
+    let mut envelope_ok = false;
     loop {
         let size = batch.0;
         let records = blocking(store, move |s| s.outbox_batch(size)).await?;
@@ -308,6 +310,29 @@ async fn push_and_pull(store: &Arc<Store>, batch: &mut BatchSize, options: &Opti
                     return Err(e);
                 }
             }
+            Err(SyncError::Refused(400, _)) if sent.len() > 1 => {
+                // A record the server could not read made it refuse the whole batch (an
+                // older server does that for a code it does not know): halve until that
+                // record is alone.
+                tracing::debug!(records = sent.len(), "batch refused with 400: halving");
+                *batch = BatchSize(sent.len() / 2);
+            }
+            Err(SyncError::Refused(400, message)) => {
+                // One record alone, refused. If the same push without it is accepted, the
+                // record is at fault: it goes to quarantine with the server's words, and
+                // the rest of the queue goes on. Otherwise the push itself is (and the
+                // record stays queued).
+                if !envelope_ok {
+                    let empty = PushRequest { records: Vec::new(), ..req.clone() };
+                    client.push(&enrolment.commune, &enrolment.token, &empty).await?;
+                    envelope_ok = true;
+                }
+                let (id, version) = sent[0];
+                let reason = if message.is_empty() { "Máy chủ từ chối bản ghi.".to_owned() } else { message };
+                tracing::debug!("a record refused alone with 400: quarantined");
+                report.rejected += 1;
+                blocking(store, move |s| s.settle_push(&[Settled::Rejected { id, version, reason }])).await?;
+            }
             Err(e) => return Err(e),
         }
     }
@@ -329,10 +354,15 @@ async fn pull_all(
         let page = client.pull(&enrolment.commune, &enrolment.token, after).await?;
         report.server_time = Some(page.server_time);
         report.clock_offset_secs = (page.server_time - asked_at).num_seconds();
-        report.changes_pulled += page.changes.len();
+        let (changes, skipped) = page.known();
+        for seq in skipped {
+            // A change of a kind this app does not know (a newer server's): passed over.
+            tracing::warn!(seq, "pulled change of an unknown kind skipped");
+        }
+        report.changes_pulled += changes.len();
         let more = page.more;
         let cursor = page.cursor;
-        blocking(store, move |s| s.apply_pull(&page.changes, cursor)).await?;
+        blocking(store, move |s| s.apply_pull(&changes, cursor)).await?;
         if !more {
             return Ok(());
         }

@@ -7,7 +7,7 @@ use uuid::Uuid;
 
 use super::components::{Field, Tally};
 use super::{call, Screen, Services, Ui};
-use crate::domain::validate::{Context, FieldError, Form};
+use crate::domain::validate::{cid_warnings, Context, FieldError, Form, OTHER};
 use crate::domain::*;
 use crate::store::{ParentChoice, StoreError};
 
@@ -430,6 +430,10 @@ fn SignatureFields(
                 input { name: "citizen_id", inputmode: "numeric", autocomplete: "off", value: "{s.citizen_id}",
                     placeholder: t.citizen_id_hint,
                     oninput: on!(form, dirty, SignatureHelp, |v, e| v.citizen_id = e.value()) }
+                // Checked against the birth year and sex as typed: a warning, not a refusal.
+                for w in cid_warnings(&s) {
+                    p { class: "warning", role: "status", "data-testid": "cid-warning", "{t.cid_warning(w)}" }
+                }
                 label { class: "choice",
                     input { r#type: "checkbox", name: "keep_last4", checked: s.keep_last4,
                         onchange: on!(form, dirty, SignatureHelp, |v, e| v.keep_last4 = e.checked()) }
@@ -454,21 +458,22 @@ fn SignatureFields(
                 }
             }
         }
-        Field { label: t.outcome, name: "outcome", error: None,
+        Field { label: t.outcome, name: "outcome", error: err("outcome"),
+            p { class: "hint", "{t.outcome_hint}" }
             div { class: "choices column",
                 for o in Outcome::ALL.iter() {
                     label { class: "choice",
-                        input { r#type: "radio", name: "outcome", value: o.code(), checked: *o == s.outcome,
+                        input { r#type: "radio", name: "outcome", value: o.code(), checked: s.outcome == Some(*o),
                             onchange: {
                                 let o = *o;
-                                move |_: FormEvent| edit(form, dirty, |f| if let Form::SignatureHelp(v) = f { v.outcome = o })
+                                move |_: FormEvent| edit(form, dirty, |f| if let Form::SignatureHelp(v) = f { v.outcome = Some(o) })
                             } }
                         span { "{t.outcomes[o.index()]}" }
                     }
                 }
             }
         }
-        if s.outcome == Outcome::NotCompleted {
+        if s.outcome == Some(Outcome::NotCompleted) {
             Field { label: t.failure_reason, name: "failure_reason", error: err("failure_reason"),
                 select { name: "failure_reason",
                     onchange: on!(form, dirty, SignatureHelp, |v, e| v.failure_reason = e.value()),
@@ -478,18 +483,18 @@ fn SignatureFields(
                     }
                 }
             }
-        } else {
-            Field { label: t.provider, name: "provider", error: None,
+        } else if s.outcome.is_some() {
+            Field { label: t.provider, name: "provider", error: err("provider"),
                 select { name: "provider",
                     onchange: on!(form, dirty, SignatureHelp, |v, e| v.provider = e.value()),
                     option { value: "", selected: s.provider.is_empty(), "{t.choose}" }
                     for p in reference.providers.iter() {
                         option { value: "{p}", selected: *p == s.provider, "{p}" }
                     }
-                    option { value: "other", selected: s.provider == "other", "{t.other}" }
+                    option { value: OTHER, selected: s.provider == OTHER, "{t.other}" }
                 }
             }
-            if s.provider == "other" {
+            if s.provider == OTHER {
                 Field { label: t.provider_other, name: "provider_other", error: err("provider_other"),
                     input { name: "provider_other", value: "{s.provider_other}",
                         oninput: on!(form, dirty, SignatureHelp, |v, e| v.provider_other = e.value()) }
