@@ -44,7 +44,7 @@ fn signature(name: &str, cid: &str, key: &SealKey) -> Body {
         level_after: AccountLevel::Level2,
         outcome: Outcome::DigitalSignature,
         failure_reason: None,
-        provider: None,
+        provider: Some("VNPT-CA".into()),
         parent_id: None,
     })
 }

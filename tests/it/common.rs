@@ -107,7 +107,7 @@ pub fn signature(name: Option<&str>, cid: Option<&str>, outcome: Outcome) -> Bod
         level_after: AccountLevel::Level2,
         outcome,
         failure_reason: (outcome == Outcome::NotCompleted).then_some(FailureReason::NoNfc),
-        provider: Some("VNPT-CA".into()),
+        provider: (outcome != Outcome::NotCompleted).then(|| "VNPT-CA".into()),
         parent_id: None,
     })
 }

@@ -60,6 +60,7 @@ pub fn save_signature(store: &Store, p: &TestPerson, consent: bool, hamlet: &str
             f.citizen_id = p.cid.into();
             f.keep_last4 = true;
         }
+        f.outcome = Some(Outcome::DigitalSignature);
         f.provider = reference.providers.first().cloned().unwrap_or_default();
     }
     let seal = store.seal_key().unwrap();

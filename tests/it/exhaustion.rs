@@ -318,7 +318,7 @@ fn signature_with(cid_key_id: Option<String>, cid_sealed: Option<String>) -> Bod
         level_after: AccountLevel::Level2,
         outcome: Outcome::DigitalSignature,
         failure_reason: None,
-        provider: None,
+        provider: Some("VNPT-CA".into()),
         parent_id: None,
     })
 }

@@ -218,6 +218,19 @@ fn saved_at() -> chrono::DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 11, 20, 3, 0, 0).unwrap()
 }
 
+/// A save time after the record's business time (the server refuses a record dated after
+/// its own save), and not before [`saved_at`].
+fn saved_after(r: &WireRecord) -> chrono::DateTime<Utc> {
+    r.saved_at.max(r.occurred_at.and_utc() + Duration::hours(1))
+}
+
+/// A time after every generated record's save (they are saved up to early 2027): when the
+/// server is told it pushes and erases, so no save is in its future and every record was
+/// saved before any erasure.
+fn after_every_save() -> chrono::DateTime<Utc> {
+    Utc::now().max(Utc.with_ymd_and_hms(2027, 6, 30, 0, 0, 0).unwrap())
+}
+
 fn day(y: i32, m: u32, d: u32) -> NaiveDate {
     NaiveDate::from_ymd_opt(y, m, d).unwrap()
 }
@@ -229,7 +242,7 @@ fn wire(id: Uuid, hamlet: &str, volunteer: &str, occurred_at: NaiveDateTime, bod
         hamlet_id: hamlet.into(),
         volunteer_id: volunteer.into(),
         occurred_at,
-        saved_at: saved_at(),
+        saved_at: saved_at().max(occurred_at.and_utc() + Duration::hours(1)),
         voided: false,
         void_reason: None,
         body,
@@ -244,7 +257,7 @@ fn signature_body(person: Option<Person>, outcome: Outcome, reason: Option<Failu
         level_after: AccountLevel::Level2,
         outcome,
         failure_reason: reason,
-        provider: Some("VNPT-CA".into()),
+        provider: (outcome != Outcome::NotCompleted).then(|| "VNPT-CA".into()),
         parent_id: None,
     })
 }
@@ -281,7 +294,7 @@ fn push(db: &ServerDb, device: &Device, records: &[WireRecord]) -> Vec<Applied> 
             r
         })
         .collect();
-    db.apply_push(device, &DeviceReport::default(), &wire, Utc::now()).unwrap().into_iter().map(|r| r.result).collect()
+    db.apply_push(device, &DeviceReport::default(), &wire, after_every_save()).unwrap().into_iter().map(|r| r.result).collect()
 }
 
 // ---- sessions and login -------------------------------------------------------------------
@@ -1244,7 +1257,9 @@ impl Generator {
         let at = self.time();
         let (hamlet, volunteer, body) = (self.hamlet(), self.volunteer(), self.body());
         let id = self.id(at);
-        wire(id, &hamlet, &volunteer, at, body)
+        let mut r = wire(id, &hamlet, &volunteer, at, body);
+        r.saved_at = saved_after(&r);
+        r
     }
 
     /// The next version of a record as a volunteer edits it: another hamlet, day, outcome
@@ -1257,6 +1272,10 @@ impl Generator {
             1 => {
                 let shift = self.rng.gen_range(-40i64..=40);
                 next.occurred_at += Duration::days(shift);
+                // Within a year of the save, as the rule set asks.
+                if next.occurred_at < day(2025, 12, 1).and_hms_opt(0, 0, 0).unwrap() {
+                    next.occurred_at -= Duration::days(2 * shift);
+                }
             }
             2 => next.volunteer_id = self.volunteer(),
             _ => {
@@ -1266,6 +1285,7 @@ impl Generator {
                 }
             }
         }
+        next.saved_at = saved_after(&next);
         next
     }
 
@@ -1542,7 +1562,7 @@ fn check_activity_xlsx(bytes: Vec<u8>, r: &ActivityReport) {
         [text(&cells, (16, 0)), text(&cells, (16, 1)), text(&cells, (16, 2))],
         ["Kết quả hỗ trợ chữ ký số", "Số lượng", "Tỷ lệ"]
     );
-    let outcomes = ["Đã đăng ký chữ ký số", "Đã có chữ ký điện tử cá nhân", "Chưa hoàn thành"];
+    let outcomes = ["Đã đăng ký chữ ký số", "Đã đăng ký chữ ký điện tử cá nhân", "Chưa hoàn thành"];
     for (i, (_, n)) in r.outcomes.iter().enumerate() {
         let row = 17 + i as u32;
         assert_eq!(text(&cells, (row, 0)), outcomes[i]);
@@ -1764,7 +1784,8 @@ fn the_running_totals_equal_a_recomputation_after_random_edits_voids_late_arriva
             } else {
                 found.iter().copied().filter(|_| gen.rng.gen_bool(0.5)).collect()
             };
-            let done: HashSet<Uuid> = db.erase(COMMUNE, &chosen, Utc::now()).unwrap().into_iter().collect();
+            let done: HashSet<Uuid> =
+                db.erase(COMMUNE, &chosen, after_every_save()).unwrap().into_iter().collect();
             assert_eq!(done, chosen.iter().copied().collect::<HashSet<_>>());
             erasures += 1;
             // The server keeps the erased sessions one person, under a key of their own (the

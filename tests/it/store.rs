@@ -232,6 +232,8 @@ fn the_citizen_id_number_is_never_written_in_clear() {
             sex: "female".into(),
             citizen_id: cid.into(),
             keep_last4: false,
+            outcome: Some(Outcome::DigitalSignature),
+            provider: "VNPT-CA".into(),
             ..Default::default()
         };
     }
