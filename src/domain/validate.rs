@@ -326,8 +326,13 @@ impl Form {
                     level_after: s.level_after,
                     outcome: Some(s.outcome),
                     failure_reason: s.failure_reason.map(|r| r.code().to_owned()).unwrap_or_default(),
-                    provider: s.provider.clone().unwrap_or_default(),
-                    provider_other: String::new(),
+                    // A provider literally named "other" is typed under "other".
+                    provider: s
+                        .provider
+                        .as_ref()
+                        .map(|p| if p == OTHER { OTHER.to_owned() } else { p.clone() })
+                        .unwrap_or_default(),
+                    provider_other: s.provider.clone().filter(|p| p == OTHER).unwrap_or_default(),
                     parent_id: s.parent_id.map(|u| u.to_string()).unwrap_or_default(),
                 })
             }
@@ -355,7 +360,8 @@ impl Form {
     /// Checks every field with the one rule set; gives the record to save or every
     /// problem found, at most one per field.
     pub fn validate(&self, ctx: &Context) -> Result<Valid, Vec<FieldError>> {
-        let (valid, mut problems) = self.read(ctx);
+        let (valid, problems) = self.read(ctx);
+        let mut problems = Problems(problems);
         let rules = Rules::at(ctx.reference, ctx.now);
         for e in super::rules::check_entry(&valid.hamlet_id, valid.occurred_at, &valid.body, &rules) {
             let field = match (self, e.field) {
@@ -376,8 +382,10 @@ impl Form {
         }
     }
 
-    /// The record the form stands for, as far as it can be read, and what could not be.
-    fn read(&self, ctx: &Context) -> (Valid, Problems) {
+    /// The record the form stands for, as far as it can be read, and what could not be read
+    /// (a number that is not one, a choice not made). With nothing unreadable, this is the
+    /// record [`Form::validate`] hands the rule set.
+    pub fn read(&self, ctx: &Context) -> (Valid, Vec<FieldError>) {
         let mut r = Reader(Problems::default());
         let (hamlet_id, occurred_at) = r.common(self.common(), ctx);
         let body = match self {
@@ -437,7 +445,7 @@ impl Form {
                 notes: f.notes.trim().to_owned(),
             }),
         };
-        (Valid { hamlet_id, occurred_at, body }, r.0)
+        (Valid { hamlet_id, occurred_at, body }, r.0 .0)
     }
 }
 

@@ -28,6 +28,8 @@ mod pins;
 mod protection;
 #[cfg(feature = "server")]
 mod proxy;
+#[cfg(feature = "server")]
+mod rules;
 mod store;
 #[cfg(feature = "server")]
 mod sync;

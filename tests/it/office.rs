@@ -294,7 +294,11 @@ fn push(db: &ServerDb, device: &Device, records: &[WireRecord]) -> Vec<Applied> 
             r
         })
         .collect();
-    db.apply_push(device, &DeviceReport::default(), &wire, after_every_save()).unwrap().into_iter().map(|r| r.result).collect()
+    db.apply_push(device, &DeviceReport::default(), &wire, after_every_save())
+        .unwrap()
+        .into_iter()
+        .map(|r| r.result)
+        .collect()
 }
 
 // ---- sessions and login -------------------------------------------------------------------
@@ -1784,8 +1788,7 @@ fn the_running_totals_equal_a_recomputation_after_random_edits_voids_late_arriva
             } else {
                 found.iter().copied().filter(|_| gen.rng.gen_bool(0.5)).collect()
             };
-            let done: HashSet<Uuid> =
-                db.erase(COMMUNE, &chosen, after_every_save()).unwrap().into_iter().collect();
+            let done: HashSet<Uuid> = db.erase(COMMUNE, &chosen, after_every_save()).unwrap().into_iter().collect();
             assert_eq!(done, chosen.iter().copied().collect::<HashSet<_>>());
             erasures += 1;
             // The server keeps the erased sessions one person, under a key of their own (the

@@ -405,6 +405,64 @@ fn a_frozen_version_1_store_opens_and_keeps_its_records() {
 }
 
 #[test]
+fn an_old_stores_training_kinds_and_channels_become_their_codes_and_are_still_found() {
+    // Migration 7 stored a training kind or channel as its position in the app's list;
+    // migration 8 stores the code, so that reordering a list changes no stored record.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("sotay.db");
+    let rows = [
+        (
+            "0192f000-0000-7000-8000-0000000000b1",
+            "training",
+            r#"{"type": "training", "kind": "focused_support", "topics": ["vneid"], "total": 9, "women": 4, "ethnic_minority": 2, "trainers": "Y Lan", "platform": "binh_dan_hoc_vu_so", "platform_other": null}"#,
+        ),
+        (
+            "0192f000-0000-7000-8000-0000000000b2",
+            "outreach",
+            r#"{"type": "outreach", "channel": "web_article", "quantity": 1, "reach": 40, "notes": ""}"#,
+        ),
+    ];
+    {
+        let c = rusqlite::Connection::open(&path).unwrap();
+        c.execute_batch(include_str!("../fixtures/schema_v1.sql")).unwrap();
+        for (id, kind, body) in rows {
+            c.execute(
+                "INSERT INTO records VALUES (?1, ?2, 'h-plei', 'v-lan', '0192f000-0000-7000-8000-000000000001',
+                 '2026-11-18T10:00:00', '2026-11-18T03:00:00.000000Z', 1, 0, NULL, 0, ?3, ' ', 9, 0, NULL, NULL,
+                 'pending', NULL)",
+                rusqlite::params![id, kind, body],
+            )
+            .unwrap();
+        }
+    }
+    let store = Store::open(&path).unwrap().with_search_labels(sotay::i18n::search_labels);
+    let stored: Vec<(String, Option<String>)> = raw_conn(&path)
+        .prepare("SELECT kind, subtype FROM records WHERE kind IN ('training', 'outreach') ORDER BY kind")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(
+        stored,
+        vec![("outreach".into(), Some("web_article".into())), ("training".into(), Some("focused_support".into()))]
+    );
+    let hits = |q: &str| store.search(&Filter { text: q.into(), ..Default::default() }).unwrap().len();
+    assert_eq!(hits("ho tro tap trung"), 1, "the training kind's label finds it");
+    assert_eq!(hits("web article"), 1, "the channel's label finds it");
+    assert_eq!(hits("loa truyen thanh"), 0);
+    // The platform's older spelling still reads, and is written as the code from now on.
+    let training = store.get("0192f000-0000-7000-8000-0000000000b1".parse().unwrap()).unwrap().unwrap();
+    assert!(matches!(&training.body, Body::Training(t) if t.platform == Platform::BinhDanHocVuSo));
+    let edited =
+        store.update(training.meta.id, 1, "v-lan", "h-plei", training.meta.occurred_at, training.body).unwrap();
+    let body: String = raw_conn(&path)
+        .query_row("SELECT body FROM records WHERE id = ?", [edited.meta.id.to_string()], |r| r.get(0))
+        .unwrap();
+    assert!(body.contains(r#""platform":"binhdanhocvuso""#), "{body}");
+}
+
+#[test]
 fn with_the_apps_labels_search_finds_what_the_list_shows() {
     let t = sample_store();
     let store = t.store.with_search_labels(sotay::i18n::search_labels);
