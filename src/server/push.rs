@@ -182,6 +182,22 @@ fn error_path(e: &serde_path_to_error::Error<serde_json::Error>) -> String {
     let message = e.inner().to_string();
     if let Some(name) = message.strip_prefix("duplicate field `").and_then(|m| m.split('`').next()) {
         if WIRE_KEYS.contains(&name) {
+            // serde reports a key twice at the map that holds it; a person's keys are
+            // the person's only.
+            const PERSON: &[&str] = &[
+                "display_name",
+                "birth_year",
+                "sex",
+                "ethnic_group",
+                "phone",
+                "cid_hash",
+                "cid_key_id",
+                "cid_sealed",
+                "cid_last4",
+            ];
+            if PERSON.contains(&name) && out.last().map(String::as_str) != Some("person") {
+                out.push("person".into());
+            }
             out.push(name.to_owned());
         }
     }

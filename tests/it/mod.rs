@@ -36,3 +36,5 @@ mod sync;
 #[cfg(feature = "server")]
 mod tls;
 mod ui_ssr;
+#[cfg(feature = "server")]
+mod wire;
