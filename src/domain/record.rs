@@ -453,6 +453,59 @@ mod tests {
         assert_eq!(Channel::from_code("nope"), None);
     }
 
+    /// Every list's codes are its serde names: what the store, the wire and the API document
+    /// carry is one spelling.
+    fn serde_is_the_code<T: Serialize + serde::de::DeserializeOwned + PartialEq + std::fmt::Debug + Copy>(
+        all: &[T],
+        codes: &[&str],
+        code: impl Fn(T) -> &'static str,
+    ) {
+        assert_eq!(all.len(), codes.len());
+        for (choice, listed) in all.iter().zip(codes) {
+            assert_eq!(code(*choice), *listed);
+            assert_eq!(serde_json::to_value(choice).unwrap(), serde_json::json!(listed));
+            assert_eq!(serde_json::from_value::<T>(serde_json::json!(listed)).unwrap(), *choice);
+        }
+        assert!(serde_json::from_value::<T>(serde_json::json!("no_such_code")).is_err());
+        let distinct: std::collections::BTreeSet<_> = codes.iter().collect();
+        assert_eq!(distinct.len(), codes.len(), "codes are distinct");
+    }
+
+    #[test]
+    fn every_choice_is_written_and_read_as_its_one_code() {
+        serde_is_the_code(RecordKind::ALL, RecordKind::CODES, RecordKind::code);
+        serde_is_the_code(Topic::ALL, Topic::CODES, Topic::code);
+        serde_is_the_code(Sex::ALL, Sex::CODES, Sex::code);
+        serde_is_the_code(AccountLevel::ALL, AccountLevel::CODES, AccountLevel::code);
+        serde_is_the_code(Outcome::ALL, Outcome::CODES, Outcome::code);
+        serde_is_the_code(FailureReason::ALL, FailureReason::CODES, FailureReason::code);
+        serde_is_the_code(TrainingKind::ALL, TrainingKind::CODES, TrainingKind::code);
+        serde_is_the_code(Platform::ALL, Platform::CODES, Platform::code);
+        serde_is_the_code(Channel::ALL, Channel::CODES, Channel::code);
+        // A body's type tag is its kind's code.
+        let body = Body::Outreach(Outreach { channel: Channel::Poster, quantity: 1, reach: 0, notes: String::new() });
+        assert_eq!(serde_json::to_value(&body).unwrap()["type"], body.kind().code());
+    }
+
+    #[test]
+    fn an_older_spelling_is_still_read_and_written_as_the_code() {
+        let old: Platform = serde_json::from_str("\"binh_dan_hoc_vu_so\"").unwrap();
+        assert_eq!(old, Platform::BinhDanHocVuSo);
+        assert_eq!(Platform::from_code("binh_dan_hoc_vu_so"), Some(Platform::BinhDanHocVuSo));
+        assert_eq!(serde_json::to_string(&old).unwrap(), "\"binhdanhocvuso\"");
+    }
+
+    #[test]
+    fn a_body_refuses_unknown_fields_at_every_depth() {
+        let visit = r#"{"type":"visit","household":"A","people_helped":1,"topics":[],"notes":"","x":1}"#;
+        assert!(serde_json::from_str::<Body>(visit).is_err());
+        let person = r#"{"type":"signature_help","consent":true,"person":{"display_name":"A","birth_year":1980,"sex":"male","ethnic_group":null,"phone":null,"cid_hash":null,"cid_key_id":null,"cid_last4":null,"x":1},"level_before":"none","level_after":"none","outcome":"not_completed","failure_reason":"other","provider":null,"parent_id":null}"#;
+        assert!(serde_json::from_str::<Body>(person).is_err());
+        assert!(serde_json::from_str::<Body>(&person.replace(r#","x":1"#, "")).is_ok());
+        let twice = r#"{"type":"outreach","channel":"poster","quantity":1,"reach":0,"notes":"","notes":"b"}"#;
+        assert!(serde_json::from_str::<Body>(twice).is_err());
+    }
+
     #[test]
     fn only_completed_signature_sessions_count_as_signed() {
         let mut s = SignatureHelp {

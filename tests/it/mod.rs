@@ -5,6 +5,8 @@
 mod architecture;
 #[cfg(feature = "server")]
 mod audit;
+#[cfg(feature = "server")]
+mod choices;
 mod common;
 #[cfg(feature = "server")]
 mod consent;
