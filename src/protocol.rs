@@ -261,6 +261,7 @@ pub enum ErrorCode {
     NotFound,
     MethodNotAllowed,
     Timeout,
+    UnsupportedEncoding,
     Internal,
 }
 

@@ -372,13 +372,23 @@ fn body_rejected(rejection: BytesRejection) -> ApiError {
     }
 }
 
-/// The body, decompressed when the client sent gzip, with the size capped both ways.
+/// The body, decompressed when the client sent gzip, with the size capped both ways. A
+/// content coding other than gzip or identity is refused (415) rather than read as JSON.
 fn decode_body(headers: &HeaderMap, body: Result<Bytes, BytesRejection>) -> ApiResult<Vec<u8>> {
     let body = body.map_err(body_rejected)?;
-    let gzip = headers
-        .get(header::CONTENT_ENCODING)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.eq_ignore_ascii_case("gzip"));
+    let coding = headers.get(header::CONTENT_ENCODING).map(|v| v.to_str().unwrap_or("?").trim());
+    let gzip = match coding {
+        None => false,
+        Some(c) if c.is_empty() || c.eq_ignore_ascii_case("identity") => false,
+        Some(c) if c.eq_ignore_ascii_case("gzip") => true,
+        Some(_) => {
+            return Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                ErrorCode::UnsupportedEncoding,
+                "Dữ liệu gửi lên được nén theo cách máy chủ không đọc được (chỉ nhận gzip).",
+            ))
+        }
+    };
     if !gzip {
         return Ok(body.to_vec());
     }
@@ -461,7 +471,7 @@ async fn enrol(
     let req: EnrolRequest = parse_json(&decode_body(&headers, body)?)?;
     check_version(Some(req.api_version))?;
     let name = req.device_name.trim();
-    if name.chars().count() > 100 || req.code.len() > 32 {
+    if req.device_name.chars().count() > 100 || req.code.chars().count() > 32 {
         return Err(ApiError::bad_request("Tên máy hoặc mã đăng ký quá dài."));
     }
     if name.chars().any(unsafe_in_name) {

@@ -25,6 +25,8 @@ mod office;
 #[cfg(feature = "server")]
 mod office_headers;
 #[cfg(feature = "server")]
+mod openapi;
+#[cfg(feature = "server")]
 mod pins;
 #[cfg(feature = "server")]
 mod protection;

@@ -654,6 +654,10 @@ fn conforms(
     if value.is_null() && schema.get("nullable").and_then(|n| n.as_bool()) == Some(true) {
         return Ok(());
     }
+    if let Some(options) = schema.get("oneOf").and_then(|o| o.as_array()) {
+        let fits = options.iter().filter(|o| conforms(doc, o, value, at).is_ok()).count();
+        return if fits == 1 { Ok(()) } else { Err(format!("{at}: {value} fits {fits} of the oneOf")) };
+    }
     let ty = schema.get("type").and_then(|t| t.as_str()).unwrap_or("");
     let ok = match ty {
         "object" => value.is_object(),
