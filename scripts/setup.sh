@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
 # Installs what Sổ tay needs on Debian 12, as root: the desktop renderer's libraries, and
-# with --test also Xvfb, chromium, fonts and the browser tests' npm packages.
+# with --test also Xvfb, chromium, fonts, the browser tests' npm packages and Python's venv.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 packages=(libwebkit2gtk-4.1-dev build-essential libxdo-dev libssl-dev libayatana-appindicator3-dev
           librsvg2-dev pkg-config)
 if [[ "${1:-}" == "--test" ]]; then
-  packages+=(xvfb xauth xdotool chromium imagemagick x11-utils fonts-noto-core fonts-noto-color-emoji)
+  packages+=(xvfb xauth xdotool chromium imagemagick x11-utils fonts-noto-core fonts-noto-color-emoji curl)
+  # schemathesis (scripts/schemathesis.sh) goes in a virtualenv, which Debian's python3
+  # makes only with python3-venv.
+  packages+=(python3-venv)
   # Node.js and npm usually come with the machine; Debian's only when they are missing
   # (Debian's npm conflicts with a Node.js installed from elsewhere).
   command -v npm >/dev/null 2>&1 || packages+=(nodejs npm)

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite: formatting and lints, Rust tests (domain, store, SIGKILL durability,
 # dioxus-ssr components, architecture), the real desktop window under Xvfb, and the browser
-# flows (the App over liveview, driven by playwright-core in Debian's chromium at 360x740).
+# flows (the App over liveview, driven by playwright-core in Debian's chromium at 360x740),
+# and the device API fuzzed by schemathesis against the document the server serves.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TERM_COLOR=never
@@ -26,6 +27,9 @@ cargo test --features liveview,server
 step "desktop window under Xvfb"
 cargo build --features liveview,server --bins --examples
 bash scripts/desktop-smoke.sh
+
+step "device API fuzzed by schemathesis"
+SOTAY_SERVER_BIN="$PWD/target/debug/sotay-server" bash scripts/schemathesis.sh
 
 step "browser flows"
 export SOTAY_LIVEVIEW_BIN="$PWD/target/debug/sotay-liveview"
