@@ -82,13 +82,18 @@ step('2b. signature help with consent, added from the visit', async () => {
   assert.equal(await page.locator('input[name=consent]').isChecked(), false);
   await gone(page.locator('input[name=display_name]'));
   await textHas(page.locator('.no-consent'), 'Chưa có sự đồng ý');
+  // Nothing is counted by default: no outcome is chosen, so no provider is asked yet.
+  assert.equal(await page.locator('input[name=outcome]:checked').count(), 0, 'no outcome starts chosen');
+  await gone(page.locator('select[name=provider]'));
   await tick('input[name=consent]');
   await fill('input[name=display_name]', 'Nguyễn Thị Hoà');
   await fill('input[name=birth_year]', '1980');
   await tick('input[name=sex][value=female]');
   await fill('input[name=ethnic_group]', 'Kinh');
   await fill('input[name=phone]', '0912345678');
-  await fill('input[name=citizen_id]', '051203004567');
+  // Born 1980, female: the number's 4th to 6th digits agree, so no warning.
+  await fill('input[name=citizen_id]', '051180004567');
+  await gone(page.locator('[data-testid=cid-warning]'));
   // The person asks to keep the last four digits (the box starts unticked).
   await tick('input[name=keep_last4]');
   await choose('select[name=level_before]', 'level1');
@@ -106,7 +111,7 @@ step('2b. signature help with consent, added from the visit', async () => {
   await textIs(detailValue('Nhà cung cấp chứng thư'), 'VNPT-CA');
   // The citizen ID itself is never shown or kept: only a hash (and the last 4 digits).
   await textIs(detailValue('Số định danh cá nhân \\(CCCD, 12 số\\)'), 'Đã lưu dạng mã băm (…4567)');
-  assert.ok(!norm(await page.locator('main').textContent()).includes('051203004567'), 'the full citizen ID is not shown');
+  assert.ok(!norm(await page.locator('main').textContent()).includes('051180004567'), 'the full citizen ID is not shown');
   // The link to the visit is kept: the edit form still shows it.
   await page.locator('[data-testid=edit]').click();
   await visible(page.locator('section.form[data-form="signature_help"]'));
@@ -200,6 +205,25 @@ step('3. invalid forms show Vietnamese messages and save nothing', async () => {
   await textIs(fieldError('citizen_id'), 'Số định danh phải có đúng 12 chữ số.');
   await textIs(fieldError('display_name'), 'Ô này không được để trống.');
   await textIs(fieldError('sex'), 'Ô này không được để trống.');
+  // A session is not saved without its outcome…
+  await textIs(fieldError('outcome'), 'Ô này không được để trống.');
+  await fill('input[name=display_name]', 'Y Blim');
+  await fill('input[name=birth_year]', '1980');
+  await tick('input[name=sex][value=female]');
+  await fill('input[name=citizen_id]', '051203004567');
+  await saveExpectingErrors();
+  await textIs(fieldError('outcome'), 'Ô này không được để trống.');
+  // …the number typed is checked against the birth year and sex given…
+  const warnings = page.locator('[data-testid=cid-warning]');
+  await countIs(warnings, 2);
+  await textHas(warnings.first(), 'năm sinh 2003');
+  await textHas(warnings.last(), 'giới tính nam');
+  // …and a success is not saved without the certificate's provider.
+  await tick('input[name=outcome][value=digital_signature]');
+  await valueIs(page.locator('select[name=provider]'), '');
+  await saveExpectingErrors();
+  await textIs(fieldError('provider'), 'Ô này không được để trống.');
+  await gone(fieldError('outcome'));
   await backHome();
 
   // What was typed is kept as drafts; discard them (the Bỏ button on home).
