@@ -2,7 +2,8 @@
 //!
 //! Owns the four record kinds and their fields (PRODUCT.md "What is recorded"), the one
 //! rule set a record obeys on the device and on the server ([`rules`]), the form reading
-//! that turns a volunteer's raw input into a record or a list of field errors, the citizen-ID handling (only a keyed hash and the last four digits ever leave
+//! that turns a volunteer's raw input into a record or a list of field errors, the
+//! citizen-ID handling (only a keyed hash and the last four digits ever leave
 //! [`citizen_id`]), the diacritic-folding used by search, coverage arithmetic, the
 //! built-in sample commune and the rules for volunteers' PINs ([`pin`]). It knows nothing
 //! of SQL, HTTP, Dioxus or any language's wording: errors are [`rules::Problem`] keys

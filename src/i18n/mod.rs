@@ -242,10 +242,7 @@ impl Strings {
 
     /// The label of a record's field by its name in [`crate::domain::rules`]; a field
     /// path it does not know (`b.person.x`) is given as it is.
-    pub fn field_label<'a>(&self, field: &'a str) -> &'a str
-    where
-        'static: 'a,
-    {
+    pub fn field_label<'a>(&self, field: &'a str) -> &'a str {
         match field {
             "hamlet" => self.hamlet,
             "date" => self.date,
