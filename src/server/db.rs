@@ -643,7 +643,7 @@ impl ServerDb {
         records: &[WireRecord],
         now: DateTime<Utc>,
     ) -> Result<Vec<RecordResult>> {
-        let items: Vec<PushItem> = records.iter().cloned().map(PushItem::Record).collect();
+        let items: Vec<PushItem> = records.iter().map(|r| PushItem::Record(Box::new(r.clone()))).collect();
         self.apply_push_items(device, report, &items, now)
     }
 

@@ -27,7 +27,7 @@ pub struct PushEnvelope {
 /// One pushed record, read or refused.
 #[derive(Debug, Clone, PartialEq)]
 pub enum PushItem {
-    Record(WireRecord),
+    Record(Box<WireRecord>),
     /// Unreadable, with the answer it gets.
     Refused(RecordResult),
 }
@@ -55,7 +55,7 @@ pub fn read_records(raw: &[Box<RawValue>]) -> Result<Vec<PushItem>, Unidentifiab
 pub fn read_record(json: &str) -> Option<PushItem> {
     let mut de = serde_json::Deserializer::from_str(json);
     let error = match serde_path_to_error::deserialize::<_, WireRecord>(&mut de) {
-        Ok(record) => return Some(PushItem::Record(record)),
+        Ok(record) => return Some(PushItem::Record(Box::new(record))),
         Err(e) => e,
     };
     let ident: Ident = serde_json::from_str(json).ok()?;
