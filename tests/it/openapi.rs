@@ -63,7 +63,7 @@ fn records() -> Vec<(&'static str, Value)> {
             "SignatureHelp",
             record(json!({"type": "signature_help", "consent": true,
                 "person": {"display_name": "Y Hoa", "birth_year": 1980, "sex": "female", "ethnic_group": "Ba Na",
-                    "phone": "0905123456", "cid_hash": null, "cid_key_id": null, "cid_sealed": "ab".repeat(53), "cid_last4": "4567"},
+                    "phone": "0905123456", "cid_hash": null, "cid_key_id": null, "cid_sealed": "A".repeat(71), "cid_last4": "4567"},
                 "level_before": "none", "level_after": "level2", "outcome": "digital_signature", "failure_reason": null,
                 "provider": "VNPT-CA", "parent_id": uuid::Uuid::now_v7()})),
         ),
