@@ -23,6 +23,7 @@ use crate::domain::citizen_id::CidKey;
 use crate::domain::validate::check_body;
 use crate::domain::{Body, Commune, ReferenceData};
 use crate::protocol::{Applied, Change, DeviceReport, HamletCoverage, RecordResult, WireRecord};
+use crate::server::compat::{self, PushedHashes};
 use crate::server::keys::{KeyError, ServerKeys};
 use crate::server::reports::{Pending, Share, SHARE_COLUMNS};
 
@@ -46,6 +47,9 @@ pub enum DbError {
     Keys(#[from] KeyError),
     #[error("no such volunteer in the commune")]
     NoVolunteer,
+    /// A command refused for a reason the operator can act on (worded for them; no data).
+    #[error("{0}")]
+    Refused(String),
 }
 
 pub type Result<T, E = DbError> = std::result::Result<T, E>;
@@ -332,7 +336,31 @@ const MIGRATIONS: &[&str] = &[
     ) STRICT, WITHOUT ROWID;
     ALTER TABLE enrol_codes ADD COLUMN volunteers TEXT NOT NULL DEFAULT '[]';
 "#,
+    // 8: going live. Each commune knows its province (the province level groups communes by
+    // it; filled from the list of units after this runs) and whether it is the demo, which
+    // `commune remove-demo` deletes with everything in it (an older server named it
+    // "... (demo)"). Office accounts are for a commune or, with `province` set, for every
+    // commune of a province (`commune` is then empty), and can be disabled. A hamlet the
+    // office retires leaves the reference data (devices and coverage) and is kept here, so
+    // its records keep its name.
+    r#"
+    ALTER TABLE communes ADD COLUMN province TEXT NOT NULL DEFAULT '';
+    ALTER TABLE communes ADD COLUMN demo INTEGER NOT NULL DEFAULT 0;
+    UPDATE communes SET demo = 1 WHERE json_extract(reference, '$.commune.name') LIKE '%(demo)';
+    ALTER TABLE accounts ADD COLUMN province TEXT;
+    ALTER TABLE accounts ADD COLUMN disabled_at TEXT;
+    CREATE TABLE retired_hamlets (
+        commune     TEXT NOT NULL,
+        id          TEXT NOT NULL,
+        hamlet      TEXT NOT NULL,
+        retired_at  TEXT NOT NULL,
+        PRIMARY KEY (commune, id)
+    ) STRICT, WITHOUT ROWID;
+"#,
 ];
+
+/// The schema version that gives communes their province, filled from the list of units.
+const PROVINCES_VERSION: usize = 8;
 
 /// How long an erased person's ID hash is kept to recognise records of theirs that a device
 /// made before the erasure and sends only later. After that the hash is forgotten too.
@@ -443,6 +471,9 @@ impl ServerDb {
                     log_coverage(&tx, &commune, &hamlets)?;
                 }
             }
+            if i + 1 == PROVINCES_VERSION {
+                crate::server::communes::fill_provinces(&tx)?;
+            }
             tx.pragma_update(None, "user_version", i as i64 + 1)?;
             tx.commit()?;
         }
@@ -485,6 +516,11 @@ impl ServerDb {
         self.keys().path().to_owned()
     }
 
+    /// The keys, to change (a commune's key given or forgotten).
+    pub(super) fn keys_mut(&self) -> std::sync::RwLockWriteGuard<'_, ServerKeys> {
+        self.keys.write().unwrap_or_else(|p| p.into_inner())
+    }
+
     pub(crate) fn conn(&self) -> MutexGuard<'_, Connection> {
         self.conn.lock().unwrap_or_else(|p| p.into_inner())
     }
@@ -501,11 +537,18 @@ impl ServerDb {
         } else {
             // The commune's hashing key goes to the key file (saved before this commits).
             let key_id = self.keys.write().unwrap_or_else(|p| p.into_inner()).ensure_commune(code)?.id.clone();
+            let province = crate::server::units::unit(code).map(|u| u.province_code).unwrap_or("");
             tx.execute(
-                "INSERT INTO communes (code, reference, cid_key_id, cid_key) VALUES (?, ?, ?, '')",
-                params![code, json, key_id],
+                "INSERT INTO communes (code, reference, cid_key_id, cid_key, province) VALUES (?, ?, ?, '', ?)",
+                params![code, json, key_id, province],
             )?;
         }
+        // A retired hamlet given back to the commune (by id) is in use again.
+        tx.execute(
+            "DELETE FROM retired_hamlets WHERE commune = ?1
+             AND id IN (SELECT json_extract(value, '$.id') FROM json_each(?2, '$.hamlets'))",
+            params![code, json],
+        )?;
         log_change(&tx, code, "reference", &Change::Reference { reference: reference.clone() })?;
         tx.commit()?;
         Ok(())
@@ -643,6 +686,19 @@ impl ServerDb {
         records: &[WireRecord],
         now: DateTime<Utc>,
     ) -> Result<Vec<RecordResult>> {
+        self.apply_push_with(device, report, records, now, PushedHashes::Refused)
+    }
+
+    /// [`ServerDb::apply_push`] with the rule for pushed ID hashes of the device's API
+    /// version (see `compat`).
+    pub fn apply_push_with(
+        &self,
+        device: &Device,
+        report: &DeviceReport,
+        records: &[WireRecord],
+        now: DateTime<Utc>,
+        hashes: PushedHashes,
+    ) -> Result<Vec<RecordResult>> {
         let mut conn = self.conn();
         let mut tx = conn.transaction()?;
         let reference: ReferenceData = serde_json::from_str(&tx.query_row(
@@ -656,21 +712,22 @@ impl ServerDb {
         let keys = self.keys();
         let cid_key = keys.cid_key(&device.commune).ok_or(DbError::NoCommune)?;
         for record in records {
-            let result = match check_record(record, &reference).and_then(|()| hash_sealed_id(record, &keys, cid_key)) {
-                Err(reason) => RecordResult {
-                    id: record.id,
-                    version: record.version,
-                    result: Applied::Rejected,
-                    reason: Some(reason),
-                },
-                Ok(record) => {
-                    let sp = tx.savepoint()?;
-                    // A savepoint per record: one record's failure cannot undo the others.
-                    let applied = apply_one(&sp, device, &record, &received, &mut totals)?;
-                    sp.commit()?;
-                    applied
-                }
-            };
+            let result =
+                match check_record(record, &reference).and_then(|()| hash_sealed_id(record, &keys, cid_key, hashes)) {
+                    Err(reason) => RecordResult {
+                        id: record.id,
+                        version: record.version,
+                        result: Applied::Rejected,
+                        reason: Some(reason),
+                    },
+                    Ok(record) => {
+                        let sp = tx.savepoint()?;
+                        // A savepoint per record: one record's failure cannot undo the others.
+                        let applied = apply_one(&sp, device, &record, &received, &mut totals)?;
+                        sp.commit()?;
+                        applied
+                    }
+                };
             results.push(result);
         }
         drop(keys);
@@ -844,11 +901,20 @@ fn check_record(r: &WireRecord, reference: &ReferenceData) -> Result<(), String>
 /// A pushed record as the server keeps it: a sealed ID number is opened and replaced by its
 /// hash under the commune's key; the sealed bytes are dropped. A device never hashes for
 /// the commune (it has no key to), so a pushed hash is refused.
-fn hash_sealed_id(r: &WireRecord, keys: &ServerKeys, cid_key: &CidKey) -> Result<WireRecord, String> {
+fn hash_sealed_id(
+    r: &WireRecord,
+    keys: &ServerKeys,
+    cid_key: &CidKey,
+    hashes: PushedHashes,
+) -> Result<WireRecord, String> {
     let refused = || "Ô \u{201c}citizen_id\u{201d} có giá trị không hợp lệ. Hãy sửa rồi gửi lại.".to_owned();
     let mut r = r.clone();
     if let Body::SignatureHelp(s) = &mut r.body {
         if let Some(p) = &mut s.person {
+            // A version-1 device hashed under the commune's key it was given (`compat`).
+            if hashes == PushedHashes::CommuneKeyV1 && compat::v1_hash_ok(p, cid_key) {
+                return Ok(r);
+            }
             if p.cid_hash.is_some() || p.cid_key_id.is_some() {
                 return Err(refused());
             }
