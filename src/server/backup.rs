@@ -188,10 +188,22 @@ const MAX_FILE_BYTES: u64 = 64 << 30;
 /// Restores the backup `file` into the data folder `data`, which must hold no database.
 /// The folder is made private (0700, files 0600) like the server's own.
 pub fn restore(file: &Path, data: &Path, passphrase: &str) -> Result<Contents, BackupError> {
-    if data.join(DB_FILE).exists() || data.join(KEYS_FILE).exists() {
+    // An empty database file is what a server started on a missing folder leaves: nothing.
+    let db_len = std::fs::metadata(data.join(DB_FILE)).map(|m| m.len()).ok();
+    if db_len.is_some_and(|n| n > 0) || data.join(KEYS_FILE).exists() {
         return Err(BackupError::NotEmpty(data.to_owned()));
     }
-    super::folder::prepare(data).map_err(io("cannot make the data folder"))?;
+    if db_len.is_some() {
+        std::fs::remove_file(data.join(DB_FILE)).map_err(io("cannot replace the empty database file"))?;
+    }
+    let mut folder = std::fs::DirBuilder::new();
+    folder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut folder, 0o700);
+    folder.create(data).map_err(io("cannot make the data folder"))?;
+    #[cfg(unix)]
+    std::fs::set_permissions(data, std::os::unix::fs::PermissionsExt::from_mode(0o700))
+        .map_err(io("cannot make the data folder private"))?;
     let input = File::open(file).map_err(io("cannot open the backup"))?;
     let decryptor = age::Decryptor::new_buffered(BufReader::new(input)).map_err(|_| BackupError::CannotOpen)?;
     if !decryptor.is_scrypt() {

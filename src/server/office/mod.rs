@@ -54,7 +54,7 @@ use login::*;
 use records::*;
 use reference::*;
 
-pub use import::{parse_hamlet_csv, parse_volunteer_csv};
+pub use import::{import_hamlets_into, import_volunteers_into, parse_hamlet_csv, parse_volunteer_csv};
 pub use login::set_lang;
 
 const COOKIE: &str = "sotay_session";
