@@ -6,6 +6,7 @@
 
 mod en;
 pub mod office;
+pub mod province;
 mod vi;
 
 use crate::domain::validate::Problem;
