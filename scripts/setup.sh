@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 packages=(libwebkit2gtk-4.1-dev build-essential libxdo-dev libssl-dev libayatana-appindicator3-dev
           librsvg2-dev pkg-config)
 if [[ "${1:-}" == "--test" ]]; then
-  packages+=(xvfb xauth xdotool chromium imagemagick x11-utils fonts-noto-core fonts-noto-color-emoji)
+  packages+=(xvfb xauth xdotool chromium imagemagick x11-utils fonts-noto-core fonts-noto-color-emoji curl systemd)
   # Node.js and npm usually come with the machine; Debian's only when they are missing
   # (Debian's npm conflicts with a Node.js installed from elsewhere).
   command -v npm >/dev/null 2>&1 || packages+=(nodejs npm)

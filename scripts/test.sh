@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# The whole test suite: formatting and lints, Rust tests (domain, store, SIGKILL durability,
-# dioxus-ssr components, architecture), the real desktop window under Xvfb, and the browser
-# flows (the App over liveview, driven by playwright-core in Debian's chromium at 360x740).
+# The whole test suite: formatting and lints, the deployment files (systemd units, the
+# Containerfile), Rust tests (domain, store, SIGKILL durability, dioxus-ssr components,
+# architecture), the real desktop window under Xvfb, the README's go-live walk, and the
+# browser flows (the App over liveview, driven by playwright-core in Debian's chromium at
+# 360x740).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TERM_COLOR=never
@@ -19,6 +21,7 @@ cargo clippy --features liveview,server --all-targets -- -D warnings
 cargo build --no-default-features --features server --bin sotay-server
 # The Android and iOS code, compiled here for both (and shown to fail on a type error).
 bash scripts/check-phone.sh --self-test
+bash scripts/check-deploy.sh target/debug/sotay-server
 
 step "Rust tests"
 cargo test --features liveview,server
@@ -26,6 +29,7 @@ cargo test --features liveview,server
 step "desktop window under Xvfb"
 cargo build --features liveview,server --bins --examples
 bash scripts/desktop-smoke.sh
+bash scripts/go-live.sh
 
 step "browser flows"
 export SOTAY_LIVEVIEW_BIN="$PWD/target/debug/sotay-liveview"

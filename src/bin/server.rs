@@ -233,6 +233,9 @@ struct EnrolCodeArgs {
     /// Load the demo commune first if the server has no commune.
     #[arg(long)]
     demo: bool,
+    /// Also write the QR code as an SVG picture (to print, or to show on a screen).
+    #[arg(long, value_name = "FILE.svg", requires = "public_url")]
+    qr_svg: Option<PathBuf>,
     #[command(flatten)]
     tls: TlsArgs,
 }
@@ -629,6 +632,11 @@ fn enrol_code(data: &Path, a: &EnrolCodeArgs) -> anyhow::Result<()> {
     let qr = qrcode::QrCode::new(link.as_bytes())?;
     println!("{}", qr.render::<qrcode::render::unicode::Dense1x2>().quiet_zone(true).build());
     println!("Liên kết đăng ký / enrolment link: {link}");
+    if let Some(path) = &a.qr_svg {
+        let svg = qr.render::<qrcode::render::svg::Color>().min_dimensions(400, 400).quiet_zone(true).build();
+        std::fs::write(path, svg).with_context(|| format!("cannot write {}", path.display()))?;
+        println!("QR code: {}", path.display());
+    }
     Ok(())
 }
 

@@ -42,7 +42,7 @@ pub static VI: ProvinceStrings = ProvinceStrings {
     never: "chưa bao giờ",
     no_communes: "Máy chủ này chưa có xã nào của tỉnh.",
     only_province: "Trang này dành cho tài khoản cấp tỉnh.",
-    sheet_communes: "Các xã",
+    sheet_communes: "Cac xa",
 };
 
 pub static EN: ProvinceStrings = ProvinceStrings {

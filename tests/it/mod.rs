@@ -5,6 +5,10 @@
 mod architecture;
 #[cfg(feature = "server")]
 mod audit;
+#[cfg(feature = "server")]
+mod backup;
+#[cfg(feature = "server")]
+mod commands;
 mod common;
 #[cfg(feature = "server")]
 mod consent;
@@ -12,6 +16,8 @@ mod consent;
 mod data_folder;
 mod durability;
 mod encryption;
+#[cfg(all(feature = "server", feature = "app"))]
+mod enrol_qr;
 #[cfg(feature = "server")]
 mod exhaustion;
 #[cfg(feature = "server")]
@@ -27,6 +33,8 @@ mod pins;
 #[cfg(feature = "server")]
 mod protection;
 #[cfg(feature = "server")]
+mod province;
+#[cfg(feature = "server")]
 mod proxy;
 mod store;
 #[cfg(feature = "server")]
@@ -34,3 +42,5 @@ mod sync;
 #[cfg(feature = "server")]
 mod tls;
 mod ui_ssr;
+#[cfg(feature = "server")]
+mod upgrade;
