@@ -701,11 +701,15 @@ impl ServerDb {
     ) -> Result<Vec<RecordResult>> {
         let mut conn = self.conn();
         let mut tx = conn.transaction()?;
-        let reference: ReferenceData = serde_json::from_str(&tx.query_row(
+        let mut reference: ReferenceData = serde_json::from_str(&tx.query_row(
             "SELECT reference FROM communes WHERE code = ?",
             [&device.commune],
             |r| r.get::<_, String>(0),
         )?)?;
+        // Records a device made in a hamlet before it was retired still arrive.
+        reference
+            .hamlets
+            .extend(crate::server::communes::retired_hamlets(&tx, &device.commune)?.into_iter().map(|(h, _)| h));
         let received = now_ts(now);
         let mut results = Vec::with_capacity(records.len());
         let mut totals = Pending::default();

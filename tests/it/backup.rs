@@ -83,8 +83,14 @@ async fn a_backup_taken_while_devices_push_restores_whole_with_every_acknowledge
     // What the server had acknowledged when the backup started.
     let acknowledged = db.record_versions(COMMUNE).unwrap();
     let file = root.path().join("sotay-2026-11-20.age");
-    let args = ["backup", file.to_str().unwrap(), "--data", data.to_str().unwrap()];
-    let out = tokio::task::spawn_blocking(move || cli(&args, PASSPHRASE)).await.unwrap();
+    let args: Vec<String> =
+        vec!["backup".into(), file.display().to_string(), "--data".into(), data.display().to_string()];
+    let out = tokio::task::spawn_blocking(move || {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        cli(&args, PASSPHRASE)
+    })
+    .await
+    .unwrap();
     ok(out);
     let after = db.record_versions(COMMUNE).unwrap().len();
     assert!(after > acknowledged.len(), "the devices kept pushing while the backup ran");

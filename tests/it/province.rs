@@ -205,6 +205,19 @@ async fn a_province_account_sees_every_commune_of_its_province_and_no_other() {
     assert_eq!(rows(&page), vec!["00004".to_owned(), "total".to_owned()]);
     let (status, _, _) = get(&s, &other, "/office/province/c/21034").await;
     assert_eq!(status, StatusCode::NOT_FOUND);
+
+    // A province account logs out like any other.
+    let csrf = csrf_in(&page);
+    let res = client()
+        .post(format!("{}/office/logout", s.url))
+        .header(COOKIE, &other)
+        .form(&[("csrf", csrf.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.headers().get(LOCATION).unwrap(), "/office/login");
+    let (status, _, location) = get(&s, &other, "/office/province").await;
+    assert_eq!((status, location.as_deref()), (StatusCode::SEE_OTHER, Some("/office/login")));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -257,7 +270,6 @@ async fn the_province_lists_the_communes_whose_devices_have_not_synced_for_n_day
     assert_eq!(status, StatusCode::OK);
     assert_eq!(rows(&page), vec!["23497", "21028"]);
     assert!(page.contains("chưa bao giờ"));
-    let _ = csrf_in(&page);
     for bad in ["0", "-3", "x", "99999999999"] {
         let (status, _, _) = get(&s, &cookie, &format!("/office/province/quiet?days={bad}")).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}");

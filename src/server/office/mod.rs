@@ -160,7 +160,6 @@ fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
 /// the session's commune, which a province account does not have).
 struct Office {
     session: Session,
-    token: String,
     t: &'static OfficeStrings,
 }
 
@@ -169,12 +168,29 @@ impl FromRequestParts<AppState> for Office {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Office, Refusal> {
         let token = cookie(&parts.headers, COOKIE).ok_or(Refusal::Login)?;
-        let lookup = token.clone();
-        let session = state.blocking(move |db| db.session(&lookup, Utc::now())).await??.ok_or(Refusal::Login)?;
+        let session = state.blocking(move |db| db.session(&token, Utc::now())).await??.ok_or(Refusal::Login)?;
         if session.province.is_some() {
             return Err(Refusal::Redirect("/office/province"));
         }
-        Ok(Office { session, token, t: lang(&parts.headers) })
+        Ok(Office { session, t: lang(&parts.headers) })
+    }
+}
+
+/// A request from any logged-in office user, of a commune or of a province (to log out).
+struct AnyOffice {
+    session: Session,
+    token: String,
+    t: &'static OfficeStrings,
+}
+
+impl FromRequestParts<AppState> for AnyOffice {
+    type Rejection = Refusal;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<AnyOffice, Refusal> {
+        let token = cookie(&parts.headers, COOKIE).ok_or(Refusal::Login)?;
+        let lookup = token.clone();
+        let session = state.blocking(move |db| db.session(&lookup, Utc::now())).await??.ok_or(Refusal::Login)?;
+        Ok(AnyOffice { session, token, t: lang(&parts.headers) })
     }
 }
 
