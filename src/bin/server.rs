@@ -545,17 +545,16 @@ fn commune_cmd(data: &Path, cmd: &CommuneCmd) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// A CSV import as the office's pages apply it: (audit action, detail, message) or every
+/// row's error.
+type Importer = fn(
+    &'static sotay::i18n::office::OfficeStrings,
+    &mut sotay::domain::ReferenceData,
+    &[u8],
+) -> Result<(&'static str, String, String), Vec<String>>;
+
 /// Applies a CSV import the way the office's page does, or says every row's error.
-fn import(
-    data: &Path,
-    file: &Path,
-    given: &CommuneArg,
-    apply: fn(
-        &'static sotay::i18n::office::OfficeStrings,
-        &mut sotay::domain::ReferenceData,
-        &[u8],
-    ) -> Result<(&'static str, String, String), Vec<String>>,
-) -> anyhow::Result<()> {
+fn import(data: &Path, file: &Path, given: &CommuneArg, apply: Importer) -> anyhow::Result<()> {
     let db = open(data)?;
     let code = commune(&db, given)?;
     let bytes = std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;

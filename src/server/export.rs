@@ -237,21 +237,6 @@ pub fn activity_csv(r: &ActivityReport, t: &OfficeStrings) -> Result<Vec<u8>, St
     csv_bytes(rows)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::csv_cell;
-
-    #[test]
-    fn a_cell_a_spreadsheet_would_run_gets_a_quote_and_numbers_stay_numbers() {
-        for bad in ["=HYPERLINK(\"http://x\",\"y\")", "+1+1", "-2+3", "@SUM(A1)", "\tx", "\rx", "＝1+1", "-", "-1e5"] {
-            assert_eq!(csv_cell(bad), format!("'{bad}"), "{bad:?}");
-        }
-        for fine in ["Thôn 1", "12", "-3", "12.5", "-0.5", "", "a=b", "Làng Plei Rơng"] {
-            assert_eq!(csv_cell(fine), fine, "{fine:?}");
-        }
-    }
-}
-
 /// The province's coverage (a line per commune) as CSV.
 pub fn province_coverage_csv(r: &CoverageReport, t: &OfficeStrings) -> Result<Vec<u8>, String> {
     let mut header = vec![t.province.commune_header.to_owned()];
@@ -309,4 +294,19 @@ pub fn province_activity_csv(a: &ProvinceActivity, t: &OfficeStrings) -> Result<
         rows.push(row);
     }
     csv_bytes(rows)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::csv_cell;
+
+    #[test]
+    fn a_cell_a_spreadsheet_would_run_gets_a_quote_and_numbers_stay_numbers() {
+        for bad in ["=HYPERLINK(\"http://x\",\"y\")", "+1+1", "-2+3", "@SUM(A1)", "\tx", "\rx", "＝1+1", "-", "-1e5"] {
+            assert_eq!(csv_cell(bad), format!("'{bad}"), "{bad:?}");
+        }
+        for fine in ["Thôn 1", "12", "-3", "12.5", "-0.5", "", "a=b", "Làng Plei Rơng"] {
+            assert_eq!(csv_cell(fine), fine, "{fine:?}");
+        }
+    }
 }
