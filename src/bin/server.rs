@@ -517,6 +517,13 @@ fn commune_cmd(data: &Path, cmd: &CommuneCmd) -> anyhow::Result<()> {
                 ),
             };
             let reference = communes::new_reference(&code5, &name, province_name);
+            match db.commune_is_demo(&code5).map_err(|e| db_failed("cannot read the communes", e))? {
+                Some(true) => bail!(
+                    "the demo commune uses the code {code5}: remove it first with `sotay-server commune remove-demo`"
+                ),
+                Some(false) => bail!("commune {code5} is already on this server (`sotay-server commune list`)"),
+                None => {}
+            }
             // The password is asked before anything is written, so a typo leaves no commune behind.
             let password = secret("SOTAY_ADMIN_PASSWORD", &format!("Mật khẩu / password for {admin}"), true)?;
             if password.chars().count() < 10 {

@@ -28,8 +28,8 @@ use age::secrecy::SecretString;
 use super::db::{DbError, ServerDb};
 use super::tls::{CERT_FILE, KEY_FILE};
 
-/// The database file in a data folder, and the key file beside it.
-pub const DB_FILE: &str = "sotay-server.db";
+pub use super::folder::DB_FILE;
+/// The key file beside the database.
 pub const KEYS_FILE: &str = "sotay-server.keys";
 /// Shortest passphrase a backup is made with.
 pub const MIN_PASSPHRASE_CHARS: usize = 10;
