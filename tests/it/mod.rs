@@ -36,6 +36,8 @@ mod protection;
 mod province;
 #[cfg(feature = "server")]
 mod proxy;
+#[cfg(feature = "server")]
+mod retire;
 mod store;
 #[cfg(feature = "server")]
 mod sync;
