@@ -164,6 +164,8 @@ pub struct OfficeStrings {
     pub erase_too_many: &'static str,
     pub retire: &'static str,
     pub retired_ok: &'static str,
+    pub retired_title: &'static str,
+    pub retired_hint: &'static str,
 }
 
 pub static VI: OfficeStrings = OfficeStrings {
@@ -354,6 +356,8 @@ pub static VI: OfficeStrings = OfficeStrings {
     erase_too_many: "Chọn quá nhiều bản ghi. Mỗi lần xoá tối đa",
     retire: "Ngừng dùng",
     retired_ok: "Đã ngừng dùng thôn: các bản ghi cũ vẫn giữ; thôn không còn trong độ bao phủ và trên thiết bị.",
+    retired_title: "Thôn đã ngừng dùng",
+    retired_hint: "Bản ghi cũ của các thôn này vẫn giữ tên thôn. Muốn dùng lại một thôn, nhập lại thôn đó (cùng mã) từ tệp CSV.",
 };
 pub static EN: OfficeStrings = OfficeStrings {
     app: &super::en::STRINGS,
@@ -542,4 +546,6 @@ pub static EN: OfficeStrings = OfficeStrings {
     import_not_utf8: "The file is not UTF-8 (perhaps Windows-1258 or another old code page; accented letters would break). In Excel: File → Save As → choose \u{201c}CSV UTF-8 (Comma delimited)\u{201d} and import it again.",
     erase_too_many: "Too many records selected. One erasure takes at most",    retire: "Retire",
     retired_ok: "Hamlet retired: its records stay; it is gone from coverage and from devices.",
+    retired_title: "Retired hamlets",
+    retired_hint: "Old records of these hamlets keep the hamlet's name. To use one again, import it (same id) from a CSV file.",
 };

@@ -275,3 +275,47 @@ async fn the_province_lists_the_communes_whose_devices_have_not_synced_for_n_day
         assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn odd_values_in_every_province_query_and_path_parameter_never_get_a_server_error() {
+    use super::hostile::{enc, odd_values};
+    let s = serve(|s| s).await;
+    communes(&s.state.db);
+    let (cookie, _) = login(&s, PROVINCE_USER).await;
+    let (commune, _) = login(&s, COMMUNE_USER).await;
+    let mut asked = 0;
+    for v in odd_values() {
+        let v = enc(&v);
+        let mut paths: Vec<String> = [
+            "/office/province",
+            "/office/province/activity",
+            "/office/province/quiet",
+            "/office/province/print",
+            "/office/province/export/coverage.xlsx",
+            "/office/province/export/activity.csv",
+            "/office/province/audit",
+        ]
+        .iter()
+        .flat_map(|p| ["from", "to", "preset", "days"].map(|q| format!("{p}?{q}={v}")))
+        .collect();
+        paths.push(format!("/office/province/c/{v}"));
+        paths.push(format!("/office/province/export/{v}"));
+        for path in paths {
+            let (status, page, _) = get(&s, &cookie, &path).await;
+            assert!(!status.is_server_error(), "{status} for {}", &path[..path.len().min(200)]);
+            assert!(!page.contains("Ba Đình"), "{path}");
+            asked += 1;
+        }
+        let path = format!("/office/hamlets/{v}/retire");
+        let res = client()
+            .post(format!("{}{path}", s.url))
+            .header(COOKIE, &commune)
+            .form(&[("csrf", v.as_str())])
+            .send()
+            .await
+            .unwrap();
+        assert!(!res.status().is_server_error(), "{path}");
+        asked += 1;
+    }
+    assert!(asked > 1000, "{asked}");
+}

@@ -39,6 +39,8 @@ async fn the_office_retires_a_hamlet_with_its_form_token_and_nothing_else_does()
     // Gone from the page; once more, or a hamlet that never was: not found.
     let (_, page) = o.get("/office/hamlets").await;
     assert!(!page.contains("h-plei/retire"));
+    let retired = &page[page.find("data-testid=\"retired-hamlets\"").expect("the retired hamlets' list")..];
+    assert!(retired.contains("Làng Plei Rơng") && retired.contains("h-plei"));
     for id in ["h-plei", "h-none"] {
         let (status, _) = o.post(&format!("/office/hamlets/{id}/retire"), &[]).await;
         assert_eq!(status, StatusCode::NOT_FOUND, "{id}");

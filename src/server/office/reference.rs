@@ -217,8 +217,24 @@ pub(super) async fn hamlets_page(
     Params(view): Params<ListView>,
 ) -> Result<Markup, Refusal> {
     let commune = o.session.commune.clone();
-    let r = state.blocking(move |db| db.commune(&commune)).await??;
-    Ok(page(&o, 3, hamlets_body(&o, &r, &view, None)))
+    let (r, retired) = state
+        .blocking(move |db| Ok::<_, db::DbError>((db.commune(&commune)?, db.retired_hamlets(&commune)?)))
+        .await??;
+    let t = o.t;
+    Ok(page(
+        &o,
+        3,
+        html! {
+            (hamlets_body(&o, &r, &view, None))
+            @if !retired.is_empty() {
+                h2 { (t.retired_title) }
+                p.hint { (t.retired_hint) }
+                table.report data-testid="retired-hamlets" {
+                    tbody { @for (h, at) in &retired { tr data-hamlet=(h.id) { th scope="row" { (h.name) } td { (h.id) } td { (at.get(..10).unwrap_or(at)) } } } }
+                }
+            }
+        },
+    ))
 }
 
 /// What a change to the reference data came to.
