@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 packages=(libwebkit2gtk-4.1-dev build-essential libxdo-dev libssl-dev libayatana-appindicator3-dev
           librsvg2-dev pkg-config)
 if [[ "${1:-}" == "--test" ]]; then
-  packages+=(xvfb xauth xdotool chromium imagemagick x11-utils fonts-noto-core fonts-noto-color-emoji curl)
+  packages+=(xvfb xauth xdotool chromium imagemagick x11-utils fonts-noto-core fonts-noto-color-emoji curl systemd)
   # schemathesis (scripts/schemathesis.sh) goes in a virtualenv, which Debian's python3
   # makes only with python3-venv.
   packages+=(python3-venv)

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# The whole test suite: formatting and lints, Rust tests (domain, store, SIGKILL durability,
-# dioxus-ssr components, architecture), the real desktop window under Xvfb, and the browser
-# flows (the App over liveview, driven by playwright-core in Debian's chromium at 360x740),
-# and the device API fuzzed by schemathesis against the document the server serves.
+# The whole test suite: formatting and lints, the deployment files (systemd units, the
+# Containerfile), Rust tests (domain, store, SIGKILL durability, dioxus-ssr components,
+# architecture), the real desktop window under Xvfb, the README's go-live walk, the
+# browser flows (the App over liveview, driven by playwright-core in Debian's chromium at
+# 360x740), and the device API fuzzed by schemathesis against the document the server serves.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TERM_COLOR=never
@@ -20,6 +21,7 @@ cargo clippy --features liveview,server --all-targets -- -D warnings
 cargo build --no-default-features --features server --bin sotay-server
 # The Android and iOS code, compiled here for both (and shown to fail on a type error).
 bash scripts/check-phone.sh --self-test
+bash scripts/check-deploy.sh target/debug/sotay-server
 
 step "Rust tests"
 cargo test --features liveview,server
@@ -27,6 +29,7 @@ cargo test --features liveview,server
 step "desktop window under Xvfb"
 cargo build --features liveview,server --bins --examples
 bash scripts/desktop-smoke.sh
+bash scripts/go-live.sh
 
 step "device API fuzzed by schemathesis"
 SOTAY_SERVER_BIN="$PWD/target/debug/sotay-server" bash scripts/schemathesis.sh

@@ -8,6 +8,8 @@
 
 pub mod domain;
 pub mod enrol_link;
+#[cfg(feature = "app")]
+pub mod enrol_photo;
 pub mod i18n;
 pub mod platform;
 pub mod protocol;

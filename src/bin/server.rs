@@ -1,104 +1,50 @@
-//! `sotay-server`: the commune server and its command-line office tools.
+//! `sotay-server`: the commune server and its command line (clap derive: each command has
+//! its own options and `--help`; options fall back to environment variables).
 //!
 //! ```text
-//! sotay-server serve       [--data DIR] [--addr 127.0.0.1:8443] [--public-url URL] [--demo]
-//!                          [--tls-cert PEM --tls-key PEM [--tls-pin]] [--plain-http]
-//! sotay-server enrol-code  [--data DIR] [--commune 23497] [--hours 24] [--public-url URL] [--volunteer ID]…
-//! sotay-server devices     [--data DIR] [--commune 23497]
-//! sotay-server revoke      [--data DIR] DEVICE_ID
-//! sotay-server add-admin   [--data DIR] [--commune 23497] USERNAME   (password: $SOTAY_ADMIN_PASSWORD or stdin)
+//! sotay-server serve          [--addr 127.0.0.1:8443] [--public-url URL] [--demo] [TLS options]
+//! sotay-server commune list | add CODE --admin USER [--name NAME --province CODE] | remove-demo
+//! sotay-server hamlet import FILE | retire ID          sotay-server volunteer import FILE
+//! sotay-server admin add USER [--commune CODE | --province CODE] | list | disable USER
+//! sotay-server enrol-code     [--hours 24] [--public-url URL] [--volunteer ID]… [--demo]
+//! sotay-server devices | revoke DEVICE_ID
+//! sotay-server backup FILE    sotay-server restore FILE --data NEW_DIR
 //! ```
-//! `--data` defaults to `$SOTAY_SERVER_DATA` or `./sotay-data`; `--addr` to
-//! `$SOTAY_SERVER_ADDR` or `127.0.0.1:8443`. `--demo` loads the sample commune (Kon Braih
-//! with made-up hamlets) if the server has no commune yet, so an app can sync at once.
+//! Every command takes `--data DIR` (`$SOTAY_SERVER_DATA`, `./sotay-data`); those about one
+//! commune take `--commune CODE` (`$SOTAY_COMMUNE`), needed only when the server has more
+//! than one. Passwords and passphrases are read without echo from the terminal, or from
+//! `$SOTAY_ADMIN_PASSWORD` / `$SOTAY_BACKUP_PASSPHRASE` (or a line of standard input that is
+//! not a terminal, or `--passphrase-file`).
 //!
-//! HTTPS always, unless `--plain-http` on a loopback address (behind a reverse proxy that
-//! terminates TLS). The certificate is `--tls-cert`/`--tls-key` (`$SOTAY_TLS_CERT`,
-//! `$SOTAY_TLS_KEY`), or one the server makes at its first start and keeps in the data
-//! folder. `--public-url` (`$SOTAY_PUBLIC_URL`; `--server-url` is its old name) is the
-//! address devices enrol with; enrolment links carry it with the certificate's SHA-256
-//! for devices to pin (a given certificate's only with `--tls-pin`, `$SOTAY_TLS_PIN=1`).
+//! Any error ends the program with a non-zero status and one line on standard error
+//! (`sotay-server: …`), never a backtrace; a database error is told by its kind, never by
+//! its text (which can quote stored data). What the command line changes goes in the audit
+//! log as `(command line)`.
 //!
-//! The data folder and every file in it (the database, the key file, the certificate and
-//! its key) are its owner's only (0700 and 0600): the process runs with umask 077, and a
-//! folder left looser by an earlier version is tightened at start. What the command line
-//! does (`add-admin`, `enrol-code`, `revoke`) goes in the audit log as `(command line)`.
-//!
-//! Logs go to standard error, filtered by `$SOTAY_LOG` (`tracing-subscriber`'s `EnvFilter`
-//! syntax: `info` by default, `debug`, `sotay=trace,info`, …). They name requests by method
-//! and path and errors by kind: no query strings, bodies, headers or personal data.
+//! The data folder and every file in it are its owner's only (0700 and 0600): the process
+//! runs with umask 077, and a folder left looser by an earlier version is tightened at
+//! start. Logs go to standard error, filtered by `$SOTAY_LOG` (`info` by default); they
+//! name requests by method and route and errors by kind, never personal data.
 
-use std::path::PathBuf;
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
 
 use anyhow::{bail, Context};
+use clap::Parser;
 use sotay::domain::sample::sample_reference;
-use sotay::server::accounts::{ACTOR_CLI, MAX_USERNAME_CHARS};
+use sotay::i18n::office::VI;
+use sotay::server::accounts::{Scope, ACTOR_CLI, MAX_USERNAME_CHARS};
 use sotay::server::db::{DbError, ServerDb};
 use sotay::server::tls::{self, Identity, PublicAddress};
-use sotay::server::{db_error_kind, folder, router, unsafe_in_name, AppState};
+use sotay::server::{backup, communes, db_error_kind, folder, router, units, unsafe_in_name, AppState};
 
-struct Args {
-    command: String,
-    data: PathBuf,
-    addr: String,
-    demo: bool,
-    commune: String,
-    hours: i64,
-    public_url: Option<String>,
-    tls_cert: Option<PathBuf>,
-    tls_key: Option<PathBuf>,
-    tls_pin: bool,
-    plain_http: bool,
-    /// `enrol-code --volunteer ID` (repeated): the users of the device it enrols.
-    volunteers: Vec<String>,
-    rest: Vec<String>,
-}
+#[path = "server/args.rs"]
+mod args;
 
-/// A yes/no environment variable: set to anything but "", "0", "false" or "no" means yes.
-fn env_flag(name: &str) -> bool {
-    std::env::var(name).is_ok_and(|v| !matches!(v.trim().to_lowercase().as_str(), "" | "0" | "false" | "no"))
-}
+use args::*;
 
-fn parse_args() -> anyhow::Result<Args> {
-    let mut it = std::env::args().skip(1);
-    let command = it.next().unwrap_or_else(|| "help".into());
-    let mut a = Args {
-        command,
-        data: std::env::var_os("SOTAY_SERVER_DATA").map(PathBuf::from).unwrap_or_else(|| "sotay-data".into()),
-        addr: std::env::var("SOTAY_SERVER_ADDR").unwrap_or_else(|_| "127.0.0.1:8443".into()),
-        demo: false,
-        commune: "23497".into(),
-        hours: 24,
-        public_url: std::env::var("SOTAY_PUBLIC_URL").ok().filter(|u| !u.trim().is_empty()),
-        tls_cert: std::env::var_os("SOTAY_TLS_CERT").map(PathBuf::from),
-        tls_key: std::env::var_os("SOTAY_TLS_KEY").map(PathBuf::from),
-        tls_pin: env_flag("SOTAY_TLS_PIN"),
-        plain_http: env_flag("SOTAY_PLAIN_HTTP"),
-        volunteers: Vec::new(),
-        rest: Vec::new(),
-    };
-    while let Some(arg) = it.next() {
-        let mut value = |name: &str| it.next().with_context(|| format!("{name} needs a value"));
-        match arg.as_str() {
-            "--data" => a.data = value("--data")?.into(),
-            "--addr" => a.addr = value("--addr")?,
-            "--demo" => a.demo = true,
-            "--commune" => a.commune = value("--commune")?,
-            "--hours" => a.hours = value("--hours")?.parse().context("--hours takes a whole number")?,
-            "--public-url" | "--server-url" => a.public_url = Some(value(&arg)?),
-            "--tls-cert" => a.tls_cert = Some(value("--tls-cert")?.into()),
-            "--tls-key" => a.tls_key = Some(value("--tls-key")?.into()),
-            "--tls-pin" => a.tls_pin = true,
-            "--plain-http" => a.plain_http = true,
-            "--volunteer" => a.volunteers.push(value("--volunteer")?),
-            other if other.starts_with("--") => bail!("unknown option {other}"),
-            other => a.rest.push(other.to_owned()),
-        }
-    }
-    Ok(a)
-}
-
-fn open(data: &std::path::Path) -> anyhow::Result<ServerDb> {
+fn open(data: &Path) -> anyhow::Result<ServerDb> {
     folder::private_umask();
     let (db, tightened) =
         folder::prepare(data).with_context(|| format!("cannot create the data folder {}", data.display()))?;
@@ -120,8 +66,7 @@ fn printable(name: &str) -> String {
     name.chars().map(|c| if unsafe_in_name(c) { c.escape_unicode().to_string() } else { c.to_string() }).collect()
 }
 
-/// A database error as the operator sees it: its kind, never its text (which can quote
-/// stored data).
+/// A database error as the operator sees it: its kind, never its text.
 fn db_failed(what: &str, e: DbError) -> anyhow::Error {
     anyhow::anyhow!("{what}: {}", db_error_kind(&e))
 }
@@ -134,21 +79,126 @@ fn demo_reference() -> sotay::domain::ReferenceData {
     r
 }
 
+/// Loads the demo commune if the server has no commune yet.
+fn load_demo(db: &ServerDb) -> anyhow::Result<()> {
+    if db.communes().map_err(|e| db_failed("cannot read the communes", e))?.is_empty() {
+        db.add_commune(&demo_reference(), "51", true).map_err(|e| db_failed("cannot load the demo commune", e))?;
+        audit(db, "23497", "commune.demo", "23497 (demo)")?;
+    }
+    Ok(())
+}
+
+/// The commune a command is about: the one given, or the server's only one.
+fn commune(db: &ServerDb, given: &CommuneArg) -> anyhow::Result<String> {
+    let all = db.communes().map_err(|e| db_failed("cannot read the communes", e))?;
+    match &given.commune {
+        Some(code) if all.iter().any(|c| &c.code == code) => Ok(code.clone()),
+        Some(code) => bail!("no commune {code} on this server (see `sotay-server commune list`)"),
+        None => match all.as_slice() {
+            [only] => Ok(only.code.clone()),
+            [] => bail!(
+                "this server has no commune yet: add yours with `sotay-server commune add CODE --admin NAME` \
+                 (or `serve --demo` for the demo)"
+            ),
+            many => bail!("this server has {} communes: say which with --commune CODE", many.len()),
+        },
+    }
+}
+
+/// A secret: from the environment variable, from a terminal without echo (asked twice when
+/// `confirm`), or from the first line of standard input when it is not a terminal.
+fn secret(env: &str, prompt: &str, confirm: bool) -> anyhow::Result<String> {
+    if let Ok(v) = std::env::var(env) {
+        return Ok(v);
+    }
+    if std::io::stdin().is_terminal() {
+        let first = rpassword::prompt_password(format!("{prompt}: ")).context("cannot read from the terminal")?;
+        if confirm {
+            let again = rpassword::prompt_password("Nhập lại / again: ").context("cannot read from the terminal")?;
+            if again != first {
+                bail!("the two entries differ; nothing was changed");
+            }
+        }
+        return Ok(first);
+    }
+    let mut line = String::new();
+    std::io::stdin().read_line(&mut line).context("cannot read standard input")?;
+    Ok(line.trim_end_matches(['\r', '\n']).to_owned())
+}
+
+fn passphrase(file: &Option<PathBuf>, confirm: bool) -> anyhow::Result<String> {
+    match file {
+        Some(path) => {
+            let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+            Ok(text.lines().next().unwrap_or("").to_owned())
+        }
+        None => secret("SOTAY_BACKUP_PASSPHRASE", "Mật khẩu sao lưu / backup passphrase", confirm),
+    }
+}
+
+fn check_username(username: &str) -> anyhow::Result<()> {
+    if username.is_empty()
+        || username.chars().count() > MAX_USERNAME_CHARS
+        || username.chars().any(|c| c.is_control() || c.is_whitespace())
+    {
+        bail!("the user name must have 1 to {MAX_USERNAME_CHARS} characters, without spaces");
+    }
+    Ok(())
+}
+
+/// Makes (or resets) an office account, asking for its password.
+fn put_account(db: &ServerDb, username: &str, scope: &Scope) -> anyhow::Result<()> {
+    check_username(username)?;
+    let password = secret("SOTAY_ADMIN_PASSWORD", &format!("Mật khẩu / password for {username}"), true)?;
+    if password.chars().count() < 10 {
+        bail!("the password must have at least 10 characters");
+    }
+    db.put_account_for(username, &password, scope, chrono::Utc::now())
+        .map_err(|e| db_failed("cannot save the account", e))?;
+    match scope {
+        Scope::Commune(c) => {
+            audit(db, c, "account.put", username)?;
+            println!("office account {username} can log in at /office for commune {c}");
+        }
+        Scope::Province(p) => {
+            audit(db, &sotay::server::accounts::province_scope(p), "account.put", username)?;
+            println!("office account {username} can log in at /office for every commune of province {p}");
+        }
+    }
+    Ok(())
+}
+
+fn admin_add(data: &Path, a: &AdminAdd) -> anyhow::Result<()> {
+    let db = open(data)?;
+    if a.demo {
+        load_demo(&db)?;
+    }
+    let scope = match &a.province {
+        Some(p) => {
+            let code = units::normal_code(p, 2)
+                .filter(|c| units::province(c).is_some())
+                .with_context(|| format!("no province {p} in the list of units (two digits, e.g. 51)"))?;
+            Scope::Province(code)
+        }
+        None => Scope::Commune(commune(&db, &CommuneArg { commune: a.commune.clone() })?),
+    };
+    put_account(&db, &a.username, &scope)
+}
+
 /// The certificate to serve: the one given, or the server's own (made for `hosts` at its
 /// first start). Warns when it does not name a host devices or browsers will use.
-fn identity(args: &Args, hosts: &[String]) -> anyhow::Result<Identity> {
-    let identity = match (&args.tls_cert, &args.tls_key) {
-        (Some(cert), Some(key)) => tls::load_given(cert, key, args.tls_pin)?,
-        (None, None) => {
-            std::fs::create_dir_all(&args.data)
-                .with_context(|| format!("cannot create the data folder {}", args.data.display()))?;
-            let (identity, made) = tls::self_signed(&args.data, hosts)?;
+fn identity(data: &Path, tls_args: &TlsArgs, hosts: &[String]) -> anyhow::Result<Identity> {
+    let identity = match (&tls_args.tls_cert, &tls_args.tls_key) {
+        (Some(cert), Some(key)) => tls::load_given(cert, key, tls_args.pin())?,
+        _ => {
+            std::fs::create_dir_all(data)
+                .with_context(|| format!("cannot create the data folder {}", data.display()))?;
+            let (identity, made) = tls::self_signed(data, hosts)?;
             if made {
-                println!("made a self-signed certificate: {}", args.data.join(tls::CERT_FILE).display());
+                println!("made a self-signed certificate: {}", data.join(tls::CERT_FILE).display());
             }
             identity
         }
-        _ => bail!("--tls-cert and --tls-key go together (or $SOTAY_TLS_CERT and $SOTAY_TLS_KEY)"),
     };
     for host in hosts.iter().filter(|h| !identity.covers(h)) {
         tracing::warn!(
@@ -160,15 +210,15 @@ fn identity(args: &Args, hosts: &[String]) -> anyhow::Result<Identity> {
 }
 
 /// Plain HTTP only on a loopback address; on every interface, a public address is needed.
-fn check_listen_address(args: &Args, addr: std::net::SocketAddr) -> anyhow::Result<()> {
-    if args.plain_http && !addr.ip().is_loopback() {
+fn check_listen_address(a: &ServeArgs, addr: std::net::SocketAddr) -> anyhow::Result<()> {
+    if a.tls.plain() && !addr.ip().is_loopback() {
         bail!(
             "--plain-http serves only on a loopback address (127.0.0.1 or ::1), behind a reverse proxy that \
              terminates TLS; {addr} is not one"
         );
     }
-    if addr.ip().is_unspecified() && args.public_url.is_none() {
-        let scheme = if args.plain_http { "http" } else { "https" };
+    if addr.ip().is_unspecified() && a.public_url.is_none() {
+        let scheme = if a.tls.plain() { "http" } else { "https" };
         bail!(
             "listening on every interface ({addr}): give --public-url {scheme}://<this machine's address on the \
              office network>:{} (or $SOTAY_PUBLIC_URL), the address devices enrol with",
@@ -178,13 +228,248 @@ fn check_listen_address(args: &Args, addr: std::net::SocketAddr) -> anyhow::Resu
     Ok(())
 }
 
-/// The address devices enrol with: `--public-url`, or this listener's own address when it
-/// is a specific one.
-fn public_url(args: &Args, local: std::net::SocketAddr, scheme: &str) -> anyhow::Result<(String, String)> {
-    match &args.public_url {
+async fn serve(data: &Path, a: &ServeArgs) -> anyhow::Result<()> {
+    a.tls.check()?;
+    // An address given as numbers is checked before anything is opened or bound.
+    if let Ok(addr) = a.addr.parse::<std::net::SocketAddr>() {
+        check_listen_address(a, addr)?;
+    }
+    let db = open(data)?;
+    if a.demo {
+        load_demo(&db)?;
+    }
+    let listener = std::net::TcpListener::bind(&a.addr).with_context(|| format!("cannot listen on {}", a.addr))?;
+    let local = listener.local_addr()?;
+    check_listen_address(a, local)?;
+    let public_url = |scheme: &str| match &a.public_url {
         Some(url) => tls::parse_public_url(url).map_err(anyhow::Error::msg),
         None => Ok((format!("{scheme}://{local}"), local.ip().to_string())),
+    };
+    let (scheme, tls_config, public) = if a.tls.plain() {
+        let (url, _) = public_url("http")?;
+        ("http", None, PublicAddress { url, fingerprint: None })
+    } else {
+        let (url, host) = public_url("https")?;
+        let identity = identity(data, &a.tls, &[host])?;
+        let fingerprint = identity.pin.then_some(identity.fingerprint);
+        ("https", Some(identity.server_config()?), PublicAddress { url, fingerprint })
+    };
+    println!("sotay-server listening on {scheme}://{local}");
+    println!("devices enrol with {}", public.url);
+    if let Some(fp) = &public.fingerprint {
+        println!("certificate SHA-256: {fp}");
     }
+    tracing::info!(addr = %local, scheme, "serving");
+    let state = AppState::new(db).with_public_address(public);
+    tls::serve(listener, router(state), tls_config, tls::Timeouts::default()).await?;
+    Ok(())
+}
+
+fn commune_cmd(data: &Path, cmd: &CommuneCmd) -> anyhow::Result<()> {
+    let db = open(data)?;
+    match cmd {
+        CommuneCmd::List => {
+            let rows = db.commune_list(None).map_err(|e| db_failed("cannot list the communes", e))?;
+            if rows.is_empty() {
+                println!("(no commune yet: `sotay-server commune add CODE --admin NAME`)");
+            }
+            for c in rows {
+                println!(
+                    "{}  {:<36} province {:<3} {}hamlets {:<4} devices {:<3} records {:<7} last sync {}",
+                    c.code,
+                    c.name,
+                    if c.province.is_empty() { "?" } else { &c.province },
+                    if c.demo { "DEMO " } else { "" },
+                    c.hamlets,
+                    c.devices,
+                    c.records,
+                    c.last_sync.as_deref().unwrap_or("never"),
+                );
+            }
+        }
+        CommuneCmd::Add { code, admin, name, province } => {
+            check_username(admin)?;
+            let code5 = units::normal_code(code, 5)
+                .with_context(|| format!("a commune code has five digits (23497); {code:?} is not one"))?;
+            let (name, province_code, province_name) = match (name, province, units::unit(&code5)) {
+                (Some(name), Some(p), _) => {
+                    let p2 = units::normal_code(p, 2)
+                        .filter(|c| units::province(c).is_some())
+                        .with_context(|| format!("no province {p} in the list of units (two digits, e.g. 51)"))?;
+                    let name = name.trim();
+                    if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
+                        bail!(
+                            "--name takes the commune's name as it is written (\"Xã Kon Braih\"), up to 100 characters"
+                        );
+                    }
+                    let full = units::province(&p2).unwrap_or_default();
+                    (name.to_owned(), p2, full)
+                }
+                (None, None, Some(u)) => (u.name.to_owned(), u.province_code.to_owned(), u.province_name),
+                _ => bail!(
+                    "commune code {code5} is not in the list of administrative units in force since 1/7/2025; \
+                     check the code, or give its name and province: --name \"Xã …\" --province 51"
+                ),
+            };
+            let reference = communes::new_reference(&code5, &name, province_name);
+            match db.commune_is_demo(&code5).map_err(|e| db_failed("cannot read the communes", e))? {
+                Some(true) => bail!(
+                    "the demo commune uses the code {code5}: remove it first with `sotay-server commune remove-demo`"
+                ),
+                Some(false) => bail!("commune {code5} is already on this server (`sotay-server commune list`)"),
+                None => {}
+            }
+            // The password is asked before anything is written, so a typo leaves no commune behind.
+            let password = secret("SOTAY_ADMIN_PASSWORD", &format!("Mật khẩu / password for {admin}"), true)?;
+            if password.chars().count() < 10 {
+                bail!("the password must have at least 10 characters");
+            }
+            db.add_commune(&reference, &province_code, false).map_err(|e| db_failed("cannot add the commune", e))?;
+            audit(&db, &code5, "commune.add", &format!("{code5} {name}"))?;
+            db.put_account_for(admin, &password, &Scope::Commune(code5.clone()), chrono::Utc::now())
+                .map_err(|e| db_failed("cannot save the account", e))?;
+            audit(&db, &code5, "account.put", admin)?;
+            println!("added {name}, {} ({code5}), province {province_code}", units::lower_first(province_name));
+            println!(
+                "office account {admin} can log in at /office; next: the hamlets (`sotay-server hamlet import FILE`)"
+            );
+        }
+        CommuneCmd::RemoveDemo => {
+            match db.remove_demo(ACTOR_CLI, chrono::Utc::now()).map_err(|e| db_failed("cannot remove the demo", e))? {
+                None => bail!("this server has no demo commune"),
+                Some(r) => println!(
+                    "removed the demo commune {} with {} records, {} devices and {} office accounts",
+                    r.code, r.records, r.devices, r.accounts
+                ),
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A CSV import as the office's pages apply it: (audit action, detail, message) or every
+/// row's error.
+type Importer = fn(
+    &'static sotay::i18n::office::OfficeStrings,
+    &mut sotay::domain::ReferenceData,
+    &[u8],
+) -> Result<(&'static str, String, String), Vec<String>>;
+
+/// Applies a CSV import the way the office's page does, or says every row's error.
+fn import(data: &Path, file: &Path, given: &CommuneArg, apply: Importer) -> anyhow::Result<()> {
+    let db = open(data)?;
+    let code = commune(&db, given)?;
+    let bytes = std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
+    let mut r = db.commune(&code).map_err(|e| db_failed("cannot read the commune", e))?;
+    match apply(&VI, &mut r, &bytes) {
+        Err(errors) => bail!("{} nothing was imported: {}", file.display(), errors.join("; ")),
+        Ok((action, detail, message)) => {
+            db.put_commune(&r).map_err(|e| db_failed("cannot save the commune", e))?;
+            audit(&db, &code, action, &detail)?;
+            println!("{message} ({})", r.commune.name);
+        }
+    }
+    Ok(())
+}
+
+fn devices(data: &Path, given: &CommuneArg) -> anyhow::Result<()> {
+    let db = open(data)?;
+    let code = commune(&db, given)?;
+    for d in db.devices(&code).map_err(|e| db_failed("cannot list the devices", e))? {
+        let state = if d.revoked { "revoked" } else { "active" };
+        println!(
+            "{}  {:<30}  {state:<8} last sync {}  queued {}",
+            d.id,
+            printable(&d.name),
+            d.last_seen.as_deref().unwrap_or("never"),
+            d.queued.map(|q| q.to_string()).unwrap_or_else(|| "?".into())
+        );
+    }
+    Ok(())
+}
+
+fn enrol_code(data: &Path, a: &EnrolCodeArgs) -> anyhow::Result<()> {
+    a.tls.check()?;
+    let db = open(data)?;
+    if a.demo {
+        load_demo(&db)?;
+    }
+    let code_of = commune(&db, &a.commune)?;
+    let made = db
+        .new_enrol_code_for(&code_of, chrono::Duration::hours(a.hours), chrono::Utc::now(), &a.volunteers)
+        .map_err(|e| db_failed("cannot make an enrolment code", e))?;
+    let code = made.code;
+    let mut detail = format!("{} h", a.hours);
+    for v in &a.volunteers {
+        detail.push(' ');
+        detail.push_str(v);
+    }
+    audit(&db, &code_of, "device.code", &detail)?;
+    println!("Mã đăng ký máy / enrolment code: {code}");
+    println!("Hết hạn sau / expires in: {} h", a.hours);
+    if made.pin_codes.is_empty() {
+        println!("(no --volunteer: the device will offer no one until the office assigns its users)");
+    }
+    for (volunteer, pin_code) in &made.pin_codes {
+        println!("Mã đặt PIN lần đầu / first-PIN code  {volunteer}: {pin_code}");
+    }
+    let Some(url) = &a.public_url else {
+        println!("(--public-url https://… or $SOTAY_PUBLIC_URL adds the address, the certificate's fingerprint and a QR code)");
+        return Ok(());
+    };
+    let (url, host) = tls::parse_public_url(url).map_err(anyhow::Error::msg)?;
+    let fingerprint = if a.tls.plain() || !url.starts_with("https://") {
+        None
+    } else {
+        let identity = identity(data, &a.tls, &[host])?;
+        identity.pin.then_some(identity.fingerprint)
+    };
+    let link = PublicAddress { url, fingerprint }.link(&code);
+    println!("Địa chỉ máy chủ / server address: {}", link.server);
+    if let Some(fp) = &link.fingerprint {
+        println!("Dấu vân tay chứng chỉ / certificate SHA-256: {fp}");
+    }
+    let link = link.to_link();
+    let qr = qrcode::QrCode::new(link.as_bytes())?;
+    println!("{}", qr.render::<qrcode::render::unicode::Dense1x2>().quiet_zone(true).build());
+    println!("Liên kết đăng ký / enrolment link: {link}");
+    if let Some(path) = &a.qr_svg {
+        let svg = qr.render::<qrcode::render::svg::Color>().min_dimensions(400, 400).quiet_zone(true).build();
+        std::fs::write(path, svg).with_context(|| format!("cannot write {}", path.display()))?;
+        println!("QR code: {}", path.display());
+    }
+    Ok(())
+}
+
+fn run_backup(data: &Path, a: &BackupArgs) -> anyhow::Result<()> {
+    folder::private_umask();
+    let passphrase = passphrase(&a.passphrase_file, true)?;
+    let contents = backup::backup(data, &a.file, &passphrase)?;
+    let total: u64 = contents.files.iter().map(|(_, n)| n).sum();
+    let db = open(data)?;
+    let name = a.file.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    audit(&db, "", "backup", &name)?;
+    println!(
+        "backed up {} files ({total} bytes) into {}, encrypted to the passphrase",
+        contents.files.len(),
+        a.file.display()
+    );
+    Ok(())
+}
+
+fn run_restore(data: &Path, a: &BackupArgs) -> anyhow::Result<()> {
+    folder::private_umask();
+    let passphrase = passphrase(&a.passphrase_file, false)?;
+    let contents = backup::restore(&a.file, data, &passphrase)?;
+    let db = open(data)?;
+    let name = a.file.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    audit(&db, "", "restore", &name)?;
+    for c in db.commune_list(None).map_err(|e| db_failed("cannot list the communes", e))? {
+        println!("{}  {}: {} records, {} devices", c.code, c.name, c.records, c.devices);
+    }
+    let names: Vec<&str> = contents.files.iter().map(|(n, _)| n.as_str()).collect();
+    println!("restored {} into {} (integrity check ok)", names.join(", "), data.display());
+    Ok(())
 }
 
 /// Logs to standard error, filtered by `$SOTAY_LOG` (default `info`).
@@ -200,157 +485,92 @@ fn init_logging() {
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_ansi(std::io::stderr().is_terminal())
         .init();
     if bad {
         tracing::warn!("SOTAY_LOG is not a valid filter; logging at info");
     }
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    let data = cli.data.as_path();
+    match &cli.command {
+        Command::Serve(a) => serve(data, a).await,
+        Command::Commune(cmd) => commune_cmd(data, cmd),
+        Command::Hamlet(HamletCmd::Import { file, commune }) => {
+            import(data, file, commune, sotay::server::office::import_hamlets_into)
+        }
+        Command::Hamlet(HamletCmd::Retire { id, commune: given }) => {
+            let db = open(data)?;
+            let code = commune(&db, given)?;
+            if !db.retire_hamlet(&code, id, chrono::Utc::now()).map_err(|e| db_failed("cannot retire the hamlet", e))? {
+                bail!("commune {code} has no hamlet {id} in use");
+            }
+            audit(&db, &code, "hamlet.retire", id)?;
+            println!("retired {id}: its records stay; coverage and devices no longer show it");
+            Ok(())
+        }
+        Command::Volunteer(VolunteerCmd::Import { file, commune }) => {
+            import(data, file, commune, sotay::server::office::import_volunteers_into)
+        }
+        Command::Admin(AdminCmd::Add(a)) | Command::AddAdmin(a) => admin_add(data, a),
+        Command::Admin(AdminCmd::List) => {
+            let db = open(data)?;
+            for a in db.accounts().map_err(|e| db_failed("cannot list the accounts", e))? {
+                let scope = match &a.scope {
+                    Scope::Commune(c) => format!("commune {c}"),
+                    Scope::Province(p) => format!("province {p}"),
+                };
+                let state = if a.disabled { "disabled" } else { "active" };
+                println!("{:<24} {scope:<16} {state:<9} since {}", a.username, a.created_at);
+            }
+            Ok(())
+        }
+        Command::Admin(AdminCmd::Disable { username }) => {
+            let db = open(data)?;
+            if !db.disable_account(username, chrono::Utc::now()).map_err(|e| db_failed("cannot disable", e))? {
+                bail!("no active account {username} (see `sotay-server admin list`)");
+            }
+            audit(&db, "", "account.disable", username)?;
+            println!("disabled {username}: logged out everywhere, and can no longer log in");
+            Ok(())
+        }
+        Command::EnrolCode(a) => enrol_code(data, a),
+        Command::Devices(given) => devices(data, given),
+        Command::Revoke { device_id } => {
+            let db = open(data)?;
+            let device = db.device(device_id).map_err(|e| db_failed("cannot read the device", e))?;
+            let Some(d) = device else { bail!("no device {device_id} (see `sotay-server devices`)") };
+            if d.revoked {
+                bail!("device {device_id} is already revoked");
+            }
+            db.revoke(device_id, chrono::Utc::now()).map_err(|e| db_failed("cannot revoke the device", e))?;
+            audit(&db, &d.commune, "device.revoke", device_id)?;
+            println!("revoked {device_id}");
+            Ok(())
+        }
+        Command::Backup(a) => run_backup(data, a),
+        Command::Restore(a) => run_restore(data, a),
+    }
+}
+
+fn main() -> ExitCode {
+    // Parsed first: `--help`, `--version` and usage errors print and exit (status 2) here.
+    let cli = Cli::parse();
     init_logging();
-    let args = parse_args()?;
-    match args.command.as_str() {
-        "serve" => {
-            if args.plain_http && (args.tls_cert.is_some() || args.tls_key.is_some()) {
-                bail!("--plain-http and a certificate (--tls-cert) exclude each other");
-            }
-            // An address given as numbers is checked before anything is opened or bound.
-            if let Ok(addr) = args.addr.parse::<std::net::SocketAddr>() {
-                check_listen_address(&args, addr)?;
-            }
-            let db = open(&args.data)?;
-            if args.demo && db.communes().map_err(|e| db_failed("cannot read the communes", e))?.is_empty() {
-                db.put_commune(&demo_reference()).map_err(|e| db_failed("cannot load the demo commune", e))?;
-            }
-            let listener =
-                std::net::TcpListener::bind(&args.addr).with_context(|| format!("cannot listen on {}", args.addr))?;
-            let local = listener.local_addr()?;
-            check_listen_address(&args, local)?;
-            let (scheme, tls_config, public) = if args.plain_http {
-                let (url, _) = public_url(&args, local, "http")?;
-                ("http", None, PublicAddress { url, fingerprint: None })
-            } else {
-                let (url, host) = public_url(&args, local, "https")?;
-                let identity = identity(&args, &[host])?;
-                let fingerprint = identity.pin.then_some(identity.fingerprint);
-                ("https", Some(identity.server_config()?), PublicAddress { url, fingerprint })
-            };
-            println!("sotay-server listening on {scheme}://{local}");
-            println!("devices enrol with {}", public.url);
-            if let Some(fp) = &public.fingerprint {
-                println!("certificate SHA-256: {fp}");
-            }
-            tracing::info!(addr = %local, scheme, "serving");
-            let state = AppState::new(db).with_public_address(public);
-            tls::serve(listener, router(state), tls_config, tls::Timeouts::default()).await?;
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("sotay-server: cannot start: {e}");
+            return ExitCode::FAILURE;
         }
-        "enrol-code" => {
-            let db = open(&args.data)?;
-            if args.demo && db.communes().map_err(|e| db_failed("cannot read the communes", e))?.is_empty() {
-                db.put_commune(&demo_reference()).map_err(|e| db_failed("cannot load the demo commune", e))?;
-            }
-            let made = db
-                .new_enrol_code_for(
-                    &args.commune,
-                    chrono::Duration::hours(args.hours),
-                    chrono::Utc::now(),
-                    &args.volunteers,
-                )
-                .map_err(|e| db_failed("cannot make an enrolment code", e))?;
-            let code = made.code;
-            let mut detail = format!("{} h", args.hours);
-            for v in &args.volunteers {
-                detail.push(' ');
-                detail.push_str(v);
-            }
-            audit(&db, &args.commune, "device.code", &detail)?;
-            println!("Mã đăng ký máy / enrolment code: {code}");
-            println!("Hết hạn sau / expires in: {} h", args.hours);
-            if made.pin_codes.is_empty() {
-                println!("(no --volunteer: the device will offer no one until the office assigns its users)");
-            }
-            for (volunteer, pin_code) in &made.pin_codes {
-                println!("Mã đặt PIN lần đầu / first-PIN code  {volunteer}: {pin_code}");
-            }
-            let Some(url) = &args.public_url else {
-                println!("(--public-url https://… or $SOTAY_PUBLIC_URL adds the address, the certificate's fingerprint and a QR code)");
-                return Ok(());
-            };
-            let (url, host) = tls::parse_public_url(url).map_err(anyhow::Error::msg)?;
-            let fingerprint = if args.plain_http || !url.starts_with("https://") {
-                None
-            } else {
-                let identity = identity(&args, &[host])?;
-                identity.pin.then_some(identity.fingerprint)
-            };
-            let link = PublicAddress { url, fingerprint }.link(&code);
-            println!("Địa chỉ máy chủ / server address: {}", link.server);
-            if let Some(fp) = &link.fingerprint {
-                println!("Dấu vân tay chứng chỉ / certificate SHA-256: {fp}");
-            }
-            let link = link.to_link();
-            let qr = qrcode::QrCode::new(link.as_bytes())?;
-            println!("{}", qr.render::<qrcode::render::unicode::Dense1x2>().quiet_zone(true).build());
-            println!("Liên kết đăng ký / enrolment link: {link}");
-        }
-        "devices" => {
-            let db = open(&args.data)?;
-            for d in db.devices(&args.commune).map_err(|e| db_failed("cannot list the devices", e))? {
-                let state = if d.revoked { "revoked" } else { "active" };
-                println!(
-                    "{}  {:<30}  {state:<8} last sync {}  queued {}",
-                    d.id,
-                    printable(&d.name),
-                    d.last_seen.as_deref().unwrap_or("never"),
-                    d.queued.map(|q| q.to_string()).unwrap_or_else(|| "?".into())
-                );
-            }
-        }
-        "add-admin" => {
-            let db = open(&args.data)?;
-            if args.demo && db.communes().map_err(|e| db_failed("cannot read the communes", e))?.is_empty() {
-                db.put_commune(&demo_reference()).map_err(|e| db_failed("cannot load the demo commune", e))?;
-            }
-            let username = args.rest.first().context("add-admin needs a USERNAME")?;
-            if username.is_empty()
-                || username.chars().count() > MAX_USERNAME_CHARS
-                || username.chars().any(|c| c.is_control() || c.is_whitespace())
-            {
-                bail!("the USERNAME must have 1 to {MAX_USERNAME_CHARS} characters, without spaces");
-            }
-            // From the environment (scripts) or one line of standard input (a person).
-            let password = match std::env::var("SOTAY_ADMIN_PASSWORD") {
-                Ok(p) => p,
-                Err(_) => {
-                    eprint!("Mật khẩu / password for {username}: ");
-                    let mut line = String::new();
-                    std::io::stdin().read_line(&mut line)?;
-                    line.trim_end_matches(['\r', '\n']).to_owned()
-                }
-            };
-            if password.chars().count() < 10 {
-                bail!("the password must have at least 10 characters");
-            }
-            db.put_account(username, &password, &args.commune, chrono::Utc::now())
-                .map_err(|e| db_failed("cannot save the account", e))?;
-            audit(&db, &args.commune, "account.put", username)?;
-            println!("office account {username} can log in at /office for commune {}", args.commune);
-        }
-        "revoke" => {
-            let db = open(&args.data)?;
-            let id = args.rest.first().context("revoke needs a DEVICE_ID (see `sotay-server devices`)")?;
-            let device = db.device(id).map_err(|e| db_failed("cannot read the device", e))?;
-            db.revoke(id, chrono::Utc::now()).map_err(|e| db_failed("cannot revoke the device", e))?;
-            if let Some(d) = device {
-                audit(&db, &d.commune, "device.revoke", id)?;
-            }
-            println!("revoked {id}");
-        }
-        _ => {
-            println!("{}", include_str!("server_usage.txt"));
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            // One line, the causes joined: never a backtrace, whatever RUST_BACKTRACE says.
+            eprintln!("sotay-server: {e:#}");
+            ExitCode::FAILURE
         }
     }
-    Ok(())
 }

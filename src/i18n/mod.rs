@@ -6,6 +6,7 @@
 
 mod en;
 pub mod office;
+pub mod province;
 mod vi;
 
 use crate::domain::validate::Problem;
@@ -191,6 +192,11 @@ pub struct Strings {
     pub enrol_link: &'static str,
     pub enrol_link_read: &'static str,
     pub enrol_link_bad: &'static str,
+    pub enrol_photo: &'static str,
+    pub enrol_photo_hint: &'static str,
+    pub enrol_photo_read: &'static str,
+    pub enrol_photo_bad: &'static str,
+    pub enrol_photo_not_link: &'static str,
     pub cert_fingerprint: &'static str,
     pub enrol_code: &'static str,
     pub device_name: &'static str,

@@ -4,6 +4,8 @@
 pub struct OfficeStrings {
     /// The app's wording, for the choice lists both share (outcomes, reasons, channels).
     pub app: &'static super::Strings,
+    /// The province level's pages.
+    pub province: &'static super::province::ProvinceStrings,
     pub lang_code: &'static str,
     pub other_lang: &'static str,
     pub other_lang_code: &'static str,
@@ -160,10 +162,15 @@ pub struct OfficeStrings {
     pub import_workbook: &'static str,
     pub import_not_utf8: &'static str,
     pub erase_too_many: &'static str,
+    pub retire: &'static str,
+    pub retired_ok: &'static str,
+    pub retired_title: &'static str,
+    pub retired_hint: &'static str,
 }
 
 pub static VI: OfficeStrings = OfficeStrings {
     app: &super::vi::STRINGS,
+    province: &super::province::VI,
     lang_code: "vi",
     other_lang: "English",
     other_lang_code: "en",
@@ -347,9 +354,14 @@ pub static VI: OfficeStrings = OfficeStrings {
     import_workbook: "Đây là tệp Excel (.xlsx/.xls), không phải CSV. Trong Excel: Tệp → Lưu thành → chọn \u{201c}CSV UTF-8 (phân tách bằng dấu phẩy)\u{201d} rồi nhập lại.",
     import_not_utf8: "Tệp không phải UTF-8 (có thể là Windows-1258 hoặc bảng mã cũ khác, chữ có dấu sẽ bị lỗi). Trong Excel: Tệp → Lưu thành → chọn \u{201c}CSV UTF-8 (phân tách bằng dấu phẩy)\u{201d} rồi nhập lại.",
     erase_too_many: "Chọn quá nhiều bản ghi. Mỗi lần xoá tối đa",
+    retire: "Ngừng dùng",
+    retired_ok: "Đã ngừng dùng thôn: các bản ghi cũ vẫn giữ; thôn không còn trong độ bao phủ và trên thiết bị.",
+    retired_title: "Thôn đã ngừng dùng",
+    retired_hint: "Bản ghi cũ của các thôn này vẫn giữ tên thôn. Muốn dùng lại một thôn, nhập lại thôn đó (cùng mã) từ tệp CSV.",
 };
 pub static EN: OfficeStrings = OfficeStrings {
     app: &super::en::STRINGS,
+    province: &super::province::EN,
     lang_code: "en",
     other_lang: "Tiếng Việt",
     other_lang_code: "vi",
@@ -532,5 +544,8 @@ pub static EN: OfficeStrings = OfficeStrings {
     import_utf16: "The file is saved as UTF-16 (\u{201c}Unicode Text\u{201d}), not CSV UTF-8. In Excel: File → Save As → choose \u{201c}CSV UTF-8 (Comma delimited)\u{201d} and import it again.",
     import_workbook: "This is an Excel workbook (.xlsx/.xls), not a CSV file. In Excel: File → Save As → choose \u{201c}CSV UTF-8 (Comma delimited)\u{201d} and import it again.",
     import_not_utf8: "The file is not UTF-8 (perhaps Windows-1258 or another old code page; accented letters would break). In Excel: File → Save As → choose \u{201c}CSV UTF-8 (Comma delimited)\u{201d} and import it again.",
-    erase_too_many: "Too many records selected. One erasure takes at most",
+    erase_too_many: "Too many records selected. One erasure takes at most",    retire: "Retire",
+    retired_ok: "Hamlet retired: its records stay; it is gone from coverage and from devices.",
+    retired_title: "Retired hamlets",
+    retired_hint: "Old records of these hamlets keep the hamlet's name. To use one again, import it (same id) from a CSV file.",
 };

@@ -51,12 +51,45 @@ fn ts(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
-/// A logged-in office user.
+/// A logged-in office user: of a commune, or (with `province`) of every commune of a
+/// province, when `commune` is empty.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Session {
     pub username: String,
     pub commune: String,
     pub csrf: String,
+    pub province: Option<String>,
+}
+
+impl Session {
+    /// What the audit log files this user's actions under: the commune, or `province:51`.
+    pub fn audit_scope(&self) -> String {
+        match &self.province {
+            Some(p) => province_scope(p),
+            None => self.commune.clone(),
+        }
+    }
+}
+
+/// The audit log's name for a province's entries.
+pub fn province_scope(province: &str) -> String {
+    format!("province:{province}")
+}
+
+/// What an office account may see: one commune, or every commune of one province.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Scope {
+    Commune(String),
+    Province(String),
+}
+
+/// An office account as `admin list` shows it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AccountRow {
+    pub username: String,
+    pub scope: Scope,
+    pub created_at: String,
+    pub disabled: bool,
 }
 
 /// Why a login failed, told alike for names with and without an account; `Locked` also says
@@ -150,20 +183,67 @@ fn argon2_verify(password: &[u8], stored: &PasswordHash<'_>) -> bool {
 impl ServerDb {
     /// Creates (or resets the password of) an office account for `commune`.
     pub fn put_account(&self, username: &str, password: &str, commune: &str, now: DateTime<Utc>) -> Result<()> {
-        self.commune(commune)?;
+        self.put_account_for(username, password, &Scope::Commune(commune.to_owned()), now)
+    }
+
+    /// Creates (or resets the password and scope of, enabling again) an office account for a
+    /// commune on this server or for a province (two digits) of the list of units.
+    pub fn put_account_for(&self, username: &str, password: &str, scope: &Scope, now: DateTime<Utc>) -> Result<()> {
+        let (commune, province) = match scope {
+            Scope::Commune(c) => {
+                self.commune(c)?;
+                (c.as_str(), None)
+            }
+            Scope::Province(p) => ("", Some(p.as_str())),
+        };
         let salt = SaltString::generate(&mut PhOsRng);
         let hash = Argon2::default()
             .hash_password(password.as_bytes(), &salt)
             .map_err(|_| super::db::DbError::Hash)?
             .to_string();
         self.conn().execute(
-            "INSERT INTO accounts (username, password_hash, commune, created_at) VALUES (?, ?, ?, ?)
+            "INSERT INTO accounts (username, password_hash, commune, created_at, province) VALUES (?, ?, ?, ?, ?)
              ON CONFLICT (username) DO UPDATE SET password_hash = excluded.password_hash,
-                commune = excluded.commune",
-            params![username, hash, commune, ts(now)],
+                commune = excluded.commune, province = excluded.province, disabled_at = NULL",
+            params![username, hash, commune, ts(now), province],
         )?;
         self.conn().execute("DELETE FROM login_failures WHERE username = ?", [username])?;
         Ok(())
+    }
+
+    /// Disables an account: its sessions end and it can no longer log in (`admin add` with
+    /// the same name enables it again with a new password). `false` for no such account.
+    pub fn disable_account(&self, username: &str, now: DateTime<Utc>) -> Result<bool> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        let n = tx.execute(
+            "UPDATE accounts SET disabled_at = ? WHERE username = ? AND disabled_at IS NULL",
+            params![ts(now), username],
+        )?;
+        tx.execute("DELETE FROM sessions WHERE username = ?", [username])?;
+        tx.commit()?;
+        Ok(n > 0)
+    }
+
+    /// Every office account, by name.
+    pub fn accounts(&self) -> Result<Vec<AccountRow>> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare(
+            "SELECT username, commune, province, created_at, disabled_at IS NOT NULL FROM accounts ORDER BY username",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            let province: Option<String> = r.get(2)?;
+            Ok(AccountRow {
+                username: r.get(0)?,
+                scope: match province {
+                    Some(p) => Scope::Province(p),
+                    None => Scope::Commune(r.get(1)?),
+                },
+                created_at: r.get(3)?,
+                disabled: r.get(4)?,
+            })
+        })?;
+        rows.collect::<rusqlite::Result<_>>().map_err(Into::into)
     }
 
     /// Checks a password; on success opens a session and returns (cookie token, session).
@@ -196,10 +276,14 @@ impl ServerDb {
         // The name's failures, known account or not; old ones are forgotten first.
         let forget_before = ts(now - Duration::hours(FORGET_FAILURES_HOURS));
         tx.execute("DELETE FROM login_failures WHERE last_failure < ?", [&forget_before])?;
+        // A disabled account is answered as a name without one.
         let account: Option<(String, String)> = tx
-            .query_row("SELECT password_hash, commune FROM accounts WHERE username = ?", [username], |r| {
-                Ok((r.get(0)?, r.get(1)?))
-            })
+            .query_row(
+                "SELECT password_hash, IIF(province IS NULL, commune, 'province:' || province) FROM accounts
+                 WHERE username = ? AND disabled_at IS NULL",
+                [username],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
             .optional()?;
         let locked_until: Option<String> = tx
             .query_row("SELECT locked_until FROM login_failures WHERE username = ?", [username], |r| r.get(0))
@@ -245,7 +329,7 @@ impl ServerDb {
         let LoginAttempt { username, account, locks_until } = attempt;
         let mut conn = self.conn();
         let tx = conn.transaction()?;
-        let Some((_, commune)) = account.clone().filter(|_| ok) else {
+        let Some((_, scope)) = account.clone().filter(|_| ok) else {
             audit_failure(&tx, &username, account.as_ref(), "wrong password", now)?;
             tx.commit()?;
             return Ok(Err(match locks_until {
@@ -261,9 +345,13 @@ impl ServerDb {
             "INSERT INTO sessions (token_hash, username, csrf, expires_at) VALUES (?, ?, ?, ?)",
             params![token_hash(&token), username, csrf, ts(now + Duration::hours(SESSION_HOURS))],
         )?;
-        write_audit(&tx, &username, &commune, "login", "", now)?;
+        write_audit(&tx, &username, &scope, "login", "", now)?;
         tx.commit()?;
-        Ok(Ok((token, Session { username, commune, csrf })))
+        let (commune, province) = match scope.strip_prefix("province:") {
+            Some(p) => (String::new(), Some(p.to_owned())),
+            None => (scope, None),
+        };
+        Ok(Ok((token, Session { username, commune, csrf, province })))
     }
 
     /// The live session behind a cookie token.
@@ -271,10 +359,10 @@ impl ServerDb {
         Ok(self
             .conn()
             .query_row(
-                "SELECT s.username, a.commune, s.csrf FROM sessions s JOIN accounts a ON a.username = s.username
-                 WHERE s.token_hash = ? AND s.expires_at > ?",
+                "SELECT s.username, a.commune, s.csrf, a.province FROM sessions s JOIN accounts a ON a.username = s.username
+                 WHERE s.token_hash = ? AND s.expires_at > ? AND a.disabled_at IS NULL",
                 params![token_hash(token), ts(now)],
-                |r| Ok(Session { username: r.get(0)?, commune: r.get(1)?, csrf: r.get(2)? }),
+                |r| Ok(Session { username: r.get(0)?, commune: r.get(1)?, csrf: r.get(2)?, province: r.get(3)? }),
             )
             .optional()?)
     }
@@ -286,7 +374,7 @@ impl ServerDb {
 
     /// Writes who did what, when. `detail` holds no personal data (counts, ids, codes).
     pub fn audit(&self, session: &Session, action: &str, detail: &str, now: DateTime<Utc>) -> Result<()> {
-        self.audit_as(&session.username, &session.commune, action, detail, now)
+        self.audit_as(&session.username, &session.audit_scope(), action, detail, now)
     }
 
     /// Writes an audit entry for an actor that has no session (the command line, a device).

@@ -22,6 +22,7 @@ use uuid::Uuid;
 use crate::domain::citizen_id::CidKey;
 use crate::domain::{Body, Commune, ReferenceData};
 use crate::protocol::{Applied, Change, DeviceReport, HamletCoverage, RecordResult, WireRecord};
+use crate::server::compat::{self, PushedHashes};
 use crate::server::keys::{KeyError, ServerKeys};
 use crate::server::push::PushItem;
 use crate::server::reports::{Pending, Share, SHARE_COLUMNS};
@@ -46,6 +47,9 @@ pub enum DbError {
     Keys(#[from] KeyError),
     #[error("no such volunteer in the commune")]
     NoVolunteer,
+    /// A command refused for a reason the operator can act on (worded for them; no data).
+    #[error("{0}")]
+    Refused(String),
 }
 
 pub type Result<T, E = DbError> = std::result::Result<T, E>;
@@ -332,7 +336,31 @@ const MIGRATIONS: &[&str] = &[
     ) STRICT, WITHOUT ROWID;
     ALTER TABLE enrol_codes ADD COLUMN volunteers TEXT NOT NULL DEFAULT '[]';
 "#,
+    // 8: going live. Each commune knows its province (the province level groups communes by
+    // it; filled from the list of units after this runs) and whether it is the demo, which
+    // `commune remove-demo` deletes with everything in it (an older server named it
+    // "... (demo)"). Office accounts are for a commune or, with `province` set, for every
+    // commune of a province (`commune` is then empty), and can be disabled. A hamlet the
+    // office retires leaves the reference data (devices and coverage) and is kept here, so
+    // its records keep its name.
+    r#"
+    ALTER TABLE communes ADD COLUMN province TEXT NOT NULL DEFAULT '';
+    ALTER TABLE communes ADD COLUMN demo INTEGER NOT NULL DEFAULT 0;
+    UPDATE communes SET demo = 1 WHERE json_extract(reference, '$.commune.name') LIKE '%(demo)';
+    ALTER TABLE accounts ADD COLUMN province TEXT;
+    ALTER TABLE accounts ADD COLUMN disabled_at TEXT;
+    CREATE TABLE retired_hamlets (
+        commune     TEXT NOT NULL,
+        id          TEXT NOT NULL,
+        hamlet      TEXT NOT NULL,
+        retired_at  TEXT NOT NULL,
+        PRIMARY KEY (commune, id)
+    ) STRICT, WITHOUT ROWID;
+"#,
 ];
+
+/// The schema version that gives communes their province, filled from the list of units.
+const PROVINCES_VERSION: usize = 8;
 
 /// How long an erased person's ID hash is kept to recognise records of theirs that a device
 /// made before the erasure and sends only later. After that the hash is forgotten too.
@@ -443,6 +471,9 @@ impl ServerDb {
                     log_coverage(&tx, &commune, &hamlets)?;
                 }
             }
+            if i + 1 == PROVINCES_VERSION {
+                crate::server::communes::fill_provinces(&tx)?;
+            }
             tx.pragma_update(None, "user_version", i as i64 + 1)?;
             tx.commit()?;
         }
@@ -485,6 +516,11 @@ impl ServerDb {
         self.keys().path().to_owned()
     }
 
+    /// The keys, to change (a commune's key given or forgotten).
+    pub(super) fn keys_mut(&self) -> std::sync::RwLockWriteGuard<'_, ServerKeys> {
+        self.keys.write().unwrap_or_else(|p| p.into_inner())
+    }
+
     pub(crate) fn conn(&self) -> MutexGuard<'_, Connection> {
         self.conn.lock().unwrap_or_else(|p| p.into_inner())
     }
@@ -501,11 +537,18 @@ impl ServerDb {
         } else {
             // The commune's hashing key goes to the key file (saved before this commits).
             let key_id = self.keys.write().unwrap_or_else(|p| p.into_inner()).ensure_commune(code)?.id.clone();
+            let province = crate::server::units::unit(code).map(|u| u.province_code).unwrap_or("");
             tx.execute(
-                "INSERT INTO communes (code, reference, cid_key_id, cid_key) VALUES (?, ?, ?, '')",
-                params![code, json, key_id],
+                "INSERT INTO communes (code, reference, cid_key_id, cid_key, province) VALUES (?, ?, ?, '', ?)",
+                params![code, json, key_id, province],
             )?;
         }
+        // A retired hamlet given back to the commune (by id) is in use again.
+        tx.execute(
+            "DELETE FROM retired_hamlets WHERE commune = ?1
+             AND id IN (SELECT json_extract(value, '$.id') FROM json_each(?2, '$.hamlets'))",
+            params![code, json],
+        )?;
         log_change(&tx, code, "reference", &Change::Reference { reference: reference.clone() })?;
         tx.commit()?;
         Ok(())
@@ -644,25 +687,31 @@ impl ServerDb {
         now: DateTime<Utc>,
     ) -> Result<Vec<RecordResult>> {
         let items: Vec<PushItem> = records.iter().map(|r| PushItem::Record(Box::new(r.clone()))).collect();
-        self.apply_push_items(device, report, &items, now)
+        self.apply_push_items(device, report, &items, now, PushedHashes::Refused)
     }
 
     /// Applies a push read record by record ([`super::push::read_records`]): a record
     /// that could not be read keeps its refusal, the others are checked and applied.
+    /// `hashes` is the rule for pushed ID hashes of the device's API version (see `compat`).
     pub fn apply_push_items(
         &self,
         device: &Device,
         report: &DeviceReport,
         items: &[PushItem],
         now: DateTime<Utc>,
+        hashes: PushedHashes,
     ) -> Result<Vec<RecordResult>> {
         let mut conn = self.conn();
         let mut tx = conn.transaction()?;
-        let reference: ReferenceData = serde_json::from_str(&tx.query_row(
+        let mut reference: ReferenceData = serde_json::from_str(&tx.query_row(
             "SELECT reference FROM communes WHERE code = ?",
             [&device.commune],
             |r| r.get::<_, String>(0),
         )?)?;
+        // Records a device made in a hamlet before it was retired still arrive.
+        reference
+            .hamlets
+            .extend(crate::server::communes::retired_hamlets(&tx, &device.commune)?.into_iter().map(|(h, _)| h));
         let received = now_ts(now);
         let mut results = Vec::with_capacity(items.len());
         let mut totals = Pending::default();
@@ -676,7 +725,8 @@ impl ServerDb {
                     continue;
                 }
             };
-            let checked = check_record(record, &reference, now).and_then(|()| hash_sealed_id(record, &keys, cid_key));
+            let checked =
+                check_record(record, &reference, now).and_then(|()| hash_sealed_id(record, &keys, cid_key, hashes));
             let result = match checked {
                 Err(reason) => RecordResult {
                     id: record.id,
@@ -851,7 +901,12 @@ fn check_record(r: &WireRecord, reference: &ReferenceData, now: DateTime<Utc>) -
 /// A pushed record as the server keeps it: a sealed ID number is opened and replaced by its
 /// hash under the commune's key; the sealed bytes are dropped. A device never hashes for
 /// the commune (it has no key to), so a pushed hash is refused.
-fn hash_sealed_id(r: &WireRecord, keys: &ServerKeys, cid_key: &CidKey) -> Result<WireRecord, String> {
+fn hash_sealed_id(
+    r: &WireRecord,
+    keys: &ServerKeys,
+    cid_key: &CidKey,
+    hashes: PushedHashes,
+) -> Result<WireRecord, String> {
     let refused = || {
         let e =
             crate::domain::rules::FieldError { field: "citizen_id", problem: crate::domain::rules::Problem::BadFormat };
@@ -860,6 +915,10 @@ fn hash_sealed_id(r: &WireRecord, keys: &ServerKeys, cid_key: &CidKey) -> Result
     let mut r = r.clone();
     if let Body::SignatureHelp(s) = &mut r.body {
         if let Some(p) = &mut s.person {
+            // A version-1 device hashed under the commune's key it was given (`compat`).
+            if hashes == PushedHashes::CommuneKeyV1 && compat::v1_hash_ok(p, cid_key) {
+                return Ok(r);
+            }
             if p.cid_hash.is_some() || p.cid_key_id.is_some() {
                 return Err(refused());
             }

@@ -9,6 +9,7 @@
 
 use rust_xlsxwriter::{Format, Workbook, XlsxError};
 
+use super::province::ProvinceActivity;
 use super::reports::{ActivityReport, CoverageReport};
 use crate::i18n::office::OfficeStrings;
 
@@ -22,20 +23,38 @@ fn csv_error(_: csv::Error) -> String {
 
 /// The coverage report as an XLSX workbook.
 pub fn coverage_xlsx(r: &CoverageReport, t: &OfficeStrings) -> Result<Vec<u8>, String> {
+    coverage_sheet(r, t, t.sheet_coverage, t.coverage_title, t.coverage_headers[0], t.commune_total)
+}
+
+/// The province's coverage (a line per commune, `province::province_coverage`) as an XLSX
+/// workbook.
+pub fn province_coverage_xlsx(r: &CoverageReport, t: &OfficeStrings) -> Result<Vec<u8>, String> {
+    let p = t.province;
+    coverage_sheet(r, t, p.sheet_communes, p.coverage_title, p.commune_header, p.province_total)
+}
+
+fn coverage_sheet(
+    r: &CoverageReport,
+    t: &OfficeStrings,
+    sheet: &str,
+    title: &str,
+    first_header: &str,
+    total_label: &str,
+) -> Result<Vec<u8>, String> {
     let mut wb = Workbook::new();
     let bold = Format::new().set_bold().set_text_wrap();
     let int = Format::new().set_num_format("#,##0");
     let pct = Format::new().set_num_format("0.0%");
     let ws = wb.add_worksheet();
-    ws.set_name(t.sheet_coverage).map_err(xlsx_error)?;
-    ws.write_string(0, 0, format!("{} — {}", t.coverage_title, r.commune.name)).map_err(xlsx_error)?;
+    ws.set_name(sheet).map_err(xlsx_error)?;
+    ws.write_string(0, 0, format!("{title} — {}", r.commune.name)).map_err(xlsx_error)?;
     ws.write_string(1, 0, format!("{} {}%", t.target_label, r.target_percent)).map_err(xlsx_error)?;
-    for (c, h) in t.coverage_headers.iter().enumerate() {
-        ws.write_string_with_format(3, c as u16, *h, &bold).map_err(xlsx_error)?;
+    for (c, h) in std::iter::once(first_header).chain(t.coverage_headers.iter().skip(1).copied()).enumerate() {
+        ws.write_string_with_format(3, c as u16, h, &bold).map_err(xlsx_error)?;
     }
     let last = r.rows.len();
     for (row, (i, line)) in (4u32..).zip(r.rows.iter().chain(std::iter::once(&r.total)).enumerate()) {
-        let label = if i == last { t.commune_total } else { line.name.as_str() };
+        let label = if i == last { total_label } else { line.name.as_str() };
         ws.write_string(row, 0, label).map_err(xlsx_error)?;
         for (c, v) in
             [line.adult_population, line.baseline_signed, line.helped_signed, line.signed].into_iter().enumerate()
@@ -215,6 +234,65 @@ pub fn activity_csv(r: &ActivityReport, t: &OfficeStrings) -> Result<Vec<u8>, St
     let mut total = vec![t.commune_total.to_owned()];
     total.extend(counts(&r.totals).iter().map(|v| v.to_string()));
     rows.push(total);
+    csv_bytes(rows)
+}
+
+/// The province's coverage (a line per commune) as CSV.
+pub fn province_coverage_csv(r: &CoverageReport, t: &OfficeStrings) -> Result<Vec<u8>, String> {
+    let mut header = vec![t.province.commune_header.to_owned()];
+    header.extend(t.coverage_headers.iter().skip(1).map(|h| h.to_string()));
+    let mut rows = vec![header];
+    let last = r.rows.len();
+    for (i, l) in r.rows.iter().chain(std::iter::once(&r.total)).enumerate() {
+        rows.push(vec![
+            if i == last { t.province.province_total.to_owned() } else { l.name.clone() },
+            l.adult_population.to_string(),
+            l.baseline_signed.to_string(),
+            l.helped_signed.to_string(),
+            l.signed.to_string(),
+            format!("{:.1}", l.percent),
+            l.still_needed.to_string(),
+        ]);
+    }
+    csv_bytes(rows)
+}
+
+/// The province's activity (a line per commune and the province's total) as an XLSX workbook.
+pub fn province_activity_xlsx(a: &ProvinceActivity, t: &OfficeStrings) -> Result<Vec<u8>, String> {
+    let mut wb = Workbook::new();
+    let bold = Format::new().set_bold().set_text_wrap();
+    let int = Format::new().set_num_format("#,##0");
+    let ws = wb.add_worksheet();
+    ws.set_name(t.province.sheet_communes).map_err(xlsx_error)?;
+    ws.write_string(0, 0, format!("{} — {}", t.province.activity_title, a.province_name)).map_err(xlsx_error)?;
+    let period = format!("{} {} – {}", t.period, a.from.format("%d/%m/%Y"), a.to.format("%d/%m/%Y"));
+    ws.write_string(1, 0, &period).map_err(xlsx_error)?;
+    ws.write_string_with_format(3, 0, t.province.commune_header, &bold).map_err(xlsx_error)?;
+    for (c, h) in t.total_labels.iter().enumerate() {
+        ws.write_string_with_format(3, 1 + c as u16, *h, &bold).map_err(xlsx_error)?;
+    }
+    let total = (String::new(), t.province.province_total.to_owned(), a.total.clone());
+    for (row, (_, name, c)) in (4u32..).zip(a.rows.iter().chain(std::iter::once(&total))) {
+        ws.write_string(row, 0, name).map_err(xlsx_error)?;
+        for (col, v) in counts(c).into_iter().enumerate() {
+            ws.write_number_with_format(row, 1 + col as u16, v as f64, &int).map_err(xlsx_error)?;
+        }
+    }
+    ws.set_column_width(0, 32).map_err(xlsx_error)?;
+    wb.save_to_buffer().map_err(xlsx_error)
+}
+
+/// The province's activity as CSV.
+pub fn province_activity_csv(a: &ProvinceActivity, t: &OfficeStrings) -> Result<Vec<u8>, String> {
+    let mut header = vec![t.province.commune_header.to_owned()];
+    header.extend(t.total_labels.iter().map(|s| s.to_string()));
+    let mut rows = vec![header];
+    let total = (String::new(), t.province.province_total.to_owned(), a.total.clone());
+    for (_, name, c) in a.rows.iter().chain(std::iter::once(&total)) {
+        let mut row = vec![name.clone()];
+        row.extend(counts(c).iter().map(|v| v.to_string()));
+        rows.push(row);
+    }
     csv_bytes(rows)
 }
 

@@ -136,6 +136,15 @@ impl ServerKeys {
         Ok(())
     }
 
+    /// Drops a commune's hashing key (the demo commune, removed with everything in it),
+    /// saving the file before returning.
+    pub fn forget(&mut self, commune: &str) -> Result<(), KeyError> {
+        if self.communes.remove(commune).is_some() {
+            self.save()?;
+        }
+        Ok(())
+    }
+
     fn save(&self) -> Result<(), KeyError> {
         let file = KeyFile {
             version: 1,

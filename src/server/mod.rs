@@ -16,15 +16,20 @@
 
 pub mod accounts;
 pub mod assign;
+pub mod backup;
+pub mod communes;
+pub mod compat;
 pub mod db;
 pub mod export;
 pub mod folder;
 pub mod keys;
 pub mod limits;
 pub mod office;
+pub mod province;
 pub mod push;
 pub mod reports;
 pub mod tls;
+pub mod units;
 
 use std::io::Read;
 use std::sync::Arc;
@@ -198,6 +203,7 @@ pub fn db_error_kind(e: &DbError) -> String {
         // Key errors name the file's state, never a key.
         DbError::Keys(k) => k.to_string(),
         DbError::NoVolunteer => "no such volunteer".into(),
+        DbError::Refused(why) => why.clone(),
         #[allow(unreachable_patterns)]
         _ => "other database error".into(),
     }
@@ -334,6 +340,16 @@ fn check_version(version: Option<u32>) -> ApiResult<()> {
             "Phiên bản Sổ tay trên máy đã cũ hoặc không khớp với máy chủ. Hãy cập nhật ứng dụng rồi đồng bộ lại.",
         )),
         _ => Ok(()),
+    }
+}
+
+/// The API version of a push or a pull: this one, or the previous one for a release
+/// (`compat`); any other is told to update. Without a header, this one.
+fn sync_version(version: Option<u32>) -> ApiResult<u32> {
+    match version {
+        None => Ok(API_VERSION),
+        Some(v) if compat::sync_version_ok(v) => Ok(v),
+        other => check_version(other).map(|()| API_VERSION),
     }
 }
 
@@ -517,10 +533,14 @@ async fn push(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> ApiResult<Json<PushResponse>> {
-    check_version(header_version(&headers)?)?;
+    let said = header_version(&headers)?;
+    sync_version(said)?;
     let device = authenticate(&state, &headers, &commune).await?;
     let req: push::PushEnvelope = parse_json(&decode_body(&headers, body)?)?;
-    check_version(Some(req.api_version))?;
+    let api = sync_version(Some(req.api_version))?;
+    if said.is_some_and(|h| h != api) {
+        return Err(ApiError::bad_request("Phiên bản API trong yêu cầu không khớp nhau."));
+    }
     let version = &req.device.app_version;
     if version.chars().count() > MAX_APP_VERSION_CHARS || !version.chars().all(|c| c.is_ascii_graphic() || c == ' ') {
         return Err(ApiError::bad_request("Phiên bản ứng dụng gửi kèm không hợp lệ. Hãy cập nhật Sổ tay."));
@@ -540,7 +560,9 @@ async fn push(
         ))
     })?;
     let device_id = device.id.clone();
-    let results = state.blocking(move |db| db.apply_push_items(&device, &req.device, &items, Utc::now())).await??;
+    let hashes = compat::PushedHashes::for_version(api);
+    let results =
+        state.blocking(move |db| db.apply_push_items(&device, &req.device, &items, Utc::now(), hashes)).await??;
     let count = |a: Applied| results.iter().filter(|r| r.result == a).count();
     tracing::info!(
         device = %device_id,
@@ -551,7 +573,7 @@ async fn push(
         rejected = count(Applied::Rejected),
         "push"
     );
-    Ok(Json(PushResponse { api_version: API_VERSION, server_time: Utc::now(), results }))
+    Ok(Json(PushResponse { api_version: api, server_time: Utc::now(), results }))
 }
 
 #[derive(Deserialize)]
@@ -568,7 +590,7 @@ async fn pull(
     headers: HeaderMap,
     query: Result<Query<PullQuery>, axum::extract::rejection::QueryRejection>,
 ) -> ApiResult<Json<PullResponse>> {
-    check_version(header_version(&headers)?)?;
+    let version = sync_version(header_version(&headers)?)?;
     let device = authenticate(&state, &headers, &commune).await?;
     let Query(q) = query.map_err(|_| ApiError::bad_request("Tham số after và limit phải là số."))?;
     let limit = q.limit.unwrap_or(PULL_LIMIT);
@@ -577,8 +599,12 @@ async fn pull(
             "Tham số after phải từ 0 trở lên và limit từ 1 đến {MAX_PULL_LIMIT}."
         )));
     }
-    let (changes, more) = state.blocking(move |db| db.pull_for(&commune, &device.id, q.after, limit)).await??;
+    let (mut changes, more) = state.blocking(move |db| db.pull_for(&commune, &device.id, q.after, limit)).await??;
     let cursor = changes.last().map(|(seq, _)| *seq).unwrap_or(q.after);
+    if version == compat::PREVIOUS_API_VERSION {
+        // The cursor still moves past what a version-1 device is not given.
+        changes = compat::v1_changes(changes);
+    }
     tracing::debug!(changes = changes.len(), cursor, more, "pull");
-    Ok(Json(PullResponse { api_version: API_VERSION, server_time: Utc::now(), changes, cursor, more }))
+    Ok(Json(PullResponse { api_version: version, server_time: Utc::now(), changes, cursor, more }))
 }

@@ -292,7 +292,13 @@ impl ServerDb {
             .iter()
             .map(|h| (h.id.clone(), h.name.clone(), by_hamlet.remove(&h.id).unwrap_or_default()))
             .collect();
-        hamlet_rows.extend(by_hamlet.into_iter().map(|(id, c)| (id.clone(), id, c)));
+        // Hamlets no longer in the list: a retired one by its name, anything else by its id.
+        let retired: HashMap<String, String> =
+            super::communes::retired_hamlets(&conn, commune)?.into_iter().map(|(h, _)| (h.id, h.name)).collect();
+        hamlet_rows.extend(by_hamlet.into_iter().map(|(id, c)| {
+            let name = retired.get(&id).cloned().unwrap_or_else(|| id.clone());
+            (id, name, c)
+        }));
         let mut volunteer_rows: Vec<(String, String, ActivityCounts)> = reference
             .volunteers
             .iter()

@@ -1,13 +1,38 @@
-//! Enrolling the device with the commune server: a pasted enrolment link (which fills in
-//! the rest), or the address, one-time code and certificate fingerprint typed; the device
-//! name.
+//! Enrolling the device with the commune server: a photo of the office's QR code (which
+//! fills in the rest), a pasted enrolment link (likewise), or the address, one-time code and
+//! certificate fingerprint typed; the device name.
+//!
+//! The photo comes from a file input that asks for the camera (`capture="environment"`): a
+//! phone's WebView opens the camera, a desktop offers a file. Its bytes are read by a few
+//! lines of script and handed over base64-encoded (the one way every renderer, the desktop
+//! and phone WebViews and liveview alike, gives a picked file's bytes), then decoded and the
+//! QR code read in Rust off the UI thread (`enrol_photo`).
 
 use dioxus::prelude::*;
 
 use super::components::Field;
 use super::{Services, Ui};
 use crate::enrol_link::{EnrolLink, Fingerprint};
+use crate::enrol_photo::PhotoError;
 use crate::sync::SyncError;
+
+/// Reads the picked photo's bytes and sends them base64-encoded ("" when none was picked),
+/// then empties the input so the same photo can be picked again.
+const READ_PHOTO: &str = r#"
+const input = document.querySelector('input[name=enrol_photo]');
+const file = input && input.files && input.files[0];
+if (!file) {
+  dioxus.send("");
+} else {
+  const bytes = new Uint8Array(await file.arrayBuffer());
+  let text = "";
+  for (let i = 0; i < bytes.length; i += 0x8000) {
+    text += String.fromCharCode.apply(null, bytes.subarray(i, i + 0x8000));
+  }
+  input.value = "";
+  dioxus.send(btoa(text));
+}
+"#;
 
 #[component]
 pub fn Enrol() -> Element {
@@ -17,6 +42,8 @@ pub fn Enrol() -> Element {
     // Whether the pasted link was read (`Some(true)`), could not be (`Some(false)`), or
     // nothing is pasted.
     let mut link_read = use_signal(|| None::<bool>);
+    // What the last photo of a QR code gave: `Ok` once its link filled the fields.
+    let mut photo = use_signal(|| None::<Result<(), PhotoError>>);
     let mut server = use_signal(String::new);
     let mut code = use_signal(String::new);
     let mut fingerprint = use_signal(String::new);
@@ -28,6 +55,7 @@ pub fn Enrol() -> Element {
         let text = e.value();
         link.set(text.clone());
         error.set(None);
+        photo.set(None);
         if text.trim().is_empty() {
             link_read.set(None);
             return;
@@ -40,6 +68,36 @@ pub fn Enrol() -> Element {
                 link_read.set(Some(true));
             }
             None => link_read.set(Some(false)),
+        }
+    };
+    let on_photo = move |_: FormEvent| async move {
+        error.set(None);
+        let mut script = document::eval(READ_PHOTO);
+        let Ok(encoded) = script.recv::<String>().await else {
+            photo.set(Some(Err(PhotoError::NotAPicture)));
+            return;
+        };
+        if encoded.is_empty() {
+            return;
+        }
+        use base64::Engine;
+        let Ok(bytes) = base64::engine::general_purpose::STANDARD.decode(encoded.as_bytes()) else {
+            photo.set(Some(Err(PhotoError::NotAPicture)));
+            return;
+        };
+        let read = tokio::task::spawn_blocking(move || crate::enrol_photo::read_link(&bytes))
+            .await
+            .unwrap_or(Err(PhotoError::NotAPicture));
+        match read {
+            Ok(l) => {
+                link.set(l.to_link());
+                link_read.set(None);
+                server.set(l.server);
+                code.set(l.code);
+                fingerprint.set(l.fingerprint.map(|f| f.grouped()).unwrap_or_default());
+                photo.set(Some(Ok(())));
+            }
+            Err(e) => photo.set(Some(Err(e))),
         }
     };
     let on_enrol = move |_: MouseEvent| {
@@ -81,6 +139,17 @@ pub fn Enrol() -> Element {
         section { class: "enrol",
             h1 { "{t.enrol_title}" }
             p { class: "hint", "{t.enrol_hint}" }
+            label { class: "photo-button", "data-testid": "enrol-photo",
+                span { "{t.enrol_photo}" }
+                input { name: "enrol_photo", r#type: "file", accept: "image/*", capture: "environment", onchange: on_photo }
+            }
+            p { class: "hint", "{t.enrol_photo_hint}" }
+            match photo() {
+                Some(Ok(())) => rsx! { p { class: "hint", "data-testid": "enrol-photo-read", "{t.enrol_photo_read}" } },
+                Some(Err(PhotoError::NotALink)) => rsx! { p { class: "error", role: "alert", "data-testid": "enrol-photo-bad", "{t.enrol_photo_not_link}" } },
+                Some(Err(_)) => rsx! { p { class: "error", role: "alert", "data-testid": "enrol-photo-bad", "{t.enrol_photo_bad}" } },
+                None => rsx! {},
+            }
             Field { label: t.enrol_link, name: "enrol_link", error: None,
                 input { name: "enrol_link", inputmode: "url", autocomplete: "off", autocapitalize: "none",
                     spellcheck: "false", value: "{link}", placeholder: "sotay://enrol?…", oninput: on_link }

@@ -17,7 +17,7 @@
 import { before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import {
@@ -46,6 +46,8 @@ let page;
 let enrolCode;
 /** The enrolment link `sotay-server enrol-code` prints, and the fingerprint in it. */
 let enrolLink;
+/** The QR code of that link, as `enrol-code --qr-svg` drew it. */
+let qrSvg;
 let fingerprint;
 let deviceId;
 /** Ids of the records made, filled in as the steps go. */
@@ -131,7 +133,8 @@ before(async () => {
   // After the server has created its database (both open the same SQLite file).
   assert.match(server.url, /^https:\/\//, 'the server serves HTTPS');
   // The tablet is Y Lan's: she practised on it, and keeps her PIN after enrolling.
-  const out = await office('enrol-code', '--public-url', server.url, '--volunteer', 'v-lan');
+  qrSvg = path.join(dir, 'enrol-qr.svg');
+  const out = await office('enrol-code', '--public-url', server.url, '--volunteer', 'v-lan', '--qr-svg', qrSvg);
   assert.match(out, /first-PIN code {2}v-lan: [A-Z0-9]{4}-[A-Z0-9]{4}/, `a first-PIN code in ${JSON.stringify(out)}`);
   enrolCode = out.match(/enrolment code: ([A-Z0-9]{4}-[A-Z0-9]{4})/)?.[1];
   assert.ok(enrolCode, `an enrolment code in ${JSON.stringify(out)}`);
@@ -167,7 +170,7 @@ step('1. before enrolling, records are practice and the sync card offers enrolme
 // ---------------------------------------------------------------------------------------
 // 2. Enrolment
 
-step('2. enrolling: plain http, a damaged link, a wrong code and a wrong fingerprint are refused; the pasted link opens the commune', async () => {
+step('2. enrolling: plain http, a damaged link, a wrong code and a wrong fingerprint are refused; a photo of the QR code and the pasted link fill in the rest', async () => {
   await page.locator('[data-testid=open-enrol]').click();
   await textIs(page.locator('section.enrol h1'), 'Đăng ký máy với xã');
   await valueIs(page.locator('input[name=server_url]'), '');
@@ -185,7 +188,30 @@ step('2. enrolling: plain http, a damaged link, a wrong code and a wrong fingerp
   await visible(page.locator('[data-testid=enrol-link-bad]'));
   await valueIs(page.locator('input[name=server_url]'), plain);
 
-  // The link from `enrol-code` fills in the address, the code and the fingerprint.
+  // A photo of the QR code `enrol-code` drew (here a PNG of it, as a phone's camera would
+  // give) fills in the address, the code and the fingerprint; a photo without one says so.
+  const photo = await browser.newPage();
+  await photo.setContent(`<body style="margin:0;background:#fff">${await readFile(qrSvg, 'utf8')}</body>`);
+  const qrPng = path.join(dir, 'enrol-qr.png');
+  await photo.locator('svg').screenshot({ path: qrPng });
+  const noQr = path.join(dir, 'no-qr.png');
+  await photo.setContent('<body style="margin:0;background:#fff"><h1>Không có mã QR</h1></body>');
+  await photo.screenshot({ path: noQr });
+  await photo.close();
+  await page.locator('input[name=enrol_photo]').setInputFiles(noQr);
+  await visible(page.locator('[data-testid=enrol-photo-bad]'));
+  await valueIs(page.locator('input[name=server_url]'), plain);
+  await page.locator('input[name=enrol_photo]').setInputFiles(qrPng);
+  await visible(page.locator('[data-testid=enrol-photo-read]'));
+  await gone(page.locator('[data-testid=enrol-photo-bad]'));
+  await valueIs(page.locator('input[name=server_url]'), server.url);
+  await valueIs(page.locator('input[name=enrol_code]'), enrolCode);
+  await valueIs(page.locator('input[name=cert_fingerprint]'), fingerprint);
+  await valueIs(page.locator('input[name=enrol_link]'), enrolLink);
+
+  // The link from `enrol-code` pasted fills in the same.
+  await fill('input[name=enrol_link]', '');
+  await fill('input[name=server_url]', '');
   await fill('input[name=enrol_link]', enrolLink);
   await visible(page.locator('[data-testid=enrol-link-read]'));
   await gone(page.locator('[data-testid=enrol-link-bad]'));

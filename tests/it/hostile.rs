@@ -89,7 +89,7 @@ async fn formula_like_hamlet_names_come_out_of_csv_neutralised_and_out_of_xlsx_a
 
 /// Values an attacker would try in a query or a path: dates chrono can parse but not add a
 /// day to, years far out, impossible days, huge and odd strings, numbers past u64.
-fn odd_values() -> Vec<String> {
+pub fn odd_values() -> Vec<String> {
     let mut v: Vec<String> = [
         "+262142-12-01",
         "+262142-12-31",
@@ -133,7 +133,7 @@ fn odd_values() -> Vec<String> {
     v
 }
 
-fn enc(s: &str) -> String {
+pub fn enc(s: &str) -> String {
     form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }
 

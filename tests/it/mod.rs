@@ -6,7 +6,11 @@ mod architecture;
 #[cfg(feature = "server")]
 mod audit;
 #[cfg(feature = "server")]
+mod backup;
+#[cfg(feature = "server")]
 mod choices;
+#[cfg(feature = "server")]
+mod commands;
 mod common;
 #[cfg(feature = "server")]
 mod consent;
@@ -14,6 +18,8 @@ mod consent;
 mod data_folder;
 mod durability;
 mod encryption;
+#[cfg(all(feature = "server", feature = "app"))]
+mod enrol_qr;
 #[cfg(feature = "server")]
 mod exhaustion;
 #[cfg(feature = "server")]
@@ -31,7 +37,11 @@ mod pins;
 #[cfg(feature = "server")]
 mod protection;
 #[cfg(feature = "server")]
+mod province;
+#[cfg(feature = "server")]
 mod proxy;
+#[cfg(feature = "server")]
+mod retire;
 #[cfg(feature = "server")]
 mod rules;
 mod store;
@@ -40,5 +50,7 @@ mod sync;
 #[cfg(feature = "server")]
 mod tls;
 mod ui_ssr;
+#[cfg(feature = "server")]
+mod upgrade;
 #[cfg(feature = "server")]
 mod wire;

@@ -1876,6 +1876,8 @@ fn a_server_file_from_before_the_running_totals_gets_them_from_its_records_and_d
          DROP TABLE erased_people; ALTER TABLE records DROP COLUMN erased;
          DROP TABLE device_volunteers; ALTER TABLE change_log DROP COLUMN device;
          ALTER TABLE enrol_codes DROP COLUMN volunteers;
+         DROP TABLE retired_hamlets; ALTER TABLE communes DROP COLUMN province; ALTER TABLE communes DROP COLUMN demo;
+         ALTER TABLE accounts DROP COLUMN province; ALTER TABLE accounts DROP COLUMN disabled_at;
          PRAGMA user_version = 3;",
     )
     .unwrap();

@@ -13,6 +13,7 @@ use sotay::domain::citizen_id::{CidKey, CitizenId, SealKey};
 use sotay::domain::validate::{CommonForm, Context, Form, OutreachForm, SignatureForm, TrainingForm, VisitForm};
 use sotay::domain::*;
 use sotay::protocol::{Applied, DeviceReport};
+use sotay::server::compat::PushedHashes;
 use sotay::server::db::{Device, ServerDb};
 use sotay::server::push::read_record;
 use sotay::store::{Enrolment, Store};
@@ -69,7 +70,13 @@ impl World {
         let item = read_record(&json).expect("a record the app wrote has an id and a version");
         let answer = self
             .db
-            .apply_push_items(&self.device, &DeviceReport::default(), &[item], now() + Duration::hours(1))
+            .apply_push_items(
+                &self.device,
+                &DeviceReport::default(),
+                &[item],
+                now() + Duration::hours(1),
+                PushedHashes::Refused,
+            )
             .unwrap()
             .remove(0);
         (answer.result, answer.reason)

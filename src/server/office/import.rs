@@ -94,26 +94,34 @@ pub(super) async fn import_hamlets(
     o: Office,
     multipart: Multipart,
 ) -> Result<Response, Refusal> {
-    import_reference(&state, &o, multipart, move |t, r, bytes| {
-        let hamlets = parse_hamlet_csv(t, bytes)?;
-        let n = hamlets.len();
-        let mut at: HashMap<String, usize> = r.hamlets.iter().enumerate().map(|(i, h)| (h.id.clone(), i)).collect();
-        let new = hamlets.iter().filter(|h| !at.contains_key(&h.id)).count();
-        if r.hamlets.len() + new > MAX_HAMLETS {
-            return Err(vec![format!("{} {MAX_HAMLETS}.", t.too_many_hamlets)]);
-        }
-        for h in hamlets {
-            match at.get(&h.id) {
-                Some(&i) => r.hamlets[i] = h,
-                None => {
-                    at.insert(h.id.clone(), r.hamlets.len());
-                    r.hamlets.push(h);
-                }
+    import_reference(&state, &o, multipart, import_hamlets_into).await
+}
+
+/// Reads a hamlet CSV and adds its rows to `r` (a row with a known id replaces that hamlet),
+/// or refuses the whole file: (audit action, detail, what to tell the user). The office's
+/// import and `sotay-server hamlet import` both use it.
+pub fn import_hamlets_into(
+    t: &'static OfficeStrings,
+    r: &mut ReferenceData,
+    bytes: &[u8],
+) -> Result<(&'static str, String, String), Vec<String>> {
+    let hamlets = parse_hamlet_csv(t, bytes)?;
+    let n = hamlets.len();
+    let mut at: HashMap<String, usize> = r.hamlets.iter().enumerate().map(|(i, h)| (h.id.clone(), i)).collect();
+    let new = hamlets.iter().filter(|h| !at.contains_key(&h.id)).count();
+    if r.hamlets.len() + new > MAX_HAMLETS {
+        return Err(vec![format!("{} {MAX_HAMLETS}.", t.too_many_hamlets)]);
+    }
+    for h in hamlets {
+        match at.get(&h.id) {
+            Some(&i) => r.hamlets[i] = h,
+            None => {
+                at.insert(h.id.clone(), r.hamlets.len());
+                r.hamlets.push(h);
             }
         }
-        Ok(("hamlet.import", format!("{n} rows"), format!("{} {n}", t.imported)))
-    })
-    .await
+    }
+    Ok(("hamlet.import", format!("{n} rows"), format!("{} {n}", t.imported)))
 }
 
 /// A CSV import of reference rows from a multipart form (with its CSRF token): `import`
@@ -241,24 +249,32 @@ pub(super) async fn import_volunteers(
     o: Office,
     multipart: Multipart,
 ) -> Result<Response, Refusal> {
-    import_reference(&state, &o, multipart, move |t, r, bytes| {
-        let volunteers = parse_volunteer_csv(t, r, bytes)?;
-        let (n, leads) = (volunteers.len(), volunteers.iter().filter(|v| v.lead).count());
-        let mut at: HashMap<String, usize> = r.volunteers.iter().enumerate().map(|(i, v)| (v.id.clone(), i)).collect();
-        let new = volunteers.iter().filter(|v| !at.contains_key(&v.id)).count();
-        if r.volunteers.len() + new > MAX_VOLUNTEERS {
-            return Err(vec![format!("{} {MAX_VOLUNTEERS}.", t.too_many_volunteers)]);
-        }
-        for v in volunteers {
-            match at.get(&v.id) {
-                Some(&i) => r.volunteers[i] = v,
-                None => {
-                    at.insert(v.id.clone(), r.volunteers.len());
-                    r.volunteers.push(v);
-                }
+    import_reference(&state, &o, multipart, import_volunteers_into).await
+}
+
+/// Reads a volunteer CSV and adds its rows to `r` (a known id replaces that volunteer), or
+/// refuses the whole file: (audit action, detail, what to tell the user). The office's
+/// import and `sotay-server volunteer import` both use it.
+pub fn import_volunteers_into(
+    t: &'static OfficeStrings,
+    r: &mut ReferenceData,
+    bytes: &[u8],
+) -> Result<(&'static str, String, String), Vec<String>> {
+    let volunteers = parse_volunteer_csv(t, r, bytes)?;
+    let (n, leads) = (volunteers.len(), volunteers.iter().filter(|v| v.lead).count());
+    let mut at: HashMap<String, usize> = r.volunteers.iter().enumerate().map(|(i, v)| (v.id.clone(), i)).collect();
+    let new = volunteers.iter().filter(|v| !at.contains_key(&v.id)).count();
+    if r.volunteers.len() + new > MAX_VOLUNTEERS {
+        return Err(vec![format!("{} {MAX_VOLUNTEERS}.", t.too_many_volunteers)]);
+    }
+    for v in volunteers {
+        match at.get(&v.id) {
+            Some(&i) => r.volunteers[i] = v,
+            None => {
+                at.insert(v.id.clone(), r.volunteers.len());
+                r.volunteers.push(v);
             }
         }
-        Ok(("volunteer.import", format!("{n} rows, {leads} leads"), format!("{} {n}", t.volunteers_imported)))
-    })
-    .await
+    }
+    Ok(("volunteer.import", format!("{n} rows, {leads} leads"), format!("{} {n}", t.volunteers_imported)))
 }

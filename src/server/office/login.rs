@@ -150,10 +150,12 @@ pub(super) async fn login(
 
 pub(super) async fn logout(
     State(state): State<AppState>,
-    o: Office,
+    o: AnyOffice,
     Form(f): Form<CsrfForm>,
 ) -> Result<Response, Refusal> {
-    check_csrf(&o, f.csrf.as_deref())?;
+    if f.csrf.as_deref() != Some(o.session.csrf.as_str()) {
+        return Err(Refusal::Page(StatusCode::FORBIDDEN, message_page(o.t, o.t.bad_form)));
+    }
     let (session, token) = (o.session.clone(), o.token.clone());
     state
         .blocking(move |db| {

@@ -26,6 +26,7 @@ mod erasure;
 mod figures;
 mod import;
 mod login;
+mod province;
 mod records;
 mod reference;
 
@@ -51,10 +52,11 @@ use erasure::*;
 use figures::*;
 use import::*;
 use login::*;
+use province::*;
 use records::*;
 use reference::*;
 
-pub use import::{parse_hamlet_csv, parse_volunteer_csv};
+pub use import::{import_hamlets_into, import_volunteers_into, parse_hamlet_csv, parse_volunteer_csv};
 pub use login::set_lang;
 
 const COOKIE: &str = "sotay_session";
@@ -95,6 +97,14 @@ pub fn routes() -> Router<AppState> {
         .route("/office/erasure/erase", post(erasure_erase))
         .route("/office/print", get(print_page))
         .route("/office/export/{file}", get(export_file))
+        .route("/office/hamlets/{id}/retire", post(retire_hamlet))
+        .route("/office/province", get(province_coverage_page))
+        .route("/office/province/c/{code}", get(province_commune_page))
+        .route("/office/province/activity", get(province_activity_page))
+        .route("/office/province/quiet", get(province_quiet_page))
+        .route("/office/province/print", get(province_print_page))
+        .route("/office/province/export/{file}", get(province_export))
+        .route("/office/province/audit", get(province_audit_page))
         .route("/office/style.css", get(stylesheet))
         .layer(axum::middleware::map_response(office_headers))
 }
@@ -145,10 +155,11 @@ fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
         .map(|(_, v)| v.to_owned())
 }
 
-/// A request from a logged-in office user; anything else goes to the login page.
+/// A request from a logged-in user of a commune's office; anything else goes to the login
+/// page, and a province account to the province's pages (a commune's pages are read from
+/// the session's commune, which a province account does not have).
 struct Office {
     session: Session,
-    token: String,
     t: &'static OfficeStrings,
 }
 
@@ -157,9 +168,29 @@ impl FromRequestParts<AppState> for Office {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Office, Refusal> {
         let token = cookie(&parts.headers, COOKIE).ok_or(Refusal::Login)?;
+        let session = state.blocking(move |db| db.session(&token, Utc::now())).await??.ok_or(Refusal::Login)?;
+        if session.province.is_some() {
+            return Err(Refusal::Redirect("/office/province"));
+        }
+        Ok(Office { session, t: lang(&parts.headers) })
+    }
+}
+
+/// A request from any logged-in office user, of a commune or of a province (to log out).
+struct AnyOffice {
+    session: Session,
+    token: String,
+    t: &'static OfficeStrings,
+}
+
+impl FromRequestParts<AppState> for AnyOffice {
+    type Rejection = Refusal;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<AnyOffice, Refusal> {
+        let token = cookie(&parts.headers, COOKIE).ok_or(Refusal::Login)?;
         let lookup = token.clone();
         let session = state.blocking(move |db| db.session(&lookup, Utc::now())).await??.ok_or(Refusal::Login)?;
-        Ok(Office { session, token, t: lang(&parts.headers) })
+        Ok(AnyOffice { session, token, t: lang(&parts.headers) })
     }
 }
 
@@ -183,6 +214,8 @@ impl<T: serde::de::DeserializeOwned + Send> FromRequestParts<AppState> for Param
 
 enum Refusal {
     Login,
+    /// Somewhere else for this user (a province account asking for a commune's page).
+    Redirect(&'static str),
     Page(StatusCode, Markup),
 }
 
@@ -190,6 +223,7 @@ impl IntoResponse for Refusal {
     fn into_response(self) -> Response {
         match self {
             Refusal::Login => Redirect::to("/office/login").into_response(),
+            Refusal::Redirect(to) => Redirect::to(to).into_response(),
             Refusal::Page(status, page) => (status, page).into_response(),
         }
     }

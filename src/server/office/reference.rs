@@ -141,6 +141,10 @@ pub(super) fn hamlets_body(o: &Office, r: &ReferenceData, view: &ListView, notic
                                     input name="baseline_signed" value=(h.baseline_signed) inputmode="numeric";
                                     button type="submit" { (t.save) }
                                 }
+                                form.inline method="post" action={ "/office/hamlets/" (h.id) "/retire" } data-retire=(h.id) {
+                                    input type="hidden" name="csrf" value=(o.session.csrf);
+                                    button type="submit" { (t.retire) }
+                                }
                             }
                         } @else {
                             // An id from before ids were checked: no form, whose address it could turn.
@@ -213,8 +217,24 @@ pub(super) async fn hamlets_page(
     Params(view): Params<ListView>,
 ) -> Result<Markup, Refusal> {
     let commune = o.session.commune.clone();
-    let r = state.blocking(move |db| db.commune(&commune)).await??;
-    Ok(page(&o, 3, hamlets_body(&o, &r, &view, None)))
+    let (r, retired) = state
+        .blocking(move |db| Ok::<_, db::DbError>((db.commune(&commune)?, db.retired_hamlets(&commune)?)))
+        .await??;
+    let t = o.t;
+    Ok(page(
+        &o,
+        3,
+        html! {
+            (hamlets_body(&o, &r, &view, None))
+            @if !retired.is_empty() {
+                h2 { (t.retired_title) }
+                p.hint { (t.retired_hint) }
+                table.report data-testid="retired-hamlets" {
+                    tbody { @for (h, at) in &retired { tr data-hamlet=(h.id) { th scope="row" { (h.name) } td { (h.id) } td { (at.get(..10).unwrap_or(at)) } } } }
+                }
+            }
+        },
+    ))
 }
 
 /// What a change to the reference data came to.
@@ -439,4 +459,29 @@ pub(super) async fn save_providers(
         Change::Saved { action: "providers.put", detail, message: t.saved.into(), show: ListView::default() }
     })
     .await
+}
+
+/// Retires a hamlet: its records stay (and keep its name), devices drop it at their next
+/// pull, coverage no longer counts it (see `server::communes`).
+pub(super) async fn retire_hamlet(
+    State(state): State<AppState>,
+    o: Office,
+    Path(id): Path<String>,
+    Form(f): Form<CsrfForm>,
+) -> Result<Response, Refusal> {
+    check_csrf(&o, f.csrf.as_deref())?;
+    let session = o.session.clone();
+    let (retired, r) = state
+        .blocking(move |db| {
+            let retired = db.retire_hamlet(&session.commune, &id, Utc::now())?;
+            if retired {
+                db.audit(&session, "hamlet.retire", &id, Utc::now())?;
+            }
+            Ok::<_, db::DbError>((retired, db.commune(&session.commune)?))
+        })
+        .await??;
+    if !retired {
+        return Err(Refusal::Page(StatusCode::NOT_FOUND, message_page(o.t, o.t.not_found)));
+    }
+    Ok(page(&o, 3, hamlets_body(&o, &r, &ListView::default(), Some(notice_ok(o.t.retired_ok)))).into_response())
 }
