@@ -38,8 +38,10 @@ DISPLAY="$display" xdotool type --delay 80 240681
 DISPLAY="$display" xdotool key Tab
 DISPLAY="$display" xdotool type --delay 80 240681
 DISPLAY="$display" xdotool key Return
+# Saving a PIN hashes it with argon2, which a debug build on a loaded machine takes seconds
+# to do: wait up to a minute.
 probe=""
-for _ in $(seq 1 20); do
+for _ in $(seq 1 120); do
   probe=$(target/debug/examples/store_probe "$work/sotay.db" 2>/dev/null || true)
   [[ "$probe" == "volunteer=v-lan pin=set" ]] && break
   sleep 0.5
