@@ -31,7 +31,7 @@ async fn main() {
         level_after: AccountLevel::Level2,
         outcome: Outcome::DigitalSignature,
         failure_reason: None,
-        provider: None,
+        provider: Some("VNPT-CA".into()),
         parent_id: None,
     });
     let now = chrono::Local::now().naive_local();

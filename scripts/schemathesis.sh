@@ -10,6 +10,8 @@
 # first time (Debian: python3-venv, which `scripts/setup.sh --test` installs).
 #   SOTAY_SERVER_BIN   the server binary (default target/debug/sotay-server)
 #   SOTAY_ST_EXAMPLES  examples per operation (default 25)
+#   SOTAY_ST_PHASES    the phases to run (default examples,coverage,fuzzing; the
+#                      coverage phase alone takes about five minutes at this pace)
 # Requests are paced to 3 a second, under the server's 240 a minute per device, so that
 # answers are the API's own and not mostly 429s (a run takes about three minutes).
 set -euo pipefail
@@ -49,6 +51,7 @@ status=0
   --header "Authorization: Bearer $token" \
   --max-examples "${SOTAY_ST_EXAMPLES:-25}" \
   --rate-limit 3/s \
+  --phases "${SOTAY_ST_PHASES:-examples,coverage,fuzzing}" \
   --seed 1 \
   --no-color || status=$?
 if (( status != 0 )); then
