@@ -97,7 +97,7 @@ pub fn activity_xlsx(r: &ActivityReport, t: &OfficeStrings) -> Result<Vec<u8>, S
     row += 1;
     let sessions = r.totals.signature_sessions.max(1) as f64;
     for (o, n) in &r.outcomes {
-        ws.write_string(row, 0, t.app.outcomes[o.index()]).map_err(xlsx_error)?;
+        ws.write_string(row, 0, t.labels.outcomes[o.index()]).map_err(xlsx_error)?;
         ws.write_number_with_format(row, 1, *n as f64, &int).map_err(xlsx_error)?;
         ws.write_number_with_format(row, 2, *n as f64 / sessions, &pct).map_err(xlsx_error)?;
         row += 1;
@@ -109,7 +109,7 @@ pub fn activity_xlsx(r: &ActivityReport, t: &OfficeStrings) -> Result<Vec<u8>, S
     row += 1;
     let failed = r.totals.not_completed.max(1) as f64;
     for (f, n) in &r.failure_reasons {
-        ws.write_string(row, 0, t.app.failure_reasons[f.index()]).map_err(xlsx_error)?;
+        ws.write_string(row, 0, t.labels.failure_reasons[f.index()]).map_err(xlsx_error)?;
         ws.write_number_with_format(row, 1, *n as f64, &int).map_err(xlsx_error)?;
         ws.write_number_with_format(row, 2, *n as f64 / failed, &pct).map_err(xlsx_error)?;
         row += 1;
@@ -121,7 +121,7 @@ pub fn activity_xlsx(r: &ActivityReport, t: &OfficeStrings) -> Result<Vec<u8>, S
     row += 1;
     for ch in &r.channels {
         let label =
-            crate::domain::Channel::from_code(&ch.channel).map(|c| t.app.channels[c.index()]).unwrap_or(&ch.channel);
+            crate::domain::Channel::from_code(&ch.channel).map(|c| t.labels.channels[c.index()]).unwrap_or(&ch.channel);
         ws.write_string(row, 0, label).map_err(xlsx_error)?;
         for (c, v) in [ch.activities as f64, ch.quantity as f64, ch.reach as f64].into_iter().enumerate() {
             ws.write_number_with_format(row, 1 + c as u16, v, &int).map_err(xlsx_error)?;

@@ -136,12 +136,12 @@ pub(super) fn activity_body(t: &OfficeStrings, r: &ActivityReport) -> Markup {
             table.report data-testid="outcomes" {
                 caption { (t.outcomes_heading) }
                 thead { tr { th {} th { (t.count_header) } th { (t.share_header) } } }
-                tbody { @for (o, n) in &r.outcomes { tr { th scope="row" { (t.app.outcomes[o.index()]) } td { (num(*n)) } td { (pct(*n, r.totals.signature_sessions)) } } } }
+                tbody { @for (o, n) in &r.outcomes { tr { th scope="row" { (t.labels.outcomes[o.index()]) } td { (num(*n)) } td { (pct(*n, r.totals.signature_sessions)) } } } }
             }
             table.report data-testid="reasons" {
                 caption { (t.reasons_heading) }
                 thead { tr { th {} th { (t.count_header) } th { (t.share_header) } } }
-                tbody { @for (f, n) in &r.failure_reasons { tr { th scope="row" { (t.app.failure_reasons[f.index()]) } td { (num(*n)) } td { (pct(*n, r.totals.not_completed)) } } } }
+                tbody { @for (f, n) in &r.failure_reasons { tr { th scope="row" { (t.labels.failure_reasons[f.index()]) } td { (num(*n)) } td { (pct(*n, r.totals.not_completed)) } } } }
             }
         }
         table.report data-testid="channels" {
@@ -150,7 +150,7 @@ pub(super) fn activity_body(t: &OfficeStrings, r: &ActivityReport) -> Markup {
             tbody {
                 @for ch in &r.channels {
                     tr {
-                        th scope="row" { (crate::domain::Channel::from_code(&ch.channel).map(|c| t.app.channels[c.index()]).unwrap_or(&ch.channel)) }
+                        th scope="row" { (crate::domain::Channel::from_code(&ch.channel).map(|c| t.labels.channels[c.index()]).unwrap_or(&ch.channel)) }
                         td { (num(ch.activities)) } td { (ch.quantity) } td { (ch.reach) }
                     }
                 }

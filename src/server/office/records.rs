@@ -21,10 +21,10 @@ pub(super) fn record_title(t: &OfficeStrings, body: &crate::domain::Body) -> Str
         Body::Visit(v) => v.household.clone(),
         Body::SignatureHelp(s) => {
             let who = s.person.as_ref().map(|p| p.display_name.clone()).unwrap_or_else(|| t.no_consent.to_owned());
-            format!("{who} · {}", t.app.outcomes[s.outcome.index()])
+            format!("{who} · {}", t.labels.outcomes[s.outcome.index()])
         }
         Body::Training(tr) => format!("{} · {}", tr.trainers, tr.total),
-        Body::Outreach(o) => format!("{} · {}", t.app.channels[o.channel.index()], o.quantity),
+        Body::Outreach(o) => format!("{} · {}", t.labels.channels[o.channel.index()], o.quantity),
     }
 }
 

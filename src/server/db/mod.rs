@@ -2,10 +2,10 @@
 //! every record version received, and the change log devices pull from. The keys that
 //! open sealed ID numbers and hash them live in their own file ([`super::keys`]), loaded
 //! here beside the database, never in it.
-//! Each push and erasure also keeps the reports' running totals (`reports::Pending`) in its
+//! Each push and erasure also keeps the reports' running totals (`totals::Pending`) in its
 //! own transaction, and logs for devices every hamlet whose coverage figure it changed.
 //!
-//! The server's SQL lives here and in `accounts` and `reports`. One SQLite file in the data folder, WAL with
+//! The server's SQL lives here (with the running totals in [`totals`]) and in `accounts` and `reports`. One SQLite file in the data folder, WAL with
 //! `synchronous=FULL`: a push is acknowledged only after its transaction is on disk, so a
 //! server killed after answering has kept what it acknowledged.
 
@@ -21,11 +21,15 @@ use uuid::Uuid;
 
 use crate::domain::citizen_id::CidKey;
 use crate::domain::{Body, Commune, ReferenceData};
-use crate::protocol::{Applied, Change, DeviceReport, HamletCoverage, RecordResult, WireRecord};
+use crate::protocol::{Applied, Change, DeviceReport, RecordResult, WireRecord};
 use crate::server::compat::{self, PushedHashes};
 use crate::server::keys::{KeyError, ServerKeys};
 use crate::server::push::PushItem;
-use crate::server::reports::{Pending, Share, SHARE_COLUMNS};
+use totals::{log_coverage, Pending, Share, SHARE_COLUMNS};
+
+mod totals;
+
+pub(crate) use totals::{helped_by_hamlet, ACTIVITY_SUMS};
 
 #[derive(Debug, thiserror::Error)]
 pub enum DbError {
@@ -461,8 +465,7 @@ impl ServerDb {
                     .query_map([], |r| r.get(0))?
                     .collect::<rusqlite::Result<_>>()?;
                 for commune in communes {
-                    let mut hamlets: BTreeSet<String> =
-                        crate::server::reports::helped_by_hamlet(&tx, &commune)?.into_keys().collect();
+                    let mut hamlets: BTreeSet<String> = totals::helped_by_hamlet(&tx, &commune)?.into_keys().collect();
                     let mut stmt =
                         tx.prepare("SELECT key FROM change_log WHERE commune = ? AND key LIKE 'coverage:%'")?;
                     for key in stmt.query_map([&commune], |r| r.get::<_, String>(0))? {
@@ -829,33 +832,6 @@ fn read_device(r: &rusqlite::Row) -> rusqlite::Result<Device> {
         last_seen: r.get(4)?,
         queued: r.get(5)?,
     })
-}
-
-/// Logs, for devices to pull, the coverage of each of `hamlets` whose figure differs from the
-/// one last logged. The figure is the office's (see `reports::helped_by_hamlet`).
-fn log_coverage(tx: &Connection, commune: &str, hamlets: &BTreeSet<String>) -> Result<()> {
-    if hamlets.is_empty() {
-        return Ok(());
-    }
-    let figures = crate::server::reports::helped_by_hamlet(tx, commune)?;
-    for hamlet in hamlets {
-        let helped = figures.get(hamlet).copied().unwrap_or(0);
-        let key = format!("coverage:{hamlet}");
-        let logged: Option<String> = tx
-            .prepare_cached("SELECT change FROM change_log WHERE commune = ? AND key = ?")?
-            .query_row([commune, key.as_str()], |r| r.get(0))
-            .optional()?;
-        let logged = match logged.map(|json| serde_json::from_str::<Change>(&json)).transpose()? {
-            Some(Change::Coverage { coverage }) => coverage.helped_signed,
-            _ => 0,
-        };
-        if logged != helped {
-            let change =
-                Change::Coverage { coverage: HamletCoverage { hamlet_id: hamlet.clone(), helped_signed: helped } };
-            log_change(tx, commune, &key, &change)?;
-        }
-    }
-    Ok(())
 }
 
 fn log_change(tx: &Connection, commune: &str, key: &str, change: &Change) -> Result<()> {

@@ -1,0 +1,437 @@
+//! The reports' running totals: what each stored version of a record adds to them
+//! ([`Share`]), the changes one transaction makes to them ([`Pending`]), the per-hamlet
+//! coverage figure devices pull ([`helped_by_hamlet`], logged by [`log_coverage`]), and
+//! their check against a recomputation from the records (`ServerDb::totals_mismatches`).
+//! Called by the push and erasure in `db`; it calls nothing above it (the reports read the
+//! tables it keeps).
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use rusqlite::{params, Connection, OptionalExtension};
+
+use super::{log_change, Result, ServerDb};
+use crate::protocol::{Change, HamletCoverage};
+
+// ---- running totals -----------------------------------------------------------------------
+//
+// The reports read running totals, not the records: `apply_push` and `erase` take a
+// record's share out of the totals before they change it and put the new share in after, in
+// the same transaction (see `Pending`). Migration 4 in `db` backfilled them from the records;
+// `ServerDb::totals_mismatches` recomputes them from the records and lists any difference.
+//
+// - `activity_days`: per day and hamlet, and per day and volunteer, the sums an
+//   `ActivityCounts` needs (`no_key` counts signature sessions without an ID hash, each one
+//   person).
+// - `activity_choices`: per day, kind and choice (outcome, failure reason, channel), for the
+//   outcome, reason and channel tables and the chart over time.
+// - `people_days`: per day, which person (by `people.id`) had a signature session in which
+//   hamlet with which volunteer, for distinct people in any period.
+// - `coverage_people` and `coverage_hamlets`: the hamlet of each person's first successful
+//   session, and per hamlet the people counted there by the counting rule above.
+
+/// The columns of `records` a share is read from, in the order [`Share::read`] expects.
+pub(super) const SHARE_COLUMNS: &str = "kind, hamlet_id, volunteer_id, substr(occurred_at, 1, 10), outcome, \
+     failure_reason, channel, person_times, signed, women, minority, quantity, reach, person_key, voided";
+
+/// The sums kept per day and hamlet or volunteer, in the order of [`Share::activity`].
+pub(crate) const ACTIVITY_SUMS: [&str; 13] = [
+    "records",
+    "visits",
+    "visit_people",
+    "signature_sessions",
+    "signed",
+    "not_completed",
+    "trainings",
+    "attendance",
+    "women",
+    "minority",
+    "outreach",
+    "person_times",
+    "no_key",
+];
+
+/// What one stored version of a record adds to the totals.
+#[derive(Debug, Clone, PartialEq)]
+pub(super) struct Share {
+    kind: String,
+    hamlet_id: String,
+    volunteer_id: String,
+    day: String,
+    outcome: Option<String>,
+    failure_reason: Option<String>,
+    channel: Option<String>,
+    person_times: i64,
+    signed: bool,
+    women: i64,
+    minority: i64,
+    quantity: i64,
+    reach: i64,
+    person_key: Option<String>,
+}
+
+impl Share {
+    /// A share from a row of [`SHARE_COLUMNS`]; `None` for a voided record, which counts
+    /// nowhere.
+    pub(super) fn read(r: &rusqlite::Row) -> rusqlite::Result<Option<Share>> {
+        if r.get::<_, bool>(14)? {
+            return Ok(None);
+        }
+        Ok(Some(Share {
+            kind: r.get(0)?,
+            hamlet_id: r.get(1)?,
+            volunteer_id: r.get(2)?,
+            day: r.get(3)?,
+            outcome: r.get(4)?,
+            failure_reason: r.get(5)?,
+            channel: r.get(6)?,
+            person_times: r.get(7)?,
+            signed: r.get(8)?,
+            women: r.get(9)?,
+            minority: r.get(10)?,
+            quantity: r.get(11)?,
+            reach: r.get(12)?,
+            person_key: r.get(13)?,
+        }))
+    }
+
+    /// The share of the stored record `id`, if it exists and is not voided.
+    pub(super) fn stored(conn: &Connection, id: &str) -> Result<Option<Share>> {
+        let sql = format!("SELECT {SHARE_COLUMNS} FROM records WHERE id = ?");
+        Ok(conn.prepare_cached(&sql)?.query_row([id], Share::read).optional()?.flatten())
+    }
+
+    fn is(&self, kind: &str) -> bool {
+        self.kind == kind
+    }
+
+    /// The [`ACTIVITY_SUMS`] of this record.
+    fn activity(&self) -> [i64; 13] {
+        let (visit, session, training) = (self.is("visit"), self.is("signature_help"), self.is("training"));
+        let n = |b: bool| b as i64;
+        let if_ = |b: bool, v: i64| if b { v } else { 0 };
+        [
+            1,
+            n(visit),
+            if_(visit, self.person_times),
+            n(session),
+            n(session && self.signed),
+            n(session && self.outcome.as_deref() == Some("not_completed")),
+            n(training),
+            if_(training, self.person_times),
+            if_(training, self.women),
+            if_(training, self.minority),
+            n(self.is("outreach")),
+            self.person_times,
+            n(session && self.person_key.is_none()),
+        ]
+    }
+}
+
+/// Changes to the totals within one transaction: gathered by [`Pending::add`] for each share
+/// taken out or put in, written by [`Pending::settle`] before the transaction commits.
+#[derive(Default)]
+pub(super) struct Pending {
+    /// (dimension, hamlet or volunteer id, day) → change of each of [`ACTIVITY_SUMS`].
+    activity: BTreeMap<(&'static str, String, String), [i64; 13]>,
+    /// (day, kind, outcome, failure reason, channel) → change of records, signed, quantity, reach.
+    choices: BTreeMap<(String, String, String, String, String), [i64; 4]>,
+    /// (day, person, hamlet, volunteer) → change of sessions.
+    people: BTreeMap<(String, i64, String, String), i64>,
+    /// Hamlet → change of successful sessions without an ID hash.
+    without_key: BTreeMap<String, i64>,
+    /// People (id → ID hash) whose successful sessions changed: their first one is looked
+    /// up again.
+    recheck: BTreeMap<i64, String>,
+    person_ids: HashMap<String, i64>,
+}
+
+impl Pending {
+    /// Puts a share in (`sign` 1) or takes it out (`sign` -1).
+    pub(super) fn add(&mut self, conn: &Connection, commune: &str, share: &Share, sign: i64) -> Result<()> {
+        let sums = share.activity().map(|v| v * sign);
+        for (dim, key) in [("hamlet", &share.hamlet_id), ("volunteer", &share.volunteer_id)] {
+            let e = self.activity.entry((dim, key.clone(), share.day.clone())).or_default();
+            e.iter_mut().zip(sums).for_each(|(a, b)| *a += b);
+        }
+        let choice = (
+            share.day.clone(),
+            share.kind.clone(),
+            share.outcome.clone().unwrap_or_default(),
+            share.failure_reason.clone().unwrap_or_default(),
+            share.channel.clone().unwrap_or_default(),
+        );
+        let e = self.choices.entry(choice).or_default();
+        for (a, b) in e.iter_mut().zip([1, share.signed as i64, share.quantity, share.reach]) {
+            *a += b * sign;
+        }
+        if !share.is("signature_help") {
+            return Ok(());
+        }
+        match &share.person_key {
+            Some(key) => {
+                let person = self.person_id(conn, commune, key)?;
+                let at = (share.day.clone(), person, share.hamlet_id.clone(), share.volunteer_id.clone());
+                *self.people.entry(at).or_default() += sign;
+                if share.signed {
+                    self.recheck.insert(person, key.clone());
+                }
+            }
+            None if share.signed => *self.without_key.entry(share.hamlet_id.clone()).or_default() += sign,
+            None => {}
+        }
+        Ok(())
+    }
+
+    /// The number standing for an ID hash in the totals (made on first use).
+    fn person_id(&mut self, conn: &Connection, commune: &str, key: &str) -> Result<i64> {
+        if let Some(id) = self.person_ids.get(key) {
+            return Ok(*id);
+        }
+        let found: Option<i64> = conn
+            .prepare_cached("SELECT id FROM people WHERE commune = ? AND person_key = ?")?
+            .query_row([commune, key], |r| r.get(0))
+            .optional()?;
+        let id = match found {
+            Some(id) => id,
+            None => conn
+                .prepare_cached("INSERT INTO people (commune, person_key) VALUES (?, ?) RETURNING id")?
+                .query_row([commune, key], |r| r.get(0))?,
+        };
+        self.person_ids.insert(key.to_owned(), id);
+        Ok(id)
+    }
+
+    /// Writes the gathered changes, looks up again the first successful session of every
+    /// person whose sessions changed, and returns the hamlets whose coverage figure may have
+    /// changed.
+    pub(super) fn settle(self, conn: &Connection, commune: &str) -> Result<BTreeSet<String>> {
+        let columns = ACTIVITY_SUMS.join(", ");
+        let values = vec!["?"; ACTIVITY_SUMS.len()].join(", ");
+        let updates: Vec<String> = ACTIVITY_SUMS.iter().map(|c| format!("{c} = {c} + excluded.{c}")).collect();
+        let mut upsert = conn.prepare_cached(&format!(
+            "INSERT INTO activity_days (commune, dim, key, day, {columns}) VALUES (?, ?, ?, ?, {values})
+             ON CONFLICT (commune, dim, key, day) DO UPDATE SET {}",
+            updates.join(", ")
+        ))?;
+        let mut empty = conn.prepare_cached(
+            "DELETE FROM activity_days WHERE commune = ? AND dim = ? AND key = ? AND day = ? AND records = 0",
+        )?;
+        for ((dim, key, day), sums) in &self.activity {
+            if sums.iter().all(|v| *v == 0) {
+                continue;
+            }
+            let head: [&dyn rusqlite::ToSql; 4] = [&commune, dim, key, day];
+            let args: Vec<&dyn rusqlite::ToSql> =
+                head.into_iter().chain(sums.iter().map(|v| v as &dyn rusqlite::ToSql)).collect();
+            upsert.execute(args.as_slice())?;
+            if sums[0] < 0 {
+                empty.execute(params![commune, dim, key, day])?;
+            }
+        }
+
+        let mut upsert = conn.prepare_cached(
+            "INSERT INTO activity_choices (commune, day, kind, outcome, failure_reason, channel, records, signed, quantity, reach)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+             ON CONFLICT (commune, day, kind, outcome, failure_reason, channel) DO UPDATE SET
+                records = records + excluded.records, signed = signed + excluded.signed,
+                quantity = quantity + excluded.quantity, reach = reach + excluded.reach",
+        )?;
+        let mut empty = conn.prepare_cached(
+            "DELETE FROM activity_choices WHERE commune = ? AND day = ? AND kind = ? AND outcome = ?
+                AND failure_reason = ? AND channel = ? AND records = 0",
+        )?;
+        for ((day, kind, outcome, reason, channel), [records, signed, quantity, reach]) in &self.choices {
+            if [records, signed, quantity, reach].iter().all(|v| **v == 0) {
+                continue;
+            }
+            upsert.execute(params![commune, day, kind, outcome, reason, channel, records, signed, quantity, reach])?;
+            if *records < 0 {
+                empty.execute(params![commune, day, kind, outcome, reason, channel])?;
+            }
+        }
+
+        let mut upsert = conn.prepare_cached(
+            "INSERT INTO people_days (commune, day, person, hamlet_id, volunteer_id, sessions) VALUES (?, ?, ?, ?, ?, ?)
+             ON CONFLICT (commune, day, person, hamlet_id, volunteer_id) DO UPDATE SET sessions = sessions + excluded.sessions",
+        )?;
+        let mut empty = conn.prepare_cached(
+            "DELETE FROM people_days WHERE commune = ? AND day = ? AND person = ? AND hamlet_id = ?
+                AND volunteer_id = ? AND sessions = 0",
+        )?;
+        for ((day, person, hamlet, volunteer), sessions) in &self.people {
+            if *sessions != 0 {
+                upsert.execute(params![commune, day, person, hamlet, volunteer, sessions])?;
+            }
+            if *sessions < 0 {
+                empty.execute(params![commune, day, person, hamlet, volunteer])?;
+            }
+        }
+
+        let mut changed: BTreeMap<String, i64> = self.without_key.into_iter().filter(|(_, n)| *n != 0).collect();
+        let mut first = conn.prepare_cached(
+            "SELECT hamlet_id FROM records WHERE commune = ? AND person_key = ? AND signed = 1 AND voided = 0
+             ORDER BY occurred_at, id LIMIT 1",
+        )?;
+        let mut stored = conn.prepare_cached("SELECT hamlet_id FROM coverage_people WHERE person = ?")?;
+        for (person, key) in &self.recheck {
+            let now: Option<String> = first.query_row([commune, key.as_str()], |r| r.get(0)).optional()?;
+            let before: Option<String> = stored.query_row([person], |r| r.get(0)).optional()?;
+            if now == before {
+                continue;
+            }
+            if let Some(h) = before {
+                *changed.entry(h).or_default() -= 1;
+            }
+            match &now {
+                Some(h) => {
+                    *changed.entry(h.clone()).or_default() += 1;
+                    conn.prepare_cached(
+                        "INSERT INTO coverage_people (person, hamlet_id) VALUES (?, ?)
+                         ON CONFLICT (person) DO UPDATE SET hamlet_id = excluded.hamlet_id",
+                    )?
+                    .execute(params![person, h])?;
+                }
+                None => {
+                    conn.prepare_cached("DELETE FROM coverage_people WHERE person = ?")?.execute([person])?;
+                }
+            }
+        }
+        let mut upsert = conn.prepare_cached(
+            "INSERT INTO coverage_hamlets (commune, hamlet_id, helped) VALUES (?, ?, ?)
+             ON CONFLICT (commune, hamlet_id) DO UPDATE SET helped = helped + excluded.helped",
+        )?;
+        let mut empty =
+            conn.prepare_cached("DELETE FROM coverage_hamlets WHERE commune = ? AND hamlet_id = ? AND helped = 0")?;
+        for (hamlet, n) in &changed {
+            if *n != 0 {
+                upsert.execute(params![commune, hamlet, n])?;
+                empty.execute(params![commune, hamlet])?;
+            }
+        }
+        Ok(changed.into_iter().filter(|(_, n)| *n != 0).map(|(h, _)| h).collect())
+    }
+}
+
+/// People helped to a signature per hamlet, by the counting rule in the module doc: what the
+/// office's coverage report shows and what devices pull. Hamlets with nobody are absent.
+pub(crate) fn helped_by_hamlet(conn: &Connection, commune: &str) -> Result<BTreeMap<String, u32>> {
+    let mut stmt = conn.prepare_cached("SELECT hamlet_id, helped FROM coverage_hamlets WHERE commune = ?")?;
+    let rows = stmt.query_map([commune], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?;
+    rows.map(|r| r.map(|(h, n)| (h, n.max(0) as u32)).map_err(Into::into)).collect()
+}
+
+/// The totals recomputed from the records, one query per table, each giving the rows that
+/// table should hold for commune `?1` (compared with `EXCEPT` both ways).
+const RECOMPUTED: [(&str, &str, &str); 5] = [
+    (
+        "activity_days",
+        "SELECT dim, key, day, records, visits, visit_people, signature_sessions, signed, not_completed,
+                trainings, attendance, women, minority, outreach, person_times, no_key
+         FROM activity_days WHERE commune = ?1",
+        "SELECT dim, key, day, COUNT(*), SUM(kind = 'visit'), SUM(IIF(kind = 'visit', person_times, 0)),
+                SUM(kind = 'signature_help'), SUM(kind = 'signature_help' AND signed = 1),
+                SUM(kind = 'signature_help' AND outcome = 'not_completed'), SUM(kind = 'training'),
+                SUM(IIF(kind = 'training', person_times, 0)), SUM(IIF(kind = 'training', women, 0)),
+                SUM(IIF(kind = 'training', minority, 0)), SUM(kind = 'outreach'), SUM(person_times),
+                SUM(kind = 'signature_help' AND person_key IS NULL)
+         FROM (SELECT 'hamlet' AS dim, hamlet_id AS key, substr(occurred_at, 1, 10) AS day, * FROM records
+               WHERE commune = ?1 AND voided = 0
+               UNION ALL
+               SELECT 'volunteer', volunteer_id, substr(occurred_at, 1, 10), * FROM records
+               WHERE commune = ?1 AND voided = 0)
+         GROUP BY dim, key, day",
+    ),
+    (
+        "activity_choices",
+        "SELECT day, kind, outcome, failure_reason, channel, records, signed, quantity, reach
+         FROM activity_choices WHERE commune = ?1",
+        "SELECT substr(occurred_at, 1, 10), kind, COALESCE(outcome, ''), COALESCE(failure_reason, ''),
+                COALESCE(channel, ''), COUNT(*), SUM(signed), SUM(quantity), SUM(reach)
+         FROM records WHERE commune = ?1 AND voided = 0 GROUP BY 1, 2, 3, 4, 5",
+    ),
+    (
+        "people_days",
+        "SELECT d.day, p.person_key, d.hamlet_id, d.volunteer_id, d.sessions
+         FROM people_days d JOIN people p ON p.id = d.person WHERE d.commune = ?1",
+        "SELECT substr(occurred_at, 1, 10), person_key, hamlet_id, volunteer_id, COUNT(*) FROM records
+         WHERE commune = ?1 AND voided = 0 AND kind = 'signature_help' AND person_key IS NOT NULL
+         GROUP BY 1, 2, 3, 4",
+    ),
+    (
+        "coverage_people",
+        "SELECT p.person_key, c.hamlet_id FROM coverage_people c JOIN people p ON p.id = c.person
+         WHERE p.commune = ?1",
+        "SELECT person_key, hamlet_id FROM (
+            SELECT person_key, hamlet_id, ROW_NUMBER() OVER (PARTITION BY person_key ORDER BY occurred_at, id) AS n
+            FROM records WHERE commune = ?1 AND signed = 1 AND voided = 0 AND person_key IS NOT NULL
+         ) WHERE n = 1",
+    ),
+    (
+        "coverage_hamlets",
+        "SELECT hamlet_id, helped FROM coverage_hamlets WHERE commune = ?1",
+        "SELECT hamlet_id, SUM(n) FROM (
+            SELECT hamlet_id, COUNT(*) AS n FROM (
+                SELECT hamlet_id, ROW_NUMBER() OVER (PARTITION BY person_key ORDER BY occurred_at, id) AS k
+                FROM records WHERE commune = ?1 AND signed = 1 AND voided = 0 AND person_key IS NOT NULL
+            ) WHERE k = 1 GROUP BY hamlet_id
+            UNION ALL
+            SELECT hamlet_id, COUNT(*) FROM records
+            WHERE commune = ?1 AND signed = 1 AND voided = 0 AND person_key IS NULL GROUP BY hamlet_id
+         ) GROUP BY hamlet_id",
+    ),
+];
+
+impl ServerDb {
+    /// Recomputes the report totals of a commune from its records and lists every row that
+    /// differs from the running totals (empty when they agree): for tests and for checking a
+    /// server's file by hand. Reads every record of the commune.
+    pub fn totals_mismatches(&self, commune: &str) -> Result<Vec<String>> {
+        let conn = self.conn();
+        let mut out = Vec::new();
+        for (table, kept, recomputed) in RECOMPUTED {
+            for (label, a, b) in
+                [("kept but not recomputed", kept, recomputed), ("recomputed but not kept", recomputed, kept)]
+            {
+                let mut stmt = conn.prepare(&format!("{a} EXCEPT {b}"))?;
+                let mut rows = stmt.query([commune])?;
+                while let Some(row) = rows.next()? {
+                    let cells: Vec<String> = (0..row.as_ref().column_count())
+                        .map(|i| match row.get_ref(i) {
+                            Ok(v) => format!("{v:?}"),
+                            Err(e) => e.to_string(),
+                        })
+                        .collect();
+                    out.push(format!("{table}: {label}: {}", cells.join(", ")));
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// Logs, for devices to pull, the coverage of each of `hamlets` whose figure differs from the
+/// one last logged. The figure is the office's (see [`helped_by_hamlet`]).
+pub(super) fn log_coverage(tx: &Connection, commune: &str, hamlets: &BTreeSet<String>) -> Result<()> {
+    if hamlets.is_empty() {
+        return Ok(());
+    }
+    let figures = helped_by_hamlet(tx, commune)?;
+    for hamlet in hamlets {
+        let helped = figures.get(hamlet).copied().unwrap_or(0);
+        let key = format!("coverage:{hamlet}");
+        let logged: Option<String> = tx
+            .prepare_cached("SELECT change FROM change_log WHERE commune = ? AND key = ?")?
+            .query_row([commune, key.as_str()], |r| r.get(0))
+            .optional()?;
+        let logged = match logged.map(|json| serde_json::from_str::<Change>(&json)).transpose()? {
+            Some(Change::Coverage { coverage }) => coverage.helped_signed,
+            _ => 0,
+        };
+        if logged != helped {
+            let change =
+                Change::Coverage { coverage: HamletCoverage { hamlet_id: hamlet.clone(), helped_signed: helped } };
+            log_change(tx, commune, &key, &change)?;
+        }
+    }
+    Ok(())
+}
