@@ -184,6 +184,22 @@ pub struct ParentChoice {
     pub occurred_at: NaiveDateTime,
 }
 
+/// One change pulled from the commune server, in the store's terms: `sync` turns each of
+/// the wire's changes into one of these, so the store never sees the protocol.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Pulled {
+    /// The commune's reference data (hamlets, volunteers, target).
+    Reference(ReferenceData),
+    /// People helped to a signature in a hamlet, across all devices.
+    Coverage { hamlet_id: String, helped_signed: u32 },
+    /// A person asked for their data to be erased: this record's personal details go.
+    Erase(Uuid),
+    /// The volunteers the office assigned to this device.
+    Assignment(Vec<String>),
+    /// The argon2id hash of the office's one-time first-PIN code for a volunteer here.
+    PinCode { volunteer_id: String, hash: String, expires_at: DateTime<Utc> },
+}
+
 /// The device store. Cheap to share behind an `Arc`; calls are serialised on one connection.
 pub struct Store {
     conn: Mutex<Connection>,
@@ -874,31 +890,30 @@ impl Store {
     }
 
     /// Applies a page of the server's change log and advances the cursor, together.
-    pub fn apply_pull(&self, changes: &[(i64, crate::protocol::Change)], cursor: i64) -> Result<()> {
-        use crate::protocol::Change;
+    pub fn apply_pull(&self, changes: &[Pulled], cursor: i64) -> Result<()> {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
-        for (_, change) in changes {
+        for change in changes {
             match change {
-                Change::Reference { reference } => {
+                Pulled::Reference(reference) => {
                     let mut reference = reference.clone();
                     reference.commune.sample = false;
                     write_reference(&tx, &reference)?;
                 }
-                Change::Erase { id } => {
+                Pulled::Erase(id) => {
                     erase_personal(&tx, *id)?;
                 }
-                Change::Coverage { coverage } => {
+                Pulled::Coverage { hamlet_id, helped_signed } => {
                     tx.execute(
                         "INSERT INTO server_coverage (hamlet_id, helped_signed) VALUES (?, ?)
                          ON CONFLICT (hamlet_id) DO UPDATE SET helped_signed = excluded.helped_signed",
-                        params![coverage.hamlet_id, coverage.helped_signed],
+                        params![hamlet_id, helped_signed],
                     )?;
                 }
-                Change::Assignment { volunteers } => {
+                Pulled::Assignment(volunteers) => {
                     set_setting(&tx, pins::ASSIGNED, &serde_json::to_string(volunteers)?)?;
                 }
-                Change::PinCode { volunteer_id, hash, expires_at } => {
+                Pulled::PinCode { volunteer_id, hash, expires_at } => {
                     let code = pins::PinCode { hash: hash.clone(), expires_at: *expires_at };
                     set_setting(&tx, &pins::pin_code_key(volunteer_id), &serde_json::to_string(&code)?)?;
                 }
@@ -906,7 +921,7 @@ impl Store {
         }
         set_setting(&tx, "pull_cursor", &cursor.to_string())?;
         tx.commit()?;
-        if changes.iter().any(|(_, c)| matches!(c, Change::Erase { .. })) {
+        if changes.iter().any(|c| matches!(c, Pulled::Erase(_))) {
             // Old page images of the erased details may still sit in the WAL: fold it in.
             conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
         }

@@ -19,7 +19,7 @@ use chrono::{DateTime, Utc};
 use crate::domain::citizen_id::SealKey;
 use crate::enrol_link::Fingerprint;
 use crate::protocol::*;
-use crate::store::{Enrolment, Settled, Store, StoreError};
+use crate::store::{Enrolment, Pulled, Settled, Store, StoreError};
 use engine::{BatchSize, Op, PushFailure};
 
 pub use client::{Client, Options};
@@ -362,6 +362,7 @@ async fn pull_all(
         report.changes_pulled += changes.len();
         let more = page.more;
         let cursor = page.cursor;
+        let changes: Vec<Pulled> = changes.into_iter().map(|(_, c)| pulled(c)).collect();
         blocking(store, move |s| s.apply_pull(&changes, cursor)).await?;
         if !more {
             return Ok(());
@@ -371,6 +372,19 @@ async fn pull_all(
 
 /// A stored record as pushed. The device's own ID hash stays on the device: the server
 /// hashes the sealed number under the commune's key.
+/// A change from the server's log in the store's terms.
+pub fn pulled(change: Change) -> Pulled {
+    match change {
+        Change::Reference { reference } => Pulled::Reference(reference),
+        Change::Coverage { coverage } => {
+            Pulled::Coverage { hamlet_id: coverage.hamlet_id, helped_signed: coverage.helped_signed }
+        }
+        Change::Erase { id } => Pulled::Erase(id),
+        Change::Assignment { volunteers } => Pulled::Assignment(volunteers),
+        Change::PinCode { volunteer_id, hash, expires_at } => Pulled::PinCode { volunteer_id, hash, expires_at },
+    }
+}
+
 pub fn to_wire(r: &crate::domain::Record) -> WireRecord {
     let mut body = r.body.clone();
     if let crate::domain::Body::SignatureHelp(s) = &mut body {

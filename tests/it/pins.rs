@@ -144,7 +144,7 @@ fn pins_survive_enrolment_and_practice_needs_no_authority() {
     // Enrolled, before any assignment arrived: nobody is offered.
     assert!(t.store.volunteers_here().unwrap().is_empty());
     let change = sotay::protocol::Change::Assignment { volunteers: vec!["v-lan".into()] };
-    t.store.apply_pull(&[(1, change)], 1).unwrap();
+    t.store.apply_pull(&[sotay::sync::pulled(change)], 1).unwrap();
     assert!(matches!(t.store.pin_state("v-lan").unwrap(), PinState::Ready { .. }), "her PIN survived enrolment");
     assert_eq!(t.store.check_pin("v-lan", LAN_PIN).unwrap(), PinCheck::Right);
 }

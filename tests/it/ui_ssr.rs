@@ -52,7 +52,7 @@ fn store_with_volunteer(live: bool) -> TempStore {
         store.replace_reference(&r).unwrap();
         // The office assigned every volunteer to this device.
         let volunteers = r.volunteers.iter().map(|v| v.id.clone()).collect();
-        store.apply_pull(&[(1, sotay::protocol::Change::Assignment { volunteers })], 1).unwrap();
+        store.apply_pull(&[sotay::store::Pulled::Assignment(volunteers)], 1).unwrap();
     }
     store.set_current_volunteer("v-lan").unwrap();
     TempStore { dir, store }
@@ -60,12 +60,12 @@ fn store_with_volunteer(live: bool) -> TempStore {
 
 /// A first PIN on an enrolled device, with the office's one-time code for it.
 fn give_pin(store: &Store, volunteer: &str, pin: &str) {
-    let code = sotay::protocol::Change::PinCode {
+    let code = sotay::store::Pulled::PinCode {
         volunteer_id: volunteer.into(),
         hash: sotay::domain::pin::hash("TESTCODE"),
         expires_at: chrono::Utc::now() + chrono::Duration::days(1),
     };
-    store.apply_pull(&[(2, code)], 2).unwrap();
+    store.apply_pull(&[code], 2).unwrap();
     let authority = sotay::store::Authority::OfficeCode("TEST-CODE");
     assert_eq!(store.authorise_first_pin(volunteer, authority).unwrap(), sotay::store::PinCheck::Right);
     assert_eq!(store.set_pin(volunteer, pin).unwrap(), sotay::store::PinCheck::Right);
