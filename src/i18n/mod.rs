@@ -2,7 +2,8 @@
 //!
 //! A language is one [`Strings`] value, so a missing translation is a compile error. Choice
 //! lists are arrays indexed by the domain enums' `index()`. Knows the domain's problem and
-//! error kinds (to word them) and nothing of the UI, the store's SQL or the network.
+//! error kinds (to word them) and nothing of the UI, the store or the network: `ui::wording`
+//! words the store's and the sync's outcomes with these strings.
 
 mod en;
 pub mod office;
@@ -10,7 +11,6 @@ pub mod province;
 mod vi;
 
 use crate::domain::validate::Problem;
-use crate::store::StoreError;
 
 /// The app's languages.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -237,7 +237,7 @@ pub struct Strings {
     pub nobody_here: &'static str,
 }
 
-fn fill(template: &str, n: impl std::fmt::Display) -> String {
+pub(crate) fn fill(template: &str, n: impl std::fmt::Display) -> String {
     template.replace("{n}", &n.to_string())
 }
 
@@ -315,35 +315,6 @@ impl Strings {
         }
     }
 
-    /// Words a store error for the volunteer; never includes SQLite's own message.
-    pub fn store_error(&self, e: &StoreError) -> String {
-        let i = match e {
-            StoreError::CannotOpen => 0,
-            StoreError::Locked => 1,
-            StoreError::DiskFull => 2,
-            StoreError::Corrupt => 3,
-            StoreError::ReadOnly => 4,
-            StoreError::TooNew(_) => 5,
-            StoreError::NotFound => 6,
-            StoreError::Conflict => 7,
-            StoreError::Decode(_) => 8,
-            StoreError::Other(_) => 9,
-            StoreError::WrongKey => 10,
-            StoreError::KeyUnavailable(_) => 11,
-        };
-        self.store_errors[i].to_owned()
-    }
-
-    /// Words a sync failure in this language. Only a refusal the app has no words of its
-    /// own for shows the server's message (which is in Vietnamese).
-    #[cfg(feature = "app")]
-    pub fn sync_error(&self, e: &crate::sync::SyncError) -> String {
-        match e {
-            crate::sync::SyncError::Refused(_, m) if !m.is_empty() => m.clone(),
-            _ => self.sync_errors[e.index()].to_owned(),
-        }
-    }
-
     pub fn pending_count(&self, n: u32) -> String {
         fill(self.pending_count, n)
     }
@@ -362,16 +333,6 @@ impl Strings {
 
     pub fn people(&self, n: u32) -> String {
         fill(self.people, n)
-    }
-
-    /// What the app did when the server revoked the device.
-    pub fn revoked_wiped(&self, w: &crate::store::Wiped) -> String {
-        let date = w.at.with_timezone(&chrono::Local).format("%d/%m/%Y").to_string();
-        fill(self.revoked_wiped, w.erased)
-            .replace("{rejected}", &w.rejected_erased.to_string())
-            .replace("{drafts}", &w.drafts_deleted.to_string())
-            .replace("{kept}", &w.kept_unsent.to_string())
-            .replace("{date}", &date)
     }
 
     pub fn pin_problem(&self, p: crate::domain::pin::PinProblem) -> &'static str {

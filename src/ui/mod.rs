@@ -15,6 +15,7 @@ mod home;
 mod list;
 mod lock;
 mod volunteers;
+mod wording;
 
 use std::path::PathBuf;
 use std::sync::Arc;
