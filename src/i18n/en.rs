@@ -1,6 +1,7 @@
 //! English.
 
 use super::Strings;
+use crate::domain::labels;
 
 pub static STRINGS: Strings = Strings {
     app_name: "Sổ tay",
@@ -95,22 +96,10 @@ pub static STRINGS: Strings = Strings {
     level_after: "VNeID account after",
     levels: ["None", "Level 1", "Level 2"],
     outcome: "Outcome",
-    outcomes: ["Digital signature registered", "Personal e-signature registered", "Not completed"],
+    outcomes: labels::EN.outcomes,
     outcome_hint: "The outcome of this session itself. Someone who already had a signature before is not recorded as registered.",
     failure_reason: "Why not completed",
-    failure_reasons: [
-        "No smartphone",
-        "Phone lacks NFC",
-        "No level-2 account",
-        "Account awaiting approval",
-        "Phone number mismatch",
-        "Face or QR scan failed",
-        "Forgot passcode",
-        "Wrong personal data at the police",
-        "System error",
-        "Declined",
-        "Other",
-    ],
+    failure_reasons: labels::EN.failure_reasons,
     provider: "Certificate provider",
     provider_other: "Other provider's name",
     cid_warning_year: "This ID number gives the birth year {n}, not the one entered. Check the number and the year.",
@@ -128,14 +117,7 @@ pub static STRINGS: Strings = Strings {
     platforms: ["binhdanhocvuso.gov.vn", "A MOOC", "Other"],
     platform_other: "Other platform's name",
     channel: "Channel",
-    channels: [
-        "Loudspeaker broadcast",
-        "Leaflet",
-        "Poster or billboard",
-        "Social media post",
-        "Web article",
-        "Item at a meeting",
-    ],
+    channels: labels::EN.channels,
     quantity: "Quantity (broadcasts, leaflets, posts…)",
     reach: "Estimated reach (people)",
     save: "Save",

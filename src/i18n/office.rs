@@ -1,9 +1,11 @@
 //! The commune office's web pages, in Vietnamese (default) and English.
 
+use crate::domain::labels::{self, ChoiceLabels};
+
 /// All wording of the office pages in one language.
 pub struct OfficeStrings {
-    /// The app's wording, for the choice lists both share (outcomes, reasons, channels).
-    pub app: &'static super::Strings,
+    /// The choice lists' labels the app shows too (outcomes, reasons, channels).
+    pub labels: &'static ChoiceLabels,
     /// The province level's pages.
     pub province: &'static super::province::ProvinceStrings,
     pub lang_code: &'static str,
@@ -169,7 +171,7 @@ pub struct OfficeStrings {
 }
 
 pub static VI: OfficeStrings = OfficeStrings {
-    app: &super::vi::STRINGS,
+    labels: &labels::VI,
     province: &super::province::VI,
     lang_code: "vi",
     other_lang: "English",
@@ -360,7 +362,7 @@ pub static VI: OfficeStrings = OfficeStrings {
     retired_hint: "Bản ghi cũ của các thôn này vẫn giữ tên thôn. Muốn dùng lại một thôn, nhập lại thôn đó (cùng mã) từ tệp CSV.",
 };
 pub static EN: OfficeStrings = OfficeStrings {
-    app: &super::en::STRINGS,
+    labels: &labels::EN,
     province: &super::province::EN,
     lang_code: "en",
     other_lang: "Tiếng Việt",

@@ -1,6 +1,7 @@
 //! Tiếng Việt: the app's default language.
 
 use super::Strings;
+use crate::domain::labels;
 
 pub static STRINGS: Strings = Strings {
     app_name: "Sổ tay",
@@ -95,22 +96,10 @@ pub static STRINGS: Strings = Strings {
     level_after: "Tài khoản VNeID sau",
     levels: ["Chưa có", "Mức 1", "Mức 2"],
     outcome: "Kết quả",
-    outcomes: ["Đã đăng ký chữ ký số", "Đã đăng ký chữ ký điện tử cá nhân", "Chưa hoàn thành"],
+    outcomes: labels::VI.outcomes,
     outcome_hint: "Kết quả của chính buổi hỗ trợ này. Người đã có chữ ký từ trước thì không ghi là đã đăng ký.",
     failure_reason: "Lý do chưa hoàn thành",
-    failure_reasons: [
-        "Không có điện thoại thông minh",
-        "Điện thoại không có NFC",
-        "Chưa có tài khoản mức 2",
-        "Tài khoản đang chờ duyệt",
-        "Số điện thoại không khớp",
-        "Quét khuôn mặt hoặc mã QR không được",
-        "Quên mật mã",
-        "Thông tin cá nhân tại công an bị sai",
-        "Lỗi hệ thống",
-        "Người dân từ chối",
-        "Lý do khác",
-    ],
+    failure_reasons: labels::VI.failure_reasons,
     provider: "Nhà cung cấp chứng thư",
     provider_other: "Tên nhà cung cấp khác",
     cid_warning_year: "Số định danh này ghi năm sinh {n}, khác năm sinh đã nhập. Hãy kiểm tra lại số và năm sinh.",
@@ -128,14 +117,7 @@ pub static STRINGS: Strings = Strings {
     platforms: ["binhdanhocvuso.gov.vn", "Khoá học MOOC", "Khác"],
     platform_other: "Tên nền tảng khác",
     channel: "Hình thức tuyên truyền",
-    channels: [
-        "Loa truyền thanh",
-        "Tờ rơi",
-        "Áp phích, pano",
-        "Bài đăng mạng xã hội",
-        "Bài viết trên trang web",
-        "Lồng ghép trong cuộc họp",
-    ],
+    channels: labels::VI.channels,
     quantity: "Số lượng (lượt phát, tờ, bài…)",
     reach: "Số người ước tính tiếp cận",
     save: "Lưu",
