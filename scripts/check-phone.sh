@@ -39,11 +39,15 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$root/target}"
 
 # The scratch manifest: the library and the app's binary (the phone build's `main`), no
 # benches, tests or examples; the platform-only dependency tables turned into tables every
-# Unix host takes.
+# Unix host takes; a workspace of its own whose path dependencies (`crates/`) point back
+# into the project.
 write_manifest() { # $1: the folder that holds src/
   local os
-  awk -v src="$1/src/" '
+  awk -v src="$1/src/" -v crates="$root/crates/" '
     /^\[\[(bench|example|test)\]\]$/ { skip = 1; next }
+    /^members = / { print "members = [\".\"]"; next }
+    /^default-members = / { next }
+    { gsub(/path = "crates\//, "path = \"" crates) }
     /^\[/ { skip = 0 }
     skip { next }
     /^path = "src\// { sub(/"src\//, "\"" src) }

@@ -6,8 +6,6 @@
 //! words the store's and the sync's outcomes with these strings.
 
 mod en;
-pub mod office;
-pub mod province;
 mod vi;
 
 use crate::domain::validate::Problem;

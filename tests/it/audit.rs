@@ -10,8 +10,8 @@ use reqwest::StatusCode;
 use sotay::domain::citizen_id::{CitizenId, SealKey};
 use sotay::domain::*;
 use sotay::protocol::*;
-use sotay::server::accounts::{ACTOR_CLI, ACTOR_DEVICE, ACTOR_UNKNOWN};
-use sotay::server::db::ServerDb;
+use sotay_server::accounts::{ACTOR_CLI, ACTOR_DEVICE, ACTOR_UNKNOWN};
+use sotay_server::db::ServerDb;
 use uuid::Uuid;
 
 use super::consent::{client, OfficeClient, PASSWORD, USER};
@@ -152,7 +152,7 @@ async fn failed_logins_and_enrolments_are_audited_without_the_name_typed_when_it
 #[test]
 fn the_command_line_writes_add_admin_enrol_code_and_revoke_to_the_audit_log() {
     let data = tempfile::tempdir().unwrap();
-    let bin = env!("CARGO_BIN_EXE_sotay-server");
+    let bin = crate::it::common::server_bin();
     let run = |args: &[&str]| {
         let out = Command::new(bin)
             .args(args)

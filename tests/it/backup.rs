@@ -9,16 +9,16 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use chrono::NaiveDate;
-use sotay::server::db::ServerDb;
-use sotay::server::{router, AppState};
 use sotay::store::Store;
+use sotay_server::db::ServerDb;
+use sotay_server::{router, AppState};
 
 use super::sync::{demo_reference, drain, make_records, COMMUNE};
 
 const PASSPHRASE: &str = "sao lưu hằng ngày của xã";
 
 fn cli(args: &[&str], passphrase: &str) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_sotay-server"))
+    Command::new(crate::it::common::server_bin())
         .args(args)
         .env("SOTAY_BACKUP_PASSPHRASE", passphrase)
         .env("RUST_BACKTRACE", "1")

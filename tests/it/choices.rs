@@ -194,8 +194,8 @@ async fn every_choice_of_every_list_keeps_its_code_from_the_form_to_the_office_e
     let bodies: Vec<Body> = walked.iter().map(|(_, _, id)| store.get(*id).unwrap().unwrap().body).collect();
     let day = now.date();
     let activity = server.db.activity_report(COMMUNE, day, day).unwrap();
-    let t = &sotay::i18n::office::VI;
-    let xlsx = sotay::server::export::activity_xlsx(&activity, t).unwrap();
+    let t = &sotay_server::i18n::office::VI;
+    let xlsx = sotay_server::export::activity_xlsx(&activity, t).unwrap();
     let mut book: Xlsx<_> = open_workbook_from_rs(Cursor::new(xlsx)).unwrap();
     let sheet = book.worksheet_range(t.sheet_activity).unwrap();
     let count_of = |label: &str| -> f64 {
@@ -236,8 +236,8 @@ async fn every_choice_of_every_list_keeps_its_code_from_the_form_to_the_office_e
     assert_eq!(activity.totals.signature_sessions, kinds(RecordKind::SignatureHelp));
     assert_eq!(activity.totals.trainings, kinds(RecordKind::Training));
     assert_eq!(activity.totals.outreach, kinds(RecordKind::Outreach));
-    let csv = String::from_utf8(sotay::server::export::activity_csv(&activity, t).unwrap()).unwrap();
+    let csv = String::from_utf8(sotay_server::export::activity_csv(&activity, t).unwrap()).unwrap();
     let total_line = csv.lines().last().unwrap();
-    let expected = sotay::server::export::counts(&activity.totals).map(|n| n.to_string()).join(",");
+    let expected = sotay_server::export::counts(&activity.totals).map(|n| n.to_string()).join(",");
     assert!(total_line.ends_with(&expected), "{total_line} / {expected}");
 }

@@ -9,14 +9,14 @@ use std::process::{Command, Output};
 use chrono::Utc;
 use sotay::domain::*;
 use sotay::protocol::{Applied, Change, DeviceReport, WireRecord};
-use sotay::server::accounts::ACTOR_CLI;
-use sotay::server::db::ServerDb;
+use sotay_server::accounts::ACTOR_CLI;
+use sotay_server::db::ServerDb;
 use uuid::Uuid;
 
 const PASSWORD: &str = "mat khau dai du 10";
 
 fn run_in(data: &std::path::Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_sotay-server"))
+    Command::new(crate::it::common::server_bin())
         .args(args)
         .arg("--data")
         .arg(data)
@@ -94,7 +94,7 @@ fn every_command_has_its_help_and_an_unknown_command_or_user_error_fails_in_one_
     assert!(refused(&run_in(data.path(), &["revoke", "no-such-device"])).contains("no device"));
     assert!(refused(&run_in(data.path(), &["serve", "--plain-http", "--addr", "0.0.0.0:0"])).contains("loopback"));
     assert!(refused(&run_in(data.path(), &["admin", "add", "tinh", "--province", "99"])).contains("no province 99"));
-    let out = Command::new(env!("CARGO_BIN_EXE_sotay-server"))
+    let out = Command::new(crate::it::common::server_bin())
         .args(["admin", "add", "canbo", "--demo", "--data"])
         .arg(data.path())
         .env("SOTAY_ADMIN_PASSWORD", "short")

@@ -152,3 +152,21 @@ pub fn outreach() -> Body {
 pub fn new_record(hamlet: &str, occurred_at: NaiveDateTime, body: Body) -> NewRecord {
     NewRecord { hamlet_id: hamlet.into(), volunteer_id: "v-lan".into(), occurred_at, body }
 }
+
+/// The commune server's binary. It is another package of the workspace, so Cargo names its
+/// path only to that package's tests: it is found beside this test binary
+/// (`target/<profile>/sotay-server`, which `cargo test` for the workspace builds), or at
+/// `SOTAY_SERVER_BIN`.
+pub fn server_bin() -> &'static str {
+    static BIN: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    BIN.get_or_init(|| {
+        if let Ok(bin) = std::env::var("SOTAY_SERVER_BIN") {
+            return bin;
+        }
+        let exe = std::env::current_exe().unwrap();
+        let profile = exe.parent().and_then(|deps| deps.parent()).expect("target/<profile>/deps");
+        let bin = profile.join(format!("sotay-server{}", std::env::consts::EXE_SUFFIX));
+        assert!(bin.exists(), "{} is missing: build it with `cargo build -p sotay-server`", bin.display());
+        bin.display().to_string()
+    })
+}

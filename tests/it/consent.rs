@@ -193,7 +193,7 @@ impl OfficeClient {
     }
 }
 
-fn last_audit(db: &sotay::server::db::ServerDb) -> (String, String) {
+fn last_audit(db: &sotay_server::db::ServerDb) -> (String, String) {
     let (_, _, what, detail) = db.audit_log(COMMUNE, 1).unwrap().remove(0);
     (what, detail)
 }

@@ -6,8 +6,8 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::Command;
 
-use sotay::server::db::ServerDb;
-use sotay::server::folder;
+use sotay_server::db::ServerDb;
+use sotay_server::folder;
 
 use super::sync::{demo_reference, COMMUNE};
 
@@ -30,7 +30,7 @@ fn modes(dir: &Path) -> Vec<(String, u32)> {
 fn the_server_makes_a_new_data_folder_0700_with_its_files_0600() {
     let parent = tempfile::tempdir().unwrap();
     let data = parent.path().join("sotay-data");
-    let out = Command::new(env!("CARGO_BIN_EXE_sotay-server"))
+    let out = Command::new(crate::it::common::server_bin())
         .args(["add-admin", "--demo", "canbo.thu"])
         .arg("--data")
         .arg(&data)
@@ -59,7 +59,7 @@ fn an_old_readable_data_folder_is_tightened_when_the_server_opens_it() {
         }
         std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o755)).unwrap();
     }
-    let out = Command::new(env!("CARGO_BIN_EXE_sotay-server"))
+    let out = Command::new(crate::it::common::server_bin())
         .args(["devices", "--commune", COMMUNE])
         .arg("--data")
         .arg(&data)

@@ -17,8 +17,8 @@ use std::time::{Duration, Instant};
 use reqwest::StatusCode;
 use sotay::domain::*;
 use sotay::protocol::*;
-use sotay::server::db::ServerDb;
-use sotay::server::{router, AppState};
+use sotay_server::db::ServerDb;
+use sotay_server::{router, AppState};
 use uuid::Uuid;
 
 use super::consent::{client, OfficeClient, PASSWORD, USER};
@@ -242,8 +242,8 @@ async fn one_address_flooding_logins_is_held_back_while_the_office_logs_in_from_
         statuses.push(post_login(&attacker, &s.url, &format!("doan-{i}"), "sai").await.0);
     }
     let held = statuses.iter().filter(|s| **s == StatusCode::TOO_MANY_REQUESTS).count();
-    assert_eq!(held, 40 - sotay::server::LOGIN_PER_ADDRESS as usize, "{statuses:?}");
-    assert_eq!(s.state.password_checks(), sotay::server::LOGIN_PER_ADDRESS as u64);
+    assert_eq!(held, 40 - sotay_server::LOGIN_PER_ADDRESS as usize, "{statuses:?}");
+    assert_eq!(s.state.password_checks(), sotay_server::LOGIN_PER_ADDRESS as u64);
     let (status, page) = post_login(&attacker, &s.url, USER, PASSWORD).await;
     assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
     assert!(page.contains("Máy này đã thử đăng nhập quá nhiều lần"), "{page}");
@@ -266,7 +266,7 @@ async fn one_address_flooding_enrolment_cannot_use_up_the_enrolment_of_every_oth
         statuses.push(res.status());
     }
     let held = statuses.iter().filter(|s| **s == StatusCode::TOO_MANY_REQUESTS).count();
-    assert_eq!(held, 40 - sotay::server::ENROL_PER_ADDRESS as usize, "{statuses:?}");
+    assert_eq!(held, 40 - sotay_server::ENROL_PER_ADDRESS as usize, "{statuses:?}");
     // A real tablet on another address enrols with its code.
     let code = s.state.db.new_enrol_code(COMMUNE, chrono::Duration::hours(1), chrono::Utc::now()).unwrap();
     let req = EnrolRequest { api_version: API_VERSION, code, device_name: "Máy tính bảng thôn Plei".into() };

@@ -415,7 +415,7 @@ fn rust_files(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
 
 #[test]
 fn server_handlers_reach_the_database_only_through_the_one_blocking_helper() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/server");
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("crates/sotay-server/src");
     let mut files = Vec::new();
     rust_files(&root, &mut files);
     let mut checked = 0;

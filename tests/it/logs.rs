@@ -149,7 +149,7 @@ async fn no_log_holds_a_persons_name_phone_or_id_digits_at_trace_level() {
 
     let data = tempfile::tempdir().unwrap();
     let logs = tempfile::tempdir().unwrap();
-    let bin = env!("CARGO_BIN_EXE_sotay-server");
+    let bin = crate::it::common::server_bin();
     let out = Command::new(bin)
         .args(["add-admin", "--demo", "--data"])
         .arg(data.path())

@@ -18,10 +18,10 @@ use reqwest::{Response, StatusCode};
 use sotay::domain::citizen_id::{CidKey, CitizenId, SealKey};
 use sotay::domain::*;
 use sotay::protocol::{Applied, DeviceReport, WireRecord};
-use sotay::server::accounts::LoginError;
-use sotay::server::db::{Device, ServerDb};
-use sotay::server::reports::{ActivityCounts, ActivityReport, ChannelRow, CoverageReport, CoverageRow, TimePoint};
-use sotay::server::{router, AppState};
+use sotay_server::accounts::LoginError;
+use sotay_server::db::{Device, ServerDb};
+use sotay_server::reports::{ActivityCounts, ActivityReport, ChannelRow, CoverageReport, CoverageRow, TimePoint};
+use sotay_server::{router, AppState};
 use uuid::Uuid;
 
 use super::sync::{demo_reference, COMMUNE};

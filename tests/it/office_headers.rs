@@ -8,7 +8,7 @@
 use reqwest::header::{HeaderMap, COOKIE, HOST};
 use reqwest::StatusCode;
 use sotay::enrol_link::{EnrolLink, Fingerprint};
-use sotay::server::tls::PublicAddress;
+use sotay_server::tls::PublicAddress;
 
 use super::consent::{client, login_form, post_login, OfficeClient};
 use super::sync::{start_server_with, COMMUNE};
@@ -19,7 +19,7 @@ const LOGIN_EXPIRED: &str = "Trang đăng nhập đã cũ hoặc không đến t
 
 fn assert_guarded(what: &str, headers: &HeaderMap) {
     let csp = headers.get("content-security-policy").and_then(|v| v.to_str().ok()).unwrap_or("");
-    assert_eq!(csp, sotay::server::office::CSP, "{what}: content security policy");
+    assert_eq!(csp, sotay_server::office::CSP, "{what}: content security policy");
     for needed in ["default-src 'none'", "frame-ancestors 'none'", "form-action 'self'", "style-src 'self'"] {
         assert!(csp.contains(needed), "{what}: {csp} lacks {needed}");
     }

@@ -11,7 +11,7 @@ use sotay::protocol::*;
 use super::sync::demo_reference;
 
 fn doc() -> Value {
-    serde_json::from_str(sotay::server::OPENAPI).unwrap()
+    serde_json::from_str(sotay_server::OPENAPI).unwrap()
 }
 
 fn schema<'a>(doc: &'a Value, name: &str) -> &'a Value {

@@ -5,9 +5,9 @@ use chrono::Utc;
 use sotay::domain::citizen_id::CitizenId;
 use sotay::domain::*;
 use sotay::protocol::*;
-use sotay::server::db::ServerDb;
 use sotay::sync::engine::BatchSize;
 use sotay::sync::run_once;
+use sotay_server::db::ServerDb;
 
 use super::common::*;
 use super::sync::{enrolled_device, start_server, COMMUNE};
@@ -162,7 +162,7 @@ async fn no_tablet_and_no_copy_of_the_server_database_holds_the_key_that_reverse
     server.db.checkpoint().unwrap();
     std::fs::copy(server.data_dir().join("server.db"), copy.path().join("server.db")).unwrap();
     match ServerDb::open(copy.path().join("server.db")) {
-        Err(e) => assert!(sotay::server::db_error_kind(&e).contains("key file is missing")),
+        Err(e) => assert!(sotay_server::db_error_kind(&e).contains("key file is missing")),
         Ok(_) => panic!("a database without its key file opened"),
     }
     assert!(!copy.path().join("server.keys").exists());

@@ -12,10 +12,10 @@ use reqwest::header::{COOKIE, LOCATION, SET_COOKIE};
 use reqwest::StatusCode;
 use sotay::domain::*;
 use sotay::protocol::{Applied, DeviceReport, WireRecord};
-use sotay::server::accounts::Scope;
-use sotay::server::communes::new_reference;
-use sotay::server::db::ServerDb;
-use sotay::server::units;
+use sotay_server::accounts::Scope;
+use sotay_server::communes::new_reference;
+use sotay_server::db::ServerDb;
+use sotay_server::units;
 use uuid::Uuid;
 
 use super::consent::{client, csrf_in, post_login};

@@ -13,9 +13,9 @@ use sotay::domain::citizen_id::{CidKey, CitizenId, SealKey};
 use sotay::domain::validate::{CommonForm, Context, Form, OutreachForm, SignatureForm, TrainingForm, VisitForm};
 use sotay::domain::*;
 use sotay::protocol::{Applied, DeviceReport};
-use sotay::server::compat::PushedHashes;
-use sotay::server::db::{Device, ServerDb};
-use sotay::server::push::read_record;
+use sotay_server::compat::PushedHashes;
+use sotay_server::db::{Device, ServerDb};
+use sotay_server::push::read_record;
 use sotay::store::{Enrolment, Store};
 
 use super::common::now;

@@ -8,11 +8,11 @@ use std::time::Duration;
 use rand::Rng;
 use sotay::domain::*;
 use sotay::protocol::*;
-use sotay::server::db::ServerDb;
-use sotay::server::{router, AppState};
 use sotay::store::{Filter, OutboxSummary, Store};
 use sotay::sync::engine::BatchSize;
 use sotay::sync::{run_once, run_once_with, Options, SyncError};
+use sotay_server::db::ServerDb;
+use sotay_server::{router, AppState};
 use uuid::Uuid;
 
 use super::common::*;
@@ -560,7 +560,7 @@ impl ServerProcess {
     // Waiting for a child process to listen is a blocking poll by nature.
     #[allow(clippy::disallowed_methods)]
     fn start(data: &std::path::Path, port: u16) -> ServerProcess {
-        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_sotay-server"))
+        let mut child = std::process::Command::new(crate::it::common::server_bin())
             .args(["serve", "--demo", "--plain-http", "--addr", &format!("127.0.0.1:{port}"), "--data"])
             .arg(data)
             .stdout(std::process::Stdio::null())
@@ -707,13 +707,13 @@ async fn the_running_server_matches_its_openapi_document() {
     let device = enrolled_device(&server).await;
     make_records(&device.store, 3, "o");
     let token = device.store.enrolment().unwrap().unwrap().token;
-    let doc: serde_json::Value = serde_json::from_str(sotay::server::OPENAPI).unwrap();
+    let doc: serde_json::Value = serde_json::from_str(sotay_server::OPENAPI).unwrap();
     // The document in the repository is the one served.
     let served: serde_json::Value =
         reqwest::get(format!("{}/api/v1/openapi.json", server.url)).await.unwrap().json().await.unwrap();
     assert_eq!(served, doc);
     // Every route the server registers is documented.
-    let source = include_str!("../../src/server/mod.rs");
+    let source = include_str!("../../crates/sotay-server/src/lib.rs");
     for line in source.lines().filter(|l| l.trim_start().starts_with(".route(\"")) {
         let path = line.split('"').nth(1).unwrap();
         // The document covers the device API; the office's HTML pages are not part of it.

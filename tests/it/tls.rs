@@ -11,12 +11,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use sotay::enrol_link::{EnrolLink, Fingerprint};
-use sotay::server::db::ServerDb;
-use sotay::server::tls::{self, PublicAddress, Timeouts};
-use sotay::server::{router, AppState};
 use sotay::store::Store;
 use sotay::sync::engine::BatchSize;
 use sotay::sync::{run_once, SyncError};
+use sotay_server::db::ServerDb;
+use sotay_server::tls::{self, PublicAddress, Timeouts};
+use sotay_server::{router, AppState};
 
 use super::sync::{demo_reference, device_state, make_records, server_state, COMMUNE};
 
@@ -393,7 +393,7 @@ impl Drop for Child {
 /// Starts `sotay-server serve` with `args` and waits until it accepts connections.
 #[allow(clippy::disallowed_methods)]
 fn serve(data: &Path, port: u16, args: &[&str], env: &[(&str, &str)]) -> Child {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_sotay-server"));
+    let mut cmd = Command::new(crate::it::common::server_bin());
     cmd.args(["serve", "--demo", "--addr", &format!("127.0.0.1:{port}"), "--data"]).arg(data).args(args);
     for (k, v) in env {
         cmd.env(k, v);
@@ -409,7 +409,7 @@ fn serve(data: &Path, port: u16, args: &[&str], env: &[(&str, &str)]) -> Child {
 }
 
 fn server_cli(data: &Path, args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_sotay-server")).args(args).arg("--data").arg(data).output().unwrap()
+    Command::new(crate::it::common::server_bin()).args(args).arg("--data").arg(data).output().unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -457,7 +457,7 @@ fn plain_http_is_served_only_on_a_loopback_address() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_session_cookie_is_secure_unless_switched_off_for_plain_http_development() {
     let data = tempfile::tempdir().unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_sotay-server"))
+    let out = Command::new(crate::it::common::server_bin())
         .args(["add-admin", "--demo", "--data"])
         .arg(data.path())
         .arg("canbo")

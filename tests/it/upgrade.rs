@@ -9,8 +9,8 @@ use std::net::SocketAddr;
 
 use reqwest::StatusCode;
 use sotay::protocol::*;
-use sotay::server::db::ServerDb;
-use sotay::server::{router, AppState};
+use sotay_server::db::ServerDb;
+use sotay_server::{router, AppState};
 use uuid::Uuid;
 
 const COMMUNE: &str = "23497";

@@ -19,12 +19,12 @@ use rusqlite::{params, Connection, OptionalExtension};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
+use crate::compat::{self, PushedHashes};
 use crate::domain::citizen_id::CidKey;
 use crate::domain::{Body, Commune, ReferenceData};
+use crate::keys::{KeyError, ServerKeys};
 use crate::protocol::{Applied, Change, DeviceReport, RecordResult, WireRecord};
-use crate::server::compat::{self, PushedHashes};
-use crate::server::keys::{KeyError, ServerKeys};
-use crate::server::push::PushItem;
+use crate::push::PushItem;
 use totals::{log_coverage, Pending, Share, SHARE_COLUMNS};
 
 mod totals;
@@ -475,7 +475,7 @@ impl ServerDb {
                 }
             }
             if i + 1 == PROVINCES_VERSION {
-                crate::server::communes::fill_provinces(&tx)?;
+                crate::communes::fill_provinces(&tx)?;
             }
             tx.pragma_update(None, "user_version", i as i64 + 1)?;
             tx.commit()?;
@@ -540,7 +540,7 @@ impl ServerDb {
         } else {
             // The commune's hashing key goes to the key file (saved before this commits).
             let key_id = self.keys.write().unwrap_or_else(|p| p.into_inner()).ensure_commune(code)?.id.clone();
-            let province = crate::server::units::unit(code).map(|u| u.province_code).unwrap_or("");
+            let province = crate::units::unit(code).map(|u| u.province_code).unwrap_or("");
             tx.execute(
                 "INSERT INTO communes (code, reference, cid_key_id, cid_key, province) VALUES (?, ?, ?, '', ?)",
                 params![code, json, key_id, province],
@@ -712,9 +712,7 @@ impl ServerDb {
             |r| r.get::<_, String>(0),
         )?)?;
         // Records a device made in a hamlet before it was retired still arrive.
-        reference
-            .hamlets
-            .extend(crate::server::communes::retired_hamlets(&tx, &device.commune)?.into_iter().map(|(h, _)| h));
+        reference.hamlets.extend(crate::communes::retired_hamlets(&tx, &device.commune)?.into_iter().map(|(h, _)| h));
         let received = now_ts(now);
         let mut results = Vec::with_capacity(items.len());
         let mut totals = Pending::default();

@@ -32,12 +32,12 @@ use std::process::ExitCode;
 
 use anyhow::{bail, Context};
 use clap::Parser;
-use sotay::domain::sample::sample_reference;
-use sotay::i18n::office::VI;
-use sotay::server::accounts::{Scope, ACTOR_CLI, MAX_USERNAME_CHARS};
-use sotay::server::db::{DbError, ServerDb};
-use sotay::server::tls::{self, Identity, PublicAddress};
-use sotay::server::{backup, communes, db_error_kind, folder, router, units, unsafe_in_name, AppState};
+use sotay_server::accounts::{Scope, ACTOR_CLI, MAX_USERNAME_CHARS};
+use sotay_server::db::{DbError, ServerDb};
+use sotay_server::domain::sample::sample_reference;
+use sotay_server::i18n::office::VI;
+use sotay_server::tls::{self, Identity, PublicAddress};
+use sotay_server::{backup, communes, db_error_kind, folder, router, units, unsafe_in_name, AppState};
 
 #[path = "server/args.rs"]
 mod args;
@@ -72,7 +72,7 @@ fn db_failed(what: &str, e: DbError) -> anyhow::Error {
 }
 
 /// The demo commune: the app's sample hamlets, but real for the devices that enrol.
-fn demo_reference() -> sotay::domain::ReferenceData {
+fn demo_reference() -> sotay_server::domain::ReferenceData {
     let mut r = sample_reference();
     r.commune.sample = false;
     r.commune.name = "Xã Kon Braih (demo)".into();
@@ -161,7 +161,7 @@ fn put_account(db: &ServerDb, username: &str, scope: &Scope) -> anyhow::Result<(
             println!("office account {username} can log in at /office for commune {c}");
         }
         Scope::Province(p) => {
-            audit(db, &sotay::server::accounts::province_scope(p), "account.put", username)?;
+            audit(db, &sotay_server::accounts::province_scope(p), "account.put", username)?;
             println!("office account {username} can log in at /office for every commune of province {p}");
         }
     }
@@ -350,8 +350,8 @@ fn commune_cmd(data: &Path, cmd: &CommuneCmd) -> anyhow::Result<()> {
 /// A CSV import as the office's pages apply it: (audit action, detail, message) or every
 /// row's error.
 type Importer = fn(
-    &'static sotay::i18n::office::OfficeStrings,
-    &mut sotay::domain::ReferenceData,
+    &'static sotay_server::i18n::office::OfficeStrings,
+    &mut sotay_server::domain::ReferenceData,
     &[u8],
 ) -> Result<(&'static str, String, String), Vec<String>>;
 
@@ -498,7 +498,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Serve(a) => serve(data, a).await,
         Command::Commune(cmd) => commune_cmd(data, cmd),
         Command::Hamlet(HamletCmd::Import { file, commune }) => {
-            import(data, file, commune, sotay::server::office::import_hamlets_into)
+            import(data, file, commune, sotay_server::office::import_hamlets_into)
         }
         Command::Hamlet(HamletCmd::Retire { id, commune: given }) => {
             let db = open(data)?;
@@ -511,7 +511,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Volunteer(VolunteerCmd::Import { file, commune }) => {
-            import(data, file, commune, sotay::server::office::import_volunteers_into)
+            import(data, file, commune, sotay_server::office::import_volunteers_into)
         }
         Command::Admin(AdminCmd::Add(a)) | Command::AddAdmin(a) => admin_add(data, a),
         Command::Admin(AdminCmd::List) => {

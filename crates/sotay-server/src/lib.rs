@@ -1,6 +1,10 @@
-//! The commune server (`sotay-server`): the device API behind axum, on a SQLite store.
+//! The commune server (`sotay-server`): the device API behind axum, on a SQLite store, and
+//! the office's web pages.
 //!
-//! Built only with the `server` feature, and knows nothing of Dioxus. [`router`] builds the
+//! Invariant: this crate depends on `sotay-core` and nothing else of ours, so it cannot
+//! name the app's store, sync or UI; its dependency tree holds no Dioxus, no reqwest and no
+//! SQLCipher (its SQLite is plain and bundled; `tests/it/architecture.rs` checks `cargo
+//! tree`). Every handler reaches the database through [`AppState::blocking`]. [`router`] builds the
 //! whole HTTP surface from an [`AppState`], so tests call it on `127.0.0.1:0` with the real
 //! client. Every response carries the API version (body and `x-sotay-api` header); every
 //! error is an [`ApiError`] that words itself in Vietnamese, logs 5xx and hides internals.
@@ -14,6 +18,8 @@
 //! Database work never runs on the async worker threads: every handler reaches the database
 //! through [`AppState::blocking`], one `spawn_blocking` helper.
 
+pub use sotay_core::{domain, enrol_link, protocol};
+
 pub mod accounts;
 pub mod assign;
 pub mod backup;
@@ -22,6 +28,7 @@ pub mod compat;
 pub mod db;
 pub mod export;
 pub mod folder;
+pub mod i18n;
 pub mod keys;
 pub mod limits;
 pub mod office;
@@ -137,7 +144,7 @@ impl AppState {
 pub struct TaskFailed;
 
 /// The OpenAPI document of the device API, kept in the repository and served as is.
-pub const OPENAPI: &str = include_str!("../../docs/openapi.json");
+pub const OPENAPI: &str = include_str!("../../../docs/openapi.json");
 
 /// The whole HTTP surface.
 pub fn router(state: AppState) -> Router {

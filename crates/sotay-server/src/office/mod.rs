@@ -62,7 +62,7 @@ pub use login::set_lang;
 const COOKIE: &str = "sotay_session";
 /// The login form's own token (login CSRF), before there is a session.
 const LOGIN_COOKIE: &str = "sotay_login";
-const CSS: &str = include_str!("../../../assets/office.css");
+const CSS: &str = include_str!("../../../../assets/office.css");
 
 /// What office pages may load: their stylesheet, and forms posting back here. No script, no
 /// inline style, no frames, nothing from elsewhere. (`img-src` is for the favicon request.)

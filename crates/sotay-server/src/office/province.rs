@@ -12,7 +12,7 @@
 use super::figures::{bar, coverage_table, period, period_form, PeriodQuery, CSV, XLSX};
 use super::*;
 use crate::i18n::province::ProvinceStrings;
-use crate::server::province::ProvinceActivity;
+use crate::province::ProvinceActivity;
 
 /// A request from a logged-in province account.
 pub(super) struct ProvinceOffice {
@@ -50,7 +50,7 @@ fn province_page(o: &ProvinceOffice, current: usize, body: Markup) -> Markup {
         p.title,
         html! {
             header.no-print {
-                strong { "Sổ tay · " (crate::server::province::province_name(&o.province)) }
+                strong { "Sổ tay · " (crate::province::province_name(&o.province)) }
                 nav {
                     @for (i, href) in links.iter().enumerate() {
                         a href=(href) class=[(i == current).then_some("current")] { (p.nav[i]) }

@@ -8,7 +8,7 @@
 
 use std::sync::OnceLock;
 
-const CSV: &str = include_str!("../../data/units/units.csv");
+const CSV: &str = include_str!("../../../data/units/units.csv");
 
 /// One commune-level unit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -483,7 +483,7 @@ mod tests {
     #[cfg(target_os = "linux")]
     fn checks_on_one_thread_reuse_its_memory_instead_of_growing_by_19_mib_each() {
         let out = std::process::Command::new(std::env::current_exe().unwrap())
-            .args(["--exact", "server::accounts::tests::argon2_memory_child", "--nocapture", "--test-threads=1"])
+            .args(["--exact", "accounts::tests::argon2_memory_child", "--nocapture", "--test-threads=1"])
             .env(MEMORY_CHILD, "1")
             .output()
             .unwrap();
