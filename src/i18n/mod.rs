@@ -41,8 +41,7 @@ impl Lang {
     }
 }
 
-/// Number of [`Problem`] variants; `problems` has one message per variant, in order.
-pub const PROBLEMS: usize = 29;
+pub use crate::domain::labels::PROBLEMS;
 
 /// All user-facing text of one language. `{n}` in a template is replaced by a number.
 pub struct Strings {
@@ -128,9 +127,6 @@ pub struct Strings {
     /// the sex (`{n}` the number's sex).
     pub cid_warning_year: &'static str,
     pub cid_warning_sex: &'static str,
-    /// Fields a record has besides the form's: id, version, volunteer, saved_at,
-    /// void_reason, the record as a whole, consent, the body's type.
-    pub field_labels: [&'static str; 8],
     pub choose: &'static str,
     pub other: &'static str,
     pub training_kind: &'static str,
@@ -242,66 +238,6 @@ pub(crate) fn fill(template: &str, n: impl std::fmt::Display) -> String {
 impl Strings {
     pub fn problem(&self, p: Problem) -> &'static str {
         self.problems[p as usize]
-    }
-
-    /// The label of a record's field by its name in [`crate::domain::rules`]; a field
-    /// path it does not know (`b.person.x`) is given as it is.
-    pub fn field_label<'a>(&self, field: &'a str) -> &'a str {
-        match field {
-            "hamlet" => self.hamlet,
-            "date" => self.date,
-            "time" => self.time,
-            "household" => self.household,
-            "people_helped" => self.people_helped,
-            "topics" => self.topics,
-            "notes" => self.notes,
-            "display_name" => self.display_name,
-            "birth_year" => self.birth_year,
-            "sex" => self.sex,
-            "ethnic_group" => self.ethnic_group,
-            "phone" => self.phone,
-            "citizen_id" => self.citizen_id,
-            "outcome" => self.outcome,
-            "failure_reason" => self.failure_reason,
-            "provider" => self.provider,
-            "provider_other" => self.provider_other,
-            "total" => self.attendance_total,
-            "women" => self.attendance_women,
-            "ethnic_minority" => self.attendance_minority,
-            "trainers" => self.trainers,
-            "platform_other" => self.platform_other,
-            "quantity" => self.quantity,
-            "reach" => self.reach,
-            "level_before" => self.level_before,
-            "level_after" => self.level_after,
-            "training_kind" | "kind" => self.training_kind,
-            "platform" => self.platform,
-            "channel" => self.channel,
-            "parent" | "parent_id" => self.belongs_to,
-            "id" => self.field_labels[0],
-            "version" => self.field_labels[1],
-            "volunteer" => self.field_labels[2],
-            "saved_at" => self.field_labels[3],
-            "void_reason" => self.field_labels[4],
-            "record" => self.field_labels[5],
-            "consent" => self.field_labels[6],
-            "type" => self.field_labels[7],
-            other => other,
-        }
-    }
-
-    /// A field's problem as one line naming the field by its label and its name:
-    /// `Năm sinh (birth_year): Năm sinh không hợp lệ …`. The server's rejection reasons.
-    pub fn field_problem(&self, e: &crate::domain::rules::FieldError) -> String {
-        self.field_path_problem(e.field, e.problem)
-    }
-
-    /// As [`Strings::field_problem`], for a field named by its path in a pushed record
-    /// (`b.person.birth_year`): labelled by its last part.
-    pub fn field_path_problem(&self, path: &str, problem: Problem) -> String {
-        let last = path.rsplit('.').next().unwrap_or(path);
-        let last = last.split('[').next().unwrap_or(last);
-        format!("{} ({path}): {}", self.field_label(last), self.problem(problem))
     }
 
     /// A warning about the citizen-ID number typed.

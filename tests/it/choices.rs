@@ -214,7 +214,7 @@ async fn every_choice_of_every_list_keeps_its_code_from_the_form_to_the_office_e
         assert!(n >= 1);
         assert_eq!(activity.outcomes.iter().find(|(o, _)| o == outcome).unwrap().1 as usize, n, "{outcome:?}");
         // "Chưa hoàn thành" is also a total's label: the outcome table's row is the later one.
-        let label = t.app.outcomes[outcome.index()];
+        let label = t.labels.outcomes[outcome.index()];
         if *outcome != Outcome::NotCompleted {
             assert_eq!(count_of(label), n as f64, "{outcome:?} in the XLSX");
         }
@@ -224,12 +224,12 @@ async fn every_choice_of_every_list_keeps_its_code_from_the_form_to_the_office_e
             bodies.iter().filter(|b| matches!(b, Body::SignatureHelp(s) if s.failure_reason == Some(*reason))).count();
         assert!(n >= 1);
         assert_eq!(activity.failure_reasons.iter().find(|(r, _)| r == reason).unwrap().1 as usize, n, "{reason:?}");
-        assert_eq!(count_of(t.app.failure_reasons[reason.index()]), n as f64, "{reason:?} in the XLSX");
+        assert_eq!(count_of(t.labels.failure_reasons[reason.index()]), n as f64, "{reason:?} in the XLSX");
     }
     for channel in Channel::ALL {
         let row = activity.channels.iter().find(|c| c.channel == channel.code()).unwrap();
         assert_eq!(row.activities, 1, "{channel:?}");
-        assert_eq!(count_of(t.app.channels[channel.index()]), 1.0, "{channel:?} in the XLSX");
+        assert_eq!(count_of(t.labels.channels[channel.index()]), 1.0, "{channel:?} in the XLSX");
     }
     let kinds = |k: RecordKind| bodies.iter().filter(|b| b.kind() == k).count() as u32;
     assert_eq!(activity.totals.visits, kinds(RecordKind::Visit));

@@ -13,10 +13,10 @@ use sotay::domain::citizen_id::{CidKey, CitizenId, SealKey};
 use sotay::domain::validate::{CommonForm, Context, Form, OutreachForm, SignatureForm, TrainingForm, VisitForm};
 use sotay::domain::*;
 use sotay::protocol::{Applied, DeviceReport};
+use sotay::store::{Enrolment, Store};
 use sotay_server::compat::PushedHashes;
 use sotay_server::db::{Device, ServerDb};
 use sotay_server::push::read_record;
-use sotay::store::{Enrolment, Store};
 
 use super::common::now;
 use super::sync::{demo_reference, COMMUNE};

@@ -12,11 +12,11 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use sotay::domain::*;
 use sotay::protocol::*;
-use sotay_server::db::ServerDb;
-use sotay_server::{router, AppState};
 use sotay::store::{Filter, OutboxSummary};
 use sotay::sync::engine::BatchSize;
 use sotay::sync::{run_once, Options};
+use sotay_server::db::ServerDb;
+use sotay_server::{router, AppState};
 use uuid::Uuid;
 
 use super::common::*;

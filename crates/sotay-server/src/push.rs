@@ -12,7 +12,6 @@ use serde_json::value::RawValue;
 use uuid::Uuid;
 
 use crate::domain::rules::Problem;
-use crate::i18n::Lang;
 use crate::protocol::{Applied, DeviceReport, RecordResult, WireRecord};
 
 /// A push as the server reads it first: the records still raw.
@@ -68,7 +67,7 @@ pub fn read_record(json: &str) -> Option<PushItem> {
     if path.is_empty() {
         path = "record".into();
     }
-    let reason = Lang::Vi.strings().field_path_problem(&path, Problem::Unreadable);
+    let reason = crate::domain::labels::VI.field_path_problem(&path, Problem::Unreadable);
     Some(PushItem::Refused(RecordResult {
         id: ident.id,
         version: ident.v,

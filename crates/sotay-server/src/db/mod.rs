@@ -867,7 +867,7 @@ fn check_record(r: &WireRecord, reference: &ReferenceData, now: DateTime<Utc>) -
     if problems.is_empty() {
         return Ok(());
     }
-    let t = crate::i18n::Lang::Vi.strings();
+    let t = &crate::domain::labels::VI;
     let fields: Vec<String> = problems.iter().map(|e| t.field_problem(e)).collect();
     Err(format!("{} Hãy sửa rồi gửi lại.", fields.join(" ")))
 }
@@ -884,7 +884,7 @@ fn hash_sealed_id(
     let refused = || {
         let e =
             crate::domain::rules::FieldError { field: "citizen_id", problem: crate::domain::rules::Problem::BadFormat };
-        format!("{} Hãy sửa rồi gửi lại.", crate::i18n::Lang::Vi.strings().field_problem(&e))
+        format!("{} Hãy sửa rồi gửi lại.", crate::domain::labels::VI.field_problem(&e))
     };
     let mut r = r.clone();
     if let Body::SignatureHelp(s) = &mut r.body {

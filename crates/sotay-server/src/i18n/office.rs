@@ -1,11 +1,11 @@
 //! The commune office's web pages, in Vietnamese (default) and English.
 
-use crate::domain::labels::{self, ChoiceLabels};
+use crate::domain::labels::{self, SharedWords};
 
 /// All wording of the office pages in one language.
 pub struct OfficeStrings {
     /// The choice lists' labels the app shows too (outcomes, reasons, channels).
-    pub labels: &'static ChoiceLabels,
+    pub labels: &'static SharedWords,
     /// The province level's pages.
     pub province: &'static super::province::ProvinceStrings,
     pub lang_code: &'static str,
