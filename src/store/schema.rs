@@ -5,6 +5,8 @@
 //! version or the next, never between. `tests/fixtures/schema_v1.sql` is a frozen copy of
 //! what migration 1 made, for the upgrade tests.
 
+use super::*;
+
 pub const MIGRATIONS: &[&str] = &[
     // 1: records, their history and outbox, reference data, drafts, settings.
     r#"
@@ -216,4 +218,46 @@ pub fn subtype_index_v7(body: &crate::domain::Body) -> Option<i64> {
         _ => return None,
     };
     list.iter().position(|c| *c == code).map(|i| i as i64)
+}
+
+/// Brings the schema up to date, one migration per transaction.
+pub(super) fn migrate(conn: &mut Connection) -> Result<()> {
+    let current: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    let latest = schema::MIGRATIONS.len() as i64;
+    if current > latest {
+        return Err(StoreError::TooNew(current));
+    }
+    for (i, sql) in schema::MIGRATIONS.iter().enumerate().skip(current as usize) {
+        let tx = conn.transaction()?;
+        tx.execute_batch(sql)?;
+        after_migration(&tx, i as i64 + 1)?;
+        tx.pragma_update(None, "user_version", i as i64 + 1)?;
+        tx.commit()?;
+    }
+    Ok(())
+}
+
+/// The part of a migration SQL cannot do, in the same transaction.
+pub(super) fn after_migration(tx: &Transaction, version: i64) -> Result<()> {
+    if version == 7 {
+        // Search text of the records' own words, label subtypes and word sketches for the
+        // records saved before them.
+        let rows: Vec<(i64, String)> = tx
+            .prepare("SELECT rowid, body FROM records")?
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<rusqlite::Result<_>>()?;
+        let mut update =
+            tx.prepare("UPDATE records SET search_text = ?, search_sig = ?, subtype = ? WHERE rowid = ?")?;
+        for (rowid, body) in rows {
+            let body: Body = serde_json::from_str(&body)?;
+            let text = own_search_text(&body);
+            update.execute(params![text, word_sketch(&text), schema::subtype_index_v7(&body), rowid])?;
+        }
+    }
+    Ok(())
+}
+
+/// The schema version this build writes.
+pub fn schema_version() -> i64 {
+    schema::MIGRATIONS.len() as i64
 }
