@@ -1,0 +1,318 @@
+//! What devices push and pull: each pushed record checked by the one rule set and applied
+//! in its own savepoint (the sealed ID number opened and hashed, an erasure kept, the
+//! running totals moved), and the change log read after a device's cursor.
+
+use super::*;
+
+impl ServerDb {
+    /// Applies a push from `device`: each record on its own, all in one durable transaction.
+    pub fn apply_push(
+        &self,
+        device: &Device,
+        report: &DeviceReport,
+        records: &[WireRecord],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<RecordResult>> {
+        let items: Vec<PushItem> = records.iter().map(|r| PushItem::Record(Box::new(r.clone()))).collect();
+        self.apply_push_items(device, report, &items, now, PushedHashes::Refused)
+    }
+
+    /// Applies a push read record by record ([`crate::push::read_records`]): a record
+    /// that could not be read keeps its refusal, the others are checked and applied.
+    /// `hashes` is the rule for pushed ID hashes of the device's API version (see `compat`).
+    pub fn apply_push_items(
+        &self,
+        device: &Device,
+        report: &DeviceReport,
+        items: &[PushItem],
+        now: DateTime<Utc>,
+        hashes: PushedHashes,
+    ) -> Result<Vec<RecordResult>> {
+        let mut conn = self.conn();
+        let mut tx = conn.transaction()?;
+        let mut reference: ReferenceData = serde_json::from_str(&tx.query_row(
+            "SELECT reference FROM communes WHERE code = ?",
+            [&device.commune],
+            |r| r.get::<_, String>(0),
+        )?)?;
+        // Records a device made in a hamlet before it was retired still arrive.
+        reference.hamlets.extend(crate::communes::retired_hamlets(&tx, &device.commune)?.into_iter().map(|(h, _)| h));
+        let received = now_ts(now);
+        let mut results = Vec::with_capacity(items.len());
+        let mut totals = Pending::default();
+        let keys = self.keys();
+        let cid_key = keys.cid_key(&device.commune).ok_or(DbError::NoCommune)?;
+        for item in items {
+            let record = match item {
+                PushItem::Record(record) => record,
+                PushItem::Refused(answer) => {
+                    results.push(answer.clone());
+                    continue;
+                }
+            };
+            let checked =
+                check_record(record, &reference, now).and_then(|()| hash_sealed_id(record, &keys, cid_key, hashes));
+            let result = match checked {
+                Err(reason) => RecordResult {
+                    id: record.id,
+                    version: record.version,
+                    result: Applied::Rejected,
+                    reason: Some(reason),
+                },
+                Ok(record) => {
+                    let sp = tx.savepoint()?;
+                    // A savepoint per record: one record's failure cannot undo the others.
+                    let applied = apply_one(&sp, device, &record, &received, &mut totals)?;
+                    sp.commit()?;
+                    applied
+                }
+            };
+            results.push(result);
+        }
+        drop(keys);
+        let changed = totals.settle(&tx, &device.commune)?;
+        log_coverage(&tx, &device.commune, &changed)?;
+        tx.execute(
+            "UPDATE devices SET last_seen = ?, queued = ?, app_version = ? WHERE id = ?",
+            params![received, report.queued, report.app_version, device.id],
+        )?;
+        tx.commit()?;
+        Ok(results)
+    }
+
+    /// Changes after `after` for every device of a commune, oldest first, at most `limit`.
+    pub fn pull(&self, commune: &str, after: i64, limit: usize) -> Result<(Vec<(i64, Change)>, bool)> {
+        self.pull_for(commune, "", after, limit)
+    }
+
+    /// Changes after `after` that one device of the commune receives: those for every
+    /// device and those addressed to it, oldest first, at most `limit`.
+    pub fn pull_for(
+        &self,
+        commune: &str,
+        device: &str,
+        after: i64,
+        limit: usize,
+    ) -> Result<(Vec<(i64, Change)>, bool)> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare_cached(
+            "SELECT seq, change FROM change_log WHERE commune = ? AND seq > ? AND (device IS NULL OR device = ?)
+             ORDER BY seq LIMIT ?",
+        )?;
+        let rows = stmt.query_map(params![commune, after, device, limit as i64 + 1], |r| {
+            Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (seq, json) = row?;
+            out.push((seq, serde_json::from_str(&json)?));
+        }
+        let more = out.len() > limit;
+        out.truncate(limit);
+        Ok((out, more))
+    }
+}
+
+/// Checks a pushed record with the one rule set (`WireRecord::check`); the reason is for
+/// the volunteer, in Vietnamese, names each field at fault and no personal detail.
+pub(super) fn check_record(r: &WireRecord, reference: &ReferenceData, now: DateTime<Utc>) -> Result<(), String> {
+    let problems = r.check(reference, now);
+    if problems.is_empty() {
+        return Ok(());
+    }
+    let t = &crate::domain::labels::VI;
+    let fields: Vec<String> = problems.iter().map(|e| t.field_problem(e)).collect();
+    Err(format!("{} Hãy sửa rồi gửi lại.", fields.join(" ")))
+}
+
+/// A pushed record as the server keeps it: a sealed ID number is opened and replaced by its
+/// hash under the commune's key; the sealed bytes are dropped. A device never hashes for
+/// the commune (it has no key to), so a pushed hash is refused.
+pub(super) fn hash_sealed_id(
+    r: &WireRecord,
+    keys: &ServerKeys,
+    cid_key: &CidKey,
+    hashes: PushedHashes,
+) -> Result<WireRecord, String> {
+    let refused = || {
+        let e =
+            crate::domain::rules::FieldError { field: "citizen_id", problem: crate::domain::rules::Problem::BadFormat };
+        format!("{} Hãy sửa rồi gửi lại.", crate::domain::labels::VI.field_problem(&e))
+    };
+    let mut r = r.clone();
+    if let Body::SignatureHelp(s) = &mut r.body {
+        if let Some(p) = &mut s.person {
+            // A version-1 device hashed under the commune's key it was given (`compat`).
+            if hashes == PushedHashes::CommuneKeyV1 && compat::v1_hash_ok(p, cid_key) {
+                return Ok(r);
+            }
+            if p.cid_hash.is_some() || p.cid_key_id.is_some() {
+                return Err(refused());
+            }
+            if let Some(sealed) = p.cid_sealed.take() {
+                let id = keys.open(&sealed).ok_or_else(refused)?;
+                p.cid_hash = Some(id.hash(cid_key));
+                p.cid_key_id = Some(cid_key.id.clone());
+            }
+        }
+    }
+    Ok(r)
+}
+
+pub(super) fn apply_one(
+    tx: &Connection,
+    device: &Device,
+    r: &WireRecord,
+    received: &str,
+    totals: &mut Pending,
+) -> Result<RecordResult> {
+    let id = r.id.to_string();
+    let existing: Option<(i64, bool, String, bool, Option<String>)> = tx
+        .prepare_cached("SELECT version, voided, device_id, erased, person_key FROM records WHERE id = ?")?
+        .query_row([&id], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?, row.get(4)?)))
+        .optional()?;
+    let result = |result: Applied, reason: Option<&str>| RecordResult {
+        id: r.id,
+        version: r.version,
+        result,
+        reason: reason.map(str::to_owned),
+    };
+    let mut voided = r.voided;
+    if let Some((version, was_voided, owner, ..)) = &existing {
+        if owner != &device.id {
+            return Ok(result(Applied::Rejected, Some("Mã bản ghi trùng với bản ghi của máy khác.")));
+        }
+        if r.version == *version {
+            return Ok(result(Applied::Duplicate, None));
+        }
+        if r.version < *version {
+            return Ok(result(Applied::Stale, None));
+        }
+        // A void always wins: a later version never brings a voided record back.
+        voided |= *was_voided;
+    }
+    // An erasure sticks: whatever a device sends later for an erased record, or a record
+    // new to the server of an erased person made before the erasure, is kept without the
+    // person's details and counts under the key that replaced their hash; every device (the
+    // sender at the pull that follows this push) is told to erase it again. (Records of the
+    // person the office chose not to erase stay as they are.)
+    let mut person_key = r.body.person_key().map(str::to_owned);
+    let erased_key: Option<Option<String>> = match (&existing, &person_key) {
+        (Some((.., true, stored_key)), _) => Some(stored_key.clone()),
+        (Some(_), _) => None,
+        (None, Some(key)) => tx
+            .prepare_cached(
+                "SELECT replaced_by FROM erased_people WHERE commune = ? AND person_key = ? AND erased_at > ?",
+            )?
+            .query_row(params![device.commune, key, now_ts(r.saved_at)], |row| row.get::<_, String>(0))
+            .optional()?
+            .map(Some),
+        _ => None,
+    };
+    let erased = erased_key.is_some();
+    let stripped;
+    let r = match erased_key {
+        Some(key) => {
+            let mut copy = r.clone();
+            copy.body.erase_personal();
+            copy.void_reason = None;
+            person_key = key;
+            log_change(tx, &device.commune, &format!("erase:{id}"), &Change::Erase { id: r.id })?;
+            stripped = copy;
+            &stripped
+        }
+        None => r,
+    };
+    // The totals lose what the stored version counted and gain what this one counts.
+    if existing.is_some() {
+        if let Some(old) = Share::stored(tx, &id)? {
+            totals.add(tx, &device.commune, &old, -1)?;
+        }
+    }
+    let body = serde_json::to_string(&r.body)?;
+    let saved = now_ts(r.saved_at);
+    let occurred = r.occurred_at.format("%Y-%m-%dT%H:%M:%S").to_string();
+    let f = ReportFields::of(&r.body);
+    let new: Option<Share> = tx
+        .prepare_cached(&format!(
+            "INSERT INTO records (id, commune, device_id, kind, hamlet_id, volunteer_id, occurred_at, saved_at,
+            received_at, version, voided, void_reason, body, person_times, signed, person_key,
+            outcome, failure_reason, women, minority, channel, quantity, reach, erased)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24)
+         ON CONFLICT (id) DO UPDATE SET kind = ?4, hamlet_id = ?5, volunteer_id = ?6, occurred_at = ?7,
+            saved_at = ?8, received_at = ?9, version = ?10, voided = ?11, void_reason = ?12, body = ?13,
+            person_times = ?14, signed = ?15, person_key = ?16, outcome = ?17, failure_reason = ?18,
+            women = ?19, minority = ?20, channel = ?21, quantity = ?22, reach = ?23, erased = ?24
+         RETURNING {SHARE_COLUMNS}"
+        ))?
+        .query_row(
+            params![
+        id,
+        device.commune,
+        device.id,
+        r.body.kind().code(),
+        r.hamlet_id,
+        r.volunteer_id,
+        occurred,
+        saved,
+        received,
+        r.version,
+        voided,
+        r.void_reason,
+        body,
+        r.body.person_times(),
+        r.body.signed(),
+        person_key,
+        f.outcome,
+        f.failure_reason,
+        f.women,
+        f.minority,
+        f.channel,
+        f.quantity,
+        f.reach,
+        erased,
+            ],
+            Share::read,
+        )?;
+    if let Some(new) = &new {
+        totals.add(tx, &device.commune, new, 1)?;
+    }
+    tx.prepare_cached(
+        "INSERT OR IGNORE INTO record_history (id, version, device_id, received_at, voided, record) VALUES (?, ?, ?, ?, ?, ?)",
+    )?
+    .execute(params![id, r.version, device.id, received, voided, serde_json::to_string(r)?])?;
+    Ok(result(Applied::Applied, None))
+}
+
+/// The body fields reports count, pulled out into columns.
+#[derive(Default)]
+pub(super) struct ReportFields {
+    outcome: Option<&'static str>,
+    failure_reason: Option<&'static str>,
+    women: u32,
+    minority: u32,
+    channel: Option<&'static str>,
+    quantity: u32,
+    reach: u32,
+}
+
+impl ReportFields {
+    fn of(body: &crate::domain::Body) -> ReportFields {
+        use crate::domain::Body;
+        match body {
+            Body::SignatureHelp(s) => ReportFields {
+                outcome: Some(s.outcome.code()),
+                failure_reason: s.failure_reason.map(|f| f.code()),
+                ..Default::default()
+            },
+            Body::Training(t) => ReportFields { women: t.women, minority: t.ethnic_minority, ..Default::default() },
+            Body::Outreach(o) => ReportFields {
+                channel: Some(o.channel.code()),
+                quantity: o.quantity,
+                reach: o.reach,
+                ..Default::default()
+            },
+            Body::Visit(_) => ReportFields::default(),
+        }
+    }
+}
