@@ -277,7 +277,7 @@ fn check_person(p: &mut Problems, person: &Person, rules: &Rules) {
         p.add("birth_year", Problem::BirthYearRange);
     }
     p.optional_text("ethnic_group", &person.ethnic_group, SHORT_TEXT);
-    if person.phone.as_deref().is_some_and(|ph| super::validate::normalise_phone(ph).as_deref() != Some(ph)) {
+    if person.phone.as_deref().is_some_and(|ph| normalise_phone(ph).as_deref() != Some(ph)) {
         p.add("phone", Problem::BadPhone);
     }
     let hex = |s: &str, len: usize| s.len() == len && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
@@ -330,4 +330,17 @@ pub fn check_stamp(stamp: &Stamp, reference: &ReferenceData, server_now: DateTim
 /// A void reason: optional text, multi-line, as long as notes.
 pub fn check_void_reason(p: &mut Problems, reason: &str) {
     p.text("void_reason", reason, LONG_TEXT, true);
+}
+
+/// Normalises a Vietnamese phone number to `0` and nine digits, or says it is not one.
+pub fn normalise_phone(input: &str) -> Option<String> {
+    let digits: String = input.chars().filter(|c| !matches!(c, ' ' | '.' | '-')).collect();
+    let rest = if let Some(r) = digits.strip_prefix("+84") {
+        r.to_owned()
+    } else if let Some(r) = digits.strip_prefix('0') {
+        r.to_owned()
+    } else {
+        return None;
+    };
+    (rest.len() == 9 && rest.bytes().all(|b| b.is_ascii_digit()) && !rest.starts_with('0')).then(|| format!("0{rest}"))
 }

@@ -15,7 +15,7 @@ use uuid::Uuid;
 use super::citizen_id::{CidKey, CitizenId, CitizenIdError, SealKey};
 use super::record::*;
 use super::reference::ReferenceData;
-pub use super::rules::{FieldError, Problem, MAX_KEY_ID_CHARS};
+pub use super::rules::{normalise_phone, FieldError, Problem, MAX_KEY_ID_CHARS};
 use super::rules::{Problems, Rules};
 
 /// Who/where/when every form shares.
@@ -228,19 +228,6 @@ impl Reader {
         };
         (c.hamlet_id.clone(), at)
     }
-}
-
-/// Normalises a Vietnamese phone number to `0` and nine digits, or says it is not one.
-pub fn normalise_phone(input: &str) -> Option<String> {
-    let digits: String = input.chars().filter(|c| !matches!(c, ' ' | '.' | '-')).collect();
-    let rest = if let Some(r) = digits.strip_prefix("+84") {
-        r.to_owned()
-    } else if let Some(r) = digits.strip_prefix('0') {
-        r.to_owned()
-    } else {
-        return None;
-    };
-    (rest.len() == 9 && rest.bytes().all(|b| b.is_ascii_digit()) && !rest.starts_with('0')).then(|| format!("0{rest}"))
 }
 
 impl Form {
