@@ -21,9 +21,9 @@
 pub use sotay_core::{domain, enrol_link, protocol};
 
 pub mod accounts;
-pub mod assign;
+/// Device assignments and communes keep their tables beside the rest of the database.
+pub use db::{assign, communes};
 pub mod backup;
-pub mod communes;
 pub mod compat;
 pub mod db;
 pub mod export;

@@ -16,7 +16,7 @@ use chrono::{DateTime, Duration, Utc};
 use rusqlite::{params, Connection, OptionalExtension};
 use serde::{Deserialize, Serialize};
 
-use super::db::{code_hash, log_change_for, random_code, DbError, Result, ServerDb};
+use super::{code_hash, log_change_for, random_code, DbError, Result, ServerDb};
 use crate::domain::pin;
 use crate::protocol::Change;
 
@@ -166,7 +166,7 @@ fn log_pin_code(
 
 /// Called by `enrol` in its transaction: the new device gets the volunteers and PIN codes
 /// its enrolment code carried.
-pub(super) fn on_enrol(tx: &Connection, commune: &str, device: &str, code_hash: &str) -> Result<()> {
+pub(crate) fn on_enrol(tx: &Connection, commune: &str, device: &str, code_hash: &str) -> Result<()> {
     let json: String =
         tx.query_row("SELECT volunteers FROM enrol_codes WHERE code_hash = ?", [code_hash], |r| r.get(0))?;
     let planned: Vec<Planned> = serde_json::from_str(&json)?;

@@ -1,4 +1,4 @@
-//! The communes a server keeps: a real one added from the list of units ([`super::units`])
+//! The communes a server keeps: a real one added from the list of units ([`crate::units`])
 //! or by name, the demo commune and its removal with everything in it, the province each
 //! belongs to (the province level groups communes by it), and hamlets retired by the office.
 //!
@@ -12,7 +12,7 @@
 use chrono::{DateTime, Utc};
 use rusqlite::{params, Connection, OptionalExtension};
 
-use super::db::{log_change_for, DbError, Result, ServerDb};
+use super::{log_change_for, DbError, Result, ServerDb};
 use crate::domain::{Commune, Hamlet, ReferenceData};
 use crate::protocol::Change;
 
@@ -50,7 +50,7 @@ pub fn new_reference(code: &str, name: &str, province_name: &str) -> ReferenceDa
         commune: Commune {
             code: code.to_owned(),
             name: name.to_owned(),
-            province: super::units::short_province(province_name).to_owned(),
+            province: crate::units::short_province(province_name).to_owned(),
             target_percent: 50,
             sample: false,
         },
@@ -66,13 +66,13 @@ fn ts(t: DateTime<Utc>) -> String {
 
 /// Gives every commune without a province the one the list of units names for its code
 /// (migration 8). A commune whose code is not in the list keeps an empty province.
-pub(super) fn fill_provinces(tx: &Connection) -> Result<()> {
+pub(crate) fn fill_provinces(tx: &Connection) -> Result<()> {
     let codes: Vec<String> = tx
         .prepare("SELECT code FROM communes WHERE province = ''")?
         .query_map([], |r| r.get(0))?
         .collect::<rusqlite::Result<_>>()?;
     for code in codes {
-        if let Some(u) = super::units::unit(&code) {
+        if let Some(u) = crate::units::unit(&code) {
             tx.execute("UPDATE communes SET province = ? WHERE code = ?", params![u.province_code, code])?;
         }
     }
@@ -243,7 +243,7 @@ impl ServerDb {
 }
 
 /// The commune's retired hamlets with when each was retired, by id.
-pub(super) fn retired_hamlets(conn: &Connection, commune: &str) -> Result<Vec<(Hamlet, String)>> {
+pub(crate) fn retired_hamlets(conn: &Connection, commune: &str) -> Result<Vec<(Hamlet, String)>> {
     let mut stmt =
         conn.prepare_cached("SELECT hamlet, retired_at FROM retired_hamlets WHERE commune = ? ORDER BY id")?;
     let rows = stmt.query_map([commune], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;

@@ -35,7 +35,7 @@ impl ServerDb {
             params![device_id, commune, device_name, token_hash(&token), now_ts(now)],
         )?;
         tx.execute("UPDATE enrol_codes SET used_by = ? WHERE code_hash = ?", params![device_id, hash])?;
-        crate::assign::on_enrol(&tx, &commune, &device_id, &hash)?;
+        super::assign::on_enrol(&tx, &commune, &device_id, &hash)?;
         let reference: String =
             tx.query_row("SELECT reference FROM communes WHERE code = ?", [&commune], |r| r.get(0))?;
         tx.commit()?;

@@ -31,6 +31,8 @@ use crate::protocol::{Applied, Change, DeviceReport, RecordResult, WireRecord};
 use crate::push::PushItem;
 use totals::{log_coverage, Pending, Share, SHARE_COLUMNS};
 
+pub mod assign;
+pub mod communes;
 mod devices;
 mod push;
 mod records;
@@ -181,7 +183,7 @@ impl ServerDb {
                 }
             }
             if i + 1 == PROVINCES_VERSION {
-                crate::communes::fill_provinces(&tx)?;
+                communes::fill_provinces(&tx)?;
             }
             tx.pragma_update(None, "user_version", i as i64 + 1)?;
             tx.commit()?;

@@ -36,7 +36,7 @@ impl ServerDb {
             |r| r.get::<_, String>(0),
         )?)?;
         // Records a device made in a hamlet before it was retired still arrive.
-        reference.hamlets.extend(crate::communes::retired_hamlets(&tx, &device.commune)?.into_iter().map(|(h, _)| h));
+        reference.hamlets.extend(super::communes::retired_hamlets(&tx, &device.commune)?.into_iter().map(|(h, _)| h));
         let received = now_ts(now);
         let mut results = Vec::with_capacity(items.len());
         let mut totals = Pending::default();
