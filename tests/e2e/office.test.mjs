@@ -177,11 +177,11 @@ step('2b. the right password opens coverage: 5 demo hamlets and the commune tota
   // Làng Plei Rơng: 297 adults, 41 signed before; the target is more than 50 %: 149.
   before0 = await coverageRow(PLEI);
   assert.deepEqual(before0, {
-    name: 'Làng Plei Rơng', adults: '297', baseline: '41', helped: '0', signed: '41', percent: '13.8%', stillNeeded: '108',
+    name: 'Làng Plei Rơng', adults: '297', baseline: '41', helped: '0', signed: '41', percent: '13,8%', stillNeeded: '108',
   });
   const total = await cells(office.locator('[data-testid=coverage] tfoot tr[data-hamlet=total]'));
-  assert.deepEqual(total.slice(0, 6), ['Toàn xã', '2.622', '996', '0', '996', '38.0%']);
-  await textIs(office.locator('[data-testid=commune-percent]'), '38.0%');
+  assert.deepEqual(total.slice(0, 6), ['Toàn xã', '2.622', '996', '0', '996', '38,0%']);
+  await textIs(office.locator('[data-testid=commune-percent]'), '38,0%');
 });
 
 // ---------------------------------------------------------------------------------------
@@ -276,7 +276,7 @@ step('6. coverage counts the person helped in Làng Plei Rơng', async () => {
   await nav('Độ bao phủ');
   // 41 before + 1 helped = 42 of 297; 149 needed.
   assert.deepEqual(await coverageRow(PLEI), {
-    ...before0, helped: '1', signed: '42', percent: '14.1%', stillNeeded: '107',
+    ...before0, helped: '1', signed: '42', percent: '14,1%', stillNeeded: '107',
   });
   const total = await cells(office.locator('[data-testid=coverage] tfoot tr[data-hamlet=total]'));
   assert.deepEqual(total.slice(0, 5), ['Toàn xã', '2.622', '996', '1', '997']);
@@ -331,7 +331,7 @@ step('7. a hamlet\'s adult population is changed to 300; coverage follows', asyn
   await nav('Độ bao phủ');
   // 42 of 300; more than 50 % is 151.
   assert.deepEqual(await coverageRow(PLEI), {
-    ...before0, adults: '300', helped: '1', signed: '42', percent: '14.0%', stillNeeded: '109',
+    ...before0, adults: '300', helped: '1', signed: '42', percent: '14,0%', stillNeeded: '109',
   });
   const total = await cells(office.locator('[data-testid=coverage] tfoot tr[data-hamlet=total]'));
   assert.deepEqual(total.slice(0, 5), ['Toàn xã', '2.625', '996', '1', '997']);
@@ -351,7 +351,7 @@ step('7b. a population below those already signed is refused and nothing changes
   await nav('Độ bao phủ');
   const row = await coverageRow(PLEI);
   assert.equal(row.adults, '300');
-  assert.equal(row.percent, '14.0%');
+  assert.equal(row.percent, '14,0%');
   // The audit log has the change made, by whom, and nothing for the one refused.
   await nav('Nhật ký');
   const updates = office.locator('[data-testid=audit] tbody tr').filter({ has: office.locator('td:text-is("hamlet.update")') });
@@ -379,8 +379,9 @@ step('8. coverage.xlsx holds the same figures, with Vietnamese headers and a % f
   assert.equal(ws.getCell('A1').value, 'Tỷ lệ người trưởng thành có chữ ký số — Xã Kon Braih (demo)');
   assert.deepEqual(ws.getRow(4).values.slice(1), [
     'Thôn', 'Dân số trưởng thành', 'Đã có chữ ký trước', 'Được hỗ trợ thành công', 'Có chữ ký số', 'Tỷ lệ',
-    'Còn thiếu để đạt mục tiêu',
+    'Còn thiếu để đạt mục tiêu', 'Mã',
   ]);
+  assert.equal(ws.getCell('A3').value, `Số liệu tính đến ngày ${todayVn()}`, 'the day the figures are as of');
   // Five hamlets in the page's order, then the commune.
   const names = [];
   for (let r = 5; r <= ws.rowCount; r++) names.push(ws.getCell(r, 1).value);
@@ -391,6 +392,7 @@ step('8. coverage.xlsx holds the same figures, with Vietnamese headers and a % f
   const plei = ws.getRow(5 + names.indexOf('Làng Plei Rơng'));
   assert.deepEqual(plei.values.slice(2, 6), [300, 41, 1, 42], 'population, before, helped, signed');
   assert.equal(plei.getCell(7).value, 109, 'still needed');
+  assert.equal(plei.getCell(8).value, 'h-plei', 'the hamlet code last');
   const percent = plei.getCell(6);
   assert.equal(typeof percent.value, 'number', 'the share is a number, not text');
   assert.ok(Math.abs(percent.value - 0.14) < 1e-9, `share ${percent.value}`);
@@ -418,7 +420,7 @@ step('9. activity for the year to date: one signature session, one registered', 
   assert.equal(await activityTotal('Lượt thăm hộ'), '0');
   const outcome = office.locator('[data-testid=outcomes] tbody tr')
     .filter({ has: office.locator('th', { hasText: 'Đã đăng ký chữ ký số' }) });
-  assert.deepEqual(await cells(outcome), ['Đã đăng ký chữ ký số', '1', '100.0%']);
+  assert.deepEqual(await cells(outcome), ['Đã đăng ký chữ ký số', '1', '100,0%']);
   const byHamlet = office.locator('h2:text-is("Theo thôn") + div.scroll table tbody tr')
     .filter({ has: office.locator('th', { hasText: 'Làng Plei Rơng' }) });
   const pleiLine = await cells(byHamlet);
@@ -557,3 +559,10 @@ step('no script errors in the pages', async () => {
   assert.deepEqual(pageErrors, []);
   assert.deepEqual(expectedErrors, [], 'every expected refusal was seen');
 });
+
+/** Today in Vietnam (UTC+7) as dd/mm/yyyy, the day the office's figures are as of. */
+function todayVn() {
+  const d = new Date(Date.now() + 7 * 3600 * 1000);
+  const two = (n) => String(n).padStart(2, '0');
+  return `${two(d.getUTCDate())}/${two(d.getUTCMonth() + 1)}/${d.getUTCFullYear()}`;
+}

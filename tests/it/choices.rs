@@ -238,6 +238,6 @@ async fn every_choice_of_every_list_keeps_its_code_from_the_form_to_the_office_e
     assert_eq!(activity.totals.outreach, kinds(RecordKind::Outreach));
     let csv = String::from_utf8(sotay_server::export::activity_csv(&activity, t).unwrap()).unwrap();
     let total_line = csv.lines().last().unwrap();
-    let expected = sotay_server::export::counts(&activity.totals).map(|n| n.to_string()).join(",");
+    let expected = sotay_server::export::counts(&activity.totals).map(|n| n.to_string()).join(";");
     assert!(total_line.ends_with(&expected), "{total_line} / {expected}");
 }

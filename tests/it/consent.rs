@@ -240,8 +240,8 @@ async fn the_consent_record_prints_who_agreed_to_what_and_when_and_is_erased_wit
         statement.points[3],
         "Người được hỗ trợ (ký, ghi rõ họ tên)",
         "Tình nguyện viên (ký, ghi rõ họ tên)",
-        &consented.meta.occurred_at.format("%H:%M %d/%m/%Y").to_string(),
-        &consented.meta.saved_at.with_timezone(&chrono::Local).format("%H:%M %d/%m/%Y").to_string(),
+        &consented.meta.occurred_at.format("%d/%m/%Y %H:%M").to_string(),
+        &sotay_server::asof::vn_time(consented.meta.saved_at),
     ] {
         assert!(page.contains(&maud::html! { (expected) }.into_string()), "the consent record lacks {expected:?}");
     }

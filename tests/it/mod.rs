@@ -4,6 +4,8 @@
 
 mod architecture;
 #[cfg(feature = "server")]
+mod asof;
+#[cfg(feature = "server")]
 mod audit;
 #[cfg(feature = "server")]
 mod backup;

@@ -44,9 +44,9 @@ const HEADER_MISSING: &str = "Thiếu cột. Dòng đầu phải có: ma, ten, d
 
 /// The real router on 127.0.0.1:0 over a server database in a temp dir, with one office
 /// account for the commune.
-struct Server {
-    url: String,
-    db: Arc<ServerDb>,
+pub(super) struct Server {
+    pub(super) url: String,
+    pub(super) db: Arc<ServerDb>,
     path: PathBuf,
     http: reqwest::Client,
     _dir: tempfile::TempDir,
@@ -60,9 +60,9 @@ impl Drop for Server {
 }
 
 /// A logged-in browser: its session cookie and the CSRF token its pages carry.
-struct Browser {
-    cookie: String,
-    csrf: String,
+pub(super) struct Browser {
+    pub(super) cookie: String,
+    pub(super) csrf: String,
 }
 
 /// Everything an office change could touch, to show that a refused one touched nothing.
@@ -75,7 +75,7 @@ struct Snapshot {
     records: Vec<(Uuid, i64, bool)>,
 }
 
-async fn start(reference: &ReferenceData) -> Server {
+pub(super) async fn start(reference: &ReferenceData) -> Server {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("server.db");
     let db = ServerDb::open(&path).unwrap();
@@ -99,7 +99,7 @@ impl Server {
     }
 
     /// Logs in through the login form and reads the CSRF token off a page, as a browser would.
-    async fn login(&self) -> Browser {
+    pub(super) async fn login(&self) -> Browser {
         let res = self.post_login(USER, PASSWORD).await;
         assert_eq!(res.status(), StatusCode::SEE_OTHER);
         assert_eq!(location(&res), "/office");
@@ -112,7 +112,7 @@ impl Server {
         Browser { cookie, csrf }
     }
 
-    async fn get(&self, path: &str, cookie: Option<&str>) -> Response {
+    pub(super) async fn get(&self, path: &str, cookie: Option<&str>) -> Response {
         let mut req = self.http.get(format!("{}{path}", self.url));
         if let Some(c) = cookie {
             req = req.header(COOKIE, c);
@@ -120,7 +120,7 @@ impl Server {
         req.send().await.unwrap()
     }
 
-    async fn post(&self, path: &str, cookie: Option<&str>, form: &[(&str, &str)]) -> Response {
+    pub(super) async fn post(&self, path: &str, cookie: Option<&str>, form: &[(&str, &str)]) -> Response {
         let mut req = self.http.post(format!("{}{path}", self.url)).form(form);
         if let Some(c) = cookie {
             req = req.header(COOKIE, c);
@@ -177,6 +177,11 @@ impl Server {
     }
 }
 
+/// A share as the Vietnamese pages write it: "38,1%".
+pub(super) fn vn_share(v: f64) -> String {
+    format!("{v:.1}%").replace('.', ",")
+}
+
 fn location(res: &Response) -> &str {
     res.headers().get(LOCATION).and_then(|v| v.to_str().ok()).unwrap_or("")
 }
@@ -201,13 +206,13 @@ fn csrf_in(html: &str) -> String {
 /// seals ID numbers to (from its enrolment) and the commune's hashing key the server uses
 /// (which no device has; the tests take it from the server to know the expected hashes).
 #[derive(Clone)]
-struct TestKey {
+pub(super) struct TestKey {
     seal: SealKey,
     cid: CidKey,
 }
 
 /// A new device of the commune, through the enrolment code flow.
-fn enrol(db: &ServerDb, name: &str) -> (Device, TestKey) {
+pub(super) fn enrol(db: &ServerDb, name: &str) -> (Device, TestKey) {
     let code = db.new_enrol_code(COMMUNE, Duration::hours(1), Utc::now()).unwrap();
     let e = db.enrol(&code, name, Utc::now()).unwrap().expect("a fresh code enrols");
     let device = db.device_by_token(&e.token).unwrap().unwrap();
@@ -235,7 +240,7 @@ fn day(y: i32, m: u32, d: u32) -> NaiveDate {
     NaiveDate::from_ymd_opt(y, m, d).unwrap()
 }
 
-fn wire(id: Uuid, hamlet: &str, volunteer: &str, occurred_at: NaiveDateTime, body: Body) -> WireRecord {
+pub(super) fn wire(id: Uuid, hamlet: &str, volunteer: &str, occurred_at: NaiveDateTime, body: Body) -> WireRecord {
     WireRecord {
         id,
         version: 1,
@@ -249,7 +254,7 @@ fn wire(id: Uuid, hamlet: &str, volunteer: &str, occurred_at: NaiveDateTime, bod
     }
 }
 
-fn signature_body(person: Option<Person>, outcome: Outcome, reason: Option<FailureReason>) -> Body {
+pub(super) fn signature_body(person: Option<Person>, outcome: Outcome, reason: Option<FailureReason>) -> Body {
     Body::SignatureHelp(SignatureHelp {
         consent: person.is_some(),
         person,
@@ -265,7 +270,7 @@ fn signature_body(person: Option<Person>, outcome: Outcome, reason: Option<Failu
 /// A person as the server will keep them: with the hash the server makes under the
 /// commune's key, and the sealed number the device sends (`push` drops the hash, as the
 /// app's sync does).
-fn person(name: &str, cid: Option<&str>, key: &TestKey) -> Person {
+pub(super) fn person(name: &str, cid: Option<&str>, key: &TestKey) -> Person {
     let cid = cid.map(|c| CitizenId::parse(c).unwrap());
     Person {
         display_name: name.into(),
@@ -653,10 +658,10 @@ async fn a_hamlet_edit_is_checked_refused_with_the_reason_or_saved_into_coverage
     // The coverage page shows the new figures.
     let html = server.get("/office", Some(&me.cookie)).await.text().await.unwrap();
     let row = coverage_row(&html, "h-plei");
-    for cell in ["<td>1.200</td>", "<td>150</td>", "<td>2</td>", "<td>152</td>", "12.7%", "<td>449</td>"] {
+    for cell in ["<td>1.200</td>", "<td>150</td>", "<td>2</td>", "<td>152</td>", "12,7%", "<td>449</td>"] {
         assert!(row.contains(cell), "{cell} in {row}");
     }
-    assert!(html.contains(&format!("{:.1}%", report.total.percent)));
+    assert!(html.contains(&vn_share(report.total.percent)));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -966,7 +971,13 @@ fn expected_coverage(model: &Model, r: &ReferenceData) -> CoverageReport {
         sum(|r| r.helped_signed),
         target,
     );
-    CoverageReport { commune: r.commune.clone(), target_percent: target, rows, total }
+    CoverageReport {
+        commune: r.commune.clone(),
+        as_of: sotay_server::asof::vn_day(Utc::now()),
+        target_percent: target,
+        rows,
+        total,
+    }
 }
 
 /// Counts of one group, with the people behind its signature sessions.
@@ -1442,9 +1453,9 @@ async fn the_reports_and_their_xlsx_equal_an_independent_computation_of_the_coun
     let me = server.login().await;
     let cookie = Some(me.cookie.as_str());
     let html = server.get("/office", cookie).await.text().await.unwrap();
-    assert!(html.contains(&format!("data-testid=\"commune-percent\">{:.1}%</strong>", coverage.total.percent)));
+    assert!(html.contains(&format!("data-testid=\"commune-percent\">{}</strong>", vn_share(coverage.total.percent))));
     for row in &coverage.rows {
-        assert!(coverage_row(&html, &row.hamlet_id).contains(&format!("{:.1}%", row.percent)));
+        assert!(coverage_row(&html, &row.hamlet_id).contains(&vn_share(row.percent)));
     }
     let res = server.get("/office/export/coverage.xlsx", cookie).await;
     assert_eq!(res.status(), StatusCode::OK);
@@ -1455,10 +1466,11 @@ async fn the_reports_and_their_xlsx_equal_an_independent_computation_of_the_coun
     check_activity_xlsx(res.bytes().await.unwrap().to_vec(), &activity);
     let csv = server.get("/office/export/coverage.csv", cookie).await.bytes().await.unwrap();
     let csv = std::str::from_utf8(&csv).unwrap();
-    assert!(csv.starts_with("\u{feff}Thôn,Dân số trưởng thành,"), "a BOM so Excel reads the diacritics");
+    assert!(csv.starts_with("\u{feff}Số liệu tính đến ngày "), "a BOM so Excel reads the diacritics, then the day");
+    assert!(csv.contains("\nThôn;Dân số trưởng thành;"), "`;` between cells for Vietnamese Excel");
     let total = &coverage.total;
     assert!(csv.contains(&format!(
-        "Toàn xã,{},{},{},{}",
+        "Toàn xã;{};{};{};{}",
         total.adult_population, total.baseline_signed, total.helped_signed, total.signed
     )));
 }
@@ -1607,7 +1619,14 @@ fn check_activity_xlsx(bytes: Vec<u8>, r: &ActivityReport) {
                 assert_count(&cells, &styles, (row, col), v as u64);
             }
         }
-        assert_eq!(cells.end().map(|(r, _)| r), Some(2 + rows.len() as u32), "{name}: one row each");
+        // One row each, then the commune's total; the code last on each row.
+        let total = 3 + rows.len() as u32;
+        assert_eq!(text(&cells, (total, 0)), "Toàn xã");
+        assert_count(&cells, &styles, (total, 1), r.totals.visits as u64);
+        assert_count(&cells, &styles, (total, 12), r.totals.person_times as u64);
+        assert_eq!(text(&cells, (2, 13)), "Mã");
+        assert_eq!(text(&cells, (3, 13)), rows[0].0, "{name}: the code of the first row");
+        assert_eq!(cells.end().map(|(r, _)| r), Some(total), "{name}: one row each and the total");
     }
 }
 
@@ -1876,6 +1895,7 @@ fn a_server_file_from_before_the_running_totals_gets_them_from_its_records_and_d
          DROP TABLE erased_people; ALTER TABLE records DROP COLUMN erased;
          DROP TABLE device_volunteers; ALTER TABLE change_log DROP COLUMN device;
          ALTER TABLE enrol_codes DROP COLUMN volunteers;
+         DROP TABLE coverage_days;
          DROP TABLE retired_hamlets; ALTER TABLE communes DROP COLUMN province; ALTER TABLE communes DROP COLUMN demo;
          ALTER TABLE accounts DROP COLUMN province; ALTER TABLE accounts DROP COLUMN disabled_at;
          PRAGMA user_version = 3;",

@@ -149,7 +149,7 @@ async fn a_province_account_sees_every_commune_of_its_province_and_no_other() {
     let total = &expected.total;
     assert_eq!(total.adult_population, expected.rows.iter().map(|r| r.adult_population).sum::<u32>());
     assert_eq!(total.helped_signed, 30 + 5);
-    assert!(page.contains(&format!("{:.1}%", total.percent)));
+    assert!(page.contains(&format!("{:.1}%", total.percent).replace('.', ",")));
 
     // A commune's hamlets: its own commune, yes; one of another province, as if it did not exist.
     let (status, page, _) = get(&s, &cookie, "/office/province/c/21034").await;

@@ -56,7 +56,7 @@ fn the_previous_releases_data_folder_opens_migrated_with_its_key_in_the_key_file
     let left: String = raw.query_row("SELECT cid_key FROM communes", [], |r| r.get(0)).unwrap();
     assert_eq!(left, "");
     let version: i64 = raw.query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap();
-    assert_eq!(version, 8);
+    assert_eq!(version, 9);
     drop(raw);
     // Every record with its version, the void, the erasure; the figures agree with the records.
     let versions: Vec<(Uuid, i64, bool)> = db.record_versions(COMMUNE).unwrap();
@@ -64,6 +64,7 @@ fn the_previous_releases_data_folder_opens_migrated_with_its_key_in_the_key_file
     assert!(versions.contains(&(id(3), 2, false)) && versions.contains(&(id(7), 2, true)), "{versions:?}");
     assert!(db.was_erased(COMMUNE, id(5)).unwrap());
     assert!(db.totals_mismatches(COMMUNE).unwrap().is_empty());
+    assert!(db.coverage_log_mismatches(COMMUNE).unwrap().is_empty(), "the coverage log starts from the records");
     // Y Hoa and A Tú (after the edit) in Plei Rơng; a session without an ID and Đinh Thị Mơ
     // (erased, still counted) in Kon Braih.
     assert_eq!((helped(&db, "h-plei"), helped(&db, "h-konbraih")), (2, 2));

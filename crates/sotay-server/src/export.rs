@@ -1,5 +1,7 @@
 //! The reports as files for the deadline: XLSX with Vietnamese headers and number formats,
-//! and CSV (UTF-8 with a byte-order mark, so Excel reads the diacritics). Counts only.
+//! and CSV (UTF-8 with a byte-order mark, so Excel reads the diacritics; `;` between cells
+//! and a decimal comma, as Excel set to Vietnamese opens it). Counts only. Every file says
+//! the day its figures are as of ("Số liệu tính đến ngày", its first line).
 //! An error is worded by the writer that failed, never by its text (which can quote a cell).
 //!
 //! Both are safe to open in Excel: XLSX cells are written as strings and numbers only, never
@@ -7,6 +9,7 @@
 //! `+`, `-`, `@`, a tab or a carriage return, or their full-width forms) gets a `'` in
 //! front, as OWASP's advice on CSV injection says; numbers stay numbers.
 
+use chrono::NaiveDate;
 use rust_xlsxwriter::{Format, Workbook, XlsxError};
 
 use super::province::ProvinceActivity;
@@ -49,6 +52,7 @@ fn coverage_sheet(
     ws.set_name(sheet).map_err(xlsx_error)?;
     ws.write_string(0, 0, format!("{title} — {}", r.commune.name)).map_err(xlsx_error)?;
     ws.write_string(1, 0, format!("{} {}%", t.target_label, r.target_percent)).map_err(xlsx_error)?;
+    ws.write_string(2, 0, as_of(t, r.as_of)).map_err(xlsx_error)?;
     for (c, h) in std::iter::once(first_header).chain(t.coverage_headers.iter().skip(1).copied()).enumerate() {
         ws.write_string_with_format(3, c as u16, h, &bold).map_err(xlsx_error)?;
     }
@@ -63,7 +67,9 @@ fn coverage_sheet(
         }
         ws.write_number_with_format(row, 5, line.percent / 100.0, &pct).map_err(xlsx_error)?;
         ws.write_number_with_format(row, 6, line.still_needed as f64, &int).map_err(xlsx_error)?;
+        ws.write_string(row, 7, &line.hamlet_id).map_err(xlsx_error)?;
     }
+    ws.write_string_with_format(3, 7, code_header(t), &bold).map_err(xlsx_error)?;
     ws.set_column_width(0, 28).map_err(xlsx_error)?;
     for c in 1..7 {
         ws.set_column_width(c, 16).map_err(xlsx_error)?;
@@ -84,6 +90,7 @@ pub fn activity_xlsx(r: &ActivityReport, t: &OfficeStrings) -> Result<Vec<u8>, S
     ws.set_name(t.sheet_activity).map_err(xlsx_error)?;
     ws.write_string(0, 0, format!("{} — {}", t.activity_title, r.commune.name)).map_err(xlsx_error)?;
     ws.write_string(1, 0, &period).map_err(xlsx_error)?;
+    ws.write_string(2, 0, as_of(t, activity_as_of(r))).map_err(xlsx_error)?;
     let mut row = 3u32;
     for (label, value) in t.total_labels.iter().zip(counts(&r.totals)) {
         ws.write_string(row, 0, *label).map_err(xlsx_error)?;
@@ -143,12 +150,21 @@ pub fn activity_xlsx(r: &ActivityReport, t: &OfficeStrings) -> Result<Vec<u8>, S
         for (c, h) in t.total_labels.iter().enumerate() {
             ws.write_string_with_format(2, 1 + c as u16, *h, &bold).map_err(xlsx_error)?;
         }
-        for (i, (_, label, c)) in rows.iter().enumerate() {
+        let code_col = 1 + t.total_labels.len() as u16;
+        ws.write_string_with_format(2, code_col, code_header(t), &bold).map_err(xlsx_error)?;
+        for (i, (id, label, c)) in rows.iter().enumerate() {
             let row = 3 + i as u32;
             ws.write_string(row, 0, label).map_err(xlsx_error)?;
             for (col, v) in counts(c).into_iter().enumerate() {
                 ws.write_number_with_format(row, 1 + col as u16, v as f64, &int).map_err(xlsx_error)?;
             }
+            ws.write_string(row, code_col, id).map_err(xlsx_error)?;
+        }
+        // The commune's total under the rows.
+        let row = 3 + rows.len() as u32;
+        ws.write_string_with_format(row, 0, t.commune_total, &bold).map_err(xlsx_error)?;
+        for (col, v) in counts(&r.totals).into_iter().enumerate() {
+            ws.write_number_with_format(row, 1 + col as u16, v as f64, &int).map_err(xlsx_error)?;
         }
         ws.set_column_width(0, 28).map_err(xlsx_error)?;
     }
@@ -179,7 +195,7 @@ pub fn csv_cell(cell: &str) -> std::borrow::Cow<'_, str> {
     let formula = cell.starts_with(['=', '+', '-', '@', '\t', '\r', '＝', '＋', '－', '＠']);
     let number = {
         let digits = cell.strip_prefix('-').unwrap_or(cell);
-        let mut parts = digits.splitn(2, '.');
+        let mut parts = digits.splitn(2, ['.', ',']);
         let whole = parts.next().unwrap_or("");
         let frac = parts.next();
         !whole.is_empty()
@@ -193,10 +209,17 @@ pub fn csv_cell(cell: &str) -> std::borrow::Cow<'_, str> {
     }
 }
 
+/// A share with one decimal and a decimal comma ("38,1"), as Vietnamese Excel reads it.
+pub fn decimal(v: f64) -> String {
+    format!("{v:.1}").replace('.', ",")
+}
+
+/// Rows as CSV for Vietnamese Excel: UTF-8 with a byte-order mark, `;` between cells (the
+/// list separator where the comma is the decimal mark), shares with a decimal comma.
 fn csv_bytes(rows: Vec<Vec<String>>) -> Result<Vec<u8>, String> {
     let mut out = "\u{feff}".as_bytes().to_vec();
     {
-        let mut w = csv::Writer::from_writer(&mut out);
+        let mut w = csv::WriterBuilder::new().delimiter(b';').flexible(true).from_writer(&mut out);
         for r in rows {
             w.write_record(r.iter().map(|c| csv_cell(c).into_owned())).map_err(csv_error)?;
         }
@@ -205,8 +228,21 @@ fn csv_bytes(rows: Vec<Vec<String>>) -> Result<Vec<u8>, String> {
     Ok(out)
 }
 
+/// "Số liệu tính đến ngày dd/mm/yyyy", the first line of every export.
+pub fn as_of(t: &OfficeStrings, day: NaiveDate) -> String {
+    format!("{} {}", crate::i18n::report::for_office(t).as_of, day.format("%d/%m/%Y"))
+}
+
+/// The day an activity report's figures are as of: its last day, or today if that is later.
+pub fn activity_as_of(r: &ActivityReport) -> NaiveDate {
+    r.to.min(super::asof::vn_day(chrono::Utc::now()))
+}
+
 pub fn coverage_csv(r: &CoverageReport, t: &OfficeStrings) -> Result<Vec<u8>, String> {
-    let mut rows = vec![t.coverage_headers.iter().map(|h| h.to_string()).collect::<Vec<_>>()];
+    let mut rows = vec![vec![as_of(t, r.as_of)]];
+    let mut header: Vec<String> = t.coverage_headers.iter().map(|h| h.to_string()).collect();
+    header.push(code_header(t).to_owned());
+    rows.push(header);
     let last = r.rows.len();
     for (i, l) in r.rows.iter().chain(std::iter::once(&r.total)).enumerate() {
         rows.push(vec![
@@ -215,20 +251,39 @@ pub fn coverage_csv(r: &CoverageReport, t: &OfficeStrings) -> Result<Vec<u8>, St
             l.baseline_signed.to_string(),
             l.helped_signed.to_string(),
             l.signed.to_string(),
-            format!("{:.1}", l.percent),
+            decimal(l.percent),
             l.still_needed.to_string(),
+            l.hamlet_id.clone(),
         ]);
     }
     csv_bytes(rows)
 }
 
+/// The header of the code column, last in every table of an export ("Mã").
+fn code_header(t: &OfficeStrings) -> &'static str {
+    if t.lang_code == "vi" {
+        "Mã"
+    } else {
+        "Code"
+    }
+}
+
 pub fn activity_csv(r: &ActivityReport, t: &OfficeStrings) -> Result<Vec<u8>, String> {
     let mut header = vec![t.hamlet_header.to_owned()];
     header.extend(t.total_labels.iter().map(|s| s.to_string()));
-    let mut rows = vec![header];
-    for (_, label, c) in &r.by_hamlet {
+    header.push(code_header(t).to_owned());
+    let mut rows = vec![vec![as_of(t, activity_as_of(r))]];
+    // Why sessions were not completed, then the hamlets with the commune's total last.
+    rows.push(vec![t.reasons_heading.to_owned(), t.count_header.to_owned()]);
+    for (f, n) in &r.failure_reasons {
+        rows.push(vec![t.labels.failure_reasons[f.index()].to_owned(), n.to_string()]);
+    }
+    rows.push(vec![t.commune_total.to_owned(), r.totals.not_completed.to_string()]);
+    rows.push(header);
+    for (id, label, c) in &r.by_hamlet {
         let mut row = vec![label.clone()];
         row.extend(counts(c).iter().map(|v| v.to_string()));
+        row.push(id.clone());
         rows.push(row);
     }
     let mut total = vec![t.commune_total.to_owned()];
@@ -241,7 +296,8 @@ pub fn activity_csv(r: &ActivityReport, t: &OfficeStrings) -> Result<Vec<u8>, St
 pub fn province_coverage_csv(r: &CoverageReport, t: &OfficeStrings) -> Result<Vec<u8>, String> {
     let mut header = vec![t.province.commune_header.to_owned()];
     header.extend(t.coverage_headers.iter().skip(1).map(|h| h.to_string()));
-    let mut rows = vec![header];
+    header.push(code_header(t).to_owned());
+    let mut rows = vec![vec![as_of(t, r.as_of)], header];
     let last = r.rows.len();
     for (i, l) in r.rows.iter().chain(std::iter::once(&r.total)).enumerate() {
         rows.push(vec![
@@ -250,8 +306,9 @@ pub fn province_coverage_csv(r: &CoverageReport, t: &OfficeStrings) -> Result<Ve
             l.baseline_signed.to_string(),
             l.helped_signed.to_string(),
             l.signed.to_string(),
-            format!("{:.1}", l.percent),
+            decimal(l.percent),
             l.still_needed.to_string(),
+            l.hamlet_id.clone(),
         ]);
     }
     csv_bytes(rows)
@@ -267,6 +324,7 @@ pub fn province_activity_xlsx(a: &ProvinceActivity, t: &OfficeStrings) -> Result
     ws.write_string(0, 0, format!("{} — {}", t.province.activity_title, a.province_name)).map_err(xlsx_error)?;
     let period = format!("{} {} – {}", t.period, a.from.format("%d/%m/%Y"), a.to.format("%d/%m/%Y"));
     ws.write_string(1, 0, &period).map_err(xlsx_error)?;
+    ws.write_string(2, 0, as_of(t, a.to.min(super::asof::vn_day(chrono::Utc::now())))).map_err(xlsx_error)?;
     ws.write_string_with_format(3, 0, t.province.commune_header, &bold).map_err(xlsx_error)?;
     for (c, h) in t.total_labels.iter().enumerate() {
         ws.write_string_with_format(3, 1 + c as u16, *h, &bold).map_err(xlsx_error)?;
@@ -286,11 +344,15 @@ pub fn province_activity_xlsx(a: &ProvinceActivity, t: &OfficeStrings) -> Result
 pub fn province_activity_csv(a: &ProvinceActivity, t: &OfficeStrings) -> Result<Vec<u8>, String> {
     let mut header = vec![t.province.commune_header.to_owned()];
     header.extend(t.total_labels.iter().map(|s| s.to_string()));
-    let mut rows = vec![header];
+    header.push(code_header(t).to_owned());
+    let mut rows = vec![vec![as_of(t, a.to.min(super::asof::vn_day(chrono::Utc::now())))], header];
     let total = (String::new(), t.province.province_total.to_owned(), a.total.clone());
-    for (_, name, c) in a.rows.iter().chain(std::iter::once(&total)) {
+    for (code, name, c) in a.rows.iter().chain(std::iter::once(&total)) {
         let mut row = vec![name.clone()];
         row.extend(counts(c).iter().map(|v| v.to_string()));
+        if !code.is_empty() {
+            row.push(code.clone());
+        }
         rows.push(row);
     }
     csv_bytes(rows)

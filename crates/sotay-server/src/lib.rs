@@ -21,6 +21,7 @@
 pub use sotay_core::{domain, enrol_link, protocol};
 
 pub mod accounts;
+pub mod asof;
 /// Device assignments and communes keep their tables beside the rest of the database.
 pub use db::{assign, communes};
 pub mod backup;

@@ -64,9 +64,19 @@ impl ServerDb {
     /// province's total: a [`CoverageReport`] whose rows are communes (`hamlet_id` is the
     /// commune's code) and whose `commune` is the province.
     pub fn province_coverage(&self, province: &str) -> Result<CoverageReport> {
+        self.province_coverage_as_of(province, None)
+    }
+
+    /// [`ServerDb::province_coverage`] as the communes knew it at the end of `day` (see
+    /// `asof`), or today with `None`.
+    pub fn province_coverage_as_of(&self, province: &str, day: Option<NaiveDate>) -> Result<CoverageReport> {
         let mut rows = Vec::new();
+        let as_of = day.unwrap_or_else(|| super::asof::vn_day(Utc::now()));
         for c in self.commune_list(Some(province))? {
-            let r = self.coverage_report(&c.code)?;
+            let r = match day {
+                Some(day) => self.coverage_report_as_of(&c.code, day)?,
+                None => self.coverage_report(&c.code)?,
+            };
             let mut line = r.total;
             line.hamlet_id = c.code;
             line.name = r.commune.name;
@@ -103,7 +113,7 @@ impl ServerDb {
             target_percent: PROVINCE_TARGET,
             sample: false,
         };
-        Ok(CoverageReport { commune, target_percent: PROVINCE_TARGET, rows, total })
+        Ok(CoverageReport { commune, as_of, target_percent: PROVINCE_TARGET, rows, total })
     }
 
     /// Activity of every commune of the province with business time in `[from, to]`.

@@ -58,6 +58,8 @@ impl CoverageRow {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct CoverageReport {
     pub commune: Commune,
+    /// The day the figures are as of ("Số liệu tính đến ngày"), Vietnam time (see `asof`).
+    pub as_of: NaiveDate,
     pub target_percent: u32,
     /// Hamlets, most still needed first.
     pub rows: Vec<CoverageRow>,
@@ -131,33 +133,44 @@ impl ServerDb {
     pub fn coverage_report(&self, commune: &str) -> Result<CoverageReport> {
         let reference = reference(self, commune)?;
         let helped = helped_by_hamlet(&self.conn(), commune)?;
-        let target = reference.commune.target_percent;
-        let mut rows: Vec<CoverageRow> = reference
-            .hamlets
-            .iter()
-            .map(|h| {
-                let c = Coverage {
-                    adult_population: h.adult_population,
-                    baseline_signed: h.baseline_signed,
-                    helped_signed: helped.get(&h.id).copied().unwrap_or(0),
-                    target_percent: target,
-                };
-                CoverageRow::new(&h.id, &h.name, c)
-            })
-            .collect();
-        rows.sort_by(|a, b| b.still_needed.cmp(&a.still_needed).then(a.percent.total_cmp(&b.percent)));
-        // The commune: sums of the hamlets (each person is in exactly one hamlet), each
-        // hamlet already capped at its population, so the total agrees with its rows.
-        let total = Coverage {
-            adult_population: rows.iter().map(|r| r.adult_population).sum(),
-            baseline_signed: rows.iter().map(|r| r.baseline_signed).sum(),
-            helped_signed: rows.iter().map(|r| r.signed - r.baseline_signed.min(r.signed)).sum(),
-            target_percent: target,
-        };
-        let total = CoverageRow::new("", &reference.commune.name, total);
-        Ok(CoverageReport { commune: reference.commune, target_percent: target, rows, total })
+        Ok(coverage_of(reference, &helped, crate::asof::vn_day(chrono::Utc::now())))
     }
+}
 
+/// The coverage report of a commune's hamlets given the people helped in each.
+pub(super) fn coverage_of(
+    reference: ReferenceData,
+    helped: &BTreeMap<String, u32>,
+    as_of: NaiveDate,
+) -> CoverageReport {
+    let target = reference.commune.target_percent;
+    let mut rows: Vec<CoverageRow> = reference
+        .hamlets
+        .iter()
+        .map(|h| {
+            let c = Coverage {
+                adult_population: h.adult_population,
+                baseline_signed: h.baseline_signed,
+                helped_signed: helped.get(&h.id).copied().unwrap_or(0),
+                target_percent: target,
+            };
+            CoverageRow::new(&h.id, &h.name, c)
+        })
+        .collect();
+    rows.sort_by(|a, b| b.still_needed.cmp(&a.still_needed).then(a.percent.total_cmp(&b.percent)));
+    // The commune: sums of the hamlets (each person is in exactly one hamlet), each
+    // hamlet already capped at its population, so the total agrees with its rows.
+    let total = Coverage {
+        adult_population: rows.iter().map(|r| r.adult_population).sum(),
+        baseline_signed: rows.iter().map(|r| r.baseline_signed).sum(),
+        helped_signed: rows.iter().map(|r| r.signed - r.baseline_signed.min(r.signed)).sum(),
+        target_percent: target,
+    };
+    let total = CoverageRow::new("", &reference.commune.name, total);
+    CoverageReport { commune: reference.commune, as_of, target_percent: target, rows, total }
+}
+
+impl ServerDb {
     /// Activity with business time in `[from, to]` (days, inclusive), from the running totals.
     pub fn activity_report(&self, commune: &str, from: NaiveDate, to: NaiveDate) -> Result<ActivityReport> {
         if to < from {

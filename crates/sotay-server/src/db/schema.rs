@@ -304,4 +304,7 @@ pub(super) const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (commune, id)
     ) STRICT, WITHOUT ROWID;
 "#,
+    // 9: coverage as of a day (`asof`): each change of a hamlet's figure, on the day the
+    // server made it.
+    crate::asof::MIGRATION,
 ];

@@ -4,3 +4,4 @@
 
 pub mod office;
 pub mod province;
+pub mod report;

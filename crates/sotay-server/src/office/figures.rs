@@ -2,6 +2,7 @@
 //! view and the XLSX/CSV exports (counts only, never names).
 
 use super::*;
+use crate::i18n::report::for_office as report_words;
 
 pub(super) fn coverage_table(t: &OfficeStrings, r: &CoverageReport) -> Markup {
     html! {
@@ -13,7 +14,7 @@ pub(super) fn coverage_table(t: &OfficeStrings, r: &CoverageReport) -> Markup {
                         th scope="row" { (row.name) }
                         td { (num(row.adult_population)) } td { (num(row.baseline_signed)) }
                         td { (num(row.helped_signed)) } td { (num(row.signed)) }
-                        td.pct { (format!("{:.1}%", row.percent)) }
+                        td.pct { (share(t, row.percent)) }
                         td { @if row.reached { (t.reached) " ✓" } @else { (num(row.still_needed)) } }
                         td.bar-cell { (bar(row.percent, r.target_percent)) }
                     }
@@ -24,7 +25,7 @@ pub(super) fn coverage_table(t: &OfficeStrings, r: &CoverageReport) -> Markup {
                     th scope="row" { (t.commune_total) }
                     td { (num(r.total.adult_population)) } td { (num(r.total.baseline_signed)) }
                     td { (num(r.total.helped_signed)) } td { (num(r.total.signed)) }
-                    td.pct { (format!("{:.1}%", r.total.percent)) }
+                    td.pct { (share(t, r.total.percent)) }
                     td { @if r.total.reached { (t.reached) " ✓" } @else { (num(r.total.still_needed)) } }
                     td.bar-cell { (bar(r.total.percent, r.target_percent)) }
                 }
@@ -46,40 +47,84 @@ pub(super) fn bar(percent: f64, target: u32) -> Markup {
     }
 }
 
-pub(super) async fn coverage_page(State(state): State<AppState>, o: Office) -> Result<Markup, Refusal> {
-    let commune = o.session.commune.clone();
-    let r = state.blocking(move |db| db.coverage_report(&commune)).await??;
+pub(super) async fn coverage_page(
+    State(state): State<AppState>,
+    o: Office,
+    Params(q): Params<PeriodQuery>,
+) -> Result<Markup, Refusal> {
     let t = o.t;
+    let day = as_of(&q).map_err(|_| Refusal::Page(StatusCode::BAD_REQUEST, message_page(t, t.bad_dates)))?;
+    let commune = o.session.commune.clone();
+    let r = state.blocking(move |db| db.coverage_report_as_of(&commune, day)).await??;
+    let query = format!("date={}", r.as_of.format("%Y-%m-%d"));
     Ok(page(
         &o,
         0,
         html! {
             h1 { (t.coverage_title) " — " (r.commune.name) }
+            (as_of_line(t, r.as_of))
             p.lead { (t.target_label) " " strong { (r.target_percent) "%" } " · " (t.commune_total) ": "
-                strong data-testid="commune-percent" { (format!("{:.1}%", r.total.percent)) } }
+                strong data-testid="commune-percent" { (share(t, r.total.percent)) } }
+            (as_of_form(t, "/office", r.as_of))
             (coverage_table(t, &r))
             p.hint { (t.counting_rule) }
             p.no-print {
-                (t.export) ": " a href="/office/export/coverage.xlsx" data-testid="coverage-xlsx" { "XLSX" } " · "
-                a href="/office/export/coverage.csv" { "CSV" } " · " a href="/office/print" { (t.print) }
+                (t.export) ": " a href={ "/office/export/coverage.xlsx?" (query) } data-testid="coverage-xlsx" { "XLSX" } " · "
+                a href={ "/office/export/coverage.csv?" (query) } { "CSV" } " · "
+                a href={ "/office/print?to=" (r.as_of.format("%Y-%m-%d")) } { (t.print) }
             }
         },
     ))
+}
+
+/// "Số liệu tính đến ngày dd/mm/yyyy": on every page, print and export of figures.
+pub(super) fn as_of_line(t: &OfficeStrings, day: NaiveDate) -> Markup {
+    html! { p.as-of data-testid="as-of" { (report_words(t).as_of) " " (day.format("%d/%m/%Y")) } }
+}
+
+/// The day field of the coverage page (province's too), with the 15/11 and 20/11 presets.
+pub(super) fn as_of_form(t: &OfficeStrings, action: &str, day: NaiveDate) -> Markup {
+    let w = report_words(t);
+    html! {
+        form.period.no-print method="get" action=(action) {
+            label { (w.as_of_field) " " input type="date" name="date" value=(day.format("%Y-%m-%d")); }
+            button type="submit" { (t.show) }
+        }
+        p.presets.no-print {
+            @for (key, label) in ["unit", "commune"].iter().zip(w.as_of_presets) {
+                a href={ (action) "?preset=" (key) } data-testid={ "as-of-" (key) } { (label) } " "
+            }
+            a href=(action) { (w.today) }
+        }
+    }
+}
+
+/// The day coverage is shown as of: `date`, else the end of a preset period (15/11 or
+/// 20/11), else today; `Err` for a day that does not parse or falls outside 2000–2100.
+pub(super) fn as_of(q: &PeriodQuery) -> Result<NaiveDate, ()> {
+    let today = crate::asof::vn_day(Utc::now());
+    match (q.date.as_deref().map(str::trim), &q.preset) {
+        (Some(d), _) if !d.is_empty() => parse_day(d).ok_or(()),
+        (_, Some(_)) => period(q).map(|(_, to)| to.min(today)),
+        _ => Ok(today),
+    }
 }
 
 // ---- activity ---------------------------------------------------------------------------
 
 #[derive(Deserialize, Default)]
 pub(super) struct PeriodQuery {
-    from: Option<String>,
-    to: Option<String>,
-    preset: Option<String>,
+    pub(super) from: Option<String>,
+    pub(super) to: Option<String>,
+    pub(super) preset: Option<String>,
+    /// The day coverage is as of (coverage page and exports).
+    pub(super) date: Option<String>,
 }
 
 /// The period asked for, or this month; `Err` for dates that do not parse, fall outside
 /// 2000–2100 or are reversed.
 pub(super) fn period(q: &PeriodQuery) -> Result<(NaiveDate, NaiveDate), ()> {
-    let today = Local::now().date_naive();
+    let today = crate::asof::vn_day(Utc::now());
     let year_start = NaiveDate::from_ymd_opt(today.year(), 1, 1).ok_or(())?;
     let month_start = NaiveDate::from_ymd_opt(today.year(), today.month(), 1).ok_or(())?;
     let (from, to) = match q.preset.as_deref() {
@@ -116,11 +161,20 @@ pub(super) fn period_form(t: &OfficeStrings, from: NaiveDate, to: NaiveDate) -> 
     }
 }
 
-pub(super) fn pct(n: u32, of: u32) -> String {
+pub(super) fn pct(t: &OfficeStrings, n: u32, of: u32) -> String {
     if of == 0 {
         "—".into()
     } else {
-        format!("{:.1}%", 100.0 * n as f64 / of as f64)
+        share(t, 100.0 * n as f64 / of as f64)
+    }
+}
+
+/// A share as the page's language writes it: "38,1%" in Vietnamese, "38.1%" in English.
+pub(super) fn share(t: &OfficeStrings, v: f64) -> String {
+    if t.lang_code == "vi" {
+        format!("{}%", export::decimal(v))
+    } else {
+        format!("{v:.1}%")
     }
 }
 
@@ -136,12 +190,14 @@ pub(super) fn activity_body(t: &OfficeStrings, r: &ActivityReport) -> Markup {
             table.report data-testid="outcomes" {
                 caption { (t.outcomes_heading) }
                 thead { tr { th {} th { (t.count_header) } th { (t.share_header) } } }
-                tbody { @for (o, n) in &r.outcomes { tr { th scope="row" { (t.labels.outcomes[o.index()]) } td { (num(*n)) } td { (pct(*n, r.totals.signature_sessions)) } } } }
+                tbody { @for (o, n) in &r.outcomes { tr { th scope="row" { (t.labels.outcomes[o.index()]) } td { (num(*n)) } td { (pct(t, *n, r.totals.signature_sessions)) } } } }
+                tfoot { tr { th scope="row" { (t.commune_total) } td { (num(r.totals.signature_sessions)) } td {} } }
             }
             table.report data-testid="reasons" {
                 caption { (t.reasons_heading) }
                 thead { tr { th {} th { (t.count_header) } th { (t.share_header) } } }
-                tbody { @for (f, n) in &r.failure_reasons { tr { th scope="row" { (t.labels.failure_reasons[f.index()]) } td { (num(*n)) } td { (pct(*n, r.totals.not_completed)) } } } }
+                tbody { @for (f, n) in &r.failure_reasons { tr { th scope="row" { (t.labels.failure_reasons[f.index()]) } td { (num(*n)) } td { (pct(t, *n, r.totals.not_completed)) } } } }
+                tfoot { tr { th scope="row" { (t.commune_total) } td { (num(r.totals.not_completed)) } td {} } }
             }
         }
         table.report data-testid="channels" {
@@ -153,6 +209,12 @@ pub(super) fn activity_body(t: &OfficeStrings, r: &ActivityReport) -> Markup {
                         th scope="row" { (crate::domain::Channel::from_code(&ch.channel).map(|c| t.labels.channels[c.index()]).unwrap_or(&ch.channel)) }
                         td { (num(ch.activities)) } td { (ch.quantity) } td { (ch.reach) }
                     }
+                }
+            }
+            tfoot {
+                tr {
+                    th scope="row" { (t.commune_total) } td { (num(r.totals.outreach)) }
+                    td { (r.channels.iter().map(|c| c.quantity).sum::<u64>()) } td { (r.channels.iter().map(|c| c.reach).sum::<u64>()) }
                 }
             }
         }
@@ -178,6 +240,7 @@ pub(super) fn activity_body(t: &OfficeStrings, r: &ActivityReport) -> Markup {
                 table.report.wide {
                     thead { tr { th { (first) } @for h in t.total_labels { th { (h) } } } }
                     tbody { @for (_, name, c) in rows { tr { th scope="row" { (name) } @for v in export::counts(c) { td { (num(v)) } } } } }
+                    tfoot { tr data-total="" { th scope="row" { (t.commune_total) } @for v in export::counts(&r.totals) { td { (num(v)) } } } }
                 }
             }
         }
@@ -207,6 +270,7 @@ pub(super) async fn activity_page(
         html! {
             h1 { (t.activity_title) " — " (r.commune.name) }
             p.lead { (t.period) " " (from.format("%d/%m/%Y")) " – " (to.format("%d/%m/%Y")) }
+            (as_of_line(t, to.min(crate::asof::vn_day(Utc::now()))))
             (period_form(t, from, to))
             p.no-print {
                 (t.export) ": " a href={ "/office/export/activity.xlsx?" (query) } data-testid="activity-xlsx" { "XLSX" } " · "
@@ -227,9 +291,11 @@ pub(super) async fn print_page(
     let t = o.t;
     let (from, to) = period(&q).map_err(|_| Refusal::Page(StatusCode::BAD_REQUEST, message_page(t, t.bad_dates)))?;
     let commune = o.session.commune.clone();
+    // Coverage as of the period's last day, so a report for 20/11 printed later says what
+    // it said on 20/11.
     let (cov, act) = state
         .blocking(move |db| {
-            Ok::<_, db::DbError>((db.coverage_report(&commune)?, db.activity_report(&commune, from, to)?))
+            Ok::<_, db::DbError>((db.coverage_report_as_of(&commune, to)?, db.activity_report(&commune, from, to)?))
         })
         .await??;
     Ok(bare(
@@ -237,8 +303,9 @@ pub(super) async fn print_page(
         t.title,
         html! {
             main.print {
-                p.hint { (t.generated) " " (Local::now().format("%H:%M %d/%m/%Y")) " · " (o.session.username) }
+                p.hint { (t.generated) " " (crate::asof::vn_time(Utc::now())) " · " (o.session.username) }
                 h1 { (t.coverage_title) " — " (cov.commune.name) }
+                (as_of_line(t, cov.as_of))
                 p { (t.target_label) " " (cov.target_percent) "%" }
                 (coverage_table(t, &cov))
                 p.hint { (t.counting_rule) }
@@ -269,14 +336,15 @@ pub(super) async fn export_file(
     } else {
         None
     };
+    let day = as_of(&q).map_err(|_| Refusal::Page(StatusCode::BAD_REQUEST, message_page(t, t.bad_dates)))?;
     let (session, name) = (o.session.clone(), file.clone());
     // The report and the file are made on the blocking threads too: a big commune's XLSX
     // takes a while.
     let made = state
         .blocking(move |db| {
             let bytes = match (name.as_str(), period) {
-                ("coverage.xlsx", _) => export::coverage_xlsx(&db.coverage_report(&session.commune)?, t),
-                ("coverage.csv", _) => export::coverage_csv(&db.coverage_report(&session.commune)?, t),
+                ("coverage.xlsx", _) => export::coverage_xlsx(&db.coverage_report_as_of(&session.commune, day)?, t),
+                ("coverage.csv", _) => export::coverage_csv(&db.coverage_report_as_of(&session.commune, day)?, t),
                 ("activity.xlsx", Some((from, to))) => {
                     export::activity_xlsx(&db.activity_report(&session.commune, from, to)?, t)
                 }

@@ -347,8 +347,9 @@ fn notice_ok(message: &str) -> Markup {
 }
 
 /// A time as the office reads it (local, `HH:MM dd/mm/yyyy`).
+/// A moment as the office reads it: "dd/mm/yyyy HH:MM", Vietnam time.
 fn local_time(t: chrono::DateTime<Utc>) -> String {
-    t.with_timezone(&Local).format("%H:%M %d/%m/%Y").to_string()
+    crate::asof::vn_time(t)
 }
 
 async fn audit_page(State(state): State<AppState>, o: Office) -> Result<Markup, Refusal> {

@@ -9,7 +9,9 @@
 //! before anything is read, and one of another province is answered as a commune that does
 //! not exist (404), so addresses typed by hand show nothing of other provinces.
 
-use super::figures::{bar, coverage_table, period, period_form, PeriodQuery, CSV, XLSX};
+use super::figures::{
+    as_of, as_of_form, as_of_line, bar, coverage_table, period, period_form, share, PeriodQuery, CSV, XLSX,
+};
 use super::*;
 use crate::i18n::province::ProvinceStrings;
 use crate::province::ProvinceActivity;
@@ -80,11 +82,11 @@ fn communes_table(t: &OfficeStrings, r: &CoverageReport, links: bool) -> Markup 
                 @for row in &r.rows {
                     tr data-commune=(row.hamlet_id) {
                         th scope="row" {
-                            @if links { a href={ "/office/province/c/" (row.hamlet_id) } { (row.name) } } @else { (row.name) }
+                            @if links { a href={ "/office/province/c/" (row.hamlet_id) "?date=" (r.as_of.format("%Y-%m-%d")) } { (row.name) } } @else { (row.name) }
                         }
                         td { (num(row.adult_population)) } td { (num(row.baseline_signed)) }
                         td { (num(row.helped_signed)) } td { (num(row.signed)) }
-                        td.pct { (format!("{:.1}%", row.percent)) }
+                        td.pct { (share(t, row.percent)) }
                         td { @if row.reached { (t.reached) " ✓" } @else { (num(row.still_needed)) } }
                         td.bar-cell { (bar(row.percent, r.target_percent)) }
                     }
@@ -95,7 +97,7 @@ fn communes_table(t: &OfficeStrings, r: &CoverageReport, links: bool) -> Markup 
                     th scope="row" { (p.province_total) }
                     td { (num(r.total.adult_population)) } td { (num(r.total.baseline_signed)) }
                     td { (num(r.total.helped_signed)) } td { (num(r.total.signed)) }
-                    td.pct { (format!("{:.1}%", r.total.percent)) }
+                    td.pct { (share(t, r.total.percent)) }
                     td { @if r.total.reached { (t.reached) " ✓" } @else { (num(r.total.still_needed)) } }
                     td.bar-cell { (bar(r.total.percent, r.target_percent)) }
                 }
@@ -107,23 +109,30 @@ fn communes_table(t: &OfficeStrings, r: &CoverageReport, links: bool) -> Markup 
 pub(super) async fn province_coverage_page(
     State(state): State<AppState>,
     o: ProvinceOffice,
+    Params(q): Params<PeriodQuery>,
 ) -> Result<Markup, Refusal> {
+    let t = o.t;
+    let day = as_of(&q).map_err(|_| Refusal::Page(StatusCode::BAD_REQUEST, message_page(t, t.bad_dates)))?;
     let province = o.province.clone();
-    let r = state.blocking(move |db| db.province_coverage(&province)).await??;
-    let (t, p) = (o.t, o.p());
+    let r = state.blocking(move |db| db.province_coverage_as_of(&province, Some(day))).await??;
+    let p = o.p();
+    let query = format!("date={}", r.as_of.format("%Y-%m-%d"));
     Ok(province_page(
         &o,
         0,
         html! {
             h1 { (p.coverage_title) " — " (r.commune.name) }
-            p.lead { (p.province_total) ": " strong data-testid="province-percent" { (format!("{:.1}%", r.total.percent)) }
+            (as_of_line(t, r.as_of))
+            (as_of_form(t, "/office/province", r.as_of))
+            p.lead { (p.province_total) ": " strong data-testid="province-percent" { (share(t, r.total.percent)) }
                 " · " (t.target_label) " " (r.target_percent) "%" }
             @if r.rows.is_empty() { p data-testid="no-communes" { (p.no_communes) } }
             (communes_table(t, &r, true))
             p.hint { (p.target_note) " " (p.drill_hint) }
             p.no-print {
-                (t.export) ": " a href="/office/province/export/coverage.xlsx" data-testid="province-xlsx" { "XLSX" } " · "
-                a href="/office/province/export/coverage.csv" { "CSV" } " · " a href="/office/province/print" { (t.print) }
+                (t.export) ": " a href={ "/office/province/export/coverage.xlsx?" (query) } data-testid="province-xlsx" { "XLSX" } " · "
+                a href={ "/office/province/export/coverage.csv?" (query) } { "CSV" } " · "
+                a href={ "/office/province/print?to=" (r.as_of.format("%Y-%m-%d")) } { (t.print) }
             }
         },
     ))
@@ -133,11 +142,13 @@ pub(super) async fn province_commune_page(
     State(state): State<AppState>,
     o: ProvinceOffice,
     Path(code): Path<String>,
+    Params(q): Params<PeriodQuery>,
 ) -> Result<Markup, Refusal> {
+    let day = as_of(&q).map_err(|_| Refusal::Page(StatusCode::BAD_REQUEST, message_page(o.t, o.t.bad_dates)))?;
     let province = o.province.clone();
     let r = state
         .blocking(move |db| match db.commune_in_province(&code, &province)? {
-            true => db.coverage_report(&code).map(Some),
+            true => db.coverage_report_as_of(&code, day).map(Some),
             false => Ok(None),
         })
         .await??;
@@ -149,8 +160,9 @@ pub(super) async fn province_commune_page(
         html! {
             p.no-print { a href="/office/province" { (p.back) } }
             h1 { (p.hamlets_of) " — " (r.commune.name) }
+            (as_of_line(t, r.as_of))
             p.lead { (t.target_label) " " strong { (r.target_percent) "%" } " · " (t.commune_total) ": "
-                strong data-testid="commune-percent" { (format!("{:.1}%", r.total.percent)) } }
+                strong data-testid="commune-percent" { (share(t, r.total.percent)) } }
             (coverage_table(t, &r))
             p.hint { (t.counting_rule) }
         },
@@ -196,6 +208,7 @@ pub(super) async fn province_activity_page(
         html! {
             h1 { (p.activity_title) " — " (a.province_name) }
             p.lead { (t.period) " " (from.format("%d/%m/%Y")) " – " (to.format("%d/%m/%Y")) }
+            (as_of_line(t, to.min(crate::asof::vn_day(Utc::now()))))
             (province_period_form(t, from, to))
             p.no-print {
                 (t.export) ": " a href={ "/office/province/export/activity.xlsx?" (query) } data-testid="province-activity-xlsx" { "XLSX" } " · "
@@ -276,7 +289,10 @@ pub(super) async fn province_print_page(
     let province = o.province.clone();
     let (cov, act) = state
         .blocking(move |db| {
-            Ok::<_, db::DbError>((db.province_coverage(&province)?, db.province_activity(&province, from, to)?))
+            Ok::<_, db::DbError>((
+                db.province_coverage_as_of(&province, Some(to))?,
+                db.province_activity(&province, from, to)?,
+            ))
         })
         .await??;
     Ok(bare(
@@ -284,8 +300,9 @@ pub(super) async fn province_print_page(
         p.title,
         html! {
             main.print {
-                p.hint { (t.generated) " " (Local::now().format("%H:%M %d/%m/%Y")) " · " (o.session.username) }
+                p.hint { (t.generated) " " (crate::asof::vn_time(Utc::now())) " · " (o.session.username) }
                 h1 { (p.coverage_title) " — " (cov.commune.name) }
+                (as_of_line(t, cov.as_of))
                 (communes_table(t, &cov, false))
                 p.hint { (p.target_note) }
                 h1.page-break { (p.activity_title) }
@@ -314,12 +331,17 @@ pub(super) async fn province_export(
     } else {
         None
     };
+    let day = as_of(&q).map_err(|_| Refusal::Page(StatusCode::BAD_REQUEST, message_page(t, t.bad_dates)))?;
     let (session, province, name) = (o.session.clone(), o.province.clone(), file.clone());
     let made = state
         .blocking(move |db| {
             let bytes = match (name.as_str(), period) {
-                ("coverage.xlsx", _) => export::province_coverage_xlsx(&db.province_coverage(&province)?, t),
-                ("coverage.csv", _) => export::province_coverage_csv(&db.province_coverage(&province)?, t),
+                ("coverage.xlsx", _) => {
+                    export::province_coverage_xlsx(&db.province_coverage_as_of(&province, Some(day))?, t)
+                }
+                ("coverage.csv", _) => {
+                    export::province_coverage_csv(&db.province_coverage_as_of(&province, Some(day))?, t)
+                }
                 ("activity.xlsx", Some((from, to))) => {
                     export::province_activity_xlsx(&db.province_activity(&province, from, to)?, t)
                 }

@@ -46,7 +46,7 @@ pub(super) fn record_rows(
                 @for row in rows {
                     tr data-record=(row.id) class=[row.voided.then_some("voided")] {
                         @if let Some(name) = select { td { input type="checkbox" name=(name) value=(row.id) checked; } }
-                        td { (row.occurred_at.replace('T', " ")) }
+                        td { (day_time(&row.occurred_at)) }
                         td { (crate::domain::RecordKind::from_code(&row.kind).map(|k| t.kinds[k.index()]).unwrap_or(&row.kind)) }
                         td { (r.hamlet_name(&row.hamlet_id)) }
                         td { (r.volunteer_name(&row.volunteer_id)) }
@@ -240,7 +240,7 @@ pub(super) async fn consent_page(
     let received = chrono::DateTime::parse_from_rfc3339(&given.received_at)
         .map(|x| local_time(x.with_timezone(&Utc)))
         .unwrap_or_else(|_| given.received_at.clone());
-    let occurred = given.record.occurred_at.format("%H:%M %d/%m/%Y").to_string();
+    let occurred = given.record.occurred_at.format("%d/%m/%Y %H:%M").to_string();
     let l = &t.consent_labels;
     Ok(bare(
         t,
@@ -283,4 +283,11 @@ pub(super) async fn consent_page(
         },
     )
     .into_response())
+}
+
+/// A business time ("2026-11-19T09:00:00", the device's local time) as "19/11/2026 09:00".
+fn day_time(stored: &str) -> String {
+    chrono::NaiveDateTime::parse_from_str(stored, "%Y-%m-%dT%H:%M:%S%.f")
+        .map(|t| t.format("%d/%m/%Y %H:%M").to_string())
+        .unwrap_or_else(|_| stored.replace('T', " "))
 }
