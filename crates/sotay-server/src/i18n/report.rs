@@ -12,6 +12,8 @@ pub struct ReportStrings {
     /// Links that set the day to 15/11 and 20/11 of this year.
     pub as_of_presets: [&'static str; 2],
     pub today: &'static str,
+    /// The commune's report to the province (the document).
+    pub report: &'static str,
 }
 
 pub static VI: ReportStrings = ReportStrings {
@@ -19,6 +21,7 @@ pub static VI: ReportStrings = ReportStrings {
     as_of_field: "Tính đến ngày",
     as_of_presets: ["Báo cáo đơn vị (đến 15/11)", "Báo cáo xã (đến 20/11)"],
     today: "Hôm nay",
+    report: "Báo cáo của xã gửi tỉnh",
 };
 
 pub static EN_REPORT: ReportStrings = ReportStrings {
@@ -26,6 +29,7 @@ pub static EN_REPORT: ReportStrings = ReportStrings {
     as_of_field: "As of",
     as_of_presets: ["Unit report (to 15/11)", "Commune report (to 20/11)"],
     today: "Today",
+    report: "The commune's report to the province",
 };
 
 /// The report's words in the language of the office's words `t`.

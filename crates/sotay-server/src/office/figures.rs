@@ -73,6 +73,7 @@ pub(super) async fn coverage_page(
                 a href={ "/office/export/coverage.csv?" (query) } { "CSV" } " · "
                 a href={ "/office/print?to=" (r.as_of.format("%Y-%m-%d")) } { (t.print) }
             }
+            (report_links(t, &query))
         },
     ))
 }

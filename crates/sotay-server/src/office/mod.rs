@@ -29,6 +29,7 @@ mod login;
 mod province;
 mod records;
 mod reference;
+mod report;
 
 use std::collections::HashMap;
 
@@ -55,6 +56,7 @@ use login::*;
 use province::*;
 use records::*;
 use reference::*;
+use report::*;
 
 pub use import::{import_hamlets_into, import_volunteers_into, parse_hamlet_csv, parse_volunteer_csv};
 pub use login::set_lang;
@@ -96,6 +98,8 @@ pub fn routes() -> Router<AppState> {
         .route("/office/erasure", get(erasure_page).post(erasure_find))
         .route("/office/erasure/erase", post(erasure_erase))
         .route("/office/print", get(print_page))
+        .route("/office/report", get(report_page))
+        .route("/office/report.docx", get(report_docx))
         .route("/office/export/{file}", get(export_file))
         .route("/office/hamlets/{id}/retire", post(retire_hamlet))
         .route("/office/province", get(province_coverage_page))
