@@ -43,6 +43,8 @@ mod province;
 #[cfg(feature = "server")]
 mod proxy;
 #[cfg(feature = "server")]
+mod records_pages;
+#[cfg(feature = "server")]
 mod report_docx;
 #[cfg(feature = "server")]
 mod retire;

@@ -41,10 +41,20 @@ pub struct RecordFilter {
 impl ServerDb {
     /// Records of a commune, newest first, at most `limit`.
     pub fn records(&self, commune: &str, f: &RecordFilter, limit: usize) -> Result<Vec<RecordRow>> {
+        Ok(self.records_page(commune, f, 0, limit)?.0)
+    }
+
+    /// The records matching `f`, newest first, from the `offset`-th for at most `limit`, and
+    /// how many match in all.
+    pub fn records_page(
+        &self,
+        commune: &str,
+        f: &RecordFilter,
+        offset: usize,
+        limit: usize,
+    ) -> Result<(Vec<RecordRow>, u64)> {
         let conn = self.conn();
-        let mut sql = String::from(
-            "SELECT id, kind, hamlet_id, volunteer_id, device_id, occurred_at, version, voided, body FROM records WHERE commune = ?",
-        );
+        let mut sql = String::from(" FROM records WHERE commune = ?");
         let mut args: Vec<String> = vec![commune.to_owned()];
         for (col, op, v) in [
             ("hamlet_id", "=", &f.hamlet_id),
@@ -58,14 +68,21 @@ impl ServerDb {
                 args.push(v.clone());
             }
         }
-        sql.push_str(&format!(" ORDER BY occurred_at DESC, id DESC LIMIT {}", limit.min(1000)));
+        let total: i64 = conn
+            .prepare(&format!("SELECT COUNT(*){sql}"))?
+            .query_row(rusqlite::params_from_iter(&args), |r| r.get(0))?;
+        let sql = format!(
+            "SELECT id, kind, hamlet_id, volunteer_id, device_id, occurred_at, version, voided, body{sql}
+             ORDER BY occurred_at DESC, id DESC LIMIT {} OFFSET {offset}",
+            limit.min(1000)
+        );
         let mut stmt = conn.prepare(&sql)?;
         let rows = stmt.query_map(rusqlite::params_from_iter(args), read_record_row)?;
         let mut out = Vec::new();
         for row in rows {
             out.push(row??);
         }
-        Ok(out)
+        Ok((out, total.max(0) as u64))
     }
 
     pub fn record(&self, commune: &str, id: Uuid) -> Result<Option<(RecordRow, Vec<HistoryRow>)>> {

@@ -14,6 +14,11 @@ pub struct ReportStrings {
     pub today: &'static str,
     /// The commune's report to the province (the document).
     pub report: &'static str,
+    /// The records list: "N bản ghi · Trang 2/5", and the links to the pages around.
+    pub records: &'static str,
+    pub page: &'static str,
+    pub previous: &'static str,
+    pub next: &'static str,
 }
 
 pub static VI: ReportStrings = ReportStrings {
@@ -22,6 +27,10 @@ pub static VI: ReportStrings = ReportStrings {
     as_of_presets: ["Báo cáo đơn vị (đến 15/11)", "Báo cáo xã (đến 20/11)"],
     today: "Hôm nay",
     report: "Báo cáo của xã gửi tỉnh",
+    records: "bản ghi",
+    page: "Trang",
+    previous: "← Trang trước",
+    next: "Trang sau →",
 };
 
 pub static EN_REPORT: ReportStrings = ReportStrings {
@@ -30,6 +39,10 @@ pub static EN_REPORT: ReportStrings = ReportStrings {
     as_of_presets: ["Unit report (to 15/11)", "Commune report (to 20/11)"],
     today: "Today",
     report: "The commune's report to the province",
+    records: "records",
+    page: "Page",
+    previous: "← Previous page",
+    next: "Next page →",
 };
 
 /// The report's words in the language of the office's words `t`.

@@ -13,7 +13,12 @@ pub(super) struct RecordQuery {
     kind: Option<String>,
     from: Option<String>,
     to: Option<String>,
+    /// The page of the list, from 1.
+    page: Option<usize>,
 }
+
+/// Records on one page of the list.
+const PAGE: usize = 200;
 
 pub(super) fn record_title(t: &OfficeStrings, body: &crate::domain::Body) -> String {
     use crate::domain::Body;
@@ -93,26 +98,29 @@ pub(super) async fn records_page(
     let session = o.session.clone();
     let lookup = name.clone();
     // The list shows people's names: every view of it is audited, as is a lookup by name.
-    let (r, rows) = state
+    let page_no = q.page.unwrap_or(1).clamp(1, 1_000_000);
+    let offset = (page_no - 1) * PAGE;
+    let (r, rows, total) = state
         .blocking(move |db| {
             let r = db.commune(&session.commune)?;
-            let rows = match lookup {
+            let (rows, total) = match lookup {
                 None => {
-                    let rows = db.records(&session.commune, &filter, 200)?;
+                    let (rows, total) = db.records_page(&session.commune, &filter, offset, PAGE)?;
                     db.audit(&session, "records.list", &format!("{} records", rows.len()), Utc::now())?;
-                    rows
+                    (rows, total)
                 }
                 Some(name) => {
                     // A lookup of a person: the other filters apply to what it finds.
                     let mut rows = db.find_person(&session.commune, Some(&name), None)?;
                     rows.retain(|row| record_matches(row, &filter));
                     rows.reverse();
-                    rows.truncate(200);
+                    let total = rows.len() as u64;
+                    let rows: Vec<_> = rows.into_iter().skip(offset).take(PAGE).collect();
                     db.audit(&session, "records.find", &format!("{} records", rows.len()), Utc::now())?;
-                    rows
+                    (rows, total)
                 }
             };
-            Ok::<_, db::DbError>((r, rows))
+            Ok::<_, db::DbError>((r, rows, total))
         })
         .await??;
     let hamlets: Vec<(&str, &str)> = r.hamlets.iter().map(|h| (h.id.as_str(), h.name.as_str())).collect();
@@ -133,6 +141,7 @@ pub(super) async fn records_page(
                 button type="submit" { (t.show) }
             }
             @if rows.is_empty() { p data-testid="no-records" { (t.nothing_found) } } @else { (record_rows(t, &r, &rows, None)) }
+            (pager(t, &q, page_no, total))
         },
     )
     .into_response())
@@ -290,4 +299,35 @@ fn day_time(stored: &str) -> String {
     chrono::NaiveDateTime::parse_from_str(stored, "%Y-%m-%dT%H:%M:%S%.f")
         .map(|t| t.format("%d/%m/%Y %H:%M").to_string())
         .unwrap_or_else(|_| stored.replace('T', " "))
+}
+
+/// "N bản ghi · Trang 2/5" with links to the pages before and after, keeping the filters.
+fn pager(t: &OfficeStrings, q: &RecordQuery, page_no: usize, total: u64) -> Markup {
+    let w = crate::i18n::report::for_office(t);
+    let pages = (total as usize).div_ceil(PAGE).max(1);
+    let link = |n: usize| {
+        let mut query = form_urlencoded::Serializer::new(String::new());
+        for (k, v) in [
+            ("q", &q.q),
+            ("hamlet", &q.hamlet),
+            ("volunteer", &q.volunteer),
+            ("kind", &q.kind),
+            ("from", &q.from),
+            ("to", &q.to),
+        ] {
+            if let Some(v) = v.as_deref().filter(|v| !v.is_empty()) {
+                query.append_pair(k, v);
+            }
+        }
+        query.append_pair("page", &n.to_string());
+        format!("/office/records?{}", query.finish())
+    };
+    html! {
+        p.pager.no-print data-testid="pager" {
+            span data-testid="records-count" { (num(total.min(u32::MAX as u64) as u32)) " " (w.records) }
+            " · " (w.page) " " (page_no) "/" (pages)
+            @if page_no > 1 { " · " a href=(link(page_no - 1)) data-testid="previous-page" { (w.previous) } }
+            @if page_no < pages { " · " a href=(link(page_no + 1)) data-testid="next-page" { (w.next) } }
+        }
+    }
 }
