@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use calamine::{open_workbook_from_rs, Data, Range, Reader, StyleRange, Xlsx};
-use chrono::{Datelike, Days, Duration, Local, NaiveDate, NaiveDateTime, TimeZone, Utc};
+use chrono::{Datelike, Days, Duration, NaiveDate, NaiveDateTime, TimeZone, Utc};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use reqwest::header::{CONTENT_TYPE, COOKIE, LOCATION, SET_COOKIE};
@@ -787,7 +787,8 @@ async fn activity_with_impossible_or_reversed_dates_gets_400_with_the_message_an
     assert_eq!(res.status(), StatusCode::OK);
     assert!(res.text().await.unwrap().contains("Kỳ báo cáo: 01/11/2026 – 20/11/2026"));
 
-    let today = Local::now().date_naive();
+    // The office's days are Vietnam's (UTC+7), whatever the machine's time zone.
+    let today = sotay_server::asof::vn_day(Utc::now());
     let jan1 = day(today.year(), 1, 1);
     let presets = [
         ("unit", jan1, day(today.year(), 11, 15)),

@@ -76,8 +76,7 @@ pub(super) async fn report_docx(
         tracing::error!(error = %e, "report document failed");
         Refusal::Page(StatusCode::INTERNAL_SERVER_ERROR, message_page(t, "Lỗi khi tạo tệp / export failed."))
     })?;
-    let name =
-        format!("bao-cao-{}-{}.docx", o.session.commune, crate::asof::vn_day(Utc::now()).format("%Y%m%d"));
+    let name = format!("bao-cao-{}-{}.docx", o.session.commune, crate::asof::vn_day(Utc::now()).format("%Y%m%d"));
     Ok((
         [
             (header::CONTENT_TYPE, DOCX.to_owned()),
