@@ -2,7 +2,8 @@
 //!
 //! "nguyen" must find "Nguyễn", "dak po kong" must find "Đăk Pờ Kơng", and "hoa" must find
 //! both spellings of "hoà"/"hòa". Folding decomposes to NFD, drops every combining mark
-//! (tones, circumflex, horn, breve), maps đ/Đ to d (it has no decomposition), and lowercases.
+//! (tones, circumflex, horn, breve), maps đ/Đ to d and the Bahnar ƀ/Ƀ to b (neither has a
+//! decomposition: "blup" finds "Ƀlúp"), and lowercases.
 
 use unicode_normalization::char::is_combining_mark;
 use unicode_normalization::UnicodeNormalization;
@@ -18,6 +19,7 @@ pub fn fold(text: &str) -> String {
         }
         let c = match c {
             'đ' | 'Đ' => 'd',
+            'ƀ' | 'Ƀ' => 'b',
             c if c.is_whitespace() => ' ',
             c => c,
         };
@@ -42,19 +44,22 @@ pub fn query_terms(query: &str) -> Vec<String> {
     fold(query).split(' ').filter(|w| !w.is_empty()).map(str::to_owned).collect()
 }
 
-/// Whether a query word (folded) matches a folded text the way search matches records: a
-/// word of three letters or fewer must be a whole word of the text, a longer one must begin
-/// one ("hoa" finds "hoa" but not "hoat"; "nguy" finds "nguyen").
+/// Whether a query word (folded) matches a folded text the way search matches records: it
+/// is a whole word of the text or the beginning of one ("ngu" finds "nguyen", "hoa" finds
+/// "hoa" and "hoat", "guyen" finds nothing).
 pub fn has_word(folded: &str, term: &str) -> bool {
-    let short = term.chars().count() <= 3;
-    folded.split(' ').any(|w| if short { w == term } else { w.starts_with(term) })
+    folded.split(' ').any(|w| w.starts_with(term))
 }
+
+/// Letters a query word needs before a search may pass over records by [`term_bit`]: a
+/// shorter word begins words whose first three letters differ ("ng" begins "nguyen").
+pub const SKETCH_LETTERS: usize = 3;
 
 /// A 64-bit sketch of the words of a folded text, so that a search can pass over records
 /// that cannot match without comparing their text: each word sets one bit, chosen by its
 /// first three letters (the whole word when shorter). A query word matches a record only
-/// where it equals a word (three letters or fewer) or begins one, and either way that
-/// word's first three letters are the query word's; so a record whose sketch lacks a
+/// where it begins one of its words, so for a query word of at least three letters that
+/// word's first three letters are the query word's; a record whose sketch lacks such a
 /// query word's [`term_bit`] cannot match. The bits are stored, so the hash never changes.
 pub fn word_sketch(folded: &str) -> i64 {
     folded.split(' ').filter(|w| !w.is_empty()).fold(0, |sketch, w| sketch | term_bit(w))
@@ -88,17 +93,24 @@ mod tests {
     }
 
     #[test]
+    fn the_bahnar_letter_b_with_a_stroke_folds_to_b() {
+        assert_eq!(fold("Ƀlúp ƀok"), "blup bok");
+        assert!(has_word(&fold("Nhà ông A Ƀlúp"), "blup"));
+    }
+
+    #[test]
     fn a_query_splits_into_folded_words() {
         assert_eq!(query_terms("  Đăk  PỜ "), vec!["dak", "po"]);
         assert!(query_terms("   ").is_empty());
     }
 
     #[test]
-    fn short_query_words_match_whole_words_and_long_ones_word_starts() {
-        let text = fold("Thôn Đăk Pờ Kơng Hoạt");
+    fn query_words_match_whole_words_and_word_starts_whatever_their_length() {
+        let text = fold("Thôn Đăk Pờ Kơng Hoạt Nguyễn");
         assert!(has_word(&text, "dak") && has_word(&text, "kong") && has_word(&text, "thon"));
-        assert!(!has_word(&text, "hoa"), "hoa is a whole word only");
-        assert!(has_word(&text, "hoat") && !has_word(&text, "oat"));
+        assert!(has_word(&text, "ngu") && has_word(&text, "ng") && has_word(&text, "nguyen"));
+        assert!(has_word(&text, "hoa"), "hoa begins hoat");
+        assert!(has_word(&text, "hoat") && !has_word(&text, "oat") && !has_word(&text, "guyen"));
         assert!(!has_word("", "a"));
     }
 
@@ -106,7 +118,7 @@ mod tests {
     fn a_record_that_can_match_a_query_word_has_its_bit() {
         let text = fold(" Thôn Plei Rơng Nguyễn Thị Hoà h'nga Hộ gia đình ");
         let sketch = word_sketch(&text);
-        // Whole short words and starts of longer ones, as search matches them.
+        // Whole words and word starts of three letters or more, as search uses the sketch.
         for term in ["plei", "ple", "rong", "nguyen", "nguy", "thi", "hoa", "h'nga", "gia", "dinh", "din"] {
             assert_eq!(sketch & term_bit(term), term_bit(term), "{term}");
         }
