@@ -39,7 +39,7 @@ use uuid::Uuid;
 
 use crate::domain::citizen_id::{CidKey, SealKey};
 use crate::domain::coverage::Coverage;
-use crate::domain::fold::{fold, has_word, query_terms, term_bit, word_sketch};
+use crate::domain::fold::{fold, has_word, query_terms, term_bit, word_sketch, SKETCH_LETTERS};
 use crate::domain::sample::sample_reference;
 use crate::domain::validate::Form;
 use crate::domain::*;
@@ -120,6 +120,18 @@ pub struct Filter {
     pub sync_state: Option<SyncState>,
     pub limit: usize,
 }
+
+/// What a search found, in two parts (see [`Store::search_ranked`]).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Found {
+    /// Records whose own words (a person's or household's name) hold every query word.
+    pub by_name: Vec<Record>,
+    /// Records found only with the name of their hamlet, volunteer or label.
+    pub by_label: Vec<Record>,
+}
+
+/// One SQL condition of a search and the values of its placeholders.
+type Condition = (String, Vec<rusqlite::types::Value>);
 
 /// Counts of what is on the device for a period.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -5,17 +5,31 @@
 use super::*;
 
 impl Store {
-    /// Records matching `filter`, newest business time first. Ignoring case and diacritics,
-    /// each word of `filter.text` of up to three letters must be a word of the record, and a
-    /// longer one must begin one.
+    /// Records matching `filter`, in [`Store::search_ranked`]'s order: those found by their
+    /// own words first, then those found only by their label, hamlet or volunteer.
     pub fn search(&self, filter: &Filter) -> Result<Vec<Record>> {
+        let found = self.search_ranked(filter)?;
+        Ok(found.by_name.into_iter().chain(found.by_label).collect())
+    }
+
+    /// Records matching `filter`, each part newest business time first. Ignoring case and
+    /// diacritics, each word of `filter.text` must be a word of the record or begin one
+    /// ("ngu" finds "Nguyễn"). A record whose own words (the person's or household's name,
+    /// trainers, notes) hold every query word is in `by_name`; one that matches only with
+    /// the name of its hamlet, its volunteer or its label ("dinh" in "Thăm hộ gia đình")
+    /// is in `by_label`, after them. Together they hold at most `filter.limit` records.
+    pub fn search_ranked(&self, filter: &Filter) -> Result<Found> {
         let conn = self.conn();
-        let mut sql = String::from(&*format!("SELECT {RECORD_COLUMNS} FROM records WHERE sample = ?"));
-        let mut args: Vec<rusqlite::types::Value> = vec![Store::sample_mode(&conn)?.into()];
+        let sample = Store::sample_mode(&conn)?;
+        let limit = if filter.limit == 0 { 100 } else { filter.limit };
         let terms = query_terms(&filter.text);
+        // The conditions of a match by the record's own words, and of any match.
+        let mut own: Vec<Condition> = Vec::new();
+        let mut any: Vec<Condition> = Vec::new();
+        let (mut own_mask, mut any_mask) = (0, 0);
+        let mut by_reference = false;
         if !terms.is_empty() {
-            // Each query word must match the record's own words, or the name of its hamlet
-            // or volunteer, or its label; the last three are matched here, once, against
+            // The names of hamlets, volunteers and labels are matched here, once, against
             // the reference data and become conditions on ids.
             let reference = read_reference(&conn)?;
             let names: Vec<(&str, &String, String)> = reference
@@ -25,49 +39,82 @@ impl Store {
                 .chain(reference.volunteers.iter().map(|v| ("volunteer_id", &v.id, &v.name)))
                 .map(|(column, id, name)| (column, id, fold(name)))
                 .collect();
-            let mut mask = 0;
-            let mut conditions = Vec::new();
             for term in &terms {
                 let escaped = term.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
-                // A short query word must be a whole word ("hoa" finds "Hoà" and "Hòa" but
-                // not "hoạt"); a longer one may start a word ("nguy" finds "Nguyễn").
-                let pattern =
-                    if term.chars().count() <= 3 { format!("% {escaped} %") } else { format!("% {escaped}%") };
+                // The text is wrapped in spaces: a query word must begin a word.
+                let pattern: rusqlite::types::Value = format!("% {escaped}%").into();
+                own.push(("search_text LIKE ? ESCAPE '\\'".into(), vec![pattern.clone()]));
                 let mut condition = String::from("(search_text LIKE ? ESCAPE '\\'");
-                let mut values: Vec<rusqlite::types::Value> = vec![pattern.into()];
-                let mut by_reference = false;
+                let mut values = vec![pattern];
+                let mut term_by_reference = false;
                 for (column, id, _) in names.iter().filter(|(_, _, name)| has_word(name, term)) {
                     condition.push_str(&format!(" OR {column} = ?"));
                     values.push(id.to_string().into());
-                    by_reference = true;
+                    term_by_reference = true;
                 }
                 for (kind, subtype, words) in &self.labels {
                     if has_word(words, term) {
                         condition.push_str(" OR (kind = ? AND subtype IS ?)");
                         values.push(kind.code().to_owned().into());
                         values.push(subtype.map(str::to_owned).into());
-                        by_reference = true;
+                        term_by_reference = true;
                     }
                 }
                 condition.push(')');
-                conditions.push((condition, values));
-                // A word found only in records' own words can skip records by their sketch.
-                if !by_reference {
-                    mask |= term_bit(term);
+                any.push((condition, values));
+                // Records whose word sketch lacks a query word's bit are passed over before
+                // their text is compared: a search that matches little reads every record.
+                if term.chars().count() >= SKETCH_LETTERS {
+                    own_mask |= term_bit(term);
+                    if !term_by_reference {
+                        any_mask |= term_bit(term);
+                    }
                 }
+                by_reference |= term_by_reference;
             }
-            // Records whose word sketch lacks a query word's bit are passed over before
-            // their text is compared: a search that matches little reads every record.
-            if mask != 0 {
-                sql.push_str(" AND (search_sig & ?) = ?");
-                args.push(mask.into());
-                args.push(mask.into());
+        }
+        let by_name = Store::select_records(&conn, sample, filter, own_mask, &own, limit)?;
+        let by_label = if by_reference && by_name.len() < limit {
+            // Every query word matched somewhere, but not every one in the record's own words.
+            let mut not_own = String::from("NOT (");
+            let mut values = Vec::new();
+            for (i, (c, v)) in own.iter().enumerate() {
+                if i > 0 {
+                    not_own.push_str(" AND ");
+                }
+                not_own.push_str(c);
+                values.extend(v.iter().cloned());
             }
-            for (condition, values) in conditions {
-                sql.push_str(" AND ");
-                sql.push_str(&condition);
-                args.extend(values);
-            }
+            not_own.push(')');
+            any.push((not_own, values));
+            Store::select_records(&conn, sample, filter, any_mask, &any, limit - by_name.len())?
+        } else {
+            Vec::new()
+        };
+        Ok(Found { by_name, by_label })
+    }
+
+    /// The records of this mode (practice or real) that pass the sketch `mask`, every one of
+    /// `conditions` and the filter's other choices, newest business time first.
+    fn select_records(
+        conn: &Connection,
+        sample: bool,
+        filter: &Filter,
+        mask: i64,
+        conditions: &[Condition],
+        limit: usize,
+    ) -> Result<Vec<Record>> {
+        let mut sql = format!("SELECT {RECORD_COLUMNS} FROM records WHERE sample = ?");
+        let mut args: Vec<rusqlite::types::Value> = vec![sample.into()];
+        if mask != 0 {
+            sql.push_str(" AND (search_sig & ?) = ?");
+            args.push(mask.into());
+            args.push(mask.into());
+        }
+        for (condition, values) in conditions {
+            sql.push_str(" AND ");
+            sql.push_str(condition);
+            args.extend(values.iter().cloned());
         }
         if let Some(h) = &filter.hamlet_id {
             sql.push_str(" AND hamlet_id = ?");
@@ -90,7 +137,7 @@ impl Store {
             args.push(s.code().to_owned().into());
         }
         sql.push_str(" ORDER BY occurred_at DESC, id DESC LIMIT ?");
-        args.push((if filter.limit == 0 { 100 } else { filter.limit } as i64).into());
+        args.push((limit as i64).into());
         let mut stmt = conn.prepare_cached(&sql)?;
         let rows = stmt.query_map(rusqlite::params_from_iter(args), read_row)?;
         rows.map(|r| r?).collect()

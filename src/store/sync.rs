@@ -16,6 +16,14 @@ impl Store {
         Ok(OutboxSummary { pending: pending as u32, rejected: rejected as u32 })
     }
 
+    /// How many practice records (made before the device was enrolled) are on the device.
+    pub fn practice_count(&self) -> Result<u32> {
+        let conn = self.conn();
+        let n: i64 =
+            conn.prepare_cached("SELECT COUNT(*) FROM records WHERE sample = 1")?.query_row([], |r| r.get(0))?;
+        Ok(n as u32)
+    }
+
     /// The outbox in queue order: (record id, version to send). Practice records never
     /// appear here.
     pub fn outbox(&self, limit: usize) -> Result<Vec<(Uuid, i64)>> {

@@ -493,17 +493,56 @@ fn people_helped_at_a_visit_are_found_from_it() {
 }
 
 #[test]
-fn short_words_match_whole_words_and_long_ones_match_word_starts() {
+fn query_words_match_word_starts_whatever_their_length() {
     let t = sample_store().store.with_search_labels(sotay::i18n::search_labels);
     t.create(new_record("h-dakpokong", at(19, 8), training(10))).unwrap(); // "Lồng ghép sinh hoạt thôn"
     t.create(new_record("h-dakpokong", at(19, 9), signature(Some("Nguyễn Thị Hoà"), None, Outcome::DigitalSignature)))
         .unwrap();
     let hits = |q: &str| t.search(&Filter { text: q.into(), ..Default::default() }).unwrap().len();
-    assert_eq!(hits("hoa"), 1, "hoa is not the start of hoạt");
+    assert_eq!(hits("hoa"), 2, "hoa begins Hoà and hoạt");
     assert_eq!(hits("hoat"), 1);
-    assert_eq!(hits("nguy"), 1);
+    assert_eq!(hits("ngu"), 1, "ngu begins Nguyễn");
+    assert_eq!(hits("ng"), 1);
     assert_eq!(hits("guyen"), 0, "only word starts match");
     assert_eq!(hits("thi hoa"), 1);
+}
+
+#[test]
+fn search_ranks_people_before_label_and_volunteer_matches() {
+    let t = sample_store();
+    let store = t.store.with_search_labels(sotay::i18n::search_labels);
+    let made = |hamlet: &str, hour: u32, volunteer: &str, body: Body| {
+        let mut new = new_record(hamlet, at(19, hour), body);
+        new.volunteer_id = volunteer.into();
+        store.create(new).unwrap()
+    };
+    // Newest first within each part: the name matches are older than the others. (Not in
+    // a "Làng": "lan" begins that hamlet word.)
+    let dinh = made("h-dakpokong", 8, "v-hung", visit("Nhà bà Đinh Thị Thanh", 2));
+    let lan = made("h-dakpokong", 9, "v-hung", signature(Some("Y Lan Niê"), None, Outcome::DigitalSignature));
+    made("h-dakpokong", 10, "v-lan", visit("Nhà ông A Ƀlúp", 1)); // "Thăm hộ gia đình"
+    made("h-dakpokong", 11, "v-lan", outreach()); // "Loa truyền thanh"
+    made("h-dakpokong", 12, "v-lan", training(10));
+    let ranked = |q: &str| {
+        let f = store.search_ranked(&Filter { text: q.into(), ..Default::default() }).unwrap();
+        let ids = |v: &[Record]| v.iter().map(|r| r.meta.id).collect::<Vec<_>>();
+        (ids(&f.by_name), f.by_label.len())
+    };
+    // "dinh" is a name here, and a word of every household visit's label.
+    assert_eq!(ranked("dinh"), (vec![dinh.meta.id], 1));
+    // "thanh": the person first, the loudspeaker (truyền thanh) after.
+    assert_eq!(ranked("thanh"), (vec![dinh.meta.id], 1));
+    // "lan": the person called Lan first, what the volunteer Y Lan recorded after.
+    assert_eq!(ranked("lan"), (vec![lan.meta.id], 3));
+    // The Bahnar ƀ folds to b.
+    assert_eq!(ranked("blup").0.len(), 1);
+    // `search` gives the same records, names first.
+    let all = store.search(&Filter { text: "lan".into(), ..Default::default() }).unwrap();
+    assert_eq!(all.len(), 4);
+    assert_eq!(all[0].meta.id, lan.meta.id);
+    // The limit holds across both parts.
+    let limited = store.search_ranked(&Filter { text: "lan".into(), limit: 2, ..Default::default() }).unwrap();
+    assert_eq!((limited.by_name.len(), limited.by_label.len()), (1, 1));
 }
 
 #[test]
@@ -550,13 +589,7 @@ fn search_finds_exactly_the_records_whose_words_match() {
         all.iter()
             .filter(|r| {
                 let text = whole_text(r);
-                terms.iter().all(|term| {
-                    if term.chars().count() <= 3 {
-                        text.contains(&format!(" {term} "))
-                    } else {
-                        text.contains(&format!(" {term}"))
-                    }
-                })
+                terms.iter().all(|term| text.contains(&format!(" {term}")))
             })
             .count()
     };
@@ -579,8 +612,14 @@ fn search_finds_exactly_the_records_whose_words_match() {
     let mut matched = 0;
     for query in &queries {
         let expected = by_text(query);
-        let found = store.search(&Filter { text: query.join(" "), limit: 1000, ..Default::default() }).unwrap().len();
-        assert_eq!(found, expected, "{query:?}");
+        let text = query.join(" ");
+        let found = store.search_ranked(&Filter { text, limit: 1000, ..Default::default() }).unwrap();
+        assert_eq!(found.by_name.len() + found.by_label.len(), expected, "{query:?}");
+        // The name matches hold every query word in their own words; the others do not.
+        let own = |r: &Record| format!(" {} ", sotay::domain::fold::fold(&r.body.search_words()));
+        let all_own = |r: &Record| query.iter().all(|term| own(r).contains(&format!(" {term}")));
+        assert!(found.by_name.iter().all(all_own), "{query:?}");
+        assert!(!found.by_label.iter().any(all_own), "{query:?}");
         matched += usize::from(expected > 0);
     }
     assert!(matched > 50, "most queries match something ({matched})");
