@@ -104,7 +104,7 @@ fn pager(t: &OfficeStrings, testid: &str, page: usize, pages: usize, link: impl 
 fn hamlet_choice(t: &OfficeStrings, r: &ReferenceData, selected: Option<&str>) -> Markup {
     html! {
         @if r.hamlets.len() <= ROW_CHOICES {
-            select name="hamlet_id" {
+            select name="hamlet_id" aria-label=(t.hamlet_header) {
                 @for h in &r.hamlets { option value=(h.id) selected[selected == Some(h.id.as_str())] { (h.name) } }
             }
         } @else {
@@ -136,9 +136,9 @@ pub(super) fn hamlets_body(o: &Office, r: &ReferenceData, view: &ListView, notic
                             td colspan="4" {
                                 form.inline method="post" action={ "/office/hamlets/" (h.id) } data-hamlet=(h.id) {
                                     input type="hidden" name="csrf" value=(o.session.csrf);
-                                    input name="name" value=(h.name) required;
-                                    input name="adult_population" value=(h.adult_population) inputmode="numeric";
-                                    input name="baseline_signed" value=(h.baseline_signed) inputmode="numeric";
+                                    input name="name" value=(h.name) required aria-label=(t.hamlet_headers[0]);
+                                    input name="adult_population" value=(h.adult_population) inputmode="numeric" aria-label=(t.hamlet_headers[1]);
+                                    input name="baseline_signed" value=(h.baseline_signed) inputmode="numeric" aria-label=(t.hamlet_headers[2]);
                                     button type="submit" { (t.save) }
                                 }
                                 form.inline method="post" action={ "/office/hamlets/" (h.id) "/retire" } data-retire=(h.id) {
@@ -185,27 +185,27 @@ pub(super) fn hamlets_body(o: &Office, r: &ReferenceData, view: &ListView, notic
         p.hint { (t.volunteer_import_hint) }
         form method="post" action="/office/volunteers/import" enctype="multipart/form-data" data-testid="volunteer-import" {
             input type="hidden" name="csrf" value=(o.session.csrf);
-            input type="file" name="file" accept=".csv,text/csv" required;
+            input type="file" name="file" accept=".csv,text/csv" required aria-label=(t.volunteer_import_title);
             button type="submit" { (t.import_button) }
         }
         h2 { (t.providers_title) }
         form method="post" action="/office/providers" {
             input type="hidden" name="csrf" value=(o.session.csrf);
-            textarea name="providers" rows="6" cols="40" { (r.providers.join("\n")) }
+            textarea name="providers" rows="6" cols="40" aria-label=(t.providers_title) { (r.providers.join("\n")) }
             br;
             button type="submit" { (t.save) }
         }
         h2 { (t.target_title) }
         form.inline method="post" action="/office/target" {
             input type="hidden" name="csrf" value=(o.session.csrf);
-            input name="target_percent" value=(r.commune.target_percent) inputmode="numeric";
+            input name="target_percent" value=(r.commune.target_percent) inputmode="numeric" aria-label=(t.target_title);
             button type="submit" { (t.save) }
         }
         h2 { (t.import_title) }
         p.hint { (t.import_hint) }
         form method="post" action="/office/hamlets/import" enctype="multipart/form-data" {
             input type="hidden" name="csrf" value=(o.session.csrf);
-            input type="file" name="file" accept=".csv,text/csv" required;
+            input type="file" name="file" accept=".csv,text/csv" required aria-label=(t.import_title);
             button type="submit" { (t.import_button) }
         }
     }
