@@ -33,6 +33,9 @@ impl Lang {
         }
     }
 
+    /// Every language, in the order the settings screen offers them.
+    pub const ALL: [Lang; 2] = [Lang::Vi, Lang::En];
+
     pub fn strings(self) -> &'static Strings {
         match self {
             Lang::Vi => &vi::STRINGS,
@@ -229,6 +232,23 @@ pub struct Strings {
     pub lead_authorise: &'static str,
     pub not_here: &'static str,
     pub nobody_here: &'static str,
+    pub settings: &'static str,
+    pub language: &'static str,
+    /// Each language's name in itself, in the order of [`Lang::ALL`].
+    pub language_names: [&'static str; 2],
+    pub search_label: &'static str,
+    pub kind: &'static str,
+    pub sync_state: &'static str,
+    pub found_by_label: &'static str,
+    pub tally_what: &'static str,
+    pub save_and_next: &'static str,
+    pub more_details: &'static str,
+    pub consent_show: &'static str,
+    /// `{n}` practice records will never be sent, and how to enrol.
+    pub practice_pile: &'static str,
+    /// What to do about a field left empty, by the field's form name (others get the
+    /// generic `problems` message).
+    pub required: &'static [(&'static str, &'static str)],
 }
 
 pub(crate) fn fill(template: &str, n: impl std::fmt::Display) -> String {
@@ -247,6 +267,21 @@ impl Strings {
             CidWarning::BirthYear(year) => fill(self.cid_warning_year, year),
             CidWarning::Sex(sex) => fill(self.cid_warning_sex, self.sexes[sex.index()].to_lowercase()),
         }
+    }
+
+    /// The message for `problem` in the field named `field` on the form: an empty field says what to
+    /// enter or choose ("Hãy chọn giới tính."), any other problem its own message.
+    pub fn field_message(&self, field: &str, problem: Problem) -> &'static str {
+        match problem {
+            Problem::Required => {
+                self.required.iter().find(|(f, _)| *f == field).map_or(self.problem(problem), |(_, m)| m)
+            }
+            _ => self.problem(problem),
+        }
+    }
+
+    pub fn practice_pile(&self, n: u32) -> String {
+        fill(self.practice_pile, n)
     }
 
     pub fn pending_count(&self, n: u32) -> String {

@@ -2,65 +2,70 @@
 
 use dioxus::prelude::*;
 
-use super::{call, Services, Ui};
+use super::Ui;
 use crate::domain::coverage::Coverage;
 use crate::domain::SyncState;
-use crate::i18n::Lang;
 
-/// Switches between Vietnamese and English and remembers the choice.
+/// A labelled form field with its error message under it. The label names the control whose
+/// id is [`field_id`]`(name)` (tapping it focuses the field; a screen reader reads it); a
+/// `group` of radio buttons or ticks is a fieldset named by its legend instead.
 #[component]
-pub fn LangSwitch() -> Element {
-    let mut ui = use_context::<Ui>();
-    let services = use_context::<Services>();
-    let other = match (ui.lang)() {
-        Lang::Vi => Lang::En,
-        Lang::En => Lang::Vi,
+pub fn Field(
+    label: String,
+    name: String,
+    error: Option<String>,
+    #[props(default)] group: bool,
+    children: Element,
+) -> Element {
+    let class = if error.is_some() { "field invalid" } else { "field" };
+    let error = rsx! {
+        if let Some(e) = error {
+            p { class: "error", role: "alert", id: "{field_id(&name)}-error", "{e}" }
+        }
     };
+    if group {
+        return rsx! {
+            fieldset { class, "data-field": "{name}",
+                legend { class: "label", "{label}" }
+                {children}
+                {error}
+            }
+        };
+    }
     rsx! {
-        button {
-            class: "lang",
-            "data-testid": "lang",
-            "aria-label": ui.t().switch_language,
-            onclick: move |_| {
-                let store = services.store.clone();
-                ui.lang.set(other);
-                async move {
-                    let _ = call(&store, move |s| s.set_setting("language", other.code())).await;
-                }
-            },
-            "{other.code().to_uppercase()}"
+        div { class, "data-field": "{name}",
+            label { class: "label", r#for: "{field_id(&name)}", "{label}" }
+            {children}
+            {error}
         }
     }
 }
 
-/// A labelled form field with its error message under it.
-#[component]
-pub fn Field(label: String, name: String, error: Option<String>, children: Element) -> Element {
-    let class = if error.is_some() { "field invalid" } else { "field" };
-    rsx! {
-        div { class, "data-field": "{name}",
-            label { class: "label", "{label}" }
-            {children}
-            if let Some(e) = error {
-                p { class: "error", role: "alert", "{e}" }
-            }
-        }
-    }
+/// The id of the control a [`Field`] named `name` labels.
+pub fn field_id(name: &str) -> String {
+    format!("f-{name}")
 }
 
 /// A big − / + tally for counting people at a meeting.
 #[component]
 pub fn Tally(label: String, name: String, value: u32, error: Option<String>, onchange: EventHandler<u32>) -> Element {
+    // The number box is the volunteer's while they type in it (the app never rewrites it
+    // under their fingers); a tap of − or + writes the new number into it.
+    let id = field_id(&name);
+    let set = move |n: u32| {
+        onchange.call(n);
+        let _ = document::eval(&format!("{{ const e = document.getElementById('{id}'); if (e) e.value = '{n}'; }}"));
+    };
     rsx! {
-        Field { label, name: name.clone(), error,
+        Field { label: label.clone(), name: name.clone(), error,
             div { class: "tally",
-                button { class: "minus", "aria-label": "−1 {name}", "data-tally": "{name}-minus",
-                    onclick: move |_| onchange.call(value.saturating_sub(1)), "−" }
-                input { class: "tally-value", r#type: "number", inputmode: "numeric", min: "0", name: "{name}",
-                    value: "{value}",
+                button { class: "minus", "aria-label": "−1 {label}", "data-tally": "{name}-minus",
+                    onclick: { let set = set.clone(); move |_| set(value.saturating_sub(1)) }, "−" }
+                input { class: "tally-value", r#type: "number", inputmode: "numeric", min: "0", name: "{name}", id: "{field_id(&name)}",
+                    initial_value: "{value}",
                     oninput: move |e| onchange.call(e.value().trim().parse().unwrap_or(0)) }
-                button { class: "plus", "aria-label": "+1 {name}", "data-tally": "{name}-plus",
-                    onclick: move |_| onchange.call(value.saturating_add(1)), "+" }
+                button { class: "plus", "aria-label": "+1 {label}", "data-tally": "{name}-plus",
+                    onclick: move |_| set(value.saturating_add(1)), "+" }
             }
         }
     }

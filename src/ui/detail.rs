@@ -131,7 +131,7 @@ pub fn Detail(id: Uuid) -> Element {
                 if confirming() {
                     div { class: "card confirm",
                         p { "{t.void_confirm}" }
-                        input { name: "void_reason", placeholder: t.void_reason, value: "{reason}", oninput: move |e| reason.set(e.value()) }
+                        input { name: "void_reason", placeholder: t.void_reason, initial_value: "{reason}", oninput: move |e| reason.set(e.value()) }
                         p { class: "hint", "{t.free_text_hint}" }
                         div { class: "actions",
                             button { class: "danger", "data-testid": "confirm-void", onclick: on_void, "{t.void}" }

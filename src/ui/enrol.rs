@@ -141,7 +141,7 @@ pub fn Enrol() -> Element {
             p { class: "hint", "{t.enrol_hint}" }
             label { class: "photo-button", "data-testid": "enrol-photo",
                 span { "{t.enrol_photo}" }
-                input { name: "enrol_photo", r#type: "file", accept: "image/*", capture: "environment", onchange: on_photo }
+                input { id: "f-enrol_photo", name: "enrol_photo", r#type: "file", accept: "image/*", capture: "environment", onchange: on_photo }
             }
             p { class: "hint", "{t.enrol_photo_hint}" }
             match photo() {
@@ -151,7 +151,7 @@ pub fn Enrol() -> Element {
                 None => rsx! {},
             }
             Field { label: t.enrol_link, name: "enrol_link", error: None,
-                input { name: "enrol_link", inputmode: "url", autocomplete: "off", autocapitalize: "none",
+                input { id: "f-enrol_link", name: "enrol_link", inputmode: "url", autocomplete: "off", autocapitalize: "none",
                     spellcheck: "false", value: "{link}", placeholder: "sotay://enrol?…", oninput: on_link }
             }
             match link_read() {
@@ -160,19 +160,19 @@ pub fn Enrol() -> Element {
                 None => rsx! {},
             }
             Field { label: t.server_url, name: "server_url", error: None,
-                input { name: "server_url", r#type: "url", inputmode: "url", autocomplete: "off", value: "{server}",
+                input { id: "f-server_url", name: "server_url", r#type: "url", inputmode: "url", autocomplete: "off", value: "{server}",
                     placeholder: "https://192.168.1.10:8443", oninput: move |e| server.set(e.value()) }
             }
             Field { label: t.enrol_code, name: "enrol_code", error: None,
-                input { name: "enrol_code", autocomplete: "off", autocapitalize: "characters", value: "{code}",
+                input { id: "f-enrol_code", name: "enrol_code", autocomplete: "off", autocapitalize: "characters", value: "{code}",
                     placeholder: "ABCD-EFGH", oninput: move |e| { code.set(e.value()); error.set(None); } }
             }
             Field { label: t.cert_fingerprint, name: "cert_fingerprint", error: None,
-                input { name: "cert_fingerprint", autocomplete: "off", autocapitalize: "characters", spellcheck: "false",
+                input { id: "f-cert_fingerprint", name: "cert_fingerprint", autocomplete: "off", autocapitalize: "characters", spellcheck: "false",
                     value: "{fingerprint}", oninput: move |e| { fingerprint.set(e.value()); error.set(None); } }
             }
             Field { label: t.device_name, name: "device_name", error: None,
-                input { name: "device_name", value: "{name}", oninput: move |e| name.set(e.value()) }
+                input { id: "f-device_name", name: "device_name", value: "{name}", oninput: move |e| name.set(e.value()) }
             }
             if let Some(e) = error() {
                 p { class: "error form-status", role: "alert", "data-testid": "enrol-error", "{e}" }

@@ -68,6 +68,14 @@ pub fn FormScreen(kind: Option<RecordKind>, record_id: Option<Uuid>, parent: Opt
                             if let Some(parent) = s.get(p)? {
                                 f.common.hamlet_id = parent.meta.hamlet_id.clone();
                             }
+                            // The next person at the same meeting: its hamlet, date and time
+                            // as the person before, so only the person is left to fill in.
+                            if let Some(last) = s.children(p)?.into_iter().rfind(|c| !c.meta.voided) {
+                                let at = last.meta.occurred_at;
+                                f.common.hamlet_id = last.meta.hamlet_id.clone();
+                                f.common.date = at.format("%Y-%m-%d").to_string();
+                                f.common.time = at.format("%H:%M").to_string();
+                            }
                         }
                         form
                     }
@@ -139,14 +147,14 @@ fn Editor(loaded: Loaded, draft_key: String) -> Element {
     });
 
     let error_for = move |field: &str| -> Option<String> {
-        errors.read().iter().find(|e| e.field == field).map(|e| ui.t().problem(e.problem).to_owned())
+        errors.read().iter().find(|e| e.field == field).map(|e| ui.t().field_message(e.field, e.problem).to_owned())
     };
 
     let save_store = services.store.clone();
     let save_sync = services.sync.clone();
     let save_key = draft_key.clone();
     let record_version = loaded.record.as_ref().map(|r| r.meta.version);
-    let on_save = move |_| {
+    let on_save = move |next: bool| {
         let store = save_store.clone();
         let sync = save_sync.clone();
         let key = save_key.clone();
@@ -193,7 +201,11 @@ fn Editor(loaded: Loaded, draft_key: String) -> Element {
                     errors.set(Vec::new());
                     ui.flash.set(Some(t.saved.to_owned()));
                     ui.changed();
-                    ui.replace(Screen::Detail(record.meta.id));
+                    match (next, record.body.parent_id()) {
+                        // A fresh form for the next person of the same visit or meeting.
+                        (true, Some(parent)) => ui.next_form(Screen::New(RecordKind::SignatureHelp, Some(parent))),
+                        _ => ui.replace(Screen::Detail(record.meta.id)),
+                    }
                 }
                 Ok(Err(errs)) => {
                     errors.set(errs);
@@ -230,6 +242,9 @@ fn Editor(loaded: Loaded, draft_key: String) -> Element {
     let title = if loaded.record.is_some() { t.edit_title[kind.index()] } else { t.new_record[kind.index()] };
     let reference = loaded.reference.clone();
     let common = form.read().common().clone();
+    let save_plain = on_save.clone();
+    let save_next = on_save;
+    let has_parent = matches!(&*form.read(), Form::SignatureHelp(s) if !s.parent_id.is_empty());
     rsx! {
         section { class: "form", "data-form": kind.code(),
             h1 { "{title}" }
@@ -243,7 +258,7 @@ fn Editor(loaded: Loaded, draft_key: String) -> Element {
                 }
             }
             Field { label: t.hamlet, name: "hamlet", error: error_for("hamlet"),
-                select { name: "hamlet", value: "{common.hamlet_id}",
+                select { id: "f-hamlet", name: "hamlet", value: "{common.hamlet_id}",
                     onchange: move |e: FormEvent| edit(form, dirty, |f| f.common_mut().hamlet_id = e.value()),
                     for h in reference.hamlets.iter() {
                         option { value: "{h.id}", selected: h.id == common.hamlet_id, "{h.name}" }
@@ -252,28 +267,28 @@ fn Editor(loaded: Loaded, draft_key: String) -> Element {
             }
             div { class: "row",
                 Field { label: t.date, name: "date", error: error_for("date"),
-                    input { r#type: "date", name: "date", value: "{common.date}",
+                    input { r#type: "date", id: "f-date", name: "date", initial_value: "{common.date}",
                         oninput: move |e: FormEvent| edit(form, dirty, |f| f.common_mut().date = e.value()) }
                 }
                 Field { label: t.time, name: "time", error: error_for("time"),
-                    input { r#type: "time", name: "time", value: "{common.time}",
+                    input { r#type: "time", id: "f-time", name: "time", initial_value: "{common.time}",
                         oninput: move |e: FormEvent| edit(form, dirty, |f| f.common_mut().time = e.value()) }
                 }
             }
             match form() {
                 Form::Visit(v) => rsx! {
                     Field { label: t.household, name: "household", error: error_for("household"),
-                        input { name: "household", value: "{v.household}", placeholder: t.household_hint,
+                        input { id: "f-household", name: "household", initial_value: "{v.household}", placeholder: t.household_hint,
                             oninput: on!(form, dirty, Visit, |v, e| v.household = e.value()) }
                     }
                     Field { label: t.people_helped, name: "people_helped", error: error_for("people_helped"),
-                        input { name: "people_helped", inputmode: "numeric", pattern: "[0-9]*", value: "{v.people_helped}",
+                        input { id: "f-people_helped", name: "people_helped", inputmode: "numeric", pattern: "[0-9]*", initial_value: "{v.people_helped}",
                             oninput: on!(form, dirty, Visit, |v, e| v.people_helped = e.value()) }
                     }
                     TopicPicker { selected: v.topics.clone(), error: error_for("topics"),
                         onchange: move |topics: Vec<Topic>| edit(form, dirty, |f| if let Form::Visit(v) = f { v.topics = topics }) }
                     Field { label: t.notes, name: "notes", error: error_for("notes"),
-                        textarea { name: "notes", value: "{v.notes}", rows: "3",
+                        textarea { id: "f-notes", name: "notes", initial_value: "{v.notes}", rows: "3",
                             oninput: on!(form, dirty, Visit, |v, e| v.notes = e.value()) }
                         p { class: "hint", "{t.free_text_hint}" }
                     }
@@ -283,7 +298,7 @@ fn Editor(loaded: Loaded, draft_key: String) -> Element {
                 },
                 Form::Training(tr) => rsx! {
                     Field { label: t.training_kind, name: "training_kind", error: None,
-                        select { name: "training_kind",
+                        select { id: "f-training_kind", name: "training_kind",
                             onchange: on!(form, dirty, Training, |v, e| v.kind = TrainingKind::from_code(&e.value()).unwrap_or(v.kind)),
                             for k in TrainingKind::ALL.iter() {
                                 option { value: k.code(), selected: *k == tr.kind, "{t.training_kinds[k.index()]}" }
@@ -299,11 +314,11 @@ fn Editor(loaded: Loaded, draft_key: String) -> Element {
                     Tally { label: t.attendance_minority, name: "ethnic_minority", value: tr.ethnic_minority, error: error_for("ethnic_minority"),
                         onchange: move |n: u32| edit(form, dirty, |f| if let Form::Training(v) = f { v.ethnic_minority = n }) }
                     Field { label: t.trainers, name: "trainers", error: error_for("trainers"),
-                        input { name: "trainers", value: "{tr.trainers}",
+                        input { id: "f-trainers", name: "trainers", initial_value: "{tr.trainers}",
                             oninput: on!(form, dirty, Training, |v, e| v.trainers = e.value()) }
                     }
                     Field { label: t.platform, name: "platform", error: None,
-                        select { name: "platform",
+                        select { id: "f-platform", name: "platform",
                             onchange: on!(form, dirty, Training, |v, e| v.platform = Platform::from_code(&e.value()).unwrap_or(v.platform)),
                             for p in Platform::ALL.iter() {
                                 option { value: p.code(), selected: *p == tr.platform, "{t.platforms[p.index()]}" }
@@ -312,14 +327,14 @@ fn Editor(loaded: Loaded, draft_key: String) -> Element {
                     }
                     if tr.platform == Platform::Other {
                         Field { label: t.platform_other, name: "platform_other", error: error_for("platform_other"),
-                            input { name: "platform_other", value: "{tr.platform_other}",
+                            input { id: "f-platform_other", name: "platform_other", initial_value: "{tr.platform_other}",
                                 oninput: on!(form, dirty, Training, |v, e| v.platform_other = e.value()) }
                         }
                     }
                 },
                 Form::Outreach(o) => rsx! {
                     Field { label: t.channel, name: "channel", error: None,
-                        select { name: "channel",
+                        select { id: "f-channel", name: "channel",
                             onchange: on!(form, dirty, Outreach, |v, e| v.channel = Channel::from_code(&e.value()).unwrap_or(v.channel)),
                             for c in Channel::ALL.iter() {
                                 option { value: c.code(), selected: *c == o.channel, "{t.channels[c.index()]}" }
@@ -327,15 +342,15 @@ fn Editor(loaded: Loaded, draft_key: String) -> Element {
                         }
                     }
                     Field { label: t.quantity, name: "quantity", error: error_for("quantity"),
-                        input { name: "quantity", inputmode: "numeric", pattern: "[0-9]*", value: "{o.quantity}",
+                        input { id: "f-quantity", name: "quantity", inputmode: "numeric", pattern: "[0-9]*", initial_value: "{o.quantity}",
                             oninput: on!(form, dirty, Outreach, |v, e| v.quantity = e.value()) }
                     }
                     Field { label: t.reach, name: "reach", error: error_for("reach"),
-                        input { name: "reach", inputmode: "numeric", pattern: "[0-9]*", value: "{o.reach}",
+                        input { id: "f-reach", name: "reach", inputmode: "numeric", pattern: "[0-9]*", initial_value: "{o.reach}",
                             oninput: on!(form, dirty, Outreach, |v, e| v.reach = e.value()) }
                     }
                     Field { label: t.notes, name: "notes", error: error_for("notes"),
-                        textarea { name: "notes", value: "{o.notes}", rows: "3",
+                        textarea { id: "f-notes", name: "notes", initial_value: "{o.notes}", rows: "3",
                             oninput: on!(form, dirty, Outreach, |v, e| v.notes = e.value()) }
                         p { class: "hint", "{t.free_text_hint}" }
                     }
@@ -345,7 +360,10 @@ fn Editor(loaded: Loaded, draft_key: String) -> Element {
                 p { class: "form-status error", role: "alert", "{msg}" }
             }
             div { class: "actions",
-                button { class: "primary", "data-testid": "save", disabled: saving(), onclick: on_save, "{t.save}" }
+                button { class: "primary", "data-testid": "save", disabled: saving(), onclick: move |_| save_plain(false), "{t.save}" }
+                if has_parent {
+                    button { class: "secondary", "data-testid": "save-next", disabled: saving(), onclick: move |_| save_next(true), "+ {t.save_and_next}" }
+                }
             }
         }
     }
@@ -362,12 +380,18 @@ fn SignatureFields(
 ) -> Element {
     let ui = use_context::<Ui>();
     let t = ui.t();
-    let err = |field: &str| errors.iter().find(|e| e.field == field).map(|e| t.problem(e.problem).to_owned());
+    let err =
+        |field: &str| errors.iter().find(|e| e.field == field).map(|e| t.field_message(e.field, e.problem).to_owned());
+    // Decided from what the form held when it opened, so typing in (or clearing) a field
+    // never folds it away under the volunteer's fingers.
+    let held = !s.ethnic_group.is_empty() || !s.phone.is_empty() || !s.citizen_id.is_empty() || s.kept_cid.is_some();
+    let held = use_hook(|| held);
+    let has_more = held || ["ethnic_group", "phone", "citizen_id"].iter().any(|f| err(f).is_some());
     let statement = crate::domain::consent::current();
     let statement_text = statement.text((ui.lang)().code());
     rsx! {
         Field { label: t.belongs_to, name: "parent", error: None,
-            select { name: "parent",
+            select { id: "f-parent", name: "parent",
                 onchange: on!(form, dirty, SignatureHelp, |v, e| v.parent_id = e.value()),
                 option { value: "", selected: s.parent_id.is_empty(), "{t.belongs_to_none}" }
                 for p in parents.iter() {
@@ -381,24 +405,27 @@ fn SignatureFields(
                 onchange: on!(form, dirty, SignatureHelp, |v, e| v.consent = e.checked()) }
             span { "{t.consent_label}" }
         }
-        // What the person agrees to, word for word, for the volunteer to read out.
-        div { class: "hint consent-statement", "data-testid": "consent-statement",
-            "data-version": statement.version,
-            p { strong { "{statement_text.title}" } " ({statement.version})" }
+        // What the person agrees to, word for word, for the volunteer to read out; folded
+        // away once read (one tap opens it again).
+        details { class: "hint consent-statement", "data-testid": "consent-statement",
+            "data-version": statement.version, open: !s.consent,
+            summary { strong { "{statement_text.title}" } " ({statement.version})"
+                if s.consent { span { class: "fold-hint", " · {t.consent_show}" } }
+            }
             ul {
                 for point in statement_text.points.iter() { li { "{point}" } }
             }
         }
         if s.consent {
             Field { label: t.display_name, name: "display_name", error: err("display_name"),
-                input { name: "display_name", value: "{s.display_name}", autocomplete: "off",
+                input { id: "f-display_name", name: "display_name", initial_value: "{s.display_name}", autocomplete: "off",
                     oninput: on!(form, dirty, SignatureHelp, |v, e| v.display_name = e.value()) }
             }
             Field { label: t.birth_year, name: "birth_year", error: err("birth_year"),
-                    input { name: "birth_year", inputmode: "numeric", pattern: "[0-9]*", maxlength: "4", value: "{s.birth_year}",
+                    input { id: "f-birth_year", name: "birth_year", inputmode: "numeric", pattern: "[0-9]*", maxlength: "4", initial_value: "{s.birth_year}",
                     oninput: on!(form, dirty, SignatureHelp, |v, e| v.birth_year = e.value()) }
             }
-            Field { label: t.sex, name: "sex", error: err("sex"),
+            Field { label: t.sex, name: "sex", error: err("sex"), group: true,
                     div { class: "choices",
                         for x in Sex::ALL.iter() {
                             label { class: "choice",
@@ -412,53 +439,58 @@ fn SignatureFields(
                         }
                     }
             }
-            Field { label: t.ethnic_group, name: "ethnic_group", error: err("ethnic_group"),
-                input { name: "ethnic_group", value: "{s.ethnic_group}", list: "ethnic-groups",
-                    oninput: on!(form, dirty, SignatureHelp, |v, e| v.ethnic_group = e.value()) }
-                datalist { id: "ethnic-groups",
-                    for g in ["Kinh", "Xơ Đăng", "Ba Na", "Giẻ Triêng", "Hrê"] { option { value: g } }
+            // The optional details, folded so that the form of a person fits two screens;
+            // open when any holds something (or has a problem).
+            details { class: "more", "data-testid": "more-details", open: has_more,
+                summary { "{t.more_details}" }
+                Field { label: t.ethnic_group, name: "ethnic_group", error: err("ethnic_group"),
+                    input { id: "f-ethnic_group", name: "ethnic_group", initial_value: "{s.ethnic_group}", list: "ethnic-groups",
+                        oninput: on!(form, dirty, SignatureHelp, |v, e| v.ethnic_group = e.value()) }
+                    datalist { id: "ethnic-groups",
+                        for g in ["Kinh", "Xơ Đăng", "Ba Na", "Giẻ Triêng", "Hrê"] { option { value: g } }
+                    }
                 }
-            }
-            Field { label: t.phone, name: "phone", error: err("phone"),
-                input { name: "phone", r#type: "tel", inputmode: "tel", value: "{s.phone}", autocomplete: "off",
-                    oninput: on!(form, dirty, SignatureHelp, |v, e| v.phone = e.value()) }
-            }
-            Field { label: t.citizen_id, name: "citizen_id", error: err("citizen_id"),
-                if let Some(k) = &s.kept_cid {
-                    p { class: "hint", "{t.cid_on_file} {last4_hint(k)}" }
+                Field { label: t.phone, name: "phone", error: err("phone"),
+                    input { id: "f-phone", name: "phone", r#type: "tel", inputmode: "tel", initial_value: "{s.phone}", autocomplete: "off",
+                        oninput: on!(form, dirty, SignatureHelp, |v, e| v.phone = e.value()) }
                 }
-                input { name: "citizen_id", inputmode: "numeric", autocomplete: "off", value: "{s.citizen_id}",
-                    placeholder: t.citizen_id_hint,
-                    oninput: on!(form, dirty, SignatureHelp, |v, e| v.citizen_id = e.value()) }
-                // Checked against the birth year and sex as typed: a warning, not a refusal.
-                for w in cid_warnings(&s) {
-                    p { class: "warning", role: "status", "data-testid": "cid-warning", "{t.cid_warning(w)}" }
+                Field { label: t.citizen_id, name: "citizen_id", error: err("citizen_id"),
+                    if let Some(k) = &s.kept_cid {
+                        p { class: "hint", "{t.cid_on_file} {last4_hint(k)}" }
+                    }
+                    input { id: "f-citizen_id", name: "citizen_id", inputmode: "numeric", autocomplete: "off", initial_value: "{s.citizen_id}",
+                        placeholder: t.citizen_id_hint,
+                        oninput: on!(form, dirty, SignatureHelp, |v, e| v.citizen_id = e.value()) }
+                    // Checked against the birth year and sex as typed: a warning, not a refusal.
+                    for w in cid_warnings(&s) {
+                        p { class: "warning", role: "status", "data-testid": "cid-warning", "{t.cid_warning(w)}" }
+                    }
+                    label { class: "choice",
+                        input { r#type: "checkbox", name: "keep_last4", checked: s.keep_last4,
+                            onchange: on!(form, dirty, SignatureHelp, |v, e| v.keep_last4 = e.checked()) }
+                        span { "{t.keep_last4}" }
+                    }
+                    p { class: "hint", "{t.cid_privacy}" }
                 }
-                label { class: "choice",
-                    input { r#type: "checkbox", name: "keep_last4", checked: s.keep_last4,
-                        onchange: on!(form, dirty, SignatureHelp, |v, e| v.keep_last4 = e.checked()) }
-                    span { "{t.keep_last4}" }
-                }
-                p { class: "hint", "{t.cid_privacy}" }
             }
         } else {
             p { class: "hint no-consent", "{t.no_consent_note}" }
         }
         div { class: "row",
             Field { label: t.level_before, name: "level_before", error: None,
-                select { name: "level_before",
+                select { id: "f-level_before", name: "level_before",
                     onchange: on!(form, dirty, SignatureHelp, |v, e| v.level_before = AccountLevel::from_code(&e.value()).unwrap_or(v.level_before)),
                     for l in AccountLevel::ALL.iter() { option { value: l.code(), selected: *l == s.level_before, "{t.levels[l.index()]}" } }
                 }
             }
             Field { label: t.level_after, name: "level_after", error: None,
-                select { name: "level_after",
+                select { id: "f-level_after", name: "level_after",
                     onchange: on!(form, dirty, SignatureHelp, |v, e| v.level_after = AccountLevel::from_code(&e.value()).unwrap_or(v.level_after)),
                     for l in AccountLevel::ALL.iter() { option { value: l.code(), selected: *l == s.level_after, "{t.levels[l.index()]}" } }
                 }
             }
         }
-        Field { label: t.outcome, name: "outcome", error: err("outcome"),
+        Field { label: t.outcome, name: "outcome", error: err("outcome"), group: true,
             p { class: "hint", "{t.outcome_hint}" }
             div { class: "choices column",
                 for o in Outcome::ALL.iter() {
@@ -475,7 +507,7 @@ fn SignatureFields(
         }
         if s.outcome == Some(Outcome::NotCompleted) {
             Field { label: t.failure_reason, name: "failure_reason", error: err("failure_reason"),
-                select { name: "failure_reason",
+                select { id: "f-failure_reason", name: "failure_reason",
                     onchange: on!(form, dirty, SignatureHelp, |v, e| v.failure_reason = e.value()),
                     option { value: "", selected: s.failure_reason.is_empty(), "{t.choose}" }
                     for r in FailureReason::ALL.iter() {
@@ -485,7 +517,7 @@ fn SignatureFields(
             }
         } else if s.outcome.is_some() {
             Field { label: t.provider, name: "provider", error: err("provider"),
-                select { name: "provider",
+                select { id: "f-provider", name: "provider",
                     onchange: on!(form, dirty, SignatureHelp, |v, e| v.provider = e.value()),
                     option { value: "", selected: s.provider.is_empty(), "{t.choose}" }
                     for p in reference.providers.iter() {
@@ -496,7 +528,7 @@ fn SignatureFields(
             }
             if s.provider == OTHER {
                 Field { label: t.provider_other, name: "provider_other", error: err("provider_other"),
-                    input { name: "provider_other", value: "{s.provider_other}",
+                    input { id: "f-provider_other", name: "provider_other", initial_value: "{s.provider_other}",
                         oninput: on!(form, dirty, SignatureHelp, |v, e| v.provider_other = e.value()) }
                 }
             }
@@ -509,7 +541,7 @@ fn SignatureFields(
 fn TopicPicker(selected: Vec<Topic>, error: Option<String>, onchange: EventHandler<Vec<Topic>>) -> Element {
     let t = use_context::<Ui>().t();
     rsx! {
-        Field { label: t.topics, name: "topics", error,
+        Field { label: t.topics, name: "topics", error, group: true,
             div { class: "choices column topics",
                 for topic in Topic::ALL.iter().copied() {
                     label { class: "choice",

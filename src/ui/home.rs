@@ -21,6 +21,7 @@ struct HomeData {
     drafts: Vec<crate::store::Draft>,
     progress: Vec<(crate::domain::Hamlet, crate::domain::coverage::Coverage)>,
     revoked: Option<crate::store::Wiped>,
+    practice: u32,
 }
 
 #[component]
@@ -47,6 +48,7 @@ pub fn Home() -> Element {
                     drafts: s.drafts()?,
                     progress: s.hamlet_progress()?,
                     revoked: s.revocation()?,
+                    practice: if reference.commune.sample { s.practice_count()? } else { 0 },
                 })
             })
             .await
@@ -89,7 +91,7 @@ pub fn Home() -> Element {
             if let Some(w) = &d.revoked {
                 div { class: "card revoked", role: "alert", "data-testid": "revoked-wiped", "{t.revoked_wiped(w)}" }
             }
-            SyncCard { sample: d.sample, pending: d.outbox.pending, rejected: d.outbox.rejected }
+            SyncCard { sample: d.sample, practice: d.practice, pending: d.outbox.pending, rejected: d.outbox.rejected }
             if !d.drafts.is_empty() {
                 div { class: "card drafts",
                     h2 { "{t.drafts}" }
@@ -108,6 +110,7 @@ pub fn Home() -> Element {
                     ProgressBar { key: "{hamlet.id}", name: hamlet.name, coverage }
                 }
             }
+            button { class: "secondary wide", "data-testid": "open-settings", onclick: move |_| ui.go(Screen::Settings), "⚙ {t.settings}" }
         }
     }
 }
@@ -126,7 +129,7 @@ fn TallyTable(today: Tallies, month: Tallies) -> Element {
     ];
     rsx! {
         table {
-            thead { tr { th {} th { "{t.today}" } th { "{t.this_month}" } } }
+            thead { tr { th { scope: "col", class: "what", "{t.tally_what}" } th { scope: "col", "{t.today}" } th { scope: "col", "{t.this_month}" } } }
             tbody {
                 for (label, a, b) in rows {
                     tr { th { scope: "row", "{label}" } td { "{a}" } td { "{b}" } }
@@ -168,7 +171,7 @@ fn DraftRow(draft: crate::store::Draft) -> Element {
 
 /// What waits to be sent, how the last sync went, and "Đồng bộ ngay".
 #[component]
-fn SyncCard(sample: bool, pending: u32, rejected: u32) -> Element {
+fn SyncCard(sample: bool, practice: u32, pending: u32, rejected: u32) -> Element {
     let ui = use_context::<Ui>();
     let services = use_context::<Services>();
     let mut status = use_signal(|| services.sync.status());
@@ -187,7 +190,13 @@ fn SyncCard(sample: bool, pending: u32, rejected: u32) -> Element {
     if sample {
         return rsx! {
             div { class: "card outbox", "data-testid": "outbox",
-                p { "{t.practice_not_sent}" }
+                if practice == 0 {
+                    p { "{t.practice_not_sent}" }
+                } else {
+                    // The more practice records there are, the likelier someone takes them
+                    // for real work: say plainly they stay here and how to record for real.
+                    p { class: "note", role: "note", "data-testid": "practice-pile", "{t.practice_pile(practice)}" }
+                }
                 button { class: "secondary wide", "data-testid": "open-enrol", onclick: move |_| ui.go(Screen::Enrol), "{t.enrol_device}" }
             }
         };

@@ -14,6 +14,7 @@ mod form;
 mod home;
 mod list;
 mod lock;
+mod settings;
 mod volunteers;
 mod wording;
 
@@ -85,6 +86,8 @@ pub enum Screen {
     List(Option<crate::domain::SyncState>),
     Detail(Uuid),
     Enrol,
+    /// The app's settings: its language.
+    Settings,
 }
 
 /// App-wide UI state, shared as a context of signals.
@@ -101,6 +104,9 @@ pub struct Ui {
     pub locked: Signal<bool>,
     /// False only when the configuration turns the lock off.
     pub lock_enabled: bool,
+    /// Counts forms opened afresh in place of another of the same kind ("Lưu và thêm
+    /// người tiếp"), so the new one is a new component with nothing of the last one.
+    pub form_seq: Signal<u64>,
 }
 
 impl Ui {
@@ -121,6 +127,15 @@ impl Ui {
         if nav.last() != Some(&screen) {
             nav.push(screen);
         }
+    }
+
+    /// Replaces the current form with a fresh one (which may be for the same kind and
+    /// visit): the next person of a meeting.
+    pub fn next_form(mut self, screen: Screen) {
+        *self.form_seq.write() += 1;
+        let mut nav = self.nav.write();
+        nav.pop();
+        nav.push(screen);
     }
 
     pub fn back(mut self) {
@@ -212,6 +227,7 @@ fn Shell(services: Services) -> Element {
         flash: Signal::new(None),
         locked: Signal::new(lock_after.is_some()),
         lock_enabled: lock_after.is_some(),
+        form_seq: Signal::new(0),
     });
     // The idle lock: every tap or keystroke anywhere in the app counts as activity.
     let last_active = use_hook(|| std::rc::Rc::new(std::cell::Cell::new(std::time::Instant::now())));
@@ -302,7 +318,6 @@ fn Shell(services: Services) -> Element {
                     button { class: "lock-now", "data-testid": "lock-now", "aria-label": t.lock_now,
                         onclick: move |_| { let mut ui = ui; ui.locked.set(true); }, "🔒 {t.lock_now}" }
                 }
-                components::LangSwitch {}
             }
             if locked {
                 main { lock::LockScreen {} }
@@ -319,10 +334,11 @@ fn Shell(services: Services) -> Element {
                     match screen {
                         Screen::Home => rsx! { home::Home {} },
                         Screen::ChooseVolunteer => rsx! { volunteers::ChooseVolunteer {} },
-                        Screen::New(kind, parent) => rsx! { form::FormScreen { key: "{kind:?}{parent:?}", kind: Some(kind), record_id: None, parent } },
+                        Screen::New(kind, parent) => rsx! { form::FormScreen { key: "{kind:?}{parent:?}{ui.form_seq}", kind: Some(kind), record_id: None, parent } },
                         Screen::Edit(id) => rsx! { form::FormScreen { key: "{id}", kind: None, record_id: Some(id), parent: None } },
                         Screen::List(state) => rsx! { list::RecordList { key: "{state:?}", preset: state } },
                         Screen::Enrol => rsx! { enrol::Enrol {} },
+                        Screen::Settings => rsx! { settings::Settings {} },
                         Screen::Detail(id) => rsx! { detail::Detail { key: "{id}", id } },
                     }
                 }

@@ -87,7 +87,9 @@ async fn home_shows_the_sample_banner_tallies_and_every_hamlet() {
     let html = render_until(config(&t, Screen::Home), "Tiến độ chữ ký số").await;
     assert!(html.contains("Dữ liệu mẫu"), "sample banner");
     assert!(html.contains("👤 Y Lan"));
-    assert!(html.contains("Chế độ thực hành"));
+    // A practice record is on the device: home says it will never be sent, and how to enrol.
+    assert!(html.contains("Có 1 bản ghi thực hành trên máy này. Chúng sẽ không bao giờ được gửi lên xã."), "{html}");
+    assert!(html.contains("bấm «Đăng ký máy với xã»"));
     for h in sotay::domain::sample::sample_reference().hamlets {
         assert!(html.contains(&h.name), "{} missing", h.name);
     }
