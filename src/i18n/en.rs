@@ -238,6 +238,8 @@ pub static STRINGS: Strings = Strings {
     practice_pile: "{n} practice records are on this device. They will never be sent to the commune. To record for real: ask the commune office for an enrolment link or QR code, then tap \u{ab}Enrol this device\u{bb}. Each volunteer keeps their PIN.",
     more_details: "Ethnic group, phone, citizen ID (optional)",
     required: &[
+        ("outcome", "Choose the outcome."),
+        ("provider", "Choose the certificate's provider."),
         ("hamlet", "Choose the hamlet."),
         ("date", "Enter the date."),
         ("household", "Enter the household or its head's name."),

@@ -238,6 +238,8 @@ pub static STRINGS: Strings = Strings {
     practice_pile: "Có {n} bản ghi thực hành trên máy này. Chúng sẽ không bao giờ được gửi lên xã. Để ghi thật: nhờ cán bộ xã cấp liên kết hoặc mã QR đăng ký, rồi bấm «Đăng ký máy với xã». Mã PIN của từng người vẫn giữ nguyên.",
     more_details: "Dân tộc, điện thoại, số CCCD (không bắt buộc)",
     required: &[
+        ("outcome", "Hãy chọn kết quả."),
+        ("provider", "Hãy chọn nhà cung cấp chứng thư."),
         ("hamlet", "Hãy chọn thôn, làng."),
         ("date", "Hãy nhập ngày."),
         ("household", "Hãy nhập tên chủ hộ hoặc hộ gia đình."),
