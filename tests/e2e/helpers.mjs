@@ -20,6 +20,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
+import { AxeBuilder } from '@axe-core/playwright';
 
 export const HERE = path.dirname(fileURLToPath(import.meta.url));
 export const REPO = path.resolve(HERE, '..', '..');
@@ -457,6 +458,8 @@ export async function scrollTop() {
 /** Saves a screenshot of the page's viewport for the README. */
 export async function shot(name) {
   await mkdir(SHOTS, { recursive: true });
+  // Two frames drawn after the last scroll, so the picture is not caught mid-paint.
+  await page.evaluate(() => new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r))));
   await page.screenshot({ path: path.join(SHOTS, name) });
 }
 
@@ -513,4 +516,42 @@ export function step(name, fn, { todo } = {}) {
       throw e;
     }
   });
+}
+
+// ---------------------------------------------------------------------------------------
+// Accessibility
+
+/**
+ * Runs axe-core on the page as it is and fails on any critical or serious violation,
+ * naming each rule and the elements it found. `where` names the screen in the message.
+ */
+export async function axeClean(where, p = page) {
+  assert.deepEqual(await axeViolations(p), [], `axe-core on ${where}`);
+}
+
+/** axe-core's critical and serious violations on `p` as it is, one line per rule. */
+export async function axeViolations(p = page) {
+  const result = await new AxeBuilder({ page: p }).analyze();
+  return result.violations
+    .filter((v) => v.impact === 'critical' || v.impact === 'serious')
+    .map((v) => `${v.id} (${v.impact}): ${v.nodes.map((n) => n.target.join(' ')).slice(0, 6).join(', ')}`);
+}
+
+/**
+ * The size of every visible element matching `selector` that is smaller than 48×48 CSS
+ * pixels, as `text w×h`: a finger outdoors needs at least that.
+ */
+export async function smallTargets(selector) {
+  return page.locator(selector).evaluateAll((els) => els
+    .filter((e) => e.offsetParent !== null)
+    .map((e) => ({ e, r: e.getBoundingClientRect() }))
+    .filter(({ r }) => r.width < 48 || r.height < 48)
+    .map(({ e, r }) => `${(e.textContent || e.getAttribute('name') || e.tagName).trim().slice(0, 30)} ${Math.round(r.width)}×${Math.round(r.height)}`));
+}
+
+/** Opens the signature form's optional details (ethnic group, phone, citizen ID). */
+export async function openMore() {
+  const more = page.locator('[data-testid=more-details]');
+  if (!(await more.evaluate((d) => d.open))) await more.locator('summary').click({ timeout: T });
+  await visible(page.locator('input[name=citizen_id]'));
 }

@@ -28,6 +28,7 @@ import {
   openDesktopPage, usePage, pageErrors, expectedErrors, onFailureAppend, step, norm,
   visible, gone, textIs, textHas, valueIs, countIs, fill, tick, choose, openNew,
   saveExpectingDetail, scrollTop, shot, load, openList, until, enterPin, PIN,
+openMore, axeViolations,
 } from './helpers.mjs';
 
 const ADMIN = 'canbo.xa';
@@ -159,6 +160,7 @@ step('2. /office asks to log in; a wrong password is refused in Vietnamese', asy
   assert.equal(here(), '/office/login');
   await textIs(office.locator('main.login p.error[role=alert]'), 'Tên đăng nhập hoặc mật khẩu không đúng.');
   await valueIs(office.locator('input[name=password]'), '');
+  assert.deepEqual(await axeViolations(office), [], 'axe-core on the login page');
   await gone(office.locator('[data-testid=coverage]'));
 });
 
@@ -252,6 +254,7 @@ step('5. a signature help in Làng Plei Rơng, registered, is recorded and sent'
   await fill('input[name=display_name]', 'Đinh Thị Hiền');
   await fill('input[name=birth_year]', '1990');
   await tick('input[name=sex][value=female]');
+  await openMore();
   await fill('input[name=citizen_id]', '051190001234');
   // The person asks to keep the last four digits (the box starts unticked).
   await tick('input[name=keep_last4]');
@@ -519,6 +522,28 @@ step('9c. after the erasure the consent record says so and names no one', async 
 
 // ---------------------------------------------------------------------------------------
 // 5. Language and logging out
+
+step('every office page passes axe-core (no critical or serious violation)', async () => {
+  const found = [];
+  const check = async (pathname) => {
+    await goto(pathname);
+    for (const v of await axeViolations(office)) found.push(`${pathname}: ${v}`);
+  };
+  for (const p of ['/office', '/office/activity', '/office/hamlets', '/office/devices', '/office/audit',
+    '/office/records', '/office/erasure', '/office/print']) {
+    await check(p);
+  }
+  // One device and one record, with its consent record.
+  await goto('/office/devices');
+  const device = await office.locator('main a[href^="/office/devices/"]').first().getAttribute('href');
+  await check(device);
+  await goto('/office/records');
+  const record = await office.locator('main a[href^="/office/records/"]').first().getAttribute('href');
+  await check(record);
+  await check(`${record}/consent`);
+  await goto('/office');
+  assert.deepEqual(found, []);
+});
 
 step('10. the language switch shows English and back', async () => {
   await navigate(office.locator('[data-testid=lang]'));

@@ -25,6 +25,7 @@ import {
   pageErrors, onFailureAppend, step, until, norm, visible, gone, textIs, textHas, valueIs,
   countIs, fill, tick, choose, openNew, saveExpectingDetail, backHome, openList,
   search, listedTitles, scrollTop, scrollTo, shot, load,
+openMore,
 } from './helpers.mjs';
 
 const PYTHON = process.env.PYTHON || 'python3';
@@ -313,6 +314,7 @@ step('3b. a signature help is added; both are sent automatically and marked "Đ�
   await fill('input[name=display_name]', 'Nguyễn Thị Hoà');
   await fill('input[name=birth_year]', '1980');
   await tick('input[name=sex][value=female]');
+  await openMore();
   await fill('input[name=citizen_id]', '051203004567');
   await choose('select[name=level_before]', 'level1');
   await choose('select[name=level_after]', 'level2');
