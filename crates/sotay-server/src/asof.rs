@@ -14,7 +14,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use chrono::{DateTime, FixedOffset, NaiveDate, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use rusqlite::{params, Connection, OptionalExtension};
 
 use super::db::{helped_by_hamlet, Result, ServerDb};
@@ -42,21 +42,7 @@ pub(crate) const MIGRATION: &str = r#"
         ) GROUP BY 1, 2, 3;
 "#;
 
-/// Vietnam's time (UTC+7 all year), in which the office's days begin and end whatever the
-/// server machine's own time zone.
-pub fn vietnam() -> FixedOffset {
-    FixedOffset::east_opt(7 * 3600).expect("UTC+7 is a valid offset")
-}
-
-/// The day in Vietnam at `t`.
-pub fn vn_day(t: DateTime<Utc>) -> NaiveDate {
-    t.with_timezone(&vietnam()).date_naive()
-}
-
-/// "dd/mm/yyyy HH:MM" in Vietnam's time, as the office's pages show a moment.
-pub fn vn_time(t: DateTime<Utc>) -> String {
-    t.with_timezone(&vietnam()).format("%d/%m/%Y %H:%M").to_string()
-}
+pub use crate::vn_time::{vietnam, vn_day, vn_time};
 
 /// Logs, on today's date (Vietnam), the change of each of `hamlets`' coverage figure since
 /// what the log sums to: called in the transaction of every push and erasure, after the

@@ -40,6 +40,7 @@ pub mod push;
 pub mod reports;
 pub mod tls;
 pub mod units;
+pub mod vn_time;
 
 use std::io::Read;
 use std::sync::Arc;

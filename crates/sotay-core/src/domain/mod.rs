@@ -13,6 +13,7 @@ pub mod citizen_id;
 pub mod consent;
 pub mod coverage;
 pub mod fold;
+pub mod form;
 pub mod labels;
 pub mod pin;
 pub mod record;
