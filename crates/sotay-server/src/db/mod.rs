@@ -33,6 +33,7 @@ use totals::{log_coverage, Pending, Share, SHARE_COLUMNS};
 
 pub mod assign;
 pub mod communes;
+pub(crate) mod coverage_days;
 mod devices;
 mod push;
 mod records;

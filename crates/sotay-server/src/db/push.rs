@@ -72,7 +72,7 @@ impl ServerDb {
         drop(keys);
         let changed = totals.settle(&tx, &device.commune)?;
         log_coverage(&tx, &device.commune, &changed)?;
-        crate::asof::note_coverage(&tx, &device.commune, &changed, now)?;
+        super::coverage_days::note_coverage(&tx, &device.commune, &changed, now)?;
         tx.execute(
             "UPDATE devices SET last_seen = ?, queued = ?, app_version = ? WHERE id = ?",
             params![received, report.queued, report.app_version, device.id],

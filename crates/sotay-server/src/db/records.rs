@@ -234,7 +234,7 @@ impl ServerDb {
         }
         let changed = totals.settle(&tx, commune)?;
         log_coverage(&tx, commune, &changed)?;
-        crate::asof::note_coverage(&tx, commune, &changed, now)?;
+        super::coverage_days::note_coverage(&tx, commune, &changed, now)?;
         // Devices send save times in whole seconds: a record saved in the second of the
         // erasure or later counts as made after it (new consent), one saved in an earlier
         // second as made before it.

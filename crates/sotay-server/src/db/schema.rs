@@ -306,5 +306,5 @@ pub(super) const MIGRATIONS: &[&str] = &[
 "#,
     // 9: coverage as of a day (`asof`): each change of a hamlet's figure, on the day the
     // server made it.
-    crate::asof::MIGRATION,
+    super::coverage_days::MIGRATION,
 ];
