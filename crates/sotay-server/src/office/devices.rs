@@ -165,9 +165,10 @@ pub(super) async fn devices_page(State(state): State<AppState>, o: Office) -> Re
     Ok(page(&o, 4, devices_body(&o, &devices, None)))
 }
 
-pub(super) async fn new_code(State(state): State<AppState>, o: Office, body: String) -> Result<Markup, Refusal> {
-    let pairs = serde_urlencoded_pairs(&body);
-    check_csrf(&o, pairs.iter().find(|(k, _)| k == "csrf").map(|(_, v)| v.as_str()))?;
+pub(super) async fn new_code(
+    State(state): State<AppState>,
+    Posted { o, form: pairs }: Posted<Vec<(String, String)>>,
+) -> Result<Markup, Refusal> {
     let volunteers = chosen_volunteers(&pairs);
     let session = o.session.clone();
     let made = state
@@ -245,12 +246,9 @@ pub(super) async fn device_page(
 
 pub(super) async fn device_users(
     State(state): State<AppState>,
-    o: Office,
     Path(id): Path<String>,
-    body: String,
+    Posted { o, form: pairs }: Posted<Vec<(String, String)>>,
 ) -> Result<Markup, Refusal> {
-    let pairs = serde_urlencoded_pairs(&body);
-    check_csrf(&o, pairs.iter().find(|(k, _)| k == "csrf").map(|(_, v)| v.as_str()))?;
     let chosen = chosen_volunteers(&pairs);
     let session = o.session.clone();
     let found = state
@@ -275,17 +273,14 @@ pub(super) async fn device_users(
 
 #[derive(Deserialize)]
 pub(super) struct PinCodeForm {
-    csrf: Option<String>,
     volunteer: String,
 }
 
 pub(super) async fn device_pin_code(
     State(state): State<AppState>,
-    o: Office,
     Path(id): Path<String>,
-    Form(f): Form<PinCodeForm>,
+    Posted { o, form: f }: Posted<PinCodeForm>,
 ) -> Result<Markup, Refusal> {
-    check_csrf(&o, f.csrf.as_deref())?;
     let session = o.session.clone();
     let made = state
         .blocking(move |db| {
@@ -307,11 +302,9 @@ pub(super) async fn device_pin_code(
 
 pub(super) async fn revoke_device(
     State(state): State<AppState>,
-    o: Office,
     Path(id): Path<String>,
-    Form(f): Form<CsrfForm>,
+    Posted { o, .. }: Posted<NoFields>,
 ) -> Result<Response, Refusal> {
-    check_csrf(&o, f.csrf.as_deref())?;
     let session = o.session.clone();
     let found = state
         .blocking(move |db| {

@@ -37,7 +37,6 @@ pub(super) async fn erasure_page(o: Office) -> Markup {
 
 #[derive(Deserialize)]
 pub(super) struct FindForm {
-    csrf: Option<String>,
     #[serde(default)]
     name: String,
     #[serde(default)]
@@ -46,10 +45,8 @@ pub(super) struct FindForm {
 
 pub(super) async fn erasure_find(
     State(state): State<AppState>,
-    o: Office,
-    Form(f): Form<FindForm>,
+    Posted { o, form: f }: Posted<FindForm>,
 ) -> Result<Response, Refusal> {
-    check_csrf(&o, f.csrf.as_deref())?;
     let t = o.t;
     let name = Some(f.name.trim().to_owned()).filter(|s| !s.is_empty());
     // The number is hashed with the commune's key for the lookup and then dropped.
@@ -92,11 +89,11 @@ pub(super) async fn erasure_find(
 /// Most records one erasure takes (a person's sessions are a handful).
 pub(super) const MAX_ERASE: usize = 500;
 
-pub(super) async fn erasure_erase(State(state): State<AppState>, o: Office, body: String) -> Result<Response, Refusal> {
-    // Several `id` fields: parse the form by hand.
-    let pairs: Vec<(String, String)> = serde_urlencoded_pairs(&body);
-    let csrf = pairs.iter().find(|(k, _)| k == "csrf").map(|(_, v)| v.as_str());
-    check_csrf(&o, csrf)?;
+pub(super) async fn erasure_erase(
+    State(state): State<AppState>,
+    // Several `id` fields: the form as its pairs.
+    Posted { o, form: pairs }: Posted<Vec<(String, String)>>,
+) -> Result<Response, Refusal> {
     let mut ids: Vec<uuid::Uuid> =
         pairs.iter().filter(|(k, _)| k == "id").filter_map(|(_, v)| uuid::Uuid::parse_str(v).ok()).collect();
     ids.sort();
@@ -122,8 +119,4 @@ pub(super) async fn erasure_erase(State(state): State<AppState>, o: Office, body
         })
         .await??;
     Ok(page(&o, 5, erasure_body(&o, Some(notice_ok(&format!("{} {n}", o.t.erased))), None)).into_response())
-}
-
-pub(super) fn serde_urlencoded_pairs(body: &str) -> Vec<(String, String)> {
-    form_urlencoded::parse(body.as_bytes()).map(|(k, v)| (k.into_owned(), v.into_owned())).collect()
 }

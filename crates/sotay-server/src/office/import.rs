@@ -89,12 +89,8 @@ pub(super) async fn multipart_fields(mut multipart: Multipart) -> Result<HashMap
     Ok(fields)
 }
 
-pub(super) async fn import_hamlets(
-    State(state): State<AppState>,
-    o: Office,
-    multipart: Multipart,
-) -> Result<Response, Refusal> {
-    import_reference(&state, &o, multipart, import_hamlets_into).await
+pub(super) async fn import_hamlets(State(state): State<AppState>, upload: Upload) -> Result<Response, Refusal> {
+    import_reference(&state, upload, import_hamlets_into).await
 }
 
 /// Reads a hamlet CSV and adds its rows to `r` (a row with a known id replaces that hamlet),
@@ -129,21 +125,18 @@ pub fn import_hamlets_into(
 /// data untouched); it gives the audit entry's action and detail and what the page says.
 pub(super) async fn import_reference(
     state: &AppState,
-    o: &Office,
-    multipart: Multipart,
+    Upload { o, fields }: Upload,
     import: impl FnOnce(&'static OfficeStrings, &mut ReferenceData, &[u8]) -> Result<(&'static str, String, String), Vec<String>>
         + Send
         + 'static,
 ) -> Result<Response, Refusal> {
     let t = o.t;
-    let Ok(mut fields) = multipart_fields(multipart).await else {
+    let Some(mut fields) = fields else {
         let message = format!("{} {} KB.", t.import_too_large, MAX_IMPORT_BYTES / 1024);
-        return change_reference(state, o, move |_| Change::Refused(import_failed(t, &[message]))).await;
+        return change_reference(state, &o, move |_| Change::Refused(import_failed(t, &[message]))).await;
     };
-    let csrf = fields.get("csrf").and_then(|b| std::str::from_utf8(b).ok()).map(str::to_owned);
-    check_csrf(o, csrf.as_deref())?;
     let file = fields.remove("file").unwrap_or_default();
-    change_reference(state, o, move |r| match import(t, r, &file) {
+    change_reference(state, &o, move |r| match import(t, r, &file) {
         Err(errors) => Change::Refused(import_failed(t, &errors)),
         Ok((action, detail, message)) => Change::Saved { action, detail, message, show: ListView::default() },
     })
@@ -244,12 +237,8 @@ pub(super) fn read_csv(
     Ok((headers, rows))
 }
 
-pub(super) async fn import_volunteers(
-    State(state): State<AppState>,
-    o: Office,
-    multipart: Multipart,
-) -> Result<Response, Refusal> {
-    import_reference(&state, &o, multipart, import_volunteers_into).await
+pub(super) async fn import_volunteers(State(state): State<AppState>, upload: Upload) -> Result<Response, Refusal> {
+    import_reference(&state, upload, import_volunteers_into).await
 }
 
 /// Reads a volunteer CSV and adds its rows to `r` (a known id replaces that volunteer), or

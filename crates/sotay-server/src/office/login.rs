@@ -150,12 +150,8 @@ pub(super) async fn login(
 
 pub(super) async fn logout(
     State(state): State<AppState>,
-    o: AnyOffice,
-    Form(f): Form<CsrfForm>,
+    Posted { o, .. }: Posted<NoFields, AnyOffice>,
 ) -> Result<Response, Refusal> {
-    if f.csrf.as_deref() != Some(o.session.csrf.as_str()) {
-        return Err(Refusal::Page(StatusCode::FORBIDDEN, message_page(o.t, o.t.bad_form)));
-    }
     let (session, token) = (o.session.clone(), o.token.clone());
     state
         .blocking(move |db| {

@@ -3,8 +3,9 @@
 //! volunteers (team leads; CSV import), devices, erasure, exports and print view, audit log.
 //! Server-rendered HTML that works on a plain office PC without JavaScript and prints well.
 //!
-//! Every page needs a session; every change (a POST) needs the session's CSRF token, is
-//! refused with a clear message and changes nothing otherwise, and is written to the audit
+//! Every page needs a session; every change (a POST) needs the session's CSRF token (the
+//! [`Posted`] and [`Upload`] extractors check it before a handler runs), is refused with a
+//! clear message and changes nothing otherwise, and is written to the audit
 //! log, as is every view that shows a person: the record list, a record, a consent record,
 //! the searches by name or ID number. Wording comes from `i18n::office`. Nothing here logs
 //! what a request carries.
@@ -26,6 +27,7 @@ mod erasure;
 mod figures;
 mod import;
 mod login;
+mod posted;
 mod province;
 mod records;
 mod reference;
@@ -53,6 +55,7 @@ use erasure::*;
 use figures::*;
 use import::*;
 use login::*;
+use posted::*;
 use province::*;
 use records::*;
 use reference::*;
@@ -260,14 +263,6 @@ fn parse_day(s: &str) -> Option<NaiveDate> {
     NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d").ok().filter(|d| YEARS.contains(&d.year()))
 }
 
-/// Checks the form's CSRF token against the session's.
-fn check_csrf(o: &Office, form_token: Option<&str>) -> Result<(), Refusal> {
-    if form_token != Some(o.session.csrf.as_str()) {
-        return Err(Refusal::Page(StatusCode::FORBIDDEN, message_page(o.t, o.t.bad_form)));
-    }
-    Ok(())
-}
-
 fn message_page(t: &OfficeStrings, message: &str) -> Markup {
     bare(t, t.title, html! { main { p.error role="alert" { (message) } p { a href="/office" { (t.nav[0]) } } } })
 }
@@ -322,11 +317,6 @@ fn page(o: &Office, current: usize, body: Markup) -> Markup {
             main { (body) }
         },
     )
-}
-
-#[derive(Deserialize)]
-struct CsrfForm {
-    csrf: Option<String>,
 }
 
 /// Numbers the Vietnamese way: 1.234.567.

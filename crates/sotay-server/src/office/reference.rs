@@ -288,7 +288,6 @@ pub(super) async fn change_reference(
 
 #[derive(Deserialize)]
 pub(super) struct HamletForm {
-    csrf: Option<String>,
     name: String,
     adult_population: String,
     baseline_signed: String,
@@ -326,11 +325,9 @@ pub(super) fn check_hamlet(
 
 pub(super) async fn save_hamlet(
     State(state): State<AppState>,
-    o: Office,
     Path(id): Path<String>,
-    Form(f): Form<HamletForm>,
+    Posted { o, form: f }: Posted<HamletForm>,
 ) -> Result<Response, Refusal> {
-    check_csrf(&o, f.csrf.as_deref())?;
     let t = o.t;
     change_reference(&state, &o, move |r| {
         let Some(pos) = r.hamlets.iter().position(|h| h.id == id) else { return Change::NotFound };
@@ -353,16 +350,13 @@ pub(super) async fn save_hamlet(
 
 #[derive(Deserialize)]
 pub(super) struct TargetForm {
-    csrf: Option<String>,
     target_percent: String,
 }
 
 pub(super) async fn save_target(
     State(state): State<AppState>,
-    o: Office,
-    Form(f): Form<TargetForm>,
+    Posted { o, form: f }: Posted<TargetForm>,
 ) -> Result<Response, Refusal> {
-    check_csrf(&o, f.csrf.as_deref())?;
     let t = o.t;
     change_reference(&state, &o, move |r| match f.target_percent.trim().parse::<u32>() {
         Ok(p) if (1..=100).contains(&p) => {
@@ -377,7 +371,6 @@ pub(super) async fn save_target(
 
 #[derive(Deserialize)]
 pub(super) struct VolunteerForm {
-    csrf: Option<String>,
     id: String,
     name: String,
     /// The hamlet's id, or its name as typed.
@@ -395,10 +388,8 @@ pub(super) fn find_hamlet<'a>(r: &'a ReferenceData, typed: &str) -> Option<&'a H
 
 pub(super) async fn save_volunteer(
     State(state): State<AppState>,
-    o: Office,
-    Form(f): Form<VolunteerForm>,
+    Posted { o, form: f }: Posted<VolunteerForm>,
 ) -> Result<Response, Refusal> {
-    check_csrf(&o, f.csrf.as_deref())?;
     let t = o.t;
     change_reference(&state, &o, move |r| {
         let (id, name) = (f.id.trim(), f.name.trim());
@@ -437,16 +428,13 @@ pub(super) async fn save_volunteer(
 
 #[derive(Deserialize)]
 pub(super) struct ProvidersForm {
-    csrf: Option<String>,
     providers: String,
 }
 
 pub(super) async fn save_providers(
     State(state): State<AppState>,
-    o: Office,
-    Form(f): Form<ProvidersForm>,
+    Posted { o, form: f }: Posted<ProvidersForm>,
 ) -> Result<Response, Refusal> {
-    check_csrf(&o, f.csrf.as_deref())?;
     let t = o.t;
     change_reference(&state, &o, move |r| {
         let list: Vec<String> =
@@ -465,11 +453,9 @@ pub(super) async fn save_providers(
 /// pull, coverage no longer counts it (see `server::communes`).
 pub(super) async fn retire_hamlet(
     State(state): State<AppState>,
-    o: Office,
     Path(id): Path<String>,
-    Form(f): Form<CsrfForm>,
+    Posted { o, .. }: Posted<NoFields>,
 ) -> Result<Response, Refusal> {
-    check_csrf(&o, f.csrf.as_deref())?;
     let session = o.session.clone();
     let (retired, r) = state
         .blocking(move |db| {
