@@ -17,16 +17,16 @@ use std::collections::BTreeSet;
 use super::db::coverage_days::helped_as_of;
 use super::db::{helped_by_hamlet, Result, ServerDb};
 use super::reports::{coverage_of, CoverageReport};
-use chrono::{NaiveDate, Utc};
+use chrono::NaiveDate;
 
-pub use crate::vn_time::{vietnam, vn_day, vn_time};
+pub use crate::vn_time::{vietnam, vn_day, vn_time, vn_today};
 
 impl ServerDb {
     /// Coverage per hamlet and for the commune as the office knew it at the end of `day`
     /// (Vietnam time): the same figures whenever it is asked. For today or later it is
     /// the live [`ServerDb::coverage_report`] (which the log sums to).
     pub fn coverage_report_as_of(&self, commune: &str, day: NaiveDate) -> Result<CoverageReport> {
-        if day >= vn_day(Utc::now()) {
+        if day >= vn_today() {
             return self.coverage_report(commune);
         }
         let reference = self.commune(commune)?;

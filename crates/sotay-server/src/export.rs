@@ -97,29 +97,23 @@ pub fn activity_xlsx(r: &ActivityReport, t: &OfficeStrings) -> Result<Vec<u8>, S
         ws.write_number_with_format(row, 1, value as f64, &int).map_err(xlsx_error)?;
         row += 1;
     }
-    row += 1;
-    ws.write_string_with_format(row, 0, t.outcomes_heading, &bold).map_err(xlsx_error)?;
-    ws.write_string_with_format(row, 1, t.count_header, &bold).map_err(xlsx_error)?;
-    ws.write_string_with_format(row, 2, t.share_header, &bold).map_err(xlsx_error)?;
-    row += 1;
-    let sessions = r.totals.signature_sessions.max(1) as f64;
-    for (o, n) in &r.outcomes {
-        ws.write_string(row, 0, t.labels.outcomes[o.index()]).map_err(xlsx_error)?;
-        ws.write_number_with_format(row, 1, *n as f64, &int).map_err(xlsx_error)?;
-        ws.write_number_with_format(row, 2, *n as f64 / sessions, &pct).map_err(xlsx_error)?;
+    let outcomes: Vec<_> = r.outcomes.iter().map(|(o, n)| (t.labels.outcomes[o.index()], *n)).collect();
+    let reasons: Vec<_> = r.failure_reasons.iter().map(|(f, n)| (t.labels.failure_reasons[f.index()], *n)).collect();
+    for (heading, lines, of) in [
+        (t.outcomes_heading, outcomes, r.totals.signature_sessions),
+        (t.reasons_heading, reasons, r.totals.not_completed),
+    ] {
         row += 1;
-    }
-    row += 1;
-    ws.write_string_with_format(row, 0, t.reasons_heading, &bold).map_err(xlsx_error)?;
-    ws.write_string_with_format(row, 1, t.count_header, &bold).map_err(xlsx_error)?;
-    ws.write_string_with_format(row, 2, t.share_header, &bold).map_err(xlsx_error)?;
-    row += 1;
-    let failed = r.totals.not_completed.max(1) as f64;
-    for (f, n) in &r.failure_reasons {
-        ws.write_string(row, 0, t.labels.failure_reasons[f.index()]).map_err(xlsx_error)?;
-        ws.write_number_with_format(row, 1, *n as f64, &int).map_err(xlsx_error)?;
-        ws.write_number_with_format(row, 2, *n as f64 / failed, &pct).map_err(xlsx_error)?;
+        for (c, h) in [heading, t.count_header, t.share_header].into_iter().enumerate() {
+            ws.write_string_with_format(row, c as u16, h, &bold).map_err(xlsx_error)?;
+        }
         row += 1;
+        for (label, n) in lines {
+            ws.write_string(row, 0, label).map_err(xlsx_error)?;
+            ws.write_number_with_format(row, 1, n as f64, &int).map_err(xlsx_error)?;
+            ws.write_number_with_format(row, 2, n as f64 / of.max(1) as f64, &pct).map_err(xlsx_error)?;
+            row += 1;
+        }
     }
     row += 1;
     for (c, h) in t.channel_headers.iter().enumerate() {
@@ -235,18 +229,24 @@ pub fn as_of(t: &OfficeStrings, day: NaiveDate) -> String {
 
 /// The day an activity report's figures are as of: its last day, or today if that is later.
 pub fn activity_as_of(r: &ActivityReport) -> NaiveDate {
-    r.to.min(super::asof::vn_day(chrono::Utc::now()))
+    r.to.min(super::asof::vn_today())
 }
 
 pub fn coverage_csv(r: &CoverageReport, t: &OfficeStrings) -> Result<Vec<u8>, String> {
-    let mut rows = vec![vec![as_of(t, r.as_of)]];
-    let mut header: Vec<String> = t.coverage_headers.iter().map(|h| h.to_string()).collect();
+    coverage_rows_csv(r, t, t.coverage_headers[0], t.commune_total)
+}
+
+/// A coverage report as CSV: the as-of line, the header (`first` over the names), a line
+/// per hamlet or commune and the total (named `total`) last, the codes in the last column.
+fn coverage_rows_csv(r: &CoverageReport, t: &OfficeStrings, first: &str, total: &str) -> Result<Vec<u8>, String> {
+    let mut header = vec![first.to_owned()];
+    header.extend(t.coverage_headers.iter().skip(1).map(|h| h.to_string()));
     header.push(code_header(t).to_owned());
-    rows.push(header);
+    let mut rows = vec![vec![as_of(t, r.as_of)], header];
     let last = r.rows.len();
     for (i, l) in r.rows.iter().chain(std::iter::once(&r.total)).enumerate() {
         rows.push(vec![
-            if i == last { t.commune_total.to_owned() } else { l.name.clone() },
+            if i == last { total.to_owned() } else { l.name.clone() },
             l.adult_population.to_string(),
             l.baseline_signed.to_string(),
             l.helped_signed.to_string(),
@@ -257,6 +257,16 @@ pub fn coverage_csv(r: &CoverageReport, t: &OfficeStrings) -> Result<Vec<u8>, St
         ]);
     }
     csv_bytes(rows)
+}
+
+/// A line of activity counts for a CSV: its name, the counts, its code (none on a total).
+fn counts_line(name: &str, c: &super::reports::ActivityCounts, code: &str) -> Vec<String> {
+    let mut line = vec![name.to_owned()];
+    line.extend(counts(c).iter().map(|v| v.to_string()));
+    if !code.is_empty() {
+        line.push(code.to_owned());
+    }
+    line
 }
 
 /// The header of the code column, last in every table of an export ("Mã").
@@ -280,38 +290,14 @@ pub fn activity_csv(r: &ActivityReport, t: &OfficeStrings) -> Result<Vec<u8>, St
     }
     rows.push(vec![t.commune_total.to_owned(), r.totals.not_completed.to_string()]);
     rows.push(header);
-    for (id, label, c) in &r.by_hamlet {
-        let mut row = vec![label.clone()];
-        row.extend(counts(c).iter().map(|v| v.to_string()));
-        row.push(id.clone());
-        rows.push(row);
-    }
-    let mut total = vec![t.commune_total.to_owned()];
-    total.extend(counts(&r.totals).iter().map(|v| v.to_string()));
-    rows.push(total);
+    rows.extend(r.by_hamlet.iter().map(|(id, label, c)| counts_line(label, c, id)));
+    rows.push(counts_line(t.commune_total, &r.totals, ""));
     csv_bytes(rows)
 }
 
 /// The province's coverage (a line per commune) as CSV.
 pub fn province_coverage_csv(r: &CoverageReport, t: &OfficeStrings) -> Result<Vec<u8>, String> {
-    let mut header = vec![t.province.commune_header.to_owned()];
-    header.extend(t.coverage_headers.iter().skip(1).map(|h| h.to_string()));
-    header.push(code_header(t).to_owned());
-    let mut rows = vec![vec![as_of(t, r.as_of)], header];
-    let last = r.rows.len();
-    for (i, l) in r.rows.iter().chain(std::iter::once(&r.total)).enumerate() {
-        rows.push(vec![
-            if i == last { t.province.province_total.to_owned() } else { l.name.clone() },
-            l.adult_population.to_string(),
-            l.baseline_signed.to_string(),
-            l.helped_signed.to_string(),
-            l.signed.to_string(),
-            decimal(l.percent),
-            l.still_needed.to_string(),
-            l.hamlet_id.clone(),
-        ]);
-    }
-    csv_bytes(rows)
+    coverage_rows_csv(r, t, t.province.commune_header, t.province.province_total)
 }
 
 /// The province's activity (a line per commune and the province's total) as an XLSX workbook.
@@ -324,7 +310,7 @@ pub fn province_activity_xlsx(a: &ProvinceActivity, t: &OfficeStrings) -> Result
     ws.write_string(0, 0, format!("{} — {}", t.province.activity_title, a.province_name)).map_err(xlsx_error)?;
     let period = format!("{} {} – {}", t.period, a.from.format("%d/%m/%Y"), a.to.format("%d/%m/%Y"));
     ws.write_string(1, 0, &period).map_err(xlsx_error)?;
-    ws.write_string(2, 0, as_of(t, a.to.min(super::asof::vn_day(chrono::Utc::now())))).map_err(xlsx_error)?;
+    ws.write_string(2, 0, as_of(t, a.to.min(super::asof::vn_today()))).map_err(xlsx_error)?;
     ws.write_string_with_format(3, 0, t.province.commune_header, &bold).map_err(xlsx_error)?;
     for (c, h) in t.total_labels.iter().enumerate() {
         ws.write_string_with_format(3, 1 + c as u16, *h, &bold).map_err(xlsx_error)?;
@@ -345,16 +331,9 @@ pub fn province_activity_csv(a: &ProvinceActivity, t: &OfficeStrings) -> Result<
     let mut header = vec![t.province.commune_header.to_owned()];
     header.extend(t.total_labels.iter().map(|s| s.to_string()));
     header.push(code_header(t).to_owned());
-    let mut rows = vec![vec![as_of(t, a.to.min(super::asof::vn_day(chrono::Utc::now())))], header];
-    let total = (String::new(), t.province.province_total.to_owned(), a.total.clone());
-    for (code, name, c) in a.rows.iter().chain(std::iter::once(&total)) {
-        let mut row = vec![name.clone()];
-        row.extend(counts(c).iter().map(|v| v.to_string()));
-        if !code.is_empty() {
-            row.push(code.clone());
-        }
-        rows.push(row);
-    }
+    let mut rows = vec![vec![as_of(t, a.to.min(super::asof::vn_today()))], header];
+    rows.extend(a.rows.iter().map(|(code, name, c)| counts_line(name, c, code)));
+    rows.push(counts_line(t.province.province_total, &a.total, ""));
     csv_bytes(rows)
 }
 

@@ -71,7 +71,7 @@ impl ServerDb {
     /// `asof`), or today with `None`.
     pub fn province_coverage_as_of(&self, province: &str, day: Option<NaiveDate>) -> Result<CoverageReport> {
         let mut rows = Vec::new();
-        let as_of = day.unwrap_or_else(|| super::asof::vn_day(Utc::now()));
+        let as_of = day.unwrap_or_else(super::asof::vn_today);
         for c in self.commune_list(Some(province))? {
             let r = match day {
                 Some(day) => self.coverage_report_as_of(&c.code, day)?,

@@ -133,7 +133,7 @@ impl ServerDb {
     pub fn coverage_report(&self, commune: &str) -> Result<CoverageReport> {
         let reference = reference(self, commune)?;
         let helped = helped_by_hamlet(&self.conn(), commune)?;
-        Ok(coverage_of(reference, &helped, crate::vn_time::vn_day(chrono::Utc::now())))
+        Ok(coverage_of(reference, &helped, crate::vn_time::vn_today()))
     }
 }
 

@@ -14,6 +14,11 @@ pub fn vn_day(t: DateTime<Utc>) -> NaiveDate {
     t.with_timezone(&vietnam()).date_naive()
 }
 
+/// Today in Vietnam.
+pub fn vn_today() -> NaiveDate {
+    vn_day(Utc::now())
+}
+
 /// "dd/mm/yyyy HH:MM" in Vietnam's time, as the office's pages show a moment.
 pub fn vn_time(t: DateTime<Utc>) -> String {
     t.with_timezone(&vietnam()).format("%d/%m/%Y %H:%M").to_string()

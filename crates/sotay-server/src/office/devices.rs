@@ -142,7 +142,7 @@ pub(super) fn devices_body(o: &Office, devices: &DeviceList, code: Option<NewCod
                         td data-testid="assigned" { (users) }
                         td { @if d.revoked { (t.revoked) } @else { (t.active) } }
                         td { (d.last_seen.as_deref().and_then(|s| chrono::DateTime::parse_from_rfc3339(s).ok())
-                                .map(|x| x.with_timezone(&Local).format("%H:%M %d/%m/%Y").to_string()).unwrap_or_else(|| t.never.to_owned())) }
+                                .map(|x| x.with_timezone(&crate::asof::vietnam()).format("%H:%M %d/%m/%Y").to_string()).unwrap_or_else(|| t.never.to_owned())) }
                         td { (d.queued.map(|q| q.to_string()).unwrap_or_else(|| "—".into())) }
                         td {
                             @if !d.revoked {

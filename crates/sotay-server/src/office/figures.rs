@@ -3,6 +3,7 @@
 
 use super::*;
 use crate::i18n::report::for_office as report_words;
+use crate::reports::CoverageRow;
 
 pub(super) fn coverage_table(t: &OfficeStrings, r: &CoverageReport) -> Markup {
     html! {
@@ -10,28 +11,100 @@ pub(super) fn coverage_table(t: &OfficeStrings, r: &CoverageReport) -> Markup {
             thead { tr { @for h in t.coverage_headers { th { (h) } } th.no-print {} } }
             tbody {
                 @for row in &r.rows {
-                    tr data-hamlet=(row.hamlet_id) {
-                        th scope="row" { (row.name) }
-                        td { (num(row.adult_population)) } td { (num(row.baseline_signed)) }
-                        td { (num(row.helped_signed)) } td { (num(row.signed)) }
-                        td.pct { (share(t, row.percent)) }
-                        td { @if row.reached { (t.reached) " ✓" } @else { (num(row.still_needed)) } }
-                        td.bar-cell { (bar(row.percent, r.target_percent)) }
-                    }
+                    tr data-hamlet=(row.hamlet_id) { th scope="row" { (row.name) } (coverage_cells(t, row, r.target_percent)) }
                 }
             }
             tfoot {
-                tr data-hamlet="total" {
-                    th scope="row" { (t.commune_total) }
-                    td { (num(r.total.adult_population)) } td { (num(r.total.baseline_signed)) }
-                    td { (num(r.total.helped_signed)) } td { (num(r.total.signed)) }
-                    td.pct { (share(t, r.total.percent)) }
-                    td { @if r.total.reached { (t.reached) " ✓" } @else { (num(r.total.still_needed)) } }
-                    td.bar-cell { (bar(r.total.percent, r.target_percent)) }
-                }
+                tr data-hamlet="total" { th scope="row" { (t.commune_total) } (coverage_cells(t, &r.total, r.target_percent)) }
             }
         }
     }
+}
+
+/// A coverage row's figures after its name (a hamlet's, a commune's or a total's).
+pub(super) fn coverage_cells(t: &OfficeStrings, row: &CoverageRow, target: u32) -> Markup {
+    html! {
+        td { (num(row.adult_population)) } td { (num(row.baseline_signed)) }
+        td { (num(row.helped_signed)) } td { (num(row.signed)) }
+        td.pct { (share(t, row.percent)) }
+        td { @if row.reached { (t.reached) " ✓" } @else { (num(row.still_needed)) } }
+        td.bar-cell { (bar(row.percent, target)) }
+    }
+}
+
+/// The export and print links under a figures table: `base` is `/office` or
+/// `/office/province`, `file` `coverage` or `activity`, `print` the print view's query.
+pub(super) fn export_links(
+    t: &OfficeStrings,
+    base: &str,
+    file: &str,
+    query: &str,
+    print: &str,
+    testid: &str,
+) -> Markup {
+    html! {
+        p.no-print {
+            (t.export) ": " a href={ (base) "/export/" (file) ".xlsx?" (query) } data-testid=(testid) { "XLSX" } " · "
+            a href={ (base) "/export/" (file) ".csv?" (query) } { "CSV" } " · "
+            a href={ (base) "/print?" (print) } { (t.print) }
+        }
+    }
+}
+
+/// The top of a print view: when and by whom it was printed, its title and its as-of day.
+pub(super) fn print_head(t: &OfficeStrings, username: &str, title: &str, name: &str, as_of: NaiveDate) -> Markup {
+    html! {
+        p.hint { (t.generated) " " (crate::asof::vn_time(Utc::now())) " · " (username) }
+        h1 { (title) " — " (name) }
+        (as_of_line(t, as_of))
+    }
+}
+
+/// Dates that cannot be read: 400 with the message.
+pub(super) fn bad_dates(t: &OfficeStrings) -> Refusal {
+    Refusal::Page(StatusCode::BAD_REQUEST, message_page(t, t.bad_dates))
+}
+
+/// An activity page's body for a period that cannot be read: the message and the form.
+pub(super) fn bad_period(t: &OfficeStrings, title: &str, action: &str) -> Markup {
+    let today = crate::asof::vn_today();
+    html! { h1 { (title) } p.error role="alert" data-testid="period-error" { (t.bad_dates) } (period_form(t, action, today, today)) }
+}
+
+/// A period's first and last day.
+pub(super) type Period = (NaiveDate, NaiveDate);
+
+/// What an export address asks for: the file's type, its period (activity files only) and
+/// the day coverage is as of; an unknown file is 404, unreadable dates 400.
+pub(super) fn export_ask(
+    t: &OfficeStrings,
+    file: &str,
+    q: &PeriodQuery,
+) -> Result<(&'static str, Option<Period>, NaiveDate), Refusal> {
+    let mime = match file {
+        "coverage.xlsx" | "activity.xlsx" => XLSX,
+        "coverage.csv" | "activity.csv" => CSV,
+        _ => return Err(Refusal::Page(StatusCode::NOT_FOUND, message_page(t, t.not_found))),
+    };
+    let period = if file.starts_with("activity") { Some(period(q).map_err(|_| bad_dates(t))?) } else { None };
+    Ok((mime, period, as_of(q).map_err(|_| bad_dates(t))?))
+}
+
+/// A made file as a download named `name`, or the failure page (the error is logged, with
+/// `what` the file's kind; it never carries personal data: files hold counts).
+pub(super) fn download(
+    t: &OfficeStrings,
+    mime: &str,
+    name: &str,
+    what: &str,
+    made: Result<Vec<u8>, String>,
+) -> Result<Response, Refusal> {
+    let bytes = made.map_err(|e| {
+        tracing::error!(file = %what, error = %e, "export failed");
+        Refusal::Page(StatusCode::INTERNAL_SERVER_ERROR, message_page(t, "Lỗi khi tạo tệp / export failed."))
+    })?;
+    let disposition = format!("attachment; filename=\"{name}\"");
+    Ok(([(header::CONTENT_TYPE, mime.to_owned()), (header::CONTENT_DISPOSITION, disposition)], bytes).into_response())
 }
 
 /// A horizontal bar with the target line, drawn in SVG so it prints.
@@ -53,7 +126,7 @@ pub(super) async fn coverage_page(
     Params(q): Params<PeriodQuery>,
 ) -> Result<Markup, Refusal> {
     let t = o.t;
-    let day = as_of(&q).map_err(|_| Refusal::Page(StatusCode::BAD_REQUEST, message_page(t, t.bad_dates)))?;
+    let day = as_of(&q).map_err(|_| bad_dates(t))?;
     let commune = o.session.commune.clone();
     let r = state.blocking(move |db| db.coverage_report_as_of(&commune, day)).await??;
     let query = format!("date={}", r.as_of.format("%Y-%m-%d"));
@@ -68,11 +141,7 @@ pub(super) async fn coverage_page(
             (as_of_form(t, "/office", r.as_of))
             (coverage_table(t, &r))
             p.hint { (t.counting_rule) }
-            p.no-print {
-                (t.export) ": " a href={ "/office/export/coverage.xlsx?" (query) } data-testid="coverage-xlsx" { "XLSX" } " · "
-                a href={ "/office/export/coverage.csv?" (query) } { "CSV" } " · "
-                a href={ "/office/print?to=" (r.as_of.format("%Y-%m-%d")) } { (t.print) }
-            }
+            (export_links(t, "/office", "coverage", &query, &format!("to={}", r.as_of.format("%Y-%m-%d")), "coverage-xlsx"))
             (report_links(t, &query))
         },
     ))
@@ -103,7 +172,7 @@ pub(super) fn as_of_form(t: &OfficeStrings, action: &str, day: NaiveDate) -> Mar
 /// The day coverage is shown as of: `date`, else the end of a preset period (15/11 or
 /// 20/11), else today; `Err` for a day that does not parse or falls outside 2000–2100.
 pub(super) fn as_of(q: &PeriodQuery) -> Result<NaiveDate, ()> {
-    let today = crate::asof::vn_day(Utc::now());
+    let today = crate::asof::vn_today();
     match (q.date.as_deref().map(str::trim), &q.preset) {
         (Some(d), _) if !d.is_empty() => parse_day(d).ok_or(()),
         (_, Some(_)) => period(q).map(|(_, to)| to.min(today)),
@@ -125,7 +194,7 @@ pub(super) struct PeriodQuery {
 /// The period asked for, or this month; `Err` for dates that do not parse, fall outside
 /// 2000–2100 or are reversed.
 pub(super) fn period(q: &PeriodQuery) -> Result<(NaiveDate, NaiveDate), ()> {
-    let today = crate::asof::vn_day(Utc::now());
+    let today = crate::asof::vn_today();
     let year_start = NaiveDate::from_ymd_opt(today.year(), 1, 1).ok_or(())?;
     let month_start = NaiveDate::from_ymd_opt(today.year(), today.month(), 1).ok_or(())?;
     let (from, to) = match q.preset.as_deref() {
@@ -147,16 +216,18 @@ pub(super) fn period(q: &PeriodQuery) -> Result<(NaiveDate, NaiveDate), ()> {
     Ok((from, to))
 }
 
-pub(super) fn period_form(t: &OfficeStrings, from: NaiveDate, to: NaiveDate) -> Markup {
+/// The period fields of an activity page (`action`: the commune's or the province's), with
+/// the presets.
+pub(super) fn period_form(t: &OfficeStrings, action: &str, from: NaiveDate, to: NaiveDate) -> Markup {
     html! {
-        form.period.no-print method="get" action="/office/activity" {
+        form.period.no-print method="get" action=(action) {
             label { (t.from) " " input type="date" name="from" value=(from.format("%Y-%m-%d")); }
             label { (t.to) " " input type="date" name="to" value=(to.format("%Y-%m-%d")); }
             button type="submit" { (t.show) }
         }
         p.presets.no-print {
             @for (key, label) in ["unit", "commune", "month", "year"].iter().zip(t.presets) {
-                a href={ "/office/activity?preset=" (key) } { (label) } " "
+                a href={ (action) "?preset=" (key) } { (label) } " "
             }
         }
     }
@@ -255,12 +326,8 @@ pub(super) async fn activity_page(
 ) -> Result<Response, Refusal> {
     let t = o.t;
     let Ok((from, to)) = period(&q) else {
-        let today = Local::now().date_naive();
-        return Ok((
-            StatusCode::BAD_REQUEST,
-            page(&o, 1, html! { h1 { (t.activity_title) } p.error role="alert" data-testid="period-error" { (t.bad_dates) } (period_form(t, today, today)) }),
-        )
-            .into_response());
+        let body = bad_period(t, t.activity_title, "/office/activity");
+        return Ok((StatusCode::BAD_REQUEST, page(&o, 1, body)).into_response());
     };
     let commune = o.session.commune.clone();
     let r = state.blocking(move |db| db.activity_report(&commune, from, to)).await??;
@@ -271,13 +338,9 @@ pub(super) async fn activity_page(
         html! {
             h1 { (t.activity_title) " — " (r.commune.name) }
             p.lead { (t.period) " " (from.format("%d/%m/%Y")) " – " (to.format("%d/%m/%Y")) }
-            (as_of_line(t, to.min(crate::asof::vn_day(Utc::now()))))
-            (period_form(t, from, to))
-            p.no-print {
-                (t.export) ": " a href={ "/office/export/activity.xlsx?" (query) } data-testid="activity-xlsx" { "XLSX" } " · "
-                a href={ "/office/export/activity.csv?" (query) } { "CSV" } " · "
-                a href={ "/office/print?" (query) } { (t.print) }
-            }
+            (as_of_line(t, to.min(crate::asof::vn_today())))
+            (period_form(t, "/office/activity", from, to))
+            (export_links(t, "/office", "activity", &query, &query, "activity-xlsx"))
             (activity_body(t, &r))
         },
     )
@@ -290,7 +353,7 @@ pub(super) async fn print_page(
     Params(q): Params<PeriodQuery>,
 ) -> Result<Response, Refusal> {
     let t = o.t;
-    let (from, to) = period(&q).map_err(|_| Refusal::Page(StatusCode::BAD_REQUEST, message_page(t, t.bad_dates)))?;
+    let (from, to) = period(&q).map_err(|_| bad_dates(t))?;
     let commune = o.session.commune.clone();
     // Coverage as of the period's last day, so a report for 20/11 printed later says what
     // it said on 20/11.
@@ -304,9 +367,7 @@ pub(super) async fn print_page(
         t.title,
         html! {
             main.print {
-                p.hint { (t.generated) " " (crate::asof::vn_time(Utc::now())) " · " (o.session.username) }
-                h1 { (t.coverage_title) " — " (cov.commune.name) }
-                (as_of_line(t, cov.as_of))
+                (print_head(t, &o.session.username, t.coverage_title, &cov.commune.name, cov.as_of))
                 p { (t.target_label) " " (cov.target_percent) "%" }
                 (coverage_table(t, &cov))
                 p.hint { (t.counting_rule) }
@@ -327,17 +388,7 @@ pub(super) async fn export_file(
 ) -> Result<Response, Refusal> {
     let t = o.t;
     let commune = o.session.commune.clone();
-    let mime = match file.as_str() {
-        "coverage.xlsx" | "activity.xlsx" => XLSX,
-        "coverage.csv" | "activity.csv" => CSV,
-        _ => return Err(Refusal::Page(StatusCode::NOT_FOUND, message_page(t, t.not_found))),
-    };
-    let period = if file.starts_with("activity") {
-        Some(period(&q).map_err(|_| Refusal::Page(StatusCode::BAD_REQUEST, message_page(t, t.bad_dates)))?)
-    } else {
-        None
-    };
-    let day = as_of(&q).map_err(|_| Refusal::Page(StatusCode::BAD_REQUEST, message_page(t, t.bad_dates)))?;
+    let (mime, period, day) = export_ask(t, &file, &q)?;
     let (session, name) = (o.session.clone(), file.clone());
     // The report and the file are made on the blocking threads too: a big commune's XLSX
     // takes a while.
@@ -358,19 +409,8 @@ pub(super) async fn export_file(
             Ok::<_, db::DbError>(bytes)
         })
         .await??;
-    let bytes = made.map_err(|e| {
-        tracing::error!(file = %file, error = %e, "export failed");
-        Refusal::Page(StatusCode::INTERNAL_SERVER_ERROR, message_page(t, "Lỗi khi tạo tệp / export failed."))
-    })?;
-    let name = format!("sotay-{commune}-{}-{file}", Local::now().format("%Y%m%d"));
-    Ok((
-        [
-            (header::CONTENT_TYPE, mime.to_owned()),
-            (header::CONTENT_DISPOSITION, format!("attachment; filename=\"{name}\"")),
-        ],
-        bytes,
-    )
-        .into_response())
+    let name = format!("sotay-{commune}-{}-{file}", crate::asof::vn_today().format("%Y%m%d"));
+    download(t, mime, &name, &file, made)
 }
 
 pub(super) const XLSX: &str = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet";

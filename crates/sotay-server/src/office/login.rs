@@ -140,7 +140,7 @@ pub(super) async fn login(
         }
         Ok(Err(LoginError::Locked { until })) => {
             tracing::warn!("office login refused: account locked");
-            let at = until.with_timezone(&Local).format("%H:%M:%S");
+            let at = until.with_timezone(&crate::asof::vietnam()).format("%H:%M:%S");
             let message = format!("{} {at}.", t.login_locked);
             (StatusCode::TOO_MANY_REQUESTS, login_form(t, Some(&message), &typed, &token)).into_response()
         }

@@ -41,7 +41,7 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Form, Router};
-use chrono::{Datelike, Local, NaiveDate, Utc};
+use chrono::{Datelike, NaiveDate, Utc};
 use maud::{html, Markup, PreEscaped, DOCTYPE};
 use serde::Deserialize;
 
@@ -162,6 +162,14 @@ fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
         .map(|(_, v)| v.to_owned())
 }
 
+/// The live session a request's cookie names, with its token; none goes to the login page.
+async fn signed_in(parts: &Parts, state: &AppState) -> Result<(Session, String), Refusal> {
+    let token = cookie(&parts.headers, COOKIE).ok_or(Refusal::Login)?;
+    let lookup = token.clone();
+    let session = state.blocking(move |db| db.session(&lookup, Utc::now())).await??.ok_or(Refusal::Login)?;
+    Ok((session, token))
+}
+
 /// A request from a logged-in user of a commune's office; anything else goes to the login
 /// page, and a province account to the province's pages (a commune's pages are read from
 /// the session's commune, which a province account does not have).
@@ -174,8 +182,7 @@ impl FromRequestParts<AppState> for Office {
     type Rejection = Refusal;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Office, Refusal> {
-        let token = cookie(&parts.headers, COOKIE).ok_or(Refusal::Login)?;
-        let session = state.blocking(move |db| db.session(&token, Utc::now())).await??.ok_or(Refusal::Login)?;
+        let (session, _) = signed_in(parts, state).await?;
         if session.province.is_some() {
             return Err(Refusal::Redirect("/office/province"));
         }
@@ -194,9 +201,7 @@ impl FromRequestParts<AppState> for AnyOffice {
     type Rejection = Refusal;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<AnyOffice, Refusal> {
-        let token = cookie(&parts.headers, COOKIE).ok_or(Refusal::Login)?;
-        let lookup = token.clone();
-        let session = state.blocking(move |db| db.session(&lookup, Utc::now())).await??.ok_or(Refusal::Login)?;
+        let (session, token) = signed_in(parts, state).await?;
         Ok(AnyOffice { session, token, t: lang(&parts.headers) })
     }
 }
@@ -282,9 +287,8 @@ fn bare(t: &OfficeStrings, title: &str, body: Markup) -> Markup {
     }
 }
 
-/// A page with the navigation, the language switch and logout.
+/// A commune office page with the navigation, the language switch and logout.
 fn page(o: &Office, current: usize, body: Markup) -> Markup {
-    let t = o.t;
     let links = [
         "/office",
         "/office/activity",
@@ -294,22 +298,37 @@ fn page(o: &Office, current: usize, body: Markup) -> Markup {
         "/office/erasure",
         "/office/audit",
     ];
+    let nav: Vec<_> = links.into_iter().zip(o.t.nav).collect();
+    chrome(o.t, o.t.title, html! { "Sổ tay" }, &nav, current, &o.session, body)
+}
+
+/// The frame of every signed-in office page, a commune's or a province's: `brand`, the
+/// navigation (`current` marked), the language switch, who is signed in and logout.
+fn chrome(
+    t: &OfficeStrings,
+    title: &str,
+    brand: Markup,
+    nav: &[(&str, &str)],
+    current: usize,
+    session: &Session,
+    body: Markup,
+) -> Markup {
     bare(
         t,
-        t.title,
+        title,
         html! {
             header.no-print {
-                strong { "Sổ tay" }
+                strong { (brand) }
                 nav {
-                    @for (i, href) in links.iter().enumerate() {
-                        a href=(href) class=[(i == current).then_some("current")] { (t.nav[i]) }
+                    @for (i, (href, label)) in nav.iter().enumerate() {
+                        a href=(href) class=[(i == current).then_some("current")] { (label) }
                     }
                 }
                 span.right {
                     a href={ "/office/lang/" (t.other_lang_code) } data-testid="lang" { (t.other_lang) }
-                    " · " (o.session.username) " "
+                    " · " (session.username) " "
                     form method="post" action="/office/logout" {
-                        input type="hidden" name="csrf" value=(o.session.csrf);
+                        input type="hidden" name="csrf" value=(session.csrf);
                         button type="submit" data-testid="logout" { (t.logout) }
                     }
                 }
@@ -321,15 +340,7 @@ fn page(o: &Office, current: usize, body: Markup) -> Markup {
 
 /// Numbers the Vietnamese way: 1.234.567.
 fn num(n: u32) -> String {
-    let s = n.to_string();
-    let mut out = String::new();
-    for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i).is_multiple_of(3) {
-            out.push('.');
-        }
-        out.push(c);
-    }
-    out
+    crate::letter::count(n)
 }
 
 fn notice_error(message: &str) -> Markup {

@@ -10,7 +10,8 @@
 //! not exist (404), so addresses typed by hand show nothing of other provinces.
 
 use super::figures::{
-    as_of, as_of_form, as_of_line, bar, coverage_table, period, period_form, share, PeriodQuery, CSV, XLSX,
+    as_of, as_of_form, as_of_line, bad_dates, bad_period, coverage_cells, coverage_table, download, export_ask,
+    export_links, period, period_form, print_head, share, PeriodQuery,
 };
 use super::*;
 use crate::i18n::province::ProvinceStrings;
@@ -27,8 +28,7 @@ impl FromRequestParts<AppState> for ProvinceOffice {
     type Rejection = Refusal;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<ProvinceOffice, Refusal> {
-        let token = cookie(&parts.headers, COOKIE).ok_or(Refusal::Login)?;
-        let session = state.blocking(move |db| db.session(&token, Utc::now())).await??.ok_or(Refusal::Login)?;
+        let (session, _) = signed_in(parts, state).await?;
         let t = lang(&parts.headers);
         match session.province.clone() {
             Some(province) => Ok(ProvinceOffice { session, province, t }),
@@ -45,31 +45,10 @@ impl ProvinceOffice {
 
 /// A province page with its navigation, the language switch and logout.
 fn province_page(o: &ProvinceOffice, current: usize, body: Markup) -> Markup {
-    let (t, p) = (o.t, o.p());
     let links = ["/office/province", "/office/province/activity", "/office/province/quiet", "/office/province/audit"];
-    bare(
-        t,
-        p.title,
-        html! {
-            header.no-print {
-                strong { "Sổ tay · " (crate::province::province_name(&o.province)) }
-                nav {
-                    @for (i, href) in links.iter().enumerate() {
-                        a href=(href) class=[(i == current).then_some("current")] { (p.nav[i]) }
-                    }
-                }
-                span.right {
-                    a href={ "/office/lang/" (t.other_lang_code) } data-testid="lang" { (t.other_lang) }
-                    " · " (o.session.username) " "
-                    form method="post" action="/office/logout" {
-                        input type="hidden" name="csrf" value=(o.session.csrf);
-                        button type="submit" data-testid="logout" { (t.logout) }
-                    }
-                }
-            }
-            main { (body) }
-        },
-    )
+    let nav: Vec<_> = links.into_iter().zip(o.p().nav).collect();
+    let brand = html! { "Sổ tay · " (crate::province::province_name(&o.province)) };
+    chrome(o.t, o.p().title, brand, &nav, current, &o.session, body)
 }
 
 /// The communes' coverage table: each commune links to its hamlets.
@@ -84,22 +63,13 @@ fn communes_table(t: &OfficeStrings, r: &CoverageReport, links: bool) -> Markup 
                         th scope="row" {
                             @if links { a href={ "/office/province/c/" (row.hamlet_id) "?date=" (r.as_of.format("%Y-%m-%d")) } { (row.name) } } @else { (row.name) }
                         }
-                        td { (num(row.adult_population)) } td { (num(row.baseline_signed)) }
-                        td { (num(row.helped_signed)) } td { (num(row.signed)) }
-                        td.pct { (share(t, row.percent)) }
-                        td { @if row.reached { (t.reached) " ✓" } @else { (num(row.still_needed)) } }
-                        td.bar-cell { (bar(row.percent, r.target_percent)) }
+                        (coverage_cells(t, row, r.target_percent))
                     }
                 }
             }
             tfoot {
                 tr data-commune="total" {
-                    th scope="row" { (p.province_total) }
-                    td { (num(r.total.adult_population)) } td { (num(r.total.baseline_signed)) }
-                    td { (num(r.total.helped_signed)) } td { (num(r.total.signed)) }
-                    td.pct { (share(t, r.total.percent)) }
-                    td { @if r.total.reached { (t.reached) " ✓" } @else { (num(r.total.still_needed)) } }
-                    td.bar-cell { (bar(r.total.percent, r.target_percent)) }
+                    th scope="row" { (p.province_total) } (coverage_cells(t, &r.total, r.target_percent))
                 }
             }
         }
@@ -112,7 +82,7 @@ pub(super) async fn province_coverage_page(
     Params(q): Params<PeriodQuery>,
 ) -> Result<Markup, Refusal> {
     let t = o.t;
-    let day = as_of(&q).map_err(|_| Refusal::Page(StatusCode::BAD_REQUEST, message_page(t, t.bad_dates)))?;
+    let day = as_of(&q).map_err(|_| bad_dates(t))?;
     let province = o.province.clone();
     let r = state.blocking(move |db| db.province_coverage_as_of(&province, Some(day))).await??;
     let p = o.p();
@@ -129,11 +99,7 @@ pub(super) async fn province_coverage_page(
             @if r.rows.is_empty() { p data-testid="no-communes" { (p.no_communes) } }
             (communes_table(t, &r, true))
             p.hint { (p.target_note) " " (p.drill_hint) }
-            p.no-print {
-                (t.export) ": " a href={ "/office/province/export/coverage.xlsx?" (query) } data-testid="province-xlsx" { "XLSX" } " · "
-                a href={ "/office/province/export/coverage.csv?" (query) } { "CSV" } " · "
-                a href={ "/office/province/print?to=" (r.as_of.format("%Y-%m-%d")) } { (t.print) }
-            }
+            (export_links(t, "/office/province", "coverage", &query, &format!("to={}", r.as_of.format("%Y-%m-%d")), "province-xlsx"))
         },
     ))
 }
@@ -144,7 +110,7 @@ pub(super) async fn province_commune_page(
     Path(code): Path<String>,
     Params(q): Params<PeriodQuery>,
 ) -> Result<Markup, Refusal> {
-    let day = as_of(&q).map_err(|_| Refusal::Page(StatusCode::BAD_REQUEST, message_page(o.t, o.t.bad_dates)))?;
+    let day = as_of(&q).map_err(|_| bad_dates(o.t))?;
     let province = o.province.clone();
     let r = state
         .blocking(move |db| match db.commune_in_province(&code, &province)? {
@@ -195,8 +161,7 @@ pub(super) async fn province_activity_page(
 ) -> Result<Response, Refusal> {
     let (t, p) = (o.t, o.p());
     let Ok((from, to)) = period(&q) else {
-        let today = Local::now().date_naive();
-        let body = html! { h1 { (p.activity_title) } p.error role="alert" data-testid="period-error" { (t.bad_dates) } (province_period_form(t, today, today)) };
+        let body = bad_period(t, p.activity_title, "/office/province/activity");
         return Ok((StatusCode::BAD_REQUEST, province_page(&o, 1, body)).into_response());
     };
     let province = o.province.clone();
@@ -208,23 +173,13 @@ pub(super) async fn province_activity_page(
         html! {
             h1 { (p.activity_title) " — " (a.province_name) }
             p.lead { (t.period) " " (from.format("%d/%m/%Y")) " – " (to.format("%d/%m/%Y")) }
-            (as_of_line(t, to.min(crate::asof::vn_day(Utc::now()))))
-            (province_period_form(t, from, to))
-            p.no-print {
-                (t.export) ": " a href={ "/office/province/export/activity.xlsx?" (query) } data-testid="province-activity-xlsx" { "XLSX" } " · "
-                a href={ "/office/province/export/activity.csv?" (query) } { "CSV" } " · "
-                a href={ "/office/province/print?" (query) } { (t.print) }
-            }
+            (as_of_line(t, to.min(crate::asof::vn_today())))
+            (period_form(t, "/office/province/activity", from, to))
+            (export_links(t, "/office/province", "activity", &query, &query, "province-activity-xlsx"))
             (activity_table(t, &a))
         },
     )
     .into_response())
-}
-
-/// The commune office's period form, sent to the province's activity page.
-fn province_period_form(t: &OfficeStrings, from: NaiveDate, to: NaiveDate) -> Markup {
-    let form = period_form(t, from, to).into_string();
-    PreEscaped(form.replace("\"/office/activity", "\"/office/province/activity"))
 }
 
 #[derive(Deserialize)]
@@ -285,7 +240,7 @@ pub(super) async fn province_print_page(
     Params(q): Params<PeriodQuery>,
 ) -> Result<Response, Refusal> {
     let (t, p) = (o.t, o.p());
-    let (from, to) = period(&q).map_err(|_| Refusal::Page(StatusCode::BAD_REQUEST, message_page(t, t.bad_dates)))?;
+    let (from, to) = period(&q).map_err(|_| bad_dates(t))?;
     let province = o.province.clone();
     let (cov, act) = state
         .blocking(move |db| {
@@ -300,9 +255,7 @@ pub(super) async fn province_print_page(
         p.title,
         html! {
             main.print {
-                p.hint { (t.generated) " " (crate::asof::vn_time(Utc::now())) " · " (o.session.username) }
-                h1 { (p.coverage_title) " — " (cov.commune.name) }
-                (as_of_line(t, cov.as_of))
+                (print_head(t, &o.session.username, p.coverage_title, &cov.commune.name, cov.as_of))
                 (communes_table(t, &cov, false))
                 p.hint { (p.target_note) }
                 h1.page-break { (p.activity_title) }
@@ -321,17 +274,7 @@ pub(super) async fn province_export(
     Params(q): Params<PeriodQuery>,
 ) -> Result<Response, Refusal> {
     let t = o.t;
-    let mime = match file.as_str() {
-        "coverage.xlsx" | "activity.xlsx" => XLSX,
-        "coverage.csv" | "activity.csv" => CSV,
-        _ => return Err(Refusal::Page(StatusCode::NOT_FOUND, message_page(t, t.not_found))),
-    };
-    let period = if file.starts_with("activity") {
-        Some(period(&q).map_err(|_| Refusal::Page(StatusCode::BAD_REQUEST, message_page(t, t.bad_dates)))?)
-    } else {
-        None
-    };
-    let day = as_of(&q).map_err(|_| Refusal::Page(StatusCode::BAD_REQUEST, message_page(t, t.bad_dates)))?;
+    let (mime, period, day) = export_ask(t, &file, &q)?;
     let (session, province, name) = (o.session.clone(), o.province.clone(), file.clone());
     let made = state
         .blocking(move |db| {
@@ -354,19 +297,8 @@ pub(super) async fn province_export(
             Ok::<_, db::DbError>(bytes)
         })
         .await??;
-    let bytes = made.map_err(|e| {
-        tracing::error!(file = %file, error = %e, "export failed");
-        Refusal::Page(StatusCode::INTERNAL_SERVER_ERROR, message_page(t, "Lỗi khi tạo tệp / export failed."))
-    })?;
-    let name = format!("sotay-tinh-{}-{}-{file}", o.province, Local::now().format("%Y%m%d"));
-    Ok((
-        [
-            (header::CONTENT_TYPE, mime.to_owned()),
-            (header::CONTENT_DISPOSITION, format!("attachment; filename=\"{name}\"")),
-        ],
-        bytes,
-    )
-        .into_response())
+    let name = format!("sotay-tinh-{}-{}-{file}", o.province, crate::asof::vn_today().format("%Y%m%d"));
+    download(t, mime, &name, &file, made)
 }
 
 pub(super) async fn province_audit_page(State(state): State<AppState>, o: ProvinceOffice) -> Result<Markup, Refusal> {

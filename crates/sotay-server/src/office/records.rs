@@ -136,8 +136,9 @@ pub(super) async fn records_page(
                 label { (t.hamlet_header) " " (choice(t, "hamlet", q.hamlet.as_deref(), &hamlets)) }
                 label { (t.volunteer_header) " " (choice(t, "volunteer", q.volunteer.as_deref(), &volunteers)) }
                 label { (t.record_headers[1]) " " select name="kind" { option value="" { (t.all) } @for k in crate::domain::RecordKind::ALL { option value=(k.code()) selected[sel(&q.kind, k.code())] { (t.kinds[k.index()]) } } } }
-                label { (t.from) " " input type="date" name="from" value=[from.map(|d| d.format("%Y-%m-%d").to_string())]; }
-                label { (t.to) " " input type="date" name="to" value=[to.map(|d| d.format("%Y-%m-%d").to_string())]; }
+                @for (label, name, day) in [(t.from, "from", from), (t.to, "to", to)] {
+                    label { (label) " " input type="date" name=(name) value=[day.map(|d| d.format("%Y-%m-%d").to_string())]; }
+                }
                 button type="submit" { (t.show) }
             }
             @if rows.is_empty() { p data-testid="no-records" { (t.nothing_found) } } @else { (record_rows(t, &r, &rows, None)) }
@@ -158,6 +159,19 @@ pub(super) fn record_matches(row: &db::RecordRow, f: &db::RecordFilter) -> bool 
         && f.to_exclusive.as_deref().is_none_or(|to| day < to)
 }
 
+/// A record of the commune and its history, by the id in an address (none for an id that
+/// does not parse).
+fn record_by_id(
+    db: &db::ServerDb,
+    commune: &str,
+    id: &str,
+) -> Result<Option<(db::RecordRow, Vec<db::HistoryRow>)>, db::DbError> {
+    match uuid::Uuid::parse_str(id) {
+        Ok(id) => db.record(commune, id),
+        Err(_) => Ok(None),
+    }
+}
+
 pub(super) async fn record_page(
     State(state): State<AppState>,
     o: Office,
@@ -167,10 +181,9 @@ pub(super) async fn record_page(
     let session = o.session.clone();
     let found = state
         .blocking(move |db| {
-            let Ok(id) = uuid::Uuid::parse_str(&id) else { return Ok(None) };
-            let Some(found) = db.record(&session.commune, id)? else { return Ok(None) };
+            let Some(found) = record_by_id(db, &session.commune, &id)? else { return Ok(None) };
             let r = db.commune(&session.commune)?;
-            db.audit(&session, "record.view", &id.to_string(), Utc::now())?;
+            db.audit(&session, "record.view", &found.0.id.to_string(), Utc::now())?;
             Ok::<_, db::DbError>(Some((found, r)))
         })
         .await??;
@@ -213,12 +226,8 @@ pub(super) async fn consent_page(
     let session = o.session.clone();
     let found = state
         .blocking(move |db| {
-            let found = match uuid::Uuid::parse_str(&id) {
-                Ok(id) => db.record(&session.commune, id)?,
-                Err(_) => None,
-            };
-            let Some((row, history)) =
-                found.filter(|(row, _)| matches!(row.body, crate::domain::Body::SignatureHelp(_)))
+            let Some((row, history)) = record_by_id(db, &session.commune, &id)?
+                .filter(|(row, _)| matches!(row.body, crate::domain::Body::SignatureHelp(_)))
             else {
                 return Ok(Err(t.not_found));
             };

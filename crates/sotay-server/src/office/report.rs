@@ -25,7 +25,7 @@ pub(super) fn report_links(t: &OfficeStrings, query: &str) -> Markup {
 /// The report's period: from `from` (else 1 January of the report's day) to its day
 /// (`date`, else `to`, else a preset's end, else today; never after today).
 fn report_period(q: &PeriodQuery) -> Result<(NaiveDate, NaiveDate), ()> {
-    let today = crate::asof::vn_day(Utc::now());
+    let today = crate::asof::vn_today();
     let day = match (q.date.as_deref().map(str::trim), q.to.as_deref().map(str::trim)) {
         (None | Some(""), Some(to)) if !to.is_empty() => parse_day(to).ok_or(())?.min(today),
         _ => as_of(q)?,
@@ -43,8 +43,7 @@ fn report_period(q: &PeriodQuery) -> Result<(NaiveDate, NaiveDate), ()> {
 /// The letter of the session's commune for the query's period.
 async fn letter(state: &AppState, o: &Office, q: &PeriodQuery) -> Result<Letter, Refusal> {
     let t = o.t;
-    let (from, day) =
-        report_period(q).map_err(|_| Refusal::Page(StatusCode::BAD_REQUEST, message_page(t, t.bad_dates)))?;
+    let (from, day) = report_period(q).map_err(|_| bad_dates(t))?;
     let commune = o.session.commune.clone();
     let (cov, act): (CoverageReport, ActivityReport) = state
         .blocking(move |db| {
@@ -72,19 +71,8 @@ pub(super) async fn report_docx(
             Ok::<_, db::DbError>(bytes)
         })
         .await??;
-    let bytes = made.map_err(|e| {
-        tracing::error!(error = %e, "report document failed");
-        Refusal::Page(StatusCode::INTERNAL_SERVER_ERROR, message_page(t, "Lỗi khi tạo tệp / export failed."))
-    })?;
-    let name = format!("bao-cao-{}-{}.docx", o.session.commune, crate::asof::vn_day(Utc::now()).format("%Y%m%d"));
-    Ok((
-        [
-            (header::CONTENT_TYPE, DOCX.to_owned()),
-            (header::CONTENT_DISPOSITION, format!("attachment; filename=\"{name}\"")),
-        ],
-        bytes,
-    )
-        .into_response())
+    let name = format!("bao-cao-{}-{}.docx", o.session.commune, crate::asof::vn_today().format("%Y%m%d"));
+    download(t, DOCX, &name, "report.docx", made)
 }
 
 pub(super) async fn report_page(
