@@ -137,7 +137,7 @@ async fn coverage_as_of_20_11_asked_for_later_is_what_it_was_on_20_11_on_pages_p
 async fn the_15_11_and_20_11_presets_show_coverage_as_of_that_day() {
     let server = start(&demo_reference()).await;
     let me = server.login().await;
-    let today = sotay_server::asof::vn_day(Utc::now());
+    let today = sotay_server::asof::vn_today();
     for (preset, day) in [("unit", 15), ("commune", 20)] {
         let html = server.get(&format!("/office?preset={preset}"), Some(&me.cookie)).await.text().await.unwrap();
         let expected = NaiveDate::from_ymd_opt(today.year(), 11, day).unwrap().min(today);

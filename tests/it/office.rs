@@ -836,7 +836,7 @@ async fn activity_with_impossible_or_reversed_dates_gets_400_with_the_message_an
     assert!(res.text().await.unwrap().contains("Kỳ báo cáo: 01/11/2026 – 20/11/2026"));
 
     // The office's days are Vietnam's (UTC+7), whatever the machine's time zone.
-    let today = sotay_server::asof::vn_day(Utc::now());
+    let today = sotay_server::asof::vn_today();
     let jan1 = day(today.year(), 1, 1);
     let presets = [
         ("unit", jan1, day(today.year(), 11, 15)),
@@ -1022,7 +1022,7 @@ fn expected_coverage(model: &Model, r: &ReferenceData) -> CoverageReport {
     );
     CoverageReport {
         commune: r.commune.clone(),
-        as_of: sotay_server::asof::vn_day(Utc::now()),
+        as_of: sotay_server::asof::vn_today(),
         target_percent: target,
         rows,
         total,
