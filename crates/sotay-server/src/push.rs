@@ -52,6 +52,11 @@ pub fn read_records(raw: &[Box<RawValue>]) -> Result<Vec<PushItem>, Unidentifiab
 
 /// Reads one record's JSON; `None` if not even its id and version can be read.
 pub fn read_record(json: &str) -> Option<PushItem> {
+    // Read plainly first: almost every record is sound, and tracking the path of every
+    // field costs time. Only a record that fails is read again, for its path.
+    if let Ok(record) = serde_json::from_str::<WireRecord>(json) {
+        return Some(PushItem::Record(Box::new(record)));
+    }
     let mut de = serde_json::Deserializer::from_str(json);
     let error = match serde_path_to_error::deserialize::<_, WireRecord>(&mut de) {
         Ok(record) => return Some(PushItem::Record(Box::new(record))),
