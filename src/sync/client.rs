@@ -91,12 +91,26 @@ impl Client {
     /// Sends a push, gzip-compressed; the body is compressed here because reqwest does not
     /// compress request bodies.
     pub async fn push(&self, commune: &str, token: &str, req: &PushRequest) -> Result<PushResponse, SyncError> {
+        self.push_after(commune, token, req, None).await
+    }
+
+    /// [`Client::push`], asking with `after` (the device's pull cursor) for the changes
+    /// after it in the answer ([`PushResponse::pull`]; a server that does not know the
+    /// parameter ignores it and answers without them).
+    pub async fn push_after(
+        &self,
+        commune: &str,
+        token: &str,
+        req: &PushRequest,
+        after: Option<i64>,
+    ) -> Result<PushResponse, SyncError> {
         let body = gzip_json(req)?;
         let path = format!("/api/v1/c/{commune}/push");
         tracing::debug!(path = %path, records = req.records.len(), bytes = body.len(), "sync push");
+        let query = after.map(|a| format!("?after={a}")).unwrap_or_default();
         let response = self
             .http
-            .post(format!("{}{path}", self.base))
+            .post(format!("{}{path}{query}", self.base))
             .header(API_HEADER, API_VERSION)
             .header(AUTHORIZATION, format!("Bearer {token}"))
             .header(CONTENT_TYPE, "application/json")

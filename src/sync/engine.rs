@@ -109,6 +109,7 @@ mod tests {
                     reason: reason.map(Into::into),
                 })
                 .collect(),
+            pull: None,
         }
     }
 

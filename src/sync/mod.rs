@@ -10,6 +10,7 @@
 pub mod client;
 pub mod engine;
 pub mod pinning;
+pub mod push;
 pub mod worker;
 
 use std::sync::Arc;
@@ -19,8 +20,8 @@ use chrono::{DateTime, Utc};
 use crate::domain::citizen_id::SealKey;
 use crate::enrol_link::Fingerprint;
 use crate::protocol::*;
-use crate::store::{Enrolment, Pulled, Settled, Store, StoreError};
-use engine::{BatchSize, Op, PushFailure};
+use crate::store::{Enrolment, Pulled, Store, StoreError};
+use engine::BatchSize;
 
 pub use client::{Client, Options};
 
@@ -228,7 +229,8 @@ pub async fn enrol_pinned(
     Ok(())
 }
 
-/// One full sync: push the whole outbox in batches, then pull every change.
+/// One full sync: push the whole outbox in batches, then pull every change (the last push's
+/// answer usually brings them: see [`push`]).
 pub async fn run_once(store: &Arc<Store>, batch: &mut BatchSize) -> Result<Report, SyncError> {
     run_once_with(store, batch, &Options::default()).await
 }
@@ -256,87 +258,9 @@ async fn push_and_pull(store: &Arc<Store>, batch: &mut BatchSize, options: &Opti
     };
     let client = Client::pinned(&enrolment.server_url, pin, options)?;
     let mut report = Report::default();
-    let mut halvings = 0;
-    // Set once an empty push went through this sync: a 400 for a batch is then the batch's.
-    let mut envelope_ok = false;
-    loop {
-        let size = batch.0;
-        let records = blocking(store, move |s| s.outbox_batch(size)).await?;
-        if records.is_empty() {
-            break;
-        }
-        let queued = blocking(store, |s| s.outbox_summary()).await?.pending;
-        let sent: Vec<(uuid::Uuid, i64)> = records.iter().map(|r| (r.meta.id, r.meta.version)).collect();
-        let req = PushRequest {
-            api_version: API_VERSION,
-            device: DeviceReport {
-                queued: queued.saturating_sub(records.len() as u32),
-                app_version: env!("CARGO_PKG_VERSION").to_owned(),
-            },
-            records: records.iter().map(to_wire).collect(),
-        };
-        let asked_at = Utc::now();
-        match client.push(&enrolment.commune, &enrolment.token, &req).await {
-            Ok(answer) => {
-                report.server_time = Some(answer.server_time);
-                report.clock_offset_secs = (answer.server_time - asked_at).num_seconds();
-                let ops = engine::settle(&sent, &answer);
-                let settled: Vec<Settled> = ops
-                    .iter()
-                    .filter_map(|op| match op {
-                        Op::Sent { id, version } => Some(Settled::Sent { id: *id, version: *version }),
-                        Op::Rejected { id, version, reason } => {
-                            Some(Settled::Rejected { id: *id, version: *version, reason: reason.clone() })
-                        }
-                        Op::Keep { .. } => None,
-                    })
-                    .collect();
-                let progress = settled.len();
-                report.sent += settled.iter().filter(|s| matches!(s, Settled::Sent { .. })).count();
-                report.rejected += settled.iter().filter(|s| matches!(s, Settled::Rejected { .. })).count();
-                blocking(store, move |s| s.settle_push(&settled)).await?;
-                *batch = batch.after_success();
-                if progress == 0 {
-                    // The server answered but settled nothing: stop rather than spin.
-                    return Err(SyncError::Protocol("no record settled".into()));
-                }
-            }
-            Err(e @ (SyncError::Offline | SyncError::TooLarge | SyncError::Server(_))) => {
-                *batch = batch.after_failure(PushFailure::TooBigOrSlow);
-                halvings += 1;
-                // A smaller batch right away may get through a weak link; after a few tries
-                // the failure is reported and the worker backs off.
-                if size == 1 || halvings > 4 {
-                    return Err(e);
-                }
-            }
-            Err(SyncError::Refused(400, _)) if sent.len() > 1 => {
-                // A record the server could not read made it refuse the whole batch (an
-                // older server does that for a code it does not know): halve until that
-                // record is alone.
-                tracing::debug!(records = sent.len(), "batch refused with 400: halving");
-                *batch = BatchSize(sent.len() / 2);
-            }
-            Err(SyncError::Refused(400, message)) => {
-                // One record alone, refused. If the same push without it is accepted, the
-                // record is at fault: it goes to quarantine with the server's words, and
-                // the rest of the queue goes on. Otherwise the push itself is (and the
-                // record stays queued).
-                if !envelope_ok {
-                    let empty = PushRequest { records: Vec::new(), ..req.clone() };
-                    client.push(&enrolment.commune, &enrolment.token, &empty).await?;
-                    envelope_ok = true;
-                }
-                let (id, version) = sent[0];
-                let reason = if message.is_empty() { "Máy chủ từ chối bản ghi.".to_owned() } else { message };
-                tracing::debug!("a record refused alone with 400: quarantined");
-                report.rejected += 1;
-                blocking(store, move |s| s.settle_push(&[Settled::Rejected { id, version, reason }])).await?;
-            }
-            Err(e) => return Err(e),
-        }
+    if push::push_all(store, &client, &enrolment, batch, &mut report).await? {
+        pull_all(store, &client, &enrolment, &mut report).await?;
     }
-    pull_all(store, &client, &enrolment, &mut report).await?;
     Ok(report)
 }
 

@@ -54,6 +54,10 @@ mod store;
 #[cfg(feature = "server")]
 mod sync;
 #[cfg(feature = "server")]
+mod sync_api;
+#[cfg(feature = "server")]
+mod sync_faults;
+#[cfg(feature = "server")]
 mod tls;
 mod ui_ssr;
 #[cfg(feature = "server")]

@@ -538,15 +538,27 @@ async fn enrol(
     }))
 }
 
+/// `?after=SEQ` on a push: answer with the changes after that cursor too.
+#[derive(Deserialize)]
+struct PushQuery {
+    after: Option<i64>,
+}
+
 async fn push(
     State(state): State<AppState>,
     Path(commune): Path<String>,
     headers: HeaderMap,
+    query: Result<Query<PushQuery>, axum::extract::rejection::QueryRejection>,
     body: Result<Bytes, BytesRejection>,
 ) -> ApiResult<Json<PushResponse>> {
     let said = header_version(&headers)?;
     sync_version(said)?;
     let device = authenticate(&state, &headers, &commune).await?;
+    let after = match query {
+        Ok(Query(PushQuery { after: Some(after) })) if after >= 0 => Some(after),
+        Ok(Query(PushQuery { after: None })) => None,
+        _ => return Err(ApiError::bad_request("Tham số after phải là số từ 0 trở lên.")),
+    };
     let req: push::PushEnvelope = parse_json(&decode_body(&headers, body)?)?;
     let api = sync_version(Some(req.api_version))?;
     if said.is_some_and(|h| h != api) {
@@ -572,8 +584,31 @@ async fn push(
     })?;
     let device_id = device.id.clone();
     let hashes = compat::PushedHashes::for_version(api);
-    let results =
-        state.blocking(move |db| db.apply_push_items(&device, &req.device, &items, Utc::now(), hashes)).await??;
+    let (results, page) = state
+        .blocking(move |db| {
+            let results = db.apply_push_items(&device, &req.device, &items, Utc::now(), hashes)?;
+            // Read after the push committed: the page holds what the push itself changed.
+            // Without it (a failed read) the answer still settles the records; the app
+            // then pulls as usual.
+            let page =
+                after.and_then(|after| db.pull_for(&commune, &device.id, after, PULL_LIMIT).ok().map(|p| (after, p)));
+            Ok::<_, DbError>((results, page))
+        })
+        .await??;
+    let pull = match page {
+        Some((after, (mut changes, more))) => {
+            let cursor = changes.last().map(|(seq, _)| *seq).unwrap_or(after);
+            if api == compat::PREVIOUS_API_VERSION {
+                changes = compat::v1_changes(changes);
+            }
+            let changes = changes
+                .into_iter()
+                .map(|(seq, change)| serde_json::to_value(change).map(|v| (seq, v)))
+                .collect::<Result<Vec<_>, _>>();
+            changes.ok().map(|changes| PushPull { changes, cursor, more })
+        }
+        None => None,
+    };
     let count = |a: Applied| results.iter().filter(|r| r.result == a).count();
     tracing::info!(
         device = %device_id,
@@ -584,7 +619,7 @@ async fn push(
         rejected = count(Applied::Rejected),
         "push"
     );
-    Ok(Json(PushResponse { api_version: api, server_time: Utc::now(), results }))
+    Ok(Json(PushResponse { api_version: api, server_time: Utc::now(), results, pull }))
 }
 
 #[derive(Deserialize)]
