@@ -9,7 +9,7 @@
 //!
 //! 1. Throughput: 10,000 records saved with `Store::create` on a device enrolled with an
 //!    in-process server (`router` on 127.0.0.1), then one `sync::run_once`, timed end to end
-//!    (push in growing batches, then pull). Three runs on fresh stores and servers; the median
+//!    (push in growing batches, two in flight, the changes coming back in the answers). Three runs on fresh stores and servers; the median
 //!    is reported. The server's ingest is timed apart by calling `ServerDb::apply_push`
 //!    directly with prebuilt batches of 100 and 500 `WireRecord`s.
 //! 2. Bytes per record: a 100-record push goes through a counting TCP proxy in front of the
@@ -166,7 +166,7 @@ fn main() {
     println!("  load average     {} (before the run: {load_before})", load_average());
     println!(
         "  end to end       {RECORDS} records per run, {RUNS} runs, one run_once each (batches 100, 200, 400, \
-         then 500; push then pull), over loopback"
+         then 500; two in flight), over loopback"
     );
     println!(
         "  e2e runs         {} s (median {median_secs:.2} s); creating the records took {} s",
@@ -174,9 +174,9 @@ fn main() {
         runs.iter().map(|r| format!("{:.1}", r.create_secs)).collect::<Vec<_>>().join(", ")
     );
     println!(
-        "  e2e requests     {} pushes + {} pull(s) per run; {:.1} ms of sync time per push",
+        "  e2e requests     {} pushes per run, two in flight, the changes in their answers (a pull only when \
+         a page is full); {:.1} ms of sync time per push",
         runs[0].pushes,
-        runs[0].pulls,
         median_secs * 1000.0 / runs[0].pushes as f64
     );
     println!(
@@ -210,7 +210,7 @@ fn main() {
     println!("  sotay headers    {}", wire.push_head_text);
     println!(
         "  sotay answers    push response {} B ({:.0} B/rec, gzip-compressed by the server: {} B of payload); \
-         pull request {} B, pull response {} B",
+         pull request {} B, pull response {} B (0: the push answer brought the changes)",
         wire.push_response,
         wire.push_response as f64 / per,
         wire.push_response_gzip,
@@ -278,10 +278,9 @@ struct EndToEnd {
     create_secs: f64,
     sync_secs: f64,
     pushes: usize,
-    pulls: usize,
 }
 
-/// Benchmark 1: one `run_once` pushing [`RECORDS`] queued records, then pulling.
+/// Benchmark 1: one `run_once` pushing [`RECORDS`] queued records (and taking the changes).
 fn bench_end_to_end(rt: &Runtime, run: u64) -> EndToEnd {
     let server = start_server(rt);
     let device = enrolled_device(rt, &server);
@@ -301,8 +300,7 @@ fn bench_end_to_end(rt: &Runtime, run: u64) -> EndToEnd {
         batch = batch.after_success();
         pushes += 1;
     }
-    let pulls = report.changes_pulled.div_ceil(500).max(1);
-    EndToEnd { create_secs, sync_secs, pushes, pulls }
+    EndToEnd { create_secs, sync_secs, pushes }
 }
 
 /// Benchmark 1b: [`RECORDS`] prebuilt records through `ServerDb::apply_push` in batches of
@@ -414,7 +412,8 @@ fn bench_wire(rt: &Runtime) -> Wire {
     let responses = split_messages(&down);
     assert_eq!(requests.len(), responses.len(), "one response per request");
     let push = requests.iter().position(|m| m.head.starts_with("POST ")).expect("a push request");
-    let pull = requests.iter().position(|m| m.head.starts_with("GET ")).expect("a pull request");
+    // The push answer carries the changes after the device's cursor: no pull follows.
+    let pull = requests.iter().position(|m| m.head.starts_with("GET "));
     assert_eq!(requests.iter().filter(|m| m.head.starts_with("POST ")).count(), 1, "one push of 100");
     let push_head_text = requests[push]
         .head
@@ -479,8 +478,8 @@ fn bench_wire(rt: &Runtime) -> Wire {
         } else {
             responses[push].body.len()
         },
-        pull_request: requests[pull].len(),
-        pull_response: responses[pull].len(),
+        pull_request: pull.map_or(0, |p| requests[p].len()),
+        pull_response: pull.map_or(0, |p| responses[p].len()),
         openrosa_total,
         openrosa_head,
         openrosa_xml,
