@@ -9,7 +9,14 @@ cd "$(dirname "$0")/.."
 export CARGO_TERM_COLOR=never
 # Each step says how much disk is left: a CI machine may have little, and a full disk shows
 # up only as a linker crash (SIGBUS) otherwise.
-step() { echo "== $1 (free disk: $(df -h --output=avail . | tail -1 | tr -d ' '), target: $(du -sh target 2>/dev/null | cut -f1))"; }
+# Each also says how long the one before took (and "done" the whole run), so a slow CI run
+# shows where its time went.
+step_name="" step_start=$SECONDS
+step() {
+  [[ -z "$step_name" ]] || echo "== $step_name took $((SECONDS - step_start)) s (whole run so far: ${SECONDS} s)"
+  step_name=$1 step_start=$SECONDS
+  echo "== $1 (free disk: $(df -h --output=avail . | tail -1 | tr -d ' '), target: $(du -sh target 2>/dev/null | cut -f1))"
+}
 
 step "set-up"
 bash scripts/setup.sh --test
@@ -17,9 +24,13 @@ bash scripts/setup.sh --test
 step "format and lints"
 cargo fmt --all -- --check
 cargo clippy --features liveview,server --all-targets -- -D warnings
+
+step "the server alone"
 # The server builds alone, without the app (no Dioxus, reqwest or SQLCipher in it; the
 # architecture tests check its `cargo tree`).
 cargo build -p sotay-server
+
+step "phone code and deployment files"
 # The Android and iOS code, compiled here for both (and shown to fail on a type error).
 bash scripts/check-phone.sh --self-test
 bash scripts/check-deploy.sh target/debug/sotay-server
