@@ -138,12 +138,14 @@ fn every_object_in_the_document_has_the_types_fields_and_required_ones() {
     );
     let result = json!({"id": uuid::Uuid::now_v7(), "v": 1, "r": "rejected", "reason": "…"});
     holds(&doc, "RecordResult", &result, &reads::<RecordResult>());
+    let page = json!({"changes": [[1, {"type": "erase", "id": uuid::Uuid::now_v7()}]], "cursor": 1, "more": false});
     holds(
         &doc,
         "PushResponse",
-        &json!({"api_version": 2, "server_time": chrono::Utc::now(), "results": [result]}),
+        &json!({"api_version": 2, "server_time": chrono::Utc::now(), "results": [result], "pull": page}),
         &reads::<PushResponse>(),
     );
+    holds(&doc, "PushPull", &page, &reads::<PushPull>());
     holds(&doc, "ErrorBody", &json!({"api_version": 2, "error": "not_found", "message": "x"}), &reads::<ErrorBody>());
     let reference = serde_json::to_value(demo_reference()).unwrap();
     let changes = [
