@@ -61,6 +61,8 @@ mod sync_faults;
 mod tls;
 mod ui_ssr;
 #[cfg(feature = "server")]
+mod units;
+#[cfg(feature = "server")]
 mod upgrade;
 #[cfg(feature = "server")]
 mod wire;

@@ -52,13 +52,15 @@ fn ts(t: DateTime<Utc>) -> String {
 }
 
 /// A logged-in office user: of a commune, or (with `province`) of every commune of a
-/// province, when `commune` is empty.
+/// province, when `commune` is empty, or (with `unit`) of one unit of the commune.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Session {
     pub username: String,
     pub commune: String,
     pub csrf: String,
     pub province: Option<String>,
+    /// A unit account's unit (`db::units`): it sees that unit's report only.
+    pub unit: Option<i64>,
 }
 
 impl Session {
@@ -76,11 +78,13 @@ pub fn province_scope(province: &str) -> String {
     format!("province:{province}")
 }
 
-/// What an office account may see: one commune, or every commune of one province.
+/// What an office account may see: one commune, every commune of one province, or one unit
+/// of a commune (its own report).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Scope {
     Commune(String),
     Province(String),
+    Unit { commune: String, unit: i64 },
 }
 
 /// An office account as `admin list` shows it.
@@ -189,12 +193,16 @@ impl ServerDb {
     /// Creates (or resets the password and scope of, enabling again) an office account for a
     /// commune on this server or for a province (two digits) of the list of units.
     pub fn put_account_for(&self, username: &str, password: &str, scope: &Scope, now: DateTime<Utc>) -> Result<()> {
-        let (commune, province) = match scope {
+        let (commune, province, unit) = match scope {
             Scope::Commune(c) => {
                 self.commune(c)?;
-                (c.as_str(), None)
+                (c.as_str(), None, None)
             }
-            Scope::Province(p) => ("", Some(p.as_str())),
+            Scope::Province(p) => ("", Some(p.as_str()), None),
+            Scope::Unit { commune, unit } => {
+                self.unit(commune, *unit)?.ok_or_else(|| super::db::DbError::Refused("no such unit".into()))?;
+                (commune.as_str(), None, Some(*unit))
+            }
         };
         let salt = SaltString::generate(&mut PhOsRng);
         let hash = Argon2::default()
@@ -202,10 +210,10 @@ impl ServerDb {
             .map_err(|_| super::db::DbError::Hash)?
             .to_string();
         self.conn().execute(
-            "INSERT INTO accounts (username, password_hash, commune, created_at, province) VALUES (?, ?, ?, ?, ?)
+            "INSERT INTO accounts (username, password_hash, commune, created_at, province, unit) VALUES (?, ?, ?, ?, ?, ?)
              ON CONFLICT (username) DO UPDATE SET password_hash = excluded.password_hash,
-                commune = excluded.commune, province = excluded.province, disabled_at = NULL",
-            params![username, hash, commune, ts(now), province],
+                commune = excluded.commune, province = excluded.province, unit = excluded.unit, disabled_at = NULL",
+            params![username, hash, commune, ts(now), province, unit],
         )?;
         self.conn().execute("DELETE FROM login_failures WHERE username = ?", [username])?;
         Ok(())
@@ -229,15 +237,17 @@ impl ServerDb {
     pub fn accounts(&self) -> Result<Vec<AccountRow>> {
         let conn = self.conn();
         let mut stmt = conn.prepare(
-            "SELECT username, commune, province, created_at, disabled_at IS NOT NULL FROM accounts ORDER BY username",
+            "SELECT username, commune, province, created_at, disabled_at IS NOT NULL, unit FROM accounts ORDER BY username",
         )?;
         let rows = stmt.query_map([], |r| {
             let province: Option<String> = r.get(2)?;
+            let unit: Option<i64> = r.get(5)?;
             Ok(AccountRow {
                 username: r.get(0)?,
-                scope: match province {
-                    Some(p) => Scope::Province(p),
-                    None => Scope::Commune(r.get(1)?),
+                scope: match (province, unit) {
+                    (Some(p), _) => Scope::Province(p),
+                    (None, Some(unit)) => Scope::Unit { commune: r.get(1)?, unit },
+                    (None, None) => Scope::Commune(r.get(1)?),
                 },
                 created_at: r.get(3)?,
                 disabled: r.get(4)?,
@@ -346,12 +356,14 @@ impl ServerDb {
             params![token_hash(&token), username, csrf, ts(now + Duration::hours(SESSION_HOURS))],
         )?;
         write_audit(&tx, &username, &scope, "login", "", now)?;
+        let unit: Option<i64> =
+            tx.query_row("SELECT unit FROM accounts WHERE username = ?", [&username], |r| r.get(0))?;
         tx.commit()?;
         let (commune, province) = match scope.strip_prefix("province:") {
             Some(p) => (String::new(), Some(p.to_owned())),
             None => (scope, None),
         };
-        Ok(Ok((token, Session { username, commune, csrf, province })))
+        Ok(Ok((token, Session { username, commune, csrf, province, unit })))
     }
 
     /// The live session behind a cookie token.
@@ -359,10 +371,18 @@ impl ServerDb {
         Ok(self
             .conn()
             .query_row(
-                "SELECT s.username, a.commune, s.csrf, a.province FROM sessions s JOIN accounts a ON a.username = s.username
+                "SELECT s.username, a.commune, s.csrf, a.province, a.unit FROM sessions s JOIN accounts a ON a.username = s.username
                  WHERE s.token_hash = ? AND s.expires_at > ? AND a.disabled_at IS NULL",
                 params![token_hash(token), ts(now)],
-                |r| Ok(Session { username: r.get(0)?, commune: r.get(1)?, csrf: r.get(2)?, province: r.get(3)? }),
+                |r| {
+                    Ok(Session {
+                        username: r.get(0)?,
+                        commune: r.get(1)?,
+                        csrf: r.get(2)?,
+                        province: r.get(3)?,
+                        unit: r.get(4)?,
+                    })
+                },
             )
             .optional()?)
     }

@@ -20,6 +20,8 @@ pub const NATION: &str = "CỘNG HOÀ XÃ HỘI CHỦ NGHĨA VIỆT NAM";
 pub const MOTTO: &str = "Độc lập - Tự do - Hạnh phúc";
 pub const TITLE: &str = "BÁO CÁO";
 pub const SUBTITLE: &str = "Kết quả thực hiện phong trào Bình dân học vụ số";
+/// Section 2.3 before the units' figures fill it (`unit_letter`).
+pub const PLATFORM_BLANK: &str = "Số cán bộ, công chức và người dân đăng ký học: …; số người hoàn thành khóa học: …";
 
 /// One part of the body.
 #[derive(Debug, Clone, PartialEq)]
@@ -138,7 +140,7 @@ pub fn commune_letter(cov: &CoverageReport, act: &ActivityReport, province_name:
         count(a.minority)
     )));
     body.push(Block::Heading("2.3. Sử dụng nền tảng binhdanhocvuso.gov.vn và các khóa học trực tuyến (MOOCs)".into()));
-    body.push(Block::Text("Số cán bộ, công chức và người dân đăng ký học: …; số người hoàn thành khóa học: …".into()));
+    body.push(Block::Text(PLATFORM_BLANK.into()));
     body.push(Block::Heading("3. Hỗ trợ trực tiếp của Tổ công nghệ số cộng đồng tại thôn".into()));
     body.push(Block::Text(format!(
         "Các Tổ công nghệ số cộng đồng đã đến {} hộ gia đình, hỗ trợ {} lượt người; hướng dẫn đăng ký chữ ký số \

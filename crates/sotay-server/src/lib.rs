@@ -39,6 +39,7 @@ pub mod province;
 pub mod push;
 pub mod reports;
 pub mod tls;
+pub mod unit_letter;
 pub mod units;
 pub mod vn_time;
 

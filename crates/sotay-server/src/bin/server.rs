@@ -164,6 +164,10 @@ fn put_account(db: &ServerDb, username: &str, scope: &Scope) -> anyhow::Result<(
             audit(db, &sotay_server::accounts::province_scope(p), "account.put", username)?;
             println!("office account {username} can log in at /office for every commune of province {p}");
         }
+        Scope::Unit { commune, unit } => {
+            audit(db, commune, "account.put", username)?;
+            println!("office account {username} can log in at /office for unit {unit} of commune {commune}");
+        }
     }
     Ok(())
 }
@@ -520,6 +524,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 let scope = match &a.scope {
                     Scope::Commune(c) => format!("commune {c}"),
                     Scope::Province(p) => format!("province {p}"),
+                    Scope::Unit { commune, unit } => format!("unit {unit} of {commune}"),
                 };
                 let state = if a.disabled { "disabled" } else { "active" };
                 println!("{:<24} {scope:<16} {state:<9} since {}", a.username, a.created_at);

@@ -186,6 +186,10 @@ impl ServerDb {
             "DELETE FROM enrol_codes WHERE commune = ?1",
             "DELETE FROM devices WHERE commune = ?1",
             "DELETE FROM accounts WHERE commune = ?1",
+            "DELETE FROM unit_reports WHERE unit IN (SELECT id FROM units WHERE commune = ?1)",
+            "DELETE FROM unit_volunteers WHERE commune = ?1",
+            "DELETE FROM unit_deadlines WHERE commune = ?1",
+            "DELETE FROM units WHERE commune = ?1",
             "DELETE FROM communes WHERE code = ?1",
         ] {
             tx.execute(sql, [&code])?;

@@ -39,6 +39,7 @@ mod push;
 mod records;
 mod schema;
 mod totals;
+pub mod units;
 
 pub use records::{HistoryRow, RecordFilter, RecordRow};
 use schema::MIGRATIONS;

@@ -238,8 +238,11 @@ pub(super) fn apply_one(
         .prepare_cached(&format!(
             "INSERT INTO records (id, commune, device_id, kind, hamlet_id, volunteer_id, occurred_at, saved_at,
             received_at, version, voided, void_reason, body, person_times, signed, person_key,
-            outcome, failure_reason, women, minority, channel, quantity, reach, erased)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24)
+            outcome, failure_reason, women, minority, channel, quantity, reach, erased, unit)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24,
+            -- The unit it is made under, stamped once (`db::units`): the volunteer's, else the device's.
+            COALESCE((SELECT unit FROM unit_volunteers WHERE commune = ?2 AND volunteer_id = ?6),
+                     (SELECT unit FROM devices WHERE id = ?3)))
          ON CONFLICT (id) DO UPDATE SET kind = ?4, hamlet_id = ?5, volunteer_id = ?6, occurred_at = ?7,
             saved_at = ?8, received_at = ?9, version = ?10, voided = ?11, void_reason = ?12, body = ?13,
             person_times = ?14, signed = ?15, person_key = ?16, outcome = ?17, failure_reason = ?18,

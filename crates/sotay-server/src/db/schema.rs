@@ -307,4 +307,7 @@ pub(super) const MIGRATIONS: &[&str] = &[
     // 9: coverage as of a day (`asof`): each change of a hamlet's figure, on the day the
     // server made it.
     super::coverage_days::MIGRATION,
+    // 10: the commune's units, their members, the unit of each record, unit accounts and the
+    // units' reports (`db::units`).
+    super::units::MIGRATION,
 ];

@@ -5,3 +5,4 @@
 pub mod office;
 pub mod province;
 pub mod report;
+pub mod units;

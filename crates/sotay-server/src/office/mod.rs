@@ -32,6 +32,8 @@ mod province;
 mod records;
 mod reference;
 mod report;
+mod unit_lead;
+mod units;
 
 use std::collections::HashMap;
 
@@ -113,6 +115,7 @@ pub fn routes() -> Router<AppState> {
         .route("/office/province/export/{file}", get(province_export))
         .route("/office/province/audit", get(province_audit_page))
         .route("/office/style.css", get(stylesheet))
+        .merge(units::unit_routes())
         .layer(axum::middleware::map_response(office_headers))
 }
 
@@ -185,6 +188,10 @@ impl FromRequestParts<AppState> for Office {
         let (session, _) = signed_in(parts, state).await?;
         if session.province.is_some() {
             return Err(Refusal::Redirect("/office/province"));
+        }
+        if session.unit.is_some() {
+            // A unit account sees its own unit's report only (`unit_lead`).
+            return Err(Refusal::Redirect("/office/unit"));
         }
         Ok(Office { session, t: lang(&parts.headers) })
     }
@@ -297,8 +304,10 @@ fn page(o: &Office, current: usize, body: Markup) -> Markup {
         "/office/devices",
         "/office/erasure",
         "/office/audit",
+        "/office/units",
     ];
-    let nav: Vec<_> = links.into_iter().zip(o.t.nav).collect();
+    let labels = o.t.nav.iter().copied().chain([crate::i18n::units::NAV]);
+    let nav: Vec<_> = links.into_iter().zip(labels).collect();
     chrome(o.t, o.t.title, html! { "Sổ tay" }, &nav, current, &o.session, body)
 }
 

@@ -8,6 +8,7 @@
 use super::*;
 use crate::letter::{commune_letter, Block, Letter, MOTTO, NATION, SUBTITLE, TITLE};
 use crate::reports::ActivityReport;
+use crate::unit_letter::UnitsInLetter;
 
 const DOCX: &str = "application/vnd.openxmlformats-officedocument.wordprocessingml.document";
 
@@ -45,13 +46,24 @@ async fn letter(state: &AppState, o: &Office, q: &PeriodQuery) -> Result<Letter,
     let t = o.t;
     let (from, day) = report_period(q).map_err(|_| bad_dates(t))?;
     let commune = o.session.commune.clone();
-    let (cov, act): (CoverageReport, ActivityReport) = state
+    let (cov, act, units): (CoverageReport, ActivityReport, UnitsInLetter) = state
         .blocking(move |db| {
-            Ok::<_, db::DbError>((db.coverage_report_as_of(&commune, day)?, db.activity_report(&commune, from, day)?))
+            let year = day.year();
+            let units = UnitsInLetter {
+                reports: db.unit_reports(&commune, year)?,
+                deadline: db.unit_deadline(&commune, year)?,
+            };
+            Ok::<_, db::DbError>((
+                db.coverage_report_as_of(&commune, day)?,
+                db.activity_report(&commune, from, day)?,
+                units,
+            ))
         })
         .await??;
     let province = crate::province::province_name(&cov.commune.province);
-    Ok(commune_letter(&cov, &act, &province))
+    let mut l = commune_letter(&cov, &act, &province);
+    crate::unit_letter::add_units(&mut l, &units);
+    Ok(l)
 }
 
 pub(super) async fn report_docx(
