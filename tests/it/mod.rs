@@ -10,6 +10,8 @@ mod audit;
 #[cfg(feature = "server")]
 mod backup;
 #[cfg(feature = "server")]
+mod breakdowns;
+#[cfg(feature = "server")]
 mod choices;
 #[cfg(feature = "server")]
 mod commands;

@@ -152,6 +152,16 @@ pub fn commune_letter(cov: &CoverageReport, act: &ActivityReport, province_name:
         count(a.signed),
         count(a.not_completed)
     )));
+    body.push(Block::Text(format!(
+        "Trong số lượt thành công: {} nữ, {} nam; {} người dân tộc thiểu số; {} lượt có số định danh cá nhân và {} \
+         lượt không có. Kích hoạt tài khoản định danh điện tử mức 2 cho {} người.",
+        count(a.signed_women),
+        count(a.signed_men),
+        count(a.signed_minority),
+        count(a.signed.saturating_sub(a.signed_anonymous)),
+        count(a.signed_anonymous),
+        count(a.level2_activations)
+    )));
     body.push(Block::Heading("4. Tỷ lệ người trưởng thành có chữ ký số hoặc chữ ký điện tử cá nhân".into()));
     let t = &cov.total;
     body.push(Block::Text(format!(

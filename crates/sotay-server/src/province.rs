@@ -51,6 +51,11 @@ fn add(total: &mut ActivityCounts, c: &ActivityCounts) {
     total.minority += c.minority;
     total.outreach += c.outreach;
     total.person_times += c.person_times;
+    total.signed_women += c.signed_women;
+    total.signed_men += c.signed_men;
+    total.signed_minority += c.signed_minority;
+    total.signed_anonymous += c.signed_anonymous;
+    total.level2_activations += c.level2_activations;
 }
 
 impl ServerDb {

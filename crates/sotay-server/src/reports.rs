@@ -85,6 +85,14 @@ pub struct ActivityCounts {
     pub outreach: u32,
     /// Person-times (lượt) across visits, signature sessions and trainings.
     pub person_times: u32,
+    /// Successful signature sessions by the person's sex (unknown without consent), of an
+    /// ethnic minority, and without an ID number (`db::breakdowns`).
+    pub signed_women: u32,
+    pub signed_men: u32,
+    pub signed_minority: u32,
+    pub signed_anonymous: u32,
+    /// Sessions that took a VNeID account to level 2 from below.
+    pub level2_activations: u32,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -209,6 +217,11 @@ impl ServerDb {
                 minority: n(9)?,
                 outreach: n(10)?,
                 person_times: n(11)?,
+                signed_women: n(13)?,
+                signed_men: n(14)?,
+                signed_minority: n(15)?,
+                signed_anonymous: n(16)?,
+                level2_activations: n(17)?,
             };
             without_key.insert((hamlet, key.clone()), n(12)?);
             if hamlet {
@@ -231,6 +244,11 @@ impl ServerDb {
             totals.minority += c.minority;
             totals.outreach += c.outreach;
             totals.person_times += c.person_times;
+            totals.signed_women += c.signed_women;
+            totals.signed_men += c.signed_men;
+            totals.signed_minority += c.signed_minority;
+            totals.signed_anonymous += c.signed_anonymous;
+            totals.level2_activations += c.level2_activations;
         }
 
         // Distinct people among signature sessions: by ID hash, plus one per session without.

@@ -32,6 +32,7 @@ use crate::push::PushItem;
 use totals::{log_coverage, Pending, Share, SHARE_COLUMNS};
 
 pub mod assign;
+mod breakdowns;
 pub mod communes;
 pub(crate) mod coverage_days;
 mod devices;

@@ -211,6 +211,8 @@ pub(super) fn apply_one(
         _ => None,
     };
     let erased = erased_key.is_some();
+    // The breakdown of the record as sent, before an erasure strips it (`breakdowns`).
+    let fresh = super::breakdowns::person_fields(&r.body);
     let stripped;
     let r = match erased_key {
         Some(key) => {
@@ -234,19 +236,30 @@ pub(super) fn apply_one(
     let saved = now_ts(r.saved_at);
     let occurred = r.occurred_at.format("%Y-%m-%dT%H:%M:%S").to_string();
     let f = ReportFields::of(&r.body);
+    // A stored erased record has no person left in its body, but keeps the breakdown it was
+    // counted under (`breakdowns`).
+    let (sex, person_minority, level2) = match (&existing, erased) {
+        (Some(_), true) => tx
+            .prepare_cached("SELECT person_sex, person_minority FROM records WHERE id = ?")?
+            .query_row([&id], |row| Ok((row.get::<_, Option<String>>(0)?, row.get(1)?, fresh.2)))?,
+        _ => (fresh.0.map(str::to_owned), fresh.1, fresh.2),
+    };
     let new: Option<Share> = tx
         .prepare_cached(&format!(
             "INSERT INTO records (id, commune, device_id, kind, hamlet_id, volunteer_id, occurred_at, saved_at,
             received_at, version, voided, void_reason, body, person_times, signed, person_key,
-            outcome, failure_reason, women, minority, channel, quantity, reach, erased, unit)
+            outcome, failure_reason, women, minority, channel, quantity, reach, erased, person_sex, person_minority,
+            level2, unit)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24,
+            ?25, ?26, ?27,
             -- The unit it is made under, stamped once (`db::units`): the volunteer's, else the device's.
             COALESCE((SELECT unit FROM unit_volunteers WHERE commune = ?2 AND volunteer_id = ?6),
                      (SELECT unit FROM devices WHERE id = ?3)))
          ON CONFLICT (id) DO UPDATE SET kind = ?4, hamlet_id = ?5, volunteer_id = ?6, occurred_at = ?7,
             saved_at = ?8, received_at = ?9, version = ?10, voided = ?11, void_reason = ?12, body = ?13,
             person_times = ?14, signed = ?15, person_key = ?16, outcome = ?17, failure_reason = ?18,
-            women = ?19, minority = ?20, channel = ?21, quantity = ?22, reach = ?23, erased = ?24
+            women = ?19, minority = ?20, channel = ?21, quantity = ?22, reach = ?23, erased = ?24,
+            person_sex = ?25, person_minority = ?26, level2 = ?27
          RETURNING {SHARE_COLUMNS}"
         ))?
         .query_row(
@@ -275,6 +288,9 @@ pub(super) fn apply_one(
         f.quantity,
         f.reach,
         erased,
+        sex,
+        person_minority,
+        level2,
             ],
             Share::read,
         )?;

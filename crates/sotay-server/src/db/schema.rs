@@ -310,4 +310,7 @@ pub(super) const MIGRATIONS: &[&str] = &[
     // 10: the commune's units, their members, the unit of each record, unit accounts and the
     // units' reports (`db::units`).
     super::units::MIGRATION,
+    // 11: the breakdowns of signature help by sex, ethnic minority, ID or none, and VNeID
+    // level-2 activations (`db::breakdowns`).
+    super::breakdowns::MIGRATION,
 ];

@@ -31,10 +31,11 @@ use crate::protocol::{Change, HamletCoverage};
 
 /// The columns of `records` a share is read from, in the order [`Share::read`] expects.
 pub(super) const SHARE_COLUMNS: &str = "kind, hamlet_id, volunteer_id, substr(occurred_at, 1, 10), outcome, \
-     failure_reason, channel, person_times, signed, women, minority, quantity, reach, person_key, voided";
+     failure_reason, channel, person_times, signed, women, minority, quantity, reach, person_key, voided, person_sex, \
+     person_minority, level2";
 
 /// The sums kept per day and hamlet or volunteer, in the order of [`Share::activity`].
-pub(crate) const ACTIVITY_SUMS: [&str; 13] = [
+pub(crate) const ACTIVITY_SUMS: [&str; SUMS] = [
     "records",
     "visits",
     "visit_people",
@@ -48,7 +49,16 @@ pub(crate) const ACTIVITY_SUMS: [&str; 13] = [
     "outreach",
     "person_times",
     "no_key",
+    // The breakdowns of signature help (`breakdowns`).
+    "signed_women",
+    "signed_men",
+    "signed_minority",
+    "signed_no_key",
+    "level2",
 ];
+
+/// How many sums `activity_days` keeps.
+pub(crate) const SUMS: usize = 18;
 
 /// What one stored version of a record adds to the totals.
 #[derive(Debug, Clone, PartialEq)]
@@ -67,6 +77,9 @@ pub(super) struct Share {
     quantity: i64,
     reach: i64,
     person_key: Option<String>,
+    person_sex: Option<String>,
+    person_minority: bool,
+    level2: bool,
 }
 
 impl Share {
@@ -91,6 +104,9 @@ impl Share {
             quantity: r.get(11)?,
             reach: r.get(12)?,
             person_key: r.get(13)?,
+            person_sex: r.get(15)?,
+            person_minority: r.get(16)?,
+            level2: r.get(17)?,
         }))
     }
 
@@ -105,7 +121,7 @@ impl Share {
     }
 
     /// The [`ACTIVITY_SUMS`] of this record.
-    fn activity(&self) -> [i64; 13] {
+    fn activity(&self) -> [i64; SUMS] {
         let (visit, session, training) = (self.is("visit"), self.is("signature_help"), self.is("training"));
         let n = |b: bool| b as i64;
         let if_ = |b: bool, v: i64| if b { v } else { 0 };
@@ -123,6 +139,11 @@ impl Share {
             n(self.is("outreach")),
             self.person_times,
             n(session && self.person_key.is_none()),
+            n(session && self.signed && self.person_sex.as_deref() == Some("female")),
+            n(session && self.signed && self.person_sex.as_deref() == Some("male")),
+            n(session && self.signed && self.person_minority),
+            n(session && self.signed && self.person_key.is_none()),
+            n(session && self.level2),
         ]
     }
 }
@@ -132,7 +153,7 @@ impl Share {
 #[derive(Default)]
 pub(super) struct Pending {
     /// (dimension, hamlet or volunteer id, day) → change of each of [`ACTIVITY_SUMS`].
-    activity: BTreeMap<(&'static str, String, String), [i64; 13]>,
+    activity: BTreeMap<(&'static str, String, String), [i64; SUMS]>,
     /// (day, kind, outcome, failure reason, channel) → change of records, signed, quantity, reach.
     choices: BTreeMap<(String, String, String, String, String), [i64; 4]>,
     /// (day, person, hamlet, volunteer) → change of sessions.
@@ -326,14 +347,20 @@ const RECOMPUTED: [(&str, &str, &str); 5] = [
     (
         "activity_days",
         "SELECT dim, key, day, records, visits, visit_people, signature_sessions, signed, not_completed,
-                trainings, attendance, women, minority, outreach, person_times, no_key
+                trainings, attendance, women, minority, outreach, person_times, no_key,
+                signed_women, signed_men, signed_minority, signed_no_key, level2
          FROM activity_days WHERE commune = ?1",
         "SELECT dim, key, day, COUNT(*), SUM(kind = 'visit'), SUM(IIF(kind = 'visit', person_times, 0)),
                 SUM(kind = 'signature_help'), SUM(kind = 'signature_help' AND signed = 1),
                 SUM(kind = 'signature_help' AND outcome = 'not_completed'), SUM(kind = 'training'),
                 SUM(IIF(kind = 'training', person_times, 0)), SUM(IIF(kind = 'training', women, 0)),
                 SUM(IIF(kind = 'training', minority, 0)), SUM(kind = 'outreach'), SUM(person_times),
-                SUM(kind = 'signature_help' AND person_key IS NULL)
+                SUM(kind = 'signature_help' AND person_key IS NULL),
+                SUM(kind = 'signature_help' AND signed = 1 AND person_sex IS 'female'),
+                SUM(kind = 'signature_help' AND signed = 1 AND person_sex IS 'male'),
+                SUM(kind = 'signature_help' AND signed = 1 AND person_minority = 1),
+                SUM(kind = 'signature_help' AND signed = 1 AND person_key IS NULL),
+                SUM(kind = 'signature_help' AND level2 = 1)
          FROM (SELECT 'hamlet' AS dim, hamlet_id AS key, substr(occurred_at, 1, 10) AS day, * FROM records
                WHERE commune = ?1 AND voided = 0
                UNION ALL

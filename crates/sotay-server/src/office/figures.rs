@@ -258,6 +258,7 @@ pub(super) fn activity_body(t: &OfficeStrings, r: &ActivityReport) -> Markup {
         table.report.totals data-testid="activity-totals" {
             tbody { @for (label, v) in t.total_labels.iter().zip(counts) { tr { th scope="row" { (label) } td { (num(v)) } } } }
         }
+        (super::breakdowns::breakdown_table(t, &r.totals))
         div.columns {
             table.report data-testid="outcomes" {
                 caption { (t.outcomes_heading) }

@@ -22,6 +22,7 @@
 //! with a message; no input makes a handler panic. Pages stay small however many hamlets and
 //! volunteers a commune has: long lists are paged and long choice lists become a text box.
 
+mod breakdowns;
 mod devices;
 mod erasure;
 mod figures;

@@ -183,11 +183,12 @@ pub(super) async fn record_page(
         .blocking(move |db| {
             let Some(found) = record_by_id(db, &session.commune, &id)? else { return Ok(None) };
             let r = db.commune(&session.commune)?;
+            let devices = db.devices(&session.commune)?;
             db.audit(&session, "record.view", &found.0.id.to_string(), Utc::now())?;
-            Ok::<_, db::DbError>(Some((found, r)))
+            Ok::<_, db::DbError>(Some((found, r, devices)))
         })
         .await??;
-    let Some(((row, history), r)) = found else {
+    let Some(((row, history), r, devices)) = found else {
         return Err(Refusal::Page(StatusCode::NOT_FOUND, message_page(t, t.not_found)));
     };
     Ok(page(
@@ -204,7 +205,8 @@ pub(super) async fn record_page(
                 thead { tr { @for h in t.history_headers { th { (h) } } th { (t.record_headers[4]) } } }
                 tbody {
                     @for h in &history {
-                        tr { td { (h.version) } td { (h.received_at) } td { (h.device_id) } td { @if h.voided { (t.voided) } }
+                        tr { td { (h.version) } td { (received_time(&h.received_at)) }
+                             td { (device_name(&devices, &h.device_id)) " " small { code { (h.device_id.get(..8).unwrap_or("")) } } } td { @if h.voided { (t.voided) } }
                              td { (record_title(t, &h.record.body)) } }
                     }
                 }
@@ -339,4 +341,17 @@ fn pager(t: &OfficeStrings, q: &RecordQuery, page_no: usize, total: u64) -> Mark
             @if page_no < pages { " · " a href=(link(page_no + 1)) data-testid="next-page" { (w.next) } }
         }
     }
+}
+
+/// A device's name by its id, as the office named it (the id itself if it is gone).
+fn device_name(devices: &[db::Device], id: &str) -> String {
+    devices.iter().find(|d| d.id == id).map(|d| d.name.clone()).unwrap_or_else(|| id.to_owned())
+}
+
+/// A time the server received something ("2026-11-20T03:00:00.000Z") as "20/11/2026 10:00",
+/// Vietnam time.
+fn received_time(at: &str) -> String {
+    chrono::DateTime::parse_from_rfc3339(at)
+        .map(|t| local_time(t.with_timezone(&Utc)))
+        .unwrap_or_else(|_| at.to_owned())
 }
