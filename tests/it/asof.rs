@@ -164,7 +164,7 @@ fn a_server_from_before_the_log_starts_it_from_its_records_by_the_day_of_each_fi
     // The schema before the log: no table, version 8.
     let conn = rusqlite::Connection::open(&path).unwrap();
     conn.execute_batch("DROP TABLE coverage_days; PRAGMA user_version = 8;").unwrap();
-    conn.execute_batch(super::units::UNDO_MIGRATIONS_10_AND_11).unwrap();
+    conn.execute_batch(super::units::UNDO_MIGRATIONS_10_TO_12).unwrap();
     drop(conn);
     let db = ServerDb::open(&path).unwrap();
     assert_eq!(db.coverage_log_mismatches(COMMUNE).unwrap(), Vec::<String>::new());

@@ -89,6 +89,14 @@ async fn successes_are_broken_down_by_sex_minority_and_id_with_level_2_activatio
         ),
         "{text}"
     );
+    // Beside today's coverage: Plei Rơng's five people, three with an ID and two without.
+    let html = server.get("/office", c).await.text().await.unwrap();
+    let split = html.split("data-testid=\"coverage-id-split\"").nth(1).expect("the split table");
+    let row = split.split("data-hamlet=\"h-plei\"").nth(1).unwrap();
+    assert!(row.starts_with("><th scope=\"row\">Làng Plei Rơng</th><td>5</td><td>3</td><td>2</td>"), "{row}");
+    // A past day's coverage has no split (its log keeps the total only).
+    let html = server.get("/office?date=2026-11-20", c).await.text().await.unwrap();
+    assert!(!html.contains("coverage-id-split"));
     // A record's history names the device as the office named it, and when in Vietnam time.
     let page = server.get(&format!("/office/records/{}", records[0].id), c).await.text().await.unwrap();
     let history = page.split("data-testid=\"history\"").nth(1).unwrap();

@@ -39,6 +39,8 @@ mod openapi;
 #[cfg(feature = "server")]
 mod pins;
 #[cfg(feature = "server")]
+mod plan;
+#[cfg(feature = "server")]
 mod protection;
 #[cfg(feature = "server")]
 mod province;

@@ -1962,7 +1962,7 @@ fn a_server_file_from_before_the_running_totals_gets_them_from_its_records_and_d
     // The file as schema 3 left it: no totals, the old index and lock-out columns, and the
     // coverage devices were told by the old rule (a person in every hamlet they were helped in).
     let conn = rusqlite::Connection::open(&path).unwrap();
-    conn.execute_batch(super::units::UNDO_MIGRATIONS_10_AND_11).unwrap();
+    conn.execute_batch(super::units::UNDO_MIGRATIONS_10_TO_12).unwrap();
     conn.execute_batch(
         "DROP TABLE people; DROP TABLE activity_days; DROP TABLE activity_choices; DROP TABLE people_days;
          DROP TABLE coverage_people; DROP TABLE coverage_hamlets; DROP TABLE login_failures;

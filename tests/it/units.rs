@@ -18,9 +18,9 @@ use super::office::{enrol, person, signature_body, start, wire, Browser, Server}
 use super::report_docx::docx_text;
 use super::sync::{demo_reference, COMMUNE};
 
-/// What server migrations 10 (units) and 11 (breakdowns) added, taken out again: for the
+/// What server migrations 10 (units), 11 (breakdowns) and 12 (the plan) added, taken out again: for the
 /// tests that turn a database back into an older schema's.
-pub(super) const UNDO_MIGRATIONS_10_AND_11: &str = "
+pub(super) const UNDO_MIGRATIONS_10_TO_12: &str = "
     DROP TABLE unit_reports; DROP TABLE unit_volunteers; DROP TABLE unit_deadlines; DROP TABLE units;
     DROP INDEX records_by_unit; ALTER TABLE records DROP COLUMN unit; ALTER TABLE devices DROP COLUMN unit;
     ALTER TABLE accounts DROP COLUMN unit;
@@ -28,7 +28,8 @@ pub(super) const UNDO_MIGRATIONS_10_AND_11: &str = "
     ALTER TABLE records DROP COLUMN level2;
     ALTER TABLE activity_days DROP COLUMN signed_women; ALTER TABLE activity_days DROP COLUMN signed_men;
     ALTER TABLE activity_days DROP COLUMN signed_minority; ALTER TABLE activity_days DROP COLUMN signed_no_key;
-    ALTER TABLE activity_days DROP COLUMN level2;";
+    ALTER TABLE activity_days DROP COLUMN level2;
+    DROP TABLE plan_targets; DROP TABLE plan_milestones;";
 
 const LEAD: &str = "lanhdao.congan";
 const LEAD_PASSWORD: &str = "Cong-an-xa-2026";

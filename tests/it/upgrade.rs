@@ -56,7 +56,7 @@ fn the_previous_releases_data_folder_opens_migrated_with_its_key_in_the_key_file
     let left: String = raw.query_row("SELECT cid_key FROM communes", [], |r| r.get(0)).unwrap();
     assert_eq!(left, "");
     let version: i64 = raw.query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap();
-    assert_eq!(version, 11);
+    assert_eq!(version, 12);
     drop(raw);
     // Every record with its version, the void, the erasure; the figures agree with the records.
     let versions: Vec<(Uuid, i64, bool)> = db.record_versions(COMMUNE).unwrap();

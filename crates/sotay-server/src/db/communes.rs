@@ -190,6 +190,8 @@ impl ServerDb {
             "DELETE FROM unit_volunteers WHERE commune = ?1",
             "DELETE FROM unit_deadlines WHERE commune = ?1",
             "DELETE FROM units WHERE commune = ?1",
+            "DELETE FROM plan_targets WHERE commune = ?1",
+            "DELETE FROM plan_milestones WHERE commune = ?1",
             "DELETE FROM communes WHERE code = ?1",
         ] {
             tx.execute(sql, [&code])?;

@@ -36,6 +36,7 @@ mod breakdowns;
 pub mod communes;
 pub(crate) mod coverage_days;
 mod devices;
+pub mod plan;
 mod push;
 mod records;
 mod schema;

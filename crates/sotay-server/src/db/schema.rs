@@ -313,4 +313,6 @@ pub(super) const MIGRATIONS: &[&str] = &[
     // 11: the breakdowns of signature help by sex, ethnic minority, ID or none, and VNeID
     // level-2 activations (`db::breakdowns`).
     super::breakdowns::MIGRATION,
+    // 12: the commune's plan: targets per hamlet and unit, and a timeline (`db::plan`).
+    super::plan::MIGRATION,
 ];

@@ -128,7 +128,14 @@ pub(super) async fn coverage_page(
     let t = o.t;
     let day = as_of(&q).map_err(|_| bad_dates(t))?;
     let commune = o.session.commune.clone();
-    let r = state.blocking(move |db| db.coverage_report_as_of(&commune, day)).await??;
+    let today = day >= crate::vn_time::vn_day(Utc::now());
+    let (r, anonymous, targets) = state
+        .blocking(move |db| {
+            let split = if today { Some(db.anonymous_by_hamlet(&commune)?) } else { None };
+            let targets = db.targets(&commune, day.year())?;
+            Ok::<_, db::DbError>((db.coverage_report_as_of(&commune, day)?, split, targets))
+        })
+        .await??;
     let query = format!("date={}", r.as_of.format("%Y-%m-%d"));
     Ok(page(
         &o,
@@ -140,6 +147,8 @@ pub(super) async fn coverage_page(
                 strong data-testid="commune-percent" { (share(t, r.total.percent)) } }
             (as_of_form(t, "/office", r.as_of))
             (coverage_table(t, &r))
+            (super::breakdowns::id_split_table(t, &r, anonymous.as_ref()))
+            (super::plan::coverage_plan(t, &r, &targets))
             p.hint { (t.counting_rule) }
             (export_links(t, "/office", "coverage", &query, &format!("to={}", r.as_of.format("%Y-%m-%d")), "coverage-xlsx"))
             (report_links(t, &query))
@@ -331,7 +340,11 @@ pub(super) async fn activity_page(
         return Ok((StatusCode::BAD_REQUEST, page(&o, 1, body)).into_response());
     };
     let commune = o.session.commune.clone();
-    let r = state.blocking(move |db| db.activity_report(&commune, from, to)).await??;
+    let (r, targets) = state
+        .blocking(move |db| {
+            Ok::<_, db::DbError>((db.activity_report(&commune, from, to)?, db.targets(&commune, to.year())?))
+        })
+        .await??;
     let query = format!("from={}&to={}", from.format("%Y-%m-%d"), to.format("%Y-%m-%d"));
     Ok(page(
         &o,
@@ -343,6 +356,7 @@ pub(super) async fn activity_page(
             (period_form(t, "/office/activity", from, to))
             (export_links(t, "/office", "activity", &query, &query, "activity-xlsx"))
             (activity_body(t, &r))
+            (super::plan::activity_plan(t, &r, &targets))
         },
     )
     .into_response())

@@ -28,6 +28,7 @@ mod erasure;
 mod figures;
 mod import;
 mod login;
+mod plan;
 mod posted;
 mod province;
 mod records;
@@ -117,6 +118,7 @@ pub fn routes() -> Router<AppState> {
         .route("/office/province/audit", get(province_audit_page))
         .route("/office/style.css", get(stylesheet))
         .merge(units::unit_routes())
+        .merge(plan::plan_routes())
         .layer(axum::middleware::map_response(office_headers))
 }
 
@@ -306,8 +308,9 @@ fn page(o: &Office, current: usize, body: Markup) -> Markup {
         "/office/erasure",
         "/office/audit",
         "/office/units",
+        "/office/plan",
     ];
-    let labels = o.t.nav.iter().copied().chain([crate::i18n::units::NAV]);
+    let labels = o.t.nav.iter().copied().chain([crate::i18n::units::NAV, plan::NAV]);
     let nav: Vec<_> = links.into_iter().zip(labels).collect();
     chrome(o.t, o.t.title, html! { "Sổ tay" }, &nav, current, &o.session, body)
 }
