@@ -6,7 +6,8 @@
 // unit's figures and submits; the office returns the report with a reason; the lead reads
 // the reason, corrects and submits again; the office accepts it; then the commune's report
 // is downloaded as DOCX and read back (`unzip -p … word/document.xml`): the units' sums are in
-// its sections 1, 2.1 and 2.3. axe-core finds no critical or serious violation on the units
+// its sections 1, 2.1 and 2.3. Then the plan page sets a target for the unit and a task. axe-core
+// finds no critical or serious violation on the plan page, the activity page, the units
 // page (at both widths), a unit's report as the office sees it, and the lead's page.
 //
 // Run:  cd tests/e2e && node --test --test-concurrency=1 units.test.mjs
@@ -200,4 +201,27 @@ step('6. the commune report downloads as DOCX with the unit\'s figures in its se
   assert.ok(at('Có 1/1 đơn vị') < at('2.1. Công tác tuyên truyền'), 'the units in section 1');
   assert.ok(at('2.1. Công tác tuyên truyền') < at('Các đơn vị đăng 6') && at('Các đơn vị đăng 6') < at('2.2. Tổ chức'), 'media under 2.1');
   assert.ok(at('2.3. Sử dụng nền tảng') < at('Theo báo cáo của 1/1'), 'the platform under 2.3');
+});
+
+step('7. the plan page sets a target and a task, shown against what was done (axe-core clean)', async () => {
+  await navigate(office, office.locator('header nav a', { hasText: 'Kế hoạch' }));
+  await textIs(office.locator('header nav a.current'), 'Kế hoạch');
+  const form = office.locator('[data-testid=target-form]');
+  await form.locator('[name=for]').selectOption({ label: UNIT });
+  await form.locator('[name=helped]').fill('20');
+  await form.locator('[name=trainings]').fill('4');
+  await navigate(office, form.locator('button[type=submit]'));
+  await textIs(office.locator('[data-testid=form-ok]'), 'Đã lưu.');
+  assert.deepEqual(
+    (await office.locator('[data-testid=plan-units] tbody tr td').allInnerTexts()).map(norm),
+    ['20', '0', '0,0%', '4', '0', '0,0%', '0', '0', '—']);
+  const task = office.locator('[data-testid=milestone-form]');
+  await task.locator('[name=day]').fill(`${year}-11-15`);
+  await task.locator('[name=task]').fill('Các đơn vị gửi báo cáo');
+  await navigate(office, task.locator('button[type=submit]'));
+  await textHas(office.locator('[data-testid=timeline] tbody'), `15/11/${year}`);
+  assert.deepEqual(await axeViolations(office), [], 'axe-core on the plan page');
+  await office.goto(`${server.url}/office/activity?from=${year}-01-01&to=${year}-12-31`, { waitUntil: 'load' });
+  await countIs(office.locator('[data-testid=signature-breakdown] tbody tr'), 7);
+  assert.deepEqual(await axeViolations(office), [], 'axe-core on the activity page with its breakdown');
 });
