@@ -8,7 +8,7 @@
 
 use std::collections::BTreeMap;
 
-use super::units::{csrf_of, year_of, YearQuery};
+use super::units::{year_of, YearQuery};
 use super::*;
 use crate::db::plan::{Milestone, PlanFor, Target, Targets, MAX_TASK_CHARS};
 use crate::db::units::{UnitFigures, UnitRow};
@@ -283,7 +283,6 @@ async fn change(
 
 #[derive(Deserialize)]
 pub(super) struct TargetForm {
-    csrf: Option<String>,
     year: String,
     r#for: String,
     helped: String,
@@ -293,10 +292,8 @@ pub(super) struct TargetForm {
 
 pub(super) async fn save_target_form(
     State(state): State<AppState>,
-    o: Office,
-    Form(f): Form<TargetForm>,
+    Posted { o, form: f }: Posted<TargetForm>,
 ) -> Result<Response, Refusal> {
-    csrf_of(&o.session, o.t, f.csrf.as_deref())?;
     let year = year_of(Some(&f.year))?;
     let of = match f.r#for.split_once(':') {
         Some(("h", h)) => Some(PlanFor::Hamlet(h.to_owned())),
@@ -323,7 +320,6 @@ pub(super) async fn save_target_form(
 
 #[derive(Deserialize)]
 pub(super) struct MilestoneForm {
-    csrf: Option<String>,
     year: String,
     day: Option<String>,
     task: Option<String>,
@@ -331,10 +327,8 @@ pub(super) struct MilestoneForm {
 
 pub(super) async fn add_milestone(
     State(state): State<AppState>,
-    o: Office,
-    Form(f): Form<MilestoneForm>,
+    Posted { o, form: f }: Posted<MilestoneForm>,
 ) -> Result<Response, Refusal> {
-    csrf_of(&o.session, o.t, f.csrf.as_deref())?;
     let year = year_of(Some(&f.year))?;
     let day = f.day.as_deref().and_then(parse_day).filter(|d| d.year() == year);
     let task = f.task.unwrap_or_default().trim().to_owned();
@@ -350,11 +344,9 @@ pub(super) async fn add_milestone(
 
 pub(super) async fn remove_milestone(
     State(state): State<AppState>,
-    o: Office,
     Path(id): Path<String>,
-    Form(f): Form<MilestoneForm>,
+    Posted { o, form: f }: Posted<MilestoneForm>,
 ) -> Result<Response, Refusal> {
-    csrf_of(&o.session, o.t, f.csrf.as_deref())?;
     let year = year_of(Some(&f.year))?;
     let Ok(id) = id.parse::<i64>() else {
         return Err(Refusal::Page(StatusCode::NOT_FOUND, message_page(o.t, o.t.not_found)));

@@ -7,7 +7,7 @@
 //! other unit's report, none of the commune office's pages (they send it back here). Every
 //! view and change is audited under the commune, so the office's audit page shows them.
 
-use super::units::{csrf_of, entry_table, figures_table, report_period, year_of, YearQuery};
+use super::units::{entry_table, figures_table, report_period, year_of, YearQuery};
 use super::*;
 use crate::db::units::{ReportRefusal, UnitEntry, UnitFigures, UnitReport, UnitRow, MAX_NARRATIVE_CHARS};
 use crate::i18n::units as w;
@@ -20,12 +20,20 @@ pub(super) struct UnitLead {
     t: &'static OfficeStrings,
 }
 
+impl SignedIn for UnitLead {
+    fn csrf(&self) -> &str {
+        &self.session.csrf
+    }
+    fn t(&self) -> &'static OfficeStrings {
+        self.t
+    }
+}
+
 impl FromRequestParts<AppState> for UnitLead {
     type Rejection = Refusal;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<UnitLead, Refusal> {
-        let token = cookie(&parts.headers, COOKIE).ok_or(Refusal::Login)?;
-        let session = state.blocking(move |db| db.session(&token, Utc::now())).await??.ok_or(Refusal::Login)?;
+        let (session, _) = signed_in(parts, state).await?;
         match session.unit {
             Some(unit) => Ok(UnitLead { session, unit, t: &VI }),
             None => Err(Refusal::Redirect("/office")),
@@ -147,7 +155,6 @@ pub(super) async fn lead_page(
 
 #[derive(Deserialize)]
 pub(super) struct LeadFormRaw {
-    csrf: Option<String>,
     year: String,
     action: Option<String>,
     staff_registered: String,
@@ -194,10 +201,8 @@ fn read(f: &LeadForm) -> Result<UnitEntry, String> {
 
 pub(super) async fn lead_save(
     State(state): State<AppState>,
-    l: UnitLead,
-    Form(raw): Form<LeadFormRaw>,
+    Posted { o: l, form: raw }: Posted<LeadFormRaw, UnitLead>,
 ) -> Result<Response, Refusal> {
-    csrf_of(&l.session, l.t, raw.csrf.as_deref())?;
     let year = year_of(Some(&raw.year))?;
     let submit = raw.action.as_deref() == Some("submit");
     let typed = LeadForm {

@@ -3,8 +3,8 @@
 //! reporting rate (DHIS2's: reports received against expected, and on time), and each
 //! unit's report, which the office returns for correction (with a reason) or accepts.
 //!
-//! Behind the commune's session like every office page; every change needs the session's
-//! CSRF token and is audited. A unit is reached only through the session's commune
+//! Behind the commune's session like every office page; every change comes through
+//! [`Posted`] (the session's CSRF token checked first) and is audited. A unit is reached only through the session's commune
 //! (`ServerDb::unit(commune, id)`), so one commune never sees another's units.
 
 use super::*;
@@ -27,14 +27,6 @@ pub(super) fn unit_routes() -> Router<AppState> {
         .route("/office/units/{id}/return", post(return_report))
         .route("/office/units/{id}/accept", post(accept_report))
         .route("/office/unit", get(super::unit_lead::lead_page).post(super::unit_lead::lead_save))
-}
-
-/// The CSRF check for any session (the office's or a unit's).
-pub(super) fn csrf_of(session: &Session, t: &OfficeStrings, token: Option<&str>) -> Result<(), Refusal> {
-    if token != Some(session.csrf.as_str()) {
-        return Err(Refusal::Page(StatusCode::FORBIDDEN, message_page(t, t.bad_form)));
-    }
-    Ok(())
 }
 
 #[derive(Deserialize, Default)]
@@ -161,8 +153,12 @@ fn units_body(o: &Office, v: &UnitsView, notice: Option<Markup>) -> Markup {
     let unit_name = |id: Option<&i64>| {
         id.and_then(|id| v.reports.iter().find(|(u, _)| u.id == *id)).map(|(u, _)| u.name.clone()).unwrap_or_default()
     };
-    let submitted = v.reports.iter().filter(|(_, r)| r.first_submitted_at.is_some()).count();
-    let on_time = v.reports.iter().filter(|(_, r)| r.timeliness(v.deadline) == Timeliness::OnTime).count();
+    // As DHIS2 counts: reports received (submitted or accepted; one returned for correction
+    // is not, until it comes back), and of those the ones first sent by the deadline.
+    let received = |r: &UnitReport| r.status.counts();
+    let submitted = v.reports.iter().filter(|(_, r)| received(r)).count();
+    let on_time =
+        v.reports.iter().filter(|(_, r)| received(r) && r.timeliness(v.deadline) == Timeliness::OnTime).count();
     let expected = v.reports.len();
     html! {
         h1 { (w::TITLE) }
@@ -319,7 +315,6 @@ async fn change(
 
 #[derive(Deserialize)]
 pub(super) struct UnitForm {
-    csrf: Option<String>,
     code: String,
     name: String,
     kind: String,
@@ -327,10 +322,8 @@ pub(super) struct UnitForm {
 
 pub(super) async fn save_unit(
     State(state): State<AppState>,
-    o: Office,
-    Form(f): Form<UnitForm>,
+    Posted { o, form: f }: Posted<UnitForm>,
 ) -> Result<Response, Refusal> {
-    csrf_of(&o.session, o.t, f.csrf.as_deref())?;
     let year = year_of(None)?;
     let code = f.code.trim().to_owned();
     let name = f.name.trim().to_owned();
@@ -352,7 +345,6 @@ pub(super) async fn save_unit(
 
 #[derive(Deserialize)]
 pub(super) struct MemberForm {
-    csrf: Option<String>,
     volunteer: Option<String>,
     device: Option<String>,
     unit: String,
@@ -368,10 +360,8 @@ fn chosen_unit(s: &str) -> Result<Option<i64>, ()> {
 
 pub(super) async fn save_volunteer_unit(
     State(state): State<AppState>,
-    o: Office,
-    Form(f): Form<MemberForm>,
+    Posted { o, form: f }: Posted<MemberForm>,
 ) -> Result<Response, Refusal> {
-    csrf_of(&o.session, o.t, f.csrf.as_deref())?;
     let year = year_of(None)?;
     change(&state, &o, year, "unit.volunteer", w::MEMBER_SAVED, move |db, commune| {
         let (Some(volunteer), Ok(unit)) = (f.volunteer, chosen_unit(&f.unit)) else { return Ok(Err(w::NO_SUCH)) };
@@ -386,10 +376,8 @@ pub(super) async fn save_volunteer_unit(
 
 pub(super) async fn save_device_unit(
     State(state): State<AppState>,
-    o: Office,
-    Form(f): Form<MemberForm>,
+    Posted { o, form: f }: Posted<MemberForm>,
 ) -> Result<Response, Refusal> {
-    csrf_of(&o.session, o.t, f.csrf.as_deref())?;
     let year = year_of(None)?;
     change(&state, &o, year, "unit.device", w::DEVICE_SAVED, move |db, commune| {
         let (Some(device), Ok(unit)) = (f.device, chosen_unit(&f.unit)) else { return Ok(Err(w::NO_SUCH)) };
@@ -404,7 +392,6 @@ pub(super) async fn save_device_unit(
 
 #[derive(Deserialize)]
 pub(super) struct AccountForm {
-    csrf: Option<String>,
     username: String,
     password: String,
     unit: String,
@@ -412,10 +399,8 @@ pub(super) struct AccountForm {
 
 pub(super) async fn save_unit_account(
     State(state): State<AppState>,
-    o: Office,
-    Form(f): Form<AccountForm>,
+    Posted { o, form: f }: Posted<AccountForm>,
 ) -> Result<Response, Refusal> {
-    csrf_of(&o.session, o.t, f.csrf.as_deref())?;
     let year = year_of(None)?;
     let username = f.username.trim().to_owned();
     let good = !username.is_empty()
@@ -442,17 +427,14 @@ pub(super) async fn save_unit_account(
 
 #[derive(Deserialize)]
 pub(super) struct DeadlineForm {
-    csrf: Option<String>,
     year: String,
     deadline: String,
 }
 
 pub(super) async fn save_deadline(
     State(state): State<AppState>,
-    o: Office,
-    Form(f): Form<DeadlineForm>,
+    Posted { o, form: f }: Posted<DeadlineForm>,
 ) -> Result<Response, Refusal> {
-    csrf_of(&o.session, o.t, f.csrf.as_deref())?;
     let year = year_of(Some(&f.year))?;
     let day = parse_day(&f.deadline);
     change(&state, &o, year, "unit.deadline", w::DEADLINE_SAVED, move |db, commune| {
@@ -536,13 +518,11 @@ pub(super) async fn unit_report_page(
 
 #[derive(Deserialize)]
 pub(super) struct DecisionForm {
-    csrf: Option<String>,
     year: String,
     reason: Option<String>,
 }
 
 async fn decide(state: AppState, o: Office, id: String, f: DecisionForm, accept: bool) -> Result<Response, Refusal> {
-    csrf_of(&o.session, o.t, f.csrf.as_deref())?;
     let year = year_of(Some(&f.year))?;
     let id: i64 = id.parse().map_err(|_| Refusal::Page(StatusCode::NOT_FOUND, message_page(o.t, o.t.not_found)))?;
     let reason = f.reason.unwrap_or_default().trim().chars().take(500).collect::<String>();
@@ -581,18 +561,16 @@ async fn decide(state: AppState, o: Office, id: String, f: DecisionForm, accept:
 
 pub(super) async fn return_report(
     State(state): State<AppState>,
-    o: Office,
     Path(id): Path<String>,
-    Form(f): Form<DecisionForm>,
+    Posted { o, form: f }: Posted<DecisionForm>,
 ) -> Result<Response, Refusal> {
     decide(state, o, id, f, false).await
 }
 
 pub(super) async fn accept_report(
     State(state): State<AppState>,
-    o: Office,
     Path(id): Path<String>,
-    Form(f): Form<DecisionForm>,
+    Posted { o, form: f }: Posted<DecisionForm>,
 ) -> Result<Response, Refusal> {
     decide(state, o, id, f, true).await
 }
