@@ -205,6 +205,34 @@ pub const MIGRATIONS: &[&str] = &[
     CREATE INDEX records_by_time ON records
         (sample, occurred_at, id, hamlet_id, volunteer_id, kind, subtype, sync_state, search_sig, search_text);
     "#,
+    // 9: the records' own words in a full-text index (FTS5), so that a search matching few
+    // records finds them from the index instead of reading the list's whole index
+    // (`search.rs`). Contentless: it keeps no copy of the text, only the index, with the
+    // first one, two and three letters of each word indexed too (a query word matches the
+    // start of a word). Triggers keep it in the same transaction as every write to
+    // `records`; existing records are filled in. A replaced or deleted record's words are
+    // taken out with FTS5's `delete` command, given the old text (`records.search_text`),
+    // and `secure-delete` makes that remove them from the index's pages at once, so an
+    // erased name does not linger in it. (A `contentless_delete` table would only mark the
+    // row deleted and keep its words.)
+    r#"
+    CREATE VIRTUAL TABLE record_words USING fts5 (
+        words, content = '', tokenize = 'unicode61 remove_diacritics 0', prefix = '1 2 3'
+    );
+    INSERT INTO record_words (record_words, rank) VALUES ('secure-delete', 1);
+    INSERT INTO record_words (rowid, words) SELECT rowid, search_text FROM records;
+    CREATE TRIGGER record_words_insert AFTER INSERT ON records BEGIN
+        INSERT INTO record_words (rowid, words) VALUES (new.rowid, new.search_text);
+    END;
+    CREATE TRIGGER record_words_update AFTER UPDATE OF search_text ON records
+    WHEN old.search_text IS NOT new.search_text BEGIN
+        INSERT INTO record_words (record_words, rowid, words) VALUES ('delete', old.rowid, old.search_text);
+        INSERT INTO record_words (rowid, words) VALUES (new.rowid, new.search_text);
+    END;
+    CREATE TRIGGER record_words_delete AFTER DELETE ON records BEGIN
+        INSERT INTO record_words (record_words, rowid, words) VALUES ('delete', old.rowid, old.search_text);
+    END;
+    "#,
 ];
 
 /// A record's `subtype` as migration 7 stored it: the position of its training kind or

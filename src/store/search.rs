@@ -1,8 +1,20 @@
-//! What the lists and home read: the search (folded words, the word sketch, labels matched
-//! against the reference data once per search), the tallies of a period and each hamlet's
-//! progress.
+//! What the lists and home read: the search (folded words, the full-text index or the word
+//! sketch, labels matched against the reference data once per search), the tallies of a
+//! period and each hamlet's progress.
+//!
+//! A search has two plans for the records found by their own words. The list's index is
+//! read newest first until a page is full: quick when many records match, but a query that
+//! matches few records reads all of it. So the full-text index (`record_words`, migration 9)
+//! is asked first how many records can match; when they are few, only those are read, by
+//! rowid, and sorted. Both plans apply the same exact conditions, so they find the same
+//! records: the index only narrows what is compared.
 
 use super::*;
+
+/// At most this many records whose words can match a query are read through the full-text
+/// index and sorted; with more, the list's index read newest first fills a page after about
+/// `limit / matches` of it, which is then quicker than reading each one by rowid.
+const FEW_WORD_MATCHES: i64 = 400;
 
 impl Store {
     /// Records matching `filter`, in [`Store::search_ranked`]'s order: those found by their
@@ -73,7 +85,11 @@ impl Store {
                 by_reference |= term_by_reference;
             }
         }
-        let by_name = Store::select_records(&conn, sample, filter, own_mask, &own, limit)?;
+        let words = match full_text_query(&terms) {
+            Some(q) if few_word_matches(&conn, &q)? => Some(q),
+            _ => None,
+        };
+        let by_name = Store::select_records(&conn, sample, filter, words.as_deref(), own_mask, &own, limit)?;
         let by_label = if by_reference && by_name.len() < limit {
             // Every query word matched somewhere, but not every one in the record's own words.
             let mut not_own = String::from("NOT (");
@@ -87,7 +103,7 @@ impl Store {
             }
             not_own.push(')');
             any.push((not_own, values));
-            Store::select_records(&conn, sample, filter, any_mask, &any, limit - by_name.len())?
+            Store::select_records(&conn, sample, filter, None, any_mask, &any, limit - by_name.len())?
         } else {
             Vec::new()
         };
@@ -95,17 +111,31 @@ impl Store {
     }
 
     /// The records of this mode (practice or real) that pass the sketch `mask`, every one of
-    /// `conditions` and the filter's other choices, newest business time first.
+    /// `conditions` and the filter's other choices, newest business time first. With
+    /// `words` (a [`full_text_query`]), only the records the full-text index gives for it
+    /// are read; without, the list's index is read newest first.
     fn select_records(
         conn: &Connection,
         sample: bool,
         filter: &Filter,
+        words: Option<&str>,
         mask: i64,
         conditions: &[Condition],
         limit: usize,
     ) -> Result<Vec<Record>> {
-        let mut sql = format!("SELECT {RECORD_COLUMNS} FROM records WHERE sample = ?");
-        let mut args: Vec<rusqlite::types::Value> = vec![sample.into()];
+        let mut args: Vec<rusqlite::types::Value> = Vec::new();
+        let mut sql = match words {
+            // CROSS JOIN: the index's few rowids first, then each record by its rowid.
+            Some(words) => {
+                args.push(words.to_owned().into());
+                format!(
+                    "SELECT {RECORD_COLUMNS} FROM record_words CROSS JOIN records
+                     ON records.rowid = record_words.rowid WHERE record_words MATCH ? AND sample = ?"
+                )
+            }
+            None => format!("SELECT {RECORD_COLUMNS} FROM records WHERE sample = ?"),
+        };
+        args.push(sample.into());
         if mask != 0 {
             sql.push_str(" AND (search_sig & ?) = ?");
             args.push(mask.into());
@@ -234,5 +264,45 @@ impl Store {
                 (h.clone(), c)
             })
             .collect())
+    }
+}
+
+/// The full-text query of a search's words: each word as a prefix (`"ngu"*` matches the
+/// words that begin with "ngu"), all of them required. The index splits words where the
+/// search text has a character other than a letter or digit ("h'nga" is "h" and "nga"), so
+/// a word is given as its runs of letters and digits in a row (`"h n"*`), which matches at
+/// least every record whose word begins with it. A word with a letter outside ASCII (folding
+/// leaves few) or none at all is left to the exact comparison; `None` when no word is left.
+fn full_text_query(terms: &[String]) -> Option<String> {
+    let phrases: Vec<String> = terms
+        .iter()
+        .filter(|t| t.is_ascii())
+        .map(|t| t.split(|c: char| !c.is_ascii_alphanumeric()).filter(|r| !r.is_empty()).collect::<Vec<_>>())
+        .filter(|runs| !runs.is_empty())
+        .map(|runs| format!("\"{}\"*", runs.join(" ")))
+        .collect();
+    (!phrases.is_empty()).then(|| phrases.join(" AND "))
+}
+
+/// Whether at most [`FEW_WORD_MATCHES`] records (of either mode) can match `query`.
+fn few_word_matches(conn: &Connection, query: &str) -> Result<bool> {
+    let n: i64 = conn
+        .prepare_cached("SELECT count(*) FROM (SELECT 1 FROM record_words WHERE record_words MATCH ? LIMIT ?)")?
+        .query_row(params![query, FEW_WORD_MATCHES + 1], |r| r.get(0))?;
+    Ok(n <= FEW_WORD_MATCHES)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_full_text_query_asks_for_every_word_as_a_word_start() {
+        let q = |words: &[&str]| full_text_query(&words.iter().map(|w| w.to_string()).collect::<Vec<_>>());
+        assert_eq!(q(&["ngu", "thi"]).as_deref(), Some(r#""ngu"* AND "thi"*"#));
+        assert_eq!(q(&["h'n"]).as_deref(), Some(r#""h n"*"#));
+        assert_eq!(q(&["'", "hoa"]).as_deref(), Some(r#""hoa"*"#));
+        assert_eq!(q(&["søn"]), None);
+        assert_eq!(q(&[]), None);
     }
 }

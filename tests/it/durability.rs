@@ -107,6 +107,11 @@ fn records_reported_saved_survive_sigkill_every_time() {
         let r = store.get(*id).unwrap().unwrap_or_else(|| panic!("record {id} reported saved is missing"));
         assert!(r.meta.version >= *version, "record {id} lost version {version}");
         assert_eq!(store.history(*id).unwrap().len() as i64, r.meta.version);
+        // Its words reached the search index in the same transaction.
+        let sotay::domain::Body::Visit(v) = &r.body else { panic!("a visit") };
+        let found =
+            store.search(&sotay::store::Filter { text: v.household.clone(), limit: 100_000, ..Default::default() });
+        assert!(found.unwrap().iter().any(|f| f.meta.id == *id), "record {id} is not found by its words");
     }
     // Every record is either queued or acknowledged; none fell out of the outbox.
     let queued = store.outbox(100_000).unwrap();

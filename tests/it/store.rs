@@ -5,6 +5,7 @@ use chrono::NaiveDate;
 use sotay::domain::validate::{Form, SignatureForm};
 use sotay::domain::*;
 use sotay::store::{Filter, Store, StoreError};
+use uuid::Uuid;
 
 use super::common::*;
 
@@ -624,4 +625,141 @@ fn search_finds_exactly_the_records_whose_words_match() {
     }
     assert!(matched > 50, "most queries match something ({matched})");
     assert_eq!(by_text(&["xia".to_string()]), 100, "the renamed hamlet's records");
+}
+
+/// The words in the store's full-text index (its main index; the prefix entries go with
+/// them), read under the key as anyone holding the file and key could.
+fn indexed_words(path: &std::path::Path) -> Vec<String> {
+    let c = raw_conn(path);
+    c.execute_batch("CREATE VIRTUAL TABLE temp.indexed USING fts5vocab(main, record_words, row)").unwrap();
+    let terms = c
+        .prepare("SELECT term FROM temp.indexed")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    terms
+}
+
+/// Every byte of the full-text index's own table, under the key.
+fn index_bytes(path: &std::path::Path) -> Vec<u8> {
+    let c = raw_conn(path);
+    let blocks: Vec<Vec<u8>> = c
+        .prepare("SELECT block FROM record_words_data")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    blocks.concat()
+}
+
+fn contains(haystack: &[u8], needle: &str) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle.as_bytes())
+}
+
+#[test]
+fn a_rare_name_is_found_among_many_common_ones_and_common_names_fill_the_page() {
+    // More records share "Nguyễn" than the full-text index hands over one by one, so that
+    // search reads the list newest first; "Qưzxa" is rare and read through the index. Both
+    // find exactly what matches, newest first, practice and real records apart.
+    let t = live_store();
+    for i in 0..450u32 {
+        let name = format!("Nguyễn Văn {i}");
+        t.store.create(new_record("h-plei", at(1 + i % 28, 8 + i % 10), visit(&name, 1))).unwrap();
+    }
+    let rare: Vec<Uuid> = (0..3)
+        .map(|i| {
+            let name = format!("Nguyễn Qưzxa {i}");
+            t.store
+                .create(new_record("h-plei", at(10 + i, 9), signature(Some(&name), None, Outcome::DigitalSignature)))
+                .unwrap()
+                .meta
+                .id
+        })
+        .collect();
+    let found =
+        |q: &str, limit: usize| t.store.search(&Filter { text: q.into(), limit, ..Default::default() }).unwrap();
+    let ids = |v: Vec<Record>| v.into_iter().map(|r| r.meta.id).collect::<Vec<_>>();
+    assert_eq!(ids(found("quzxa", 100)), rare.iter().rev().copied().collect::<Vec<_>>(), "newest first");
+    assert_eq!(ids(found("ngu quz", 100)).len(), 3);
+    assert_eq!(found("nguyen", 100).len(), 100, "a full page of the common name");
+    assert_eq!(found("nguyen", 1000).len(), 453);
+    assert_eq!(found("van 44", 1000).len(), 11, "44 and 440 to 449");
+    assert!(found("zzzz", 100).is_empty());
+    let filtered =
+        t.store.search(&Filter { text: "quzxa".into(), kind: Some(RecordKind::Visit), ..Default::default() });
+    assert!(filtered.unwrap().is_empty(), "the filter's other choices hold on the index's way too");
+}
+
+#[test]
+fn a_store_made_before_the_full_text_index_gets_it_filled_and_its_records_are_found() {
+    let t = live_store();
+    let old = t.store.create(new_record("h-plei", at(19, 8), visit("Nhà ông A Ƀlúp", 2))).unwrap();
+    let path = t.path();
+    let dir = t.dir;
+    drop(t.store);
+    {
+        // Back to today's schema before the index (version 8, as the previous release
+        // left every store): no index, no triggers.
+        let c = raw_conn(&path);
+        c.execute_batch(
+            "DROP TRIGGER record_words_insert; DROP TRIGGER record_words_update; DROP TRIGGER record_words_delete;
+             DROP TABLE record_words; PRAGMA user_version = 8;",
+        )
+        .unwrap();
+    }
+    let store = Store::open_with_clock(&path, std::sync::Arc::new(now)).unwrap();
+    let hits = |q: &str| store.search(&Filter { text: q.into(), ..Default::default() }).unwrap();
+    assert_eq!(hits("blup").iter().map(|r| r.meta.id).collect::<Vec<_>>(), vec![old.meta.id]);
+    assert_eq!(hits("nha ong a").len(), 1);
+    assert!(indexed_words(&path).contains(&"blup".to_string()));
+    let new = store.create(new_record("h-plei", at(19, 9), visit("Nhà ông A Ƀlúp", 1))).unwrap();
+    assert_eq!(hits("blup").len(), 2, "and what is saved after it too ({})", new.meta.id);
+    let version: i64 = raw_conn(&path).query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap();
+    assert_eq!(version, sotay::store::schema_version());
+    drop(dir);
+}
+
+#[test]
+fn an_erased_persons_name_leaves_the_search_index_at_once() {
+    let t = live_store();
+    let record = t
+        .store
+        .create(new_record("h-plei", at(19, 8), signature(Some("Qưzxa Hmưih"), None, Outcome::DigitalSignature)))
+        .unwrap();
+    let hits = |q: &str| t.store.search(&Filter { text: q.into(), ..Default::default() }).unwrap().len();
+    assert_eq!(hits("quzxa hmuih"), 1);
+    assert!(indexed_words(&t.path()).contains(&"quzxa".to_string()));
+    assert!(contains(&index_bytes(&t.path()), "quzxa"), "the index holds the name before");
+    t.store.apply_pull(&[sotay::store::Pulled::Erase(record.meta.id)], 1).unwrap();
+    assert_eq!(hits("quzxa"), 0);
+    assert_eq!(hits("hmu"), 0);
+    let words = indexed_words(&t.path());
+    assert!(!words.iter().any(|w| w.starts_with("quz") || w.starts_with("hmu")), "{words:?}");
+    let bytes = index_bytes(&t.path());
+    assert!(!contains(&bytes, "quzxa") && !contains(&bytes, "zxa") && !contains(&bytes, "muih"));
+}
+
+#[test]
+fn after_a_revocations_wipe_search_finds_no_erased_name_and_the_index_holds_none() {
+    let t = live_store();
+    let sent = t
+        .store
+        .create(new_record("h-plei", at(19, 8), signature(Some("Qưzxa Hmưih"), None, Outcome::DigitalSignature)))
+        .unwrap();
+    let unsent = t.store.create(new_record("h-plei", at(19, 9), visit("Nhà Ƀlúp", 1))).unwrap();
+    t.store.settle_push(&[sotay::store::Settled::Sent { id: sent.meta.id, version: 1 }]).unwrap();
+    let hits = |q: &str| t.store.search(&Filter { text: q.into(), ..Default::default() }).unwrap().len();
+    assert_eq!(hits("quzxa"), 1);
+    let wiped = t.store.wipe_after_revocation().unwrap();
+    assert_eq!((wiped.erased, wiped.kept_unsent), (1, 1));
+    assert_eq!(hits("quzxa"), 0);
+    assert_eq!(hits("hmuih"), 0);
+    assert_eq!(hits("blup"), 1, "unsent records are kept, and found ({})", unsent.meta.id);
+    let words = indexed_words(&t.path());
+    assert!(!words.iter().any(|w| w.starts_with("quz") || w.starts_with("hmu")), "{words:?}");
+    let bytes = index_bytes(&t.path());
+    assert!(!contains(&bytes, "quzxa") && !contains(&bytes, "zxa") && !contains(&bytes, "muih"));
 }
