@@ -46,6 +46,14 @@ pub fn field_id(name: &str) -> String {
     format!("f-{name}")
 }
 
+/// Writes `value` into the text box with id `id`: the one way the app changes what a box
+/// the volunteer types in holds (a read link filling in the rest, a PIN box emptied after a
+/// try). The boxes are uncontrolled (`initial_value`), so no re-render ever does.
+pub fn write_field(id: &str, value: &str) {
+    let (id, value) = (serde_json::to_string(id).unwrap_or_default(), serde_json::to_string(value).unwrap_or_default());
+    let _ = document::eval(&format!("{{ const e = document.getElementById({id}); if (e) e.value = {value}; }}"));
+}
+
 /// A big − / + tally for counting people at a meeting.
 #[component]
 pub fn Tally(label: String, name: String, value: u32, error: Option<String>, onchange: EventHandler<u32>) -> Element {

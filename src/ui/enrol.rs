@@ -10,7 +10,7 @@
 
 use dioxus::prelude::*;
 
-use super::components::Field;
+use super::components::{write_field, Field};
 use super::{Services, Ui};
 use crate::enrol_link::{EnrolLink, Fingerprint};
 use crate::enrol_photo::PhotoError;
@@ -51,6 +51,17 @@ pub fn Enrol() -> Element {
     let mut busy = use_signal(|| false);
     let mut error = use_signal(|| None::<String>);
     let t = ui.t();
+    // What a read link gives: the address, the code and the fingerprint, in their boxes
+    // too (the boxes are the volunteer's while they type: `write_field`).
+    let mut fill_in = move |l: EnrolLink| {
+        let pin = l.fingerprint.map(|f| f.grouped()).unwrap_or_default();
+        write_field("f-server_url", &l.server);
+        write_field("f-enrol_code", &l.code);
+        write_field("f-cert_fingerprint", &pin);
+        server.set(l.server);
+        code.set(l.code);
+        fingerprint.set(pin);
+    };
     let on_link = move |e: FormEvent| {
         let text = e.value();
         link.set(text.clone());
@@ -62,9 +73,7 @@ pub fn Enrol() -> Element {
         }
         match EnrolLink::parse(&text) {
             Some(l) => {
-                server.set(l.server);
-                code.set(l.code);
-                fingerprint.set(l.fingerprint.map(|f| f.grouped()).unwrap_or_default());
+                fill_in(l);
                 link_read.set(Some(true));
             }
             None => link_read.set(Some(false)),
@@ -91,10 +100,9 @@ pub fn Enrol() -> Element {
         match read {
             Ok(l) => {
                 link.set(l.to_link());
+                write_field("f-enrol_link", &l.to_link());
                 link_read.set(None);
-                server.set(l.server);
-                code.set(l.code);
-                fingerprint.set(l.fingerprint.map(|f| f.grouped()).unwrap_or_default());
+                fill_in(l);
                 photo.set(Some(Ok(())));
             }
             Err(e) => photo.set(Some(Err(e))),
@@ -152,7 +160,7 @@ pub fn Enrol() -> Element {
             }
             Field { label: t.enrol_link, name: "enrol_link", error: None,
                 input { id: "f-enrol_link", name: "enrol_link", inputmode: "url", autocomplete: "off", autocapitalize: "none",
-                    spellcheck: "false", value: "{link}", placeholder: "sotay://enrol?…", oninput: on_link }
+                    spellcheck: "false", initial_value: "{link}", placeholder: "sotay://enrol?…", oninput: on_link }
             }
             match link_read() {
                 Some(true) => rsx! { p { class: "hint", "data-testid": "enrol-link-read", "{t.enrol_link_read}" } },
@@ -160,19 +168,19 @@ pub fn Enrol() -> Element {
                 None => rsx! {},
             }
             Field { label: t.server_url, name: "server_url", error: None,
-                input { id: "f-server_url", name: "server_url", r#type: "url", inputmode: "url", autocomplete: "off", value: "{server}",
+                input { id: "f-server_url", name: "server_url", r#type: "url", inputmode: "url", autocomplete: "off", initial_value: "{server}",
                     placeholder: "https://192.168.1.10:8443", oninput: move |e| server.set(e.value()) }
             }
             Field { label: t.enrol_code, name: "enrol_code", error: None,
-                input { id: "f-enrol_code", name: "enrol_code", autocomplete: "off", autocapitalize: "characters", value: "{code}",
+                input { id: "f-enrol_code", name: "enrol_code", autocomplete: "off", autocapitalize: "characters", initial_value: "{code}",
                     placeholder: "ABCD-EFGH", oninput: move |e| { code.set(e.value()); error.set(None); } }
             }
             Field { label: t.cert_fingerprint, name: "cert_fingerprint", error: None,
                 input { id: "f-cert_fingerprint", name: "cert_fingerprint", autocomplete: "off", autocapitalize: "characters", spellcheck: "false",
-                    value: "{fingerprint}", oninput: move |e| { fingerprint.set(e.value()); error.set(None); } }
+                    initial_value: "{fingerprint}", oninput: move |e| { fingerprint.set(e.value()); error.set(None); } }
             }
             Field { label: t.device_name, name: "device_name", error: None,
-                input { id: "f-device_name", name: "device_name", value: "{name}", oninput: move |e| name.set(e.value()) }
+                input { id: "f-device_name", name: "device_name", initial_value: "{name}", oninput: move |e| name.set(e.value()) }
             }
             if let Some(e) = error() {
                 p { class: "error form-status", role: "alert", "data-testid": "enrol-error", "{e}" }

@@ -9,6 +9,7 @@
 
 use dioxus::prelude::*;
 
+use super::components::write_field;
 use super::{call, Services, Ui};
 use crate::domain::pin;
 use crate::store::{Authority, PinCheck, PinState};
@@ -187,6 +188,7 @@ pub fn PinGate(volunteer_id: String, on_unlocked: EventHandler<String>) -> Eleme
             let answer = call(&store, move |s| s.check_pin(&who, &p)).await;
             busy.set(false);
             pin_text.set(String::new());
+            write_field("f-pin", "");
             match answer {
                 Ok(PinCheck::Right) => on_unlocked.call(id),
                 Ok(PinCheck::Wrong { failures, wait_secs }) => {
@@ -233,6 +235,8 @@ pub fn PinGate(volunteer_id: String, on_unlocked: EventHandler<String>) -> Eleme
             busy.set(false);
             pin_text.set(String::new());
             code_text.set(String::new());
+            write_field("f-lead_pin", "");
+            write_field("f-office_code", "");
             match answer {
                 Ok(PinCheck::Right) => {
                     message.set(None);
@@ -257,6 +261,7 @@ pub fn PinGate(volunteer_id: String, on_unlocked: EventHandler<String>) -> Eleme
             let answer = call(&store, move |s| s.unblock_pin(&id, &lead_id, &p)).await;
             busy.set(false);
             pin_text.set(String::new());
+            write_field("f-lead_pin", "");
             match answer {
                 Ok(PinCheck::Right) => {
                     message.set(None);
@@ -286,13 +291,13 @@ pub fn PinGate(volunteer_id: String, on_unlocked: EventHandler<String>) -> Eleme
                 p { class: "hint", "{t.set_pin_hint}" }
                 label { class: "field",
                     span { class: "label", "{t.pin_label}" }
-                    input { r#type: "password", inputmode: "numeric", autocomplete: "new-password", maxlength: "12",
-                        "data-testid": "pin-new", value: "{pin_text}", onmounted: focus, oninput: move |e| { pin_text.set(e.value()); message.set(None); } }
+                    input { id: "f-pin", r#type: "password", inputmode: "numeric", autocomplete: "new-password", maxlength: "12",
+                        "data-testid": "pin-new", initial_value: "{pin_text}", onmounted: focus, oninput: move |e| { pin_text.set(e.value()); message.set(None); } }
                 }
                 label { class: "field",
                     span { class: "label", "{t.pin_again}" }
-                    input { r#type: "password", inputmode: "numeric", autocomplete: "new-password", maxlength: "12",
-                        "data-testid": "pin-again", value: "{again}", oninput: move |e| { again.set(e.value()); message.set(None); },
+                    input { id: "f-pin_again", r#type: "password", inputmode: "numeric", autocomplete: "new-password", maxlength: "12",
+                        "data-testid": "pin-again", initial_value: "{again}", oninput: move |e| { again.set(e.value()); message.set(None); },
                         onkeydown: move |e: KeyboardEvent| if e.key() == Key::Enter { set_pin2() } }
                 }
                 button { class: "primary wide", "data-testid": "pin-set", disabled: busy(), onclick: move |_| set_pin(),
@@ -305,8 +310,8 @@ pub fn PinGate(volunteer_id: String, on_unlocked: EventHandler<String>) -> Eleme
             rsx! {
                 label { class: "field",
                     span { class: "label", "{t.pin_label}" }
-                    input { r#type: "password", inputmode: "numeric", autocomplete: "current-password", maxlength: "12",
-                        "data-testid": "pin-input", value: "{pin_text}", onmounted: focus, oninput: move |e| { pin_text.set(e.value()); message.set(None); },
+                    input { id: "f-pin", r#type: "password", inputmode: "numeric", autocomplete: "current-password", maxlength: "12",
+                        "data-testid": "pin-input", initial_value: "{pin_text}", onmounted: focus, oninput: move |e| { pin_text.set(e.value()); message.set(None); },
                         onkeydown: move |e: KeyboardEvent| if e.key() == Key::Enter { try_pin2() } }
                 }
                 button { class: "primary wide", "data-testid": "pin-unlock", disabled: busy(), onclick: move |_| try_pin(),
@@ -323,8 +328,8 @@ pub fn PinGate(volunteer_id: String, on_unlocked: EventHandler<String>) -> Eleme
                 p { class: "hint", "{t.first_pin_hint}" }
                 label { class: "field",
                     span { class: "label", "{t.office_code_label}" }
-                    input { r#type: "text", autocomplete: "off", autocapitalize: "characters", maxlength: "12",
-                        "data-testid": "office-code", value: "{code_text}", onmounted: focus,
+                    input { id: "f-office_code", r#type: "text", autocomplete: "off", autocapitalize: "characters", maxlength: "12",
+                        "data-testid": "office-code", initial_value: "{code_text}", onmounted: focus,
                         oninput: move |e| { code_text.set(e.value()); message.set(None); } }
                 }
                 button { class: "primary wide", "data-testid": "use-office-code", disabled: busy(),
@@ -383,8 +388,8 @@ fn LeadFields(
         }
         label { class: "field",
             span { class: "label", "{t.lead_pin}" }
-            input { r#type: "password", inputmode: "numeric", autocomplete: "off", maxlength: "12",
-                "data-testid": "lead-pin", value: "{pin_text}", oninput: move |e| { pin_text.set(e.value()); message.set(None); } }
+            input { id: "f-lead_pin", r#type: "password", inputmode: "numeric", autocomplete: "off", maxlength: "12",
+                "data-testid": "lead-pin", initial_value: "{pin_text}", oninput: move |e| { pin_text.set(e.value()); message.set(None); } }
         }
     }
 }

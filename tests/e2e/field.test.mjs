@@ -1,6 +1,7 @@
 // The app in the field (issue 15), in a real browser at 360×740: every screen passes
 // axe-core (no critical or serious violation), controls are at least 48×48 px, search
-// finds people first, nothing typed is lost (fast typing, paste, IME composition), the
+// finds people first, nothing typed is lost (fast typing, paste, IME composition; in the
+// record forms, the PIN fields and the enrolment code), the
 // meeting flow adds the next person in one tap, practice mode says what it is, and the
 // taps and keystrokes of the five common tasks are counted for the README.
 //
@@ -142,6 +143,48 @@ step('fast typing (30 ms a key), paste and IME composition lose nothing', async 
   // What was saved is what was typed.
   await saveExpectingDetail(expected);
   await page.locator('section.detail button', { hasText: 'Về trang chính' }).click();
+  await visible(page.locator('section.home'));
+});
+
+step('fast typing and paste into the PIN and enrolment code fields lose nothing', async () => {
+  // A volunteer without a PIN chooses one, typing fast, the second time partly pasted.
+  await page.locator('[data-testid=lock-now]').click();
+  await page.locator('[data-testid=switch-volunteer]').click();
+  await page.locator('[data-volunteer="v-hung"]').click();
+  const pinNew = page.locator('[data-testid=pin-new]');
+  const pinAgain = page.locator('[data-testid=pin-again]');
+  await visible(pinNew);
+  await typeFast('[data-testid=pin-new]', '80241957');
+  await valueIs(pinNew, '80241957');
+  await pinAgain.click();
+  await page.evaluate(() => document.execCommand('insertText', false, '8024'));
+  await page.keyboard.type('1957', { delay: 30 });
+  await valueIs(pinAgain, '80241957');
+  await valueIs(pinNew, '80241957');
+  await page.locator('[data-testid=pin-set]').click();
+  await visible(page.locator('section.home'));
+  // Locked, the same PIN typed fast opens the app.
+  await page.locator('[data-testid=lock-now]').click();
+  const pinInput = page.locator('[data-testid=pin-input]');
+  await visible(pinInput);
+  await typeFast('[data-testid=pin-input]', '80241957');
+  await valueIs(pinInput, '80241957');
+  await page.locator('[data-testid=pin-unlock]').click();
+  await visible(page.locator('section.home'));
+  // The enrolment code typed fast, then again with a pasted start.
+  await page.locator('[data-testid=open-enrol]').click();
+  const code = page.locator('input[name=enrol_code]');
+  await typeFast('input[name=enrol_code]', 'ABCD-EFGH-JKLM');
+  await valueIs(code, 'ABCD-EFGH-JKLM');
+  await page.keyboard.press('Control+A');
+  await page.evaluate(() => document.execCommand('insertText', false, 'WXYZ-2345'));
+  await page.keyboard.type('-6789', { delay: 30 });
+  await valueIs(code, 'WXYZ-2345-6789');
+  await backHome();
+  // Back to Y Lan for the steps below.
+  await page.locator('[data-testid=lock-now]').click();
+  await page.locator('[data-testid=switch-volunteer]').click();
+  await chooseVolunteer('v-lan');
   await visible(page.locator('section.home'));
 });
 
