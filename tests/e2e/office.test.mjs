@@ -9,7 +9,8 @@
 // (address, code and the certificate's fingerprint, which the app pins), record a signature help
 // in Làng Plei Rơng on the phone and let it sync, then see it in the office: coverage,
 // devices, hamlet populations (a wrong one refused), the coverage XLSX read back with a
-// real XLSX reader (exceljs), activity for the year, English, and logging out.
+// real XLSX reader (exceljs), activity for the year, axe-core on every commune page and,
+// logged in as a province account, on every province page, English, and logging out.
 // Along the way it saves the office screenshots into docs/screenshots/.
 //
 // Run:  cd tests/e2e && node --test --test-concurrency=1 .
@@ -544,6 +545,32 @@ step('every office page passes axe-core (no critical or serious violation)', asy
   await check(`${record}/consent`);
   await goto('/office');
   assert.deepEqual(found, []);
+});
+
+step('every province page passes axe-core, seen by a province account', async () => {
+  // The demo commune (23497, Kon Braih) is in province 51, Quảng Ngãi.
+  const out = await serverCli(['admin', 'add', 'tinh.51', '--province', '51'], { SOTAY_ADMIN_PASSWORD: PASSWORD });
+  assert.match(out, /province 51/);
+  const province = await openDesktopPage(browser);
+  try {
+    await province.goto(`${server.url}/office/login`, { waitUntil: 'load' });
+    await province.locator('main.login input[name=username]').fill('tinh.51');
+    await province.locator('main.login input[name=password]').fill(PASSWORD);
+    await Promise.all([province.waitForNavigation({ waitUntil: 'load' }), province.locator('main.login button[type=submit]').click()]);
+    assert.equal(new URL(province.url()).pathname, '/office/province');
+    await textHas(province.locator('main h1'), 'Quảng Ngãi');
+    const found = [];
+    const pages = ['/office/province', '/office/province/c/23497', '/office/province/activity', '/office/province/quiet',
+      '/office/province/print', '/office/province/audit'];
+    for (const pathname of pages) {
+      const response = await province.goto(server.url + pathname, { waitUntil: 'load' });
+      assert.equal(response.status(), 200, pathname);
+      for (const v of await axeViolations(province)) found.push(`${pathname}: ${v}`);
+    }
+    assert.deepEqual(found, []);
+  } finally {
+    await province.context().close();
+  }
 });
 
 step('10. the language switch shows English and back', async () => {
