@@ -208,8 +208,9 @@ pub const MIGRATIONS: &[&str] = &[
     // 9: the records' own words in a full-text index (FTS5), so that a search matching few
     // records finds them from the index instead of reading the list's whole index
     // (`search.rs`). Contentless: it keeps no copy of the text, only the index, with the
-    // first one, two and three letters of each word indexed too (a query word matches the
-    // start of a word). Triggers keep it in the same transaction as every write to
+    // first one to six letters of each word indexed too (a query word matches the start of
+    // a word, and FTS5 reads a prefix without its own index by merging every word's list
+    // in full, which for "nguyen" is a third of the records). Triggers keep it in the same transaction as every write to
     // `records`; existing records are filled in. A replaced or deleted record's words are
     // taken out with FTS5's `delete` command, given the old text (`records.search_text`),
     // and `secure-delete` makes that remove them from the index's pages at once, so an
@@ -217,7 +218,7 @@ pub const MIGRATIONS: &[&str] = &[
     // row deleted and keep its words.)
     r#"
     CREATE VIRTUAL TABLE record_words USING fts5 (
-        words, content = '', tokenize = 'unicode61 remove_diacritics 0', prefix = '1 2 3'
+        words, content = '', tokenize = 'unicode61 remove_diacritics 0', prefix = '1 2 3 4 5 6'
     );
     INSERT INTO record_words (record_words, rank) VALUES ('secure-delete', 1);
     INSERT INTO record_words (rowid, words) SELECT rowid, search_text FROM records;

@@ -16,6 +16,9 @@ use super::*;
 /// `limit / matches` of it, which is then quicker than reading each one by rowid.
 const FEW_WORD_MATCHES: i64 = 400;
 
+/// The longest word start the full-text index holds its own list of (`prefix` in migration 9).
+const INDEXED_PREFIX: usize = 6;
+
 impl Store {
     /// Records matching `filter`, in [`Store::search_ranked`]'s order: those found by their
     /// own words first, then those found only by their label, hamlet or volunteer.
@@ -271,15 +274,23 @@ impl Store {
 /// words that begin with "ngu"), all of them required. The index splits words where the
 /// search text has a character other than a letter or digit ("h'nga" is "h" and "nga"), so
 /// a word is given as its runs of letters and digits in a row (`"h n"*`), which matches at
-/// least every record whose word begins with it. A word with a letter outside ASCII (folding
-/// leaves few) or none at all is left to the exact comparison; `None` when no word is left.
+/// least every record whose word begins with it. The last run is cut to the
+/// [`INDEXED_PREFIX`] letters the index holds word starts of, so that it is read from that
+/// index, lazily, and never by merging whole lists. A word with a letter outside ASCII
+/// (folding leaves few) or none at all is left to the exact comparison; `None` when no word
+/// is left.
 fn full_text_query(terms: &[String]) -> Option<String> {
     let phrases: Vec<String> = terms
         .iter()
         .filter(|t| t.is_ascii())
         .map(|t| t.split(|c: char| !c.is_ascii_alphanumeric()).filter(|r| !r.is_empty()).collect::<Vec<_>>())
         .filter(|runs| !runs.is_empty())
-        .map(|runs| format!("\"{}\"*", runs.join(" ")))
+        .map(|mut runs| {
+            if let Some(last) = runs.last_mut() {
+                *last = &last[..last.len().min(INDEXED_PREFIX)];
+            }
+            format!("\"{}\"*", runs.join(" "))
+        })
         .collect();
     (!phrases.is_empty()).then(|| phrases.join(" AND "))
 }
@@ -303,6 +314,7 @@ mod tests {
         assert_eq!(q(&["h'n"]).as_deref(), Some(r#""h n"*"#));
         assert_eq!(q(&["'", "hoa"]).as_deref(), Some(r#""hoa"*"#));
         assert_eq!(q(&["søn"]), None);
+        assert_eq!(q(&["nguyenx", "a-bcdefghi"]).as_deref(), Some(r#""nguyen"* AND "a bcdefg"*"#));
         assert_eq!(q(&[]), None);
     }
 }
