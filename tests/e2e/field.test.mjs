@@ -154,6 +154,8 @@ step('fast typing and paste into the PIN and enrolment code fields lose nothing'
   const pinNew = page.locator('[data-testid=pin-new]');
   const pinAgain = page.locator('[data-testid=pin-again]');
   await visible(pinNew);
+  const controls = 'header button, main button, main input, main select';
+  assert.deepEqual(await smallTargets(controls), [], 'the first-PIN screen');
   await typeFast('[data-testid=pin-new]', '80241957');
   await valueIs(pinNew, '80241957');
   await pinAgain.click();
@@ -173,6 +175,8 @@ step('fast typing and paste into the PIN and enrolment code fields lose nothing'
   await visible(page.locator('section.home'));
   // The enrolment code typed fast, then again with a pasted start.
   await page.locator('[data-testid=open-enrol]').click();
+  // The photo's file input sits inside its label, which is the target.
+  assert.deepEqual(await smallTargets('main button, main input:not([type=file]), main label.photo-button'), [], 'the enrol screen');
   const code = page.locator('input[name=enrol_code]');
   await typeFast('input[name=enrol_code]', 'ABCD-EFGH-JKLM');
   await valueIs(code, 'ABCD-EFGH-JKLM');
