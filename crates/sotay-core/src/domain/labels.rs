@@ -2,7 +2,8 @@
 //! outcome, a failure reason and an outreach channel read the same on a tablet and on the
 //! office's pages and exports; indexed by the enums' `index()`), the message of each
 //! [`Problem`] a field can have, and each field's label, with which the server words the
-//! reason it refuses a pushed record. The app's `i18n` takes these from here.
+//! reason it refuses a pushed record. The app's `i18n` takes these from here: they are the
+//! one copy of each (the app's form labels are [`SharedWords::field`]).
 
 use super::rules::{FieldError, Problem};
 
@@ -28,6 +29,20 @@ impl SharedWords {
         self.problems[p as usize]
     }
 
+    /// The label of a record's field by its name in [`super::rules`], at compile time: the
+    /// app's form labels are these (`labels::VI.field("hamlet")`), so the tablet and the
+    /// server's rejection reasons name a field alike. A name not in the list does not compile.
+    pub const fn field(&self, name: &str) -> &'static str {
+        let mut i = 0;
+        while i < self.fields.len() {
+            if same(self.fields[i].0, name) {
+                return self.fields[i].1;
+            }
+            i += 1;
+        }
+        panic!("no label for this field name")
+    }
+
     /// The label of a record's field by its name in [`super::rules`]; a field path it does
     /// not know (`b.person.x`) is given as it is.
     pub fn field_label<'a>(&self, field: &'a str) -> &'a str {
@@ -47,6 +62,22 @@ impl SharedWords {
         let last = last.split('[').next().unwrap_or(last);
         format!("{} ({path}): {}", self.field_label(last), self.problem(problem))
     }
+}
+
+/// Whether two strings are the same (`==` is not a `const fn`).
+const fn same(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    if a.len() != b.len() {
+        return false;
+    }
+    let mut i = 0;
+    while i < a.len() {
+        if a[i] != b[i] {
+            return false;
+        }
+        i += 1;
+    }
+    true
 }
 
 /// Vietnamese (the default).
