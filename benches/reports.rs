@@ -58,12 +58,8 @@ const XLSX_TARGET_MS: f64 = 1000.0;
 
 fn main() {
     let started = Instant::now();
-    let records = std::env::var("SOTAY_BENCH_RECORDS")
-        .ok()
-        .map(|s| s.trim().parse::<usize>().expect("SOTAY_BENCH_RECORDS must be a whole number"))
-        .unwrap_or(DEFAULT_RECORDS);
-    let nproc = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
-    let load_before = load_average();
+    let records = records_from_env(DEFAULT_RECORDS);
+    let (nproc, load_before) = (cpus(), load_average());
 
     // The database lives on a real disk (the system temp dir on the dev VM is ext4), so the
     // reports read what a server reads; after seeding, the OS page cache is warm, as on a

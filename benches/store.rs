@@ -99,12 +99,8 @@ const QUERIES: &[&str] = &["nguyen thi", "dak po kong", "hoa", "bui kim hanh", "
 
 fn main() {
     let started = Instant::now();
-    let records = std::env::var("SOTAY_BENCH_RECORDS")
-        .ok()
-        .map(|s| s.trim().parse::<usize>().expect("SOTAY_BENCH_RECORDS must be a whole number"))
-        .unwrap_or(DEFAULT_RECORDS);
-    let nproc = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
-    let load_before = load_average();
+    let records = records_from_env(DEFAULT_RECORDS);
+    let (nproc, load_before) = (cpus(), load_average());
 
     let mut plain = pass(records, false);
     let mut enc = pass(records, true);
@@ -300,26 +296,6 @@ struct Seeded {
     cid_key: CidKey,
 }
 
-/// A commune that is not the sample one, so records queue to the outbox like real ones:
-/// the sample hamlets with a real-sized team of volunteers.
-fn reference() -> ReferenceData {
-    let mut r = sample_reference();
-    r.commune.name = "Xã Kon Braih".into();
-    r.commune.sample = false;
-    let extra = [
-        ("v-hnga", "H'Nga", "h-konbraih"),
-        ("v-blir", "Y Blir", "h-plei"),
-        ("v-dung", "Lê Văn Dũng", "h-hoabinh"),
-        ("v-hoa", "Phạm Thị Hoà", "h-tdp1"),
-        ("v-ro", "A Rơ", "h-plei"),
-        ("v-mai", "Đinh Thị Mai", "h-dakpokong"),
-    ];
-    for (id, name, hamlet) in extra {
-        r.volunteers.push(Volunteer { id: id.into(), name: name.into(), hamlet_id: Some(hamlet.into()), lead: false });
-    }
-    r
-}
-
 /// Fills a new store at `path` with `n` records spread over the last [`DAYS`] days and the
 /// five sample hamlets. Older records are marked sent, a few rejected, a few voided, so the
 /// outbox looks like a device that syncs; two drafts wait on the home screen.
@@ -379,7 +355,7 @@ fn seed(path: &Path, n: usize) -> Seeded {
 // The record generator is shared with the other benches.
 #[path = "common/records.rs"]
 mod records;
-use records::Gen;
+use records::{reference, Gen};
 
 #[path = "common/table.rs"]
 mod table;

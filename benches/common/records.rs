@@ -1,10 +1,30 @@
 //! What the benches share: a generator of realistic records (Vietnamese, Bahnar and Xơ
 //! Đăng names, the four kinds in field proportions, citizen-ID hashes), deterministic from
-//! a seed. Included by each bench with `#[path]`; the bench provides `reference()`.
+//! a seed, for the commune of [`reference`]. Included by each bench with `#[path]`.
 
 #![allow(dead_code)]
 
 use super::*;
+
+/// A commune that is not the sample one, so records queue to the outbox like real ones:
+/// the sample hamlets with a real-sized team of volunteers.
+pub fn reference() -> ReferenceData {
+    let mut r = sample_reference();
+    r.commune.name = "Xã Kon Braih".into();
+    r.commune.sample = false;
+    let extra = [
+        ("v-hnga", "H'Nga", "h-konbraih"),
+        ("v-blir", "Y Blir", "h-plei"),
+        ("v-dung", "Lê Văn Dũng", "h-hoabinh"),
+        ("v-hoa", "Phạm Thị Hoà", "h-tdp1"),
+        ("v-ro", "A Rơ", "h-plei"),
+        ("v-mai", "Đinh Thị Mai", "h-dakpokong"),
+    ];
+    for (id, name, hamlet) in extra {
+        r.volunteers.push(Volunteer { id: id.into(), name: name.into(), hamlet_id: Some(hamlet.into()), lead: false });
+    }
+    r
+}
 
 pub struct Gen {
     state: u64,

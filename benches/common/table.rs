@@ -78,6 +78,19 @@ pub fn size_with_wal(path: &Path) -> u64 {
     [path.to_path_buf(), PathBuf::from(wal)].iter().filter_map(|p| std::fs::metadata(p).ok()).map(|m| m.len()).sum()
 }
 
+/// How many records a bench seeds: `SOTAY_BENCH_RECORDS`, else `default`.
+pub fn records_from_env(default: usize) -> usize {
+    std::env::var("SOTAY_BENCH_RECORDS")
+        .ok()
+        .map(|s| s.trim().parse::<usize>().expect("SOTAY_BENCH_RECORDS must be a whole number"))
+        .unwrap_or(default)
+}
+
+/// The machine's cores, for the table's heading.
+pub fn cpus() -> usize {
+    std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+}
+
 /// The 1, 5 and 15 minute load averages, to tell a noisy run from a slow one.
 pub fn load_average() -> String {
     std::fs::read_to_string("/proc/loadavg")

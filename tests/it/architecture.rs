@@ -5,22 +5,11 @@
 
 use std::path::Path;
 
-fn rust_files(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let p = entry.unwrap().path();
-        if p.is_dir() {
-            rust_files(&p, out);
-        } else if p.extension().is_some_and(|e| e == "rs") {
-            out.push(p);
-        }
-    }
-}
-
 fn sources(sub: &str) -> Vec<(String, String)> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("src").join(sub);
     let mut files = Vec::new();
     if root.is_dir() {
-        rust_files(&root, &mut files);
+        super::common::rust_files(&root, &mut files);
     } else {
         files.push(root.with_extension("rs"));
     }
@@ -56,7 +45,7 @@ fn every_module_opens_with_a_doc_comment() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let mut files = Vec::new();
     for dir in ["src", "crates/sotay-core/src", "crates/sotay-server/src"] {
-        rust_files(&root.join(dir), &mut files);
+        super::common::rust_files(&root.join(dir), &mut files);
     }
     assert!(files.len() > 60, "the sources were read ({})", files.len());
     for f in files {
@@ -73,7 +62,7 @@ fn unsafe_code_lives_in_androids_jni_only() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let mut files = Vec::new();
     for dir in ["src", "crates/sotay-core/src", "crates/sotay-server/src"] {
-        rust_files(&root.join(dir), &mut files);
+        super::common::rust_files(&root.join(dir), &mut files);
     }
     let mut allowing: Vec<String> = files
         .iter()
@@ -110,7 +99,7 @@ fn no_personal_data_goes_to_logs() {
     // the first place a name or phone number could leak.
     let core = Path::new(env!("CARGO_MANIFEST_DIR")).join("crates/sotay-core/src");
     let mut files = Vec::new();
-    rust_files(&core, &mut files);
+    super::common::rust_files(&core, &mut files);
     let mut all: Vec<(String, String)> =
         files.into_iter().map(|p| (p.display().to_string(), std::fs::read_to_string(&p).unwrap())).collect();
     all.extend(sources("store"));

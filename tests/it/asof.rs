@@ -6,7 +6,7 @@
 use chrono::{DateTime, Datelike, NaiveDate, TimeZone, Utc};
 use reqwest::StatusCode;
 use sotay::domain::*;
-use sotay::protocol::{Applied, DeviceReport, WireRecord};
+use sotay::protocol::{Applied, WireRecord};
 use sotay_server::db::{Device, ServerDb};
 use uuid::Uuid;
 
@@ -22,23 +22,10 @@ fn nov(d: u32) -> NaiveDate {
     NaiveDate::from_ymd_opt(2026, 11, d).unwrap()
 }
 
-/// Pushes as a device does (no ID hash, the sealed number only) at the pinned time `now`.
+/// Pushes as a device does at the pinned time `now`; every record applies.
 fn push_at(db: &ServerDb, device: &Device, records: &[WireRecord], now: DateTime<Utc>) {
-    let wire: Vec<WireRecord> = records
-        .iter()
-        .map(|r| {
-            let mut r = r.clone();
-            if let Body::SignatureHelp(s) = &mut r.body {
-                if let Some(p) = &mut s.person {
-                    p.cid_hash = None;
-                    p.cid_key_id = None;
-                }
-            }
-            r
-        })
-        .collect();
-    let results = db.apply_push(device, &DeviceReport::default(), &wire, now).unwrap();
-    assert!(results.iter().all(|r| r.result == Applied::Applied), "{results:?}");
+    let results = super::office::push_at(db, device, records, now);
+    assert!(results.iter().all(|r| *r == Applied::Applied), "{results:?}");
 }
 
 fn signed(hamlet: &str, day: u32, name: &str, cid: Option<&str>, key: &TestKey) -> WireRecord {

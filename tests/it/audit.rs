@@ -26,27 +26,7 @@ fn last(db: &ServerDb) -> (String, String, String) {
 
 /// A signature session as a device sends it: the ID number sealed to the server's key.
 fn signature(name: &str, cid: &str, key: &SealKey) -> Body {
-    let cid = CitizenId::parse(cid).unwrap();
-    Body::SignatureHelp(SignatureHelp {
-        consent: true,
-        person: Some(Person {
-            display_name: name.into(),
-            birth_year: 1984,
-            sex: Sex::Female,
-            ethnic_group: None,
-            phone: Some("0905123456".into()),
-            cid_hash: None,
-            cid_key_id: None,
-            cid_sealed: Some(cid.seal(key)),
-            cid_last4: None,
-        }),
-        level_before: AccountLevel::Level1,
-        level_after: AccountLevel::Level2,
-        outcome: Outcome::DigitalSignature,
-        failure_reason: None,
-        provider: Some("VNPT-CA".into()),
-        parent_id: None,
-    })
+    super::common::pushed_signature(name, None, Some(CitizenId::parse(cid).unwrap().seal(key)))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

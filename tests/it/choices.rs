@@ -26,12 +26,7 @@ fn forms(now: chrono::NaiveDateTime) -> Vec<(&'static str, &'static str, Form)> 
     let signature = |f: &mut dyn FnMut(&mut sotay::domain::validate::SignatureForm)| {
         let mut form = blank(RecordKind::SignatureHelp);
         if let Form::SignatureHelp(s) = &mut form {
-            s.consent = true;
-            s.display_name = "Y Hoa".into();
-            s.birth_year = "1980".into();
-            s.sex = "female".into();
-            s.outcome = Some(Outcome::DigitalSignature);
-            s.provider = "VNPT-CA".into();
+            super::common::fill_signature_form(s);
             f(s);
         }
         form

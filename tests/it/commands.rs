@@ -133,19 +133,6 @@ fn commune_add_names_a_real_commune_from_the_list_and_makes_its_first_account() 
     stdout(&run_in(data.path(), &["devices", "--commune", "23497"]));
 }
 
-fn signature_without_id() -> Body {
-    Body::SignatureHelp(SignatureHelp {
-        consent: false,
-        person: None,
-        level_before: AccountLevel::Level1,
-        level_after: AccountLevel::Level2,
-        outcome: Outcome::DigitalSignature,
-        failure_reason: None,
-        provider: Some("VNPT-CA".into()),
-        parent_id: None,
-    })
-}
-
 fn push(db: &ServerDb, token: &str, hamlet: &str) -> Applied {
     let device = db.device_by_token(token).unwrap().unwrap();
     let record = WireRecord {
@@ -157,7 +144,7 @@ fn push(db: &ServerDb, token: &str, hamlet: &str) -> Applied {
         saved_at: Utc::now(),
         voided: false,
         void_reason: None,
-        body: signature_without_id(),
+        body: super::common::signature(None, None, Outcome::DigitalSignature),
     };
     db.apply_push(&device, &DeviceReport::default(), &[record], Utc::now()).unwrap().remove(0).result
 }

@@ -127,6 +127,16 @@ pub fn sealed_signature(store: &Store, name: &str, cid: &str, outcome: Outcome) 
     body
 }
 
+/// A signature session with consent as a device pushes it: no ID hash, the ID number only
+/// sealed (`cid_sealed`, to the key named `cid_key_id`), as the server receives it.
+pub fn pushed_signature(name: &str, cid_key_id: Option<String>, cid_sealed: Option<String>) -> Body {
+    let mut body = signature(Some(name), None, Outcome::DigitalSignature);
+    if let Body::SignatureHelp(SignatureHelp { person: Some(p), .. }) = &mut body {
+        (p.cid_key_id, p.cid_sealed) = (cid_key_id, cid_sealed);
+    }
+    body
+}
+
 pub fn training(total: u32) -> Body {
     Body::Training(Training {
         kind: TrainingKind::HamletMeeting,
@@ -169,4 +179,27 @@ pub fn server_bin() -> &'static str {
         assert!(bin.exists(), "{} is missing: build it with `cargo build -p sotay-server`", bin.display());
         bin.display().to_string()
     })
+}
+
+/// Every `.rs` file below `dir`, added to `out`.
+pub fn rust_files(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let p = entry.unwrap().path();
+        if p.is_dir() {
+            rust_files(&p, out);
+        } else if p.extension().is_some_and(|e| e == "rs") {
+            out.push(p);
+        }
+    }
+}
+
+/// A signature form filled as a volunteer does for "Y Hoa" with consent (born 1980, a woman,
+/// a digital signature from VNPT-CA).
+pub fn fill_signature_form(s: &mut sotay::domain::validate::SignatureForm) {
+    s.consent = true;
+    s.display_name = "Y Hoa".into();
+    s.birth_year = "1980".into();
+    s.sex = "female".into();
+    s.outcome = Some(Outcome::DigitalSignature);
+    s.provider = "VNPT-CA".into();
 }

@@ -129,15 +129,7 @@ impl OfficeClient {
         let http = client();
         let res = post_login(&http, url, user, password).await;
         assert_eq!(res.status(), StatusCode::SEE_OTHER, "login");
-        let token = res
-            .headers()
-            .get_all(SET_COOKIE)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .find_map(|v| v.strip_prefix("sotay_session="))
-            .and_then(|v| v.split(';').next())
-            .expect("a session cookie")
-            .to_owned();
+        let token = super::office::session_cookie(&res).expect("a session cookie");
         let mut c =
             OfficeClient { url: url.to_owned(), http, cookie: format!("sotay_session={token}"), csrf: String::new() };
         let (status, page) = c.get("/office/hamlets").await;

@@ -300,29 +300,6 @@ fn visit_with(topics: Vec<Topic>) -> Body {
     Body::Visit(Visit { household: "Nhà A Blúp".into(), people_helped: 1, topics, notes: String::new() })
 }
 
-fn signature_with(cid_key_id: Option<String>, cid_sealed: Option<String>) -> Body {
-    Body::SignatureHelp(SignatureHelp {
-        consent: true,
-        person: Some(Person {
-            display_name: "Y Nhi".into(),
-            birth_year: 1990,
-            sex: Sex::Female,
-            ethnic_group: None,
-            phone: None,
-            cid_hash: None,
-            cid_key_id,
-            cid_sealed,
-            cid_last4: None,
-        }),
-        level_before: AccountLevel::Level1,
-        level_after: AccountLevel::Level2,
-        outcome: Outcome::DigitalSignature,
-        failure_reason: None,
-        provider: Some("VNPT-CA".into()),
-        parent_id: None,
-    })
-}
-
 /// Every byte the server holds in its data folder.
 fn folder_bytes(dir: &std::path::Path) -> u64 {
     std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().metadata().unwrap().len()).sum()
@@ -364,8 +341,8 @@ async fn every_string_and_list_in_a_push_is_capped_so_a_small_gzip_body_stores_n
     let attacks = [
         ("topics", record(visit_with(vec![Topic::Vneid; 700_000]))),
         ("topics", record(visit_with(vec![Topic::Vneid, Topic::Vneid]))),
-        ("citizen_id", record(signature_with(Some("k".repeat(seven_mb)), None))),
-        ("citizen_id", record(signature_with(None, Some("ab".repeat(seven_mb / 2))))),
+        ("citizen_id", record(super::common::pushed_signature("Y Nhi", Some("k".repeat(seven_mb)), None))),
+        ("citizen_id", record(super::common::pushed_signature("Y Nhi", None, Some("ab".repeat(seven_mb / 2))))),
         ("Thôn", WireRecord { hamlet_id: "h".repeat(seven_mb), ..record(visit_with(vec![Topic::Vneid])) }),
         ("Người ghi", WireRecord { volunteer_id: "v".repeat(seven_mb), ..record(visit_with(vec![Topic::Vneid])) }),
         ("Lý do huỷ", void),

@@ -414,22 +414,11 @@ async fn the_liveview_websocket_opens_only_for_its_own_page() {
 
 // ---- database work off the async threads ------------------------------------------------------
 
-fn rust_files(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let p = entry.unwrap().path();
-        if p.is_dir() {
-            rust_files(&p, out);
-        } else if p.extension().is_some_and(|e| e == "rs") {
-            out.push(p);
-        }
-    }
-}
-
 #[test]
 fn server_handlers_reach_the_database_only_through_the_one_blocking_helper() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("crates/sotay-server/src");
     let mut files = Vec::new();
-    rust_files(&root, &mut files);
+    super::common::rust_files(&root, &mut files);
     let mut checked = 0;
     for f in files {
         let text = std::fs::read_to_string(&f).unwrap();

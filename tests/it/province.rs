@@ -8,7 +8,7 @@ use std::io::Cursor;
 
 use calamine::{open_workbook_from_rs, Data, Reader, Xlsx};
 use chrono::{NaiveDate, Utc};
-use reqwest::header::{COOKIE, LOCATION, SET_COOKIE};
+use reqwest::header::{COOKIE, LOCATION};
 use reqwest::StatusCode;
 use sotay::domain::*;
 use sotay::protocol::{Applied, DeviceReport, WireRecord};
@@ -20,6 +20,7 @@ use uuid::Uuid;
 
 use super::consent::{client, csrf_in, post_login};
 use super::exhaustion::{serve, Served};
+use super::office::session_cookie;
 
 const PROVINCE_USER: &str = "so.khcn.quangngai";
 const OTHER_PROVINCE_USER: &str = "so.khcn.hanoi";
@@ -76,16 +77,7 @@ fn push(db: &ServerDb, commune: &str, hamlet: &str, volunteer: &str, n: usize) {
             saved_at: Utc::now(),
             voided: false,
             void_reason: None,
-            body: Body::SignatureHelp(SignatureHelp {
-                consent: false,
-                person: None,
-                level_before: AccountLevel::Level1,
-                level_after: AccountLevel::Level2,
-                outcome: Outcome::DigitalSignature,
-                failure_reason: None,
-                provider: Some("VNPT-CA".into()),
-                parent_id: None,
-            }),
+            body: super::common::signature(None, None, Outcome::DigitalSignature),
         })
         .collect();
     let results = db.apply_push(&device, &DeviceReport::default(), &records, Utc::now()).unwrap();
@@ -97,15 +89,7 @@ async fn login(s: &Served, user: &str) -> (String, String) {
     let http = client();
     let res = post_login(&http, &s.url, user, PASSWORD).await;
     assert_eq!(res.status(), StatusCode::SEE_OTHER, "login of {user}");
-    let cookie = res
-        .headers()
-        .get_all(SET_COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find_map(|v| v.strip_prefix("sotay_session="))
-        .and_then(|v| v.split(';').next())
-        .map(|t| format!("sotay_session={t}"))
-        .unwrap();
+    let cookie = format!("sotay_session={}", session_cookie(&res).expect("a session cookie"));
     let landing = res.headers().get(LOCATION).unwrap().to_str().unwrap().to_owned();
     (cookie, landing)
 }

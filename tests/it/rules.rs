@@ -456,12 +456,8 @@ fn a_birth_year_of_zero_saved_by_no_form_is_refused_by_the_server_naming_the_fie
     let w = world();
     let mut form = Form::blank(RecordKind::SignatureHelp, "h-plei", local_now());
     if let Form::SignatureHelp(f) = &mut form {
-        f.consent = true;
-        f.display_name = "Y Hoa".into();
+        super::common::fill_signature_form(f);
         f.birth_year = "0".into();
-        f.sex = "female".into();
-        f.outcome = Some(Outcome::DigitalSignature);
-        f.provider = "VNPT-CA".into();
     }
     let problems = form.validate(&w.ctx()).unwrap_err();
     assert_eq!(problems.iter().map(|p| p.field).collect::<Vec<_>>(), vec!["birth_year"]);

@@ -198,7 +198,7 @@ fn location(res: &Response) -> &str {
 }
 
 /// The value the response sets the session cookie to, if it sets it.
-fn session_cookie(res: &Response) -> Option<String> {
+pub(super) fn session_cookie(res: &Response) -> Option<String> {
     res.headers()
         .get_all(SET_COOKIE)
         .iter()
@@ -297,6 +297,16 @@ pub(super) fn person(name: &str, cid: Option<&str>, key: &TestKey) -> Person {
 }
 
 fn push(db: &ServerDb, device: &Device, records: &[WireRecord]) -> Vec<Applied> {
+    push_at(db, device, records, after_every_save())
+}
+
+/// Pushes as a device does (no ID hash, the sealed number only), the server's clock at `now`.
+pub(super) fn push_at(
+    db: &ServerDb,
+    device: &Device,
+    records: &[WireRecord],
+    now: chrono::DateTime<Utc>,
+) -> Vec<Applied> {
     let wire: Vec<WireRecord> = records
         .iter()
         .map(|r| {
@@ -310,11 +320,7 @@ fn push(db: &ServerDb, device: &Device, records: &[WireRecord]) -> Vec<Applied> 
             r
         })
         .collect();
-    db.apply_push(device, &DeviceReport::default(), &wire, after_every_save())
-        .unwrap()
-        .into_iter()
-        .map(|r| r.result)
-        .collect()
+    db.apply_push(device, &DeviceReport::default(), &wire, now).unwrap().into_iter().map(|r| r.result).collect()
 }
 
 /// The cells of a coverage table row on the page, between `<tr data-hamlet=…>` and `</tr>`.
