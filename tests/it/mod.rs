@@ -54,6 +54,7 @@ mod report_docx;
 mod retire;
 #[cfg(feature = "server")]
 mod rules;
+mod search;
 mod store;
 #[cfg(feature = "server")]
 mod sync;

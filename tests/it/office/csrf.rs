@@ -196,6 +196,7 @@ fn office_post_routes() -> Vec<String> {
         include_str!("../../../crates/sotay-server/src/office/mod.rs"),
         include_str!("../../../crates/sotay-server/src/office/units.rs"),
         include_str!("../../../crates/sotay-server/src/office/plan.rs"),
+        include_str!("../../../crates/sotay-server/src/office/unit_lead.rs"),
     ];
     let routes: Vec<String> = sources
         .iter()

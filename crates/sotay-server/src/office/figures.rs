@@ -250,15 +250,6 @@ pub(super) fn pct(t: &OfficeStrings, n: u32, of: u32) -> String {
     }
 }
 
-/// A share as the page's language writes it: "38,1%" in Vietnamese, "38.1%" in English.
-pub(super) fn share(t: &OfficeStrings, v: f64) -> String {
-    if t.lang_code == "vi" {
-        format!("{}%", export::decimal(v))
-    } else {
-        format!("{v:.1}%")
-    }
-}
-
 pub(super) fn activity_body(t: &OfficeStrings, r: &ActivityReport) -> Markup {
     let counts = export::counts(&r.totals);
     let max = r.over_time.iter().map(|p| p.signature_sessions).max().unwrap_or(0).max(1);

@@ -118,6 +118,7 @@ pub fn routes() -> Router<AppState> {
         .route("/office/province/audit", get(province_audit_page))
         .route("/office/style.css", get(stylesheet))
         .merge(units::unit_routes())
+        .merge(unit_lead::lead_routes())
         .merge(plan::plan_routes())
         .layer(axum::middleware::map_response(office_headers))
 }
@@ -313,6 +314,15 @@ fn page(o: &Office, current: usize, body: Markup) -> Markup {
     let labels = o.t.nav.iter().copied().chain([crate::i18n::units::NAV, plan::NAV]);
     let nav: Vec<_> = links.into_iter().zip(labels).collect();
     chrome(o.t, o.t.title, html! { "Sổ tay" }, &nav, current, &o.session, body)
+}
+
+/// A share as the page's language writes it: "38,1%" in Vietnamese, "38.1%" in English.
+pub(super) fn share(t: &OfficeStrings, v: f64) -> String {
+    if t.lang_code == "vi" {
+        format!("{}%", export::decimal(v))
+    } else {
+        format!("{v:.1}%")
+    }
 }
 
 /// The frame of every signed-in office page, a commune's or a province's: `brand`, the

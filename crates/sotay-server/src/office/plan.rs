@@ -58,7 +58,7 @@ fn share_of(t: &OfficeStrings, done: u32, target: u32) -> String {
     if target == 0 {
         "—".into()
     } else {
-        super::figures::share(t, 100.0 * done as f64 / target as f64)
+        super::share(t, 100.0 * done as f64 / target as f64)
     }
 }
 

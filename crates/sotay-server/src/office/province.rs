@@ -11,7 +11,7 @@
 
 use super::figures::{
     as_of, as_of_form, as_of_line, bad_dates, bad_period, coverage_cells, coverage_table, download, export_ask,
-    export_links, period, period_form, print_head, share, PeriodQuery,
+    export_links, period, period_form, print_head, PeriodQuery,
 };
 use super::*;
 use crate::i18n::province::ProvinceStrings;

@@ -136,6 +136,11 @@ fn body(l: &UnitLead, v: &LeadView, notice: Option<Markup>, typed: Option<&LeadF
     }
 }
 
+/// The route of a unit account's own page: its unit's figures, entries and submission.
+pub(super) fn lead_routes() -> Router<AppState> {
+    Router::new().route("/office/unit", get(lead_page).post(lead_save))
+}
+
 pub(super) async fn lead_page(
     State(state): State<AppState>,
     l: UnitLead,

@@ -15,7 +15,7 @@ use crate::i18n::units as w;
 /// The index of "Đơn vị" in the office's navigation.
 pub(super) const NAV_UNITS: usize = 7;
 
-/// The routes of the units' pages, the office's and the unit accounts' (`unit_lead`).
+/// The routes of the office's units pages (a unit account's own page is `unit_lead`'s).
 pub(super) fn unit_routes() -> Router<AppState> {
     Router::new()
         .route("/office/units", get(units_page).post(save_unit))
@@ -26,7 +26,6 @@ pub(super) fn unit_routes() -> Router<AppState> {
         .route("/office/units/{id}", get(unit_report_page))
         .route("/office/units/{id}/return", post(return_report))
         .route("/office/units/{id}/accept", post(accept_report))
-        .route("/office/unit", get(super::unit_lead::lead_page).post(super::unit_lead::lead_save))
 }
 
 #[derive(Deserialize, Default)]
