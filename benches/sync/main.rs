@@ -419,25 +419,6 @@ fn load_average() -> String {
 
 // ---- realistic records (as in benches/store.rs) -------------------------------------
 
-/// The commune on the server: the sample hamlets with a real-sized team of volunteers.
-fn reference() -> ReferenceData {
-    let mut r = sample_reference();
-    r.commune.name = "Xã Kon Braih".into();
-    r.commune.sample = false;
-    let extra = [
-        ("v-hnga", "H'Nga", "h-konbraih"),
-        ("v-blir", "Y Blir", "h-plei"),
-        ("v-dung", "Lê Văn Dũng", "h-hoabinh"),
-        ("v-hoa", "Phạm Thị Hoà", "h-tdp1"),
-        ("v-ro", "A Rơ", "h-plei"),
-        ("v-mai", "Đinh Thị Mai", "h-dakpokong"),
-    ];
-    for (id, name, hamlet) in extra {
-        r.volunteers.push(Volunteer { id: id.into(), name: name.into(), hamlet_id: Some(hamlet.into()), lead: false });
-    }
-    r
-}
-
 /// Records are spread over this many days before today.
 const DAYS: u64 = 300;
 
@@ -445,4 +426,4 @@ const DAYS: u64 = 300;
 // The record generator is shared with the other benches.
 #[path = "../common/records.rs"]
 mod records;
-use records::Gen;
+use records::{reference, Gen};

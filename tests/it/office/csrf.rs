@@ -40,16 +40,8 @@ async fn a_change_without_the_sessions_csrf_token_is_refused_with_403_and_change
     // The list above and the uploads, with the units' and plan's forms of the next test, are
     // every POST route of the office's routers (checked there).
     let before = server.snapshot();
-    for csrf in [None, Some(""), Some(other.csrf.as_str()), Some(&me.csrf[..63]), Some("0")] {
-        for (path, fields) in &changes {
-            let mut form = fields.clone();
-            if let Some(c) = csrf {
-                form.push(("csrf", c));
-            }
-            let res = server.post(path, Some(&me.cookie), &form).await;
-            assert_eq!(res.status(), StatusCode::FORBIDDEN, "POST {path} with csrf {csrf:?}");
-            assert!(res.text().await.unwrap().contains(BAD_FORM), "POST {path}");
-        }
+    for csrf in wrong_tokens(&me, &other) {
+        refused_with(&server, &me, &changes, csrf).await;
         for (path, csv) in uploads {
             let res = server.upload(path, Some(&me.cookie), csrf, csv).await;
             assert_eq!(res.status(), StatusCode::FORBIDDEN, "{path} with csrf {csrf:?}");
@@ -170,22 +162,33 @@ async fn a_units_or_plan_form_without_the_sessions_csrf_token_is_refused_and_cha
         )
     };
     let before = state();
-    for csrf in [None, Some(""), Some(other.csrf.as_str()), Some(&me.csrf[..63])] {
-        for (path, fields) in &changes {
-            let mut form = fields.clone();
-            if let Some(c) = csrf {
-                form.push(("csrf", c));
-            }
-            let res = server.post(path, Some(&me.cookie), &form).await;
-            assert_eq!(res.status(), StatusCode::FORBIDDEN, "POST {path} with csrf {csrf:?}");
-            assert!(res.text().await.unwrap().contains(BAD_FORM), "POST {path}");
-        }
+    for csrf in wrong_tokens(&me, &other) {
+        refused_with(&server, &me, &changes, csrf).await;
     }
     assert_eq!(state(), before, "units, reports, deadline, targets, tasks and accounts unchanged");
     // The same forms with the right token go through, so only the token was wrong.
     let res = server.post(&remove, Some(&me.cookie), &[("year", &y), ("csrf", me.csrf.as_str())]).await;
     assert!(res.status().is_success() || res.status() == StatusCode::SEE_OTHER, "{}", res.status());
     assert!(server.db.milestones(COMMUNE, year).unwrap().is_empty());
+}
+
+/// No token, an empty one, another live session's, this one's cut short, and a guess.
+fn wrong_tokens<'a>(me: &'a Browser, other: &'a Browser) -> [Option<&'a str>; 5] {
+    [None, Some(""), Some(other.csrf.as_str()), Some(&me.csrf[..63]), Some("0")]
+}
+
+/// Posts each form with `csrf` as its token (none when `None`): each is refused with 403 and
+/// the office's message.
+async fn refused_with(server: &Server, me: &Browser, changes: &[(&str, Vec<(&str, &str)>)], csrf: Option<&str>) {
+    for (path, fields) in changes {
+        let mut form = fields.clone();
+        if let Some(c) = csrf {
+            form.push(("csrf", c));
+        }
+        let res = server.post(path, Some(&me.cookie), &form).await;
+        assert_eq!(res.status(), StatusCode::FORBIDDEN, "POST {path} with csrf {csrf:?}");
+        assert!(res.text().await.unwrap().contains(BAD_FORM), "POST {path}");
+    }
 }
 
 /// The paths the office router answers POSTs on other than the login form (which has its own

@@ -366,6 +366,26 @@ fn num(n: u32) -> String {
     crate::letter::count(n)
 }
 
+/// Runs an office change on a blocking thread: `Ok(detail)` is audited under `action` in the
+/// same call, `Err(message)` changed nothing and is the message to show.
+async fn audited(
+    state: &AppState,
+    o: &Office,
+    action: &'static str,
+    work: impl FnOnce(&db::ServerDb, &str) -> Result<Result<String, &'static str>, db::DbError> + Send + 'static,
+) -> Result<Result<String, &'static str>, Refusal> {
+    let session = o.session.clone();
+    Ok(state
+        .blocking(move |db| {
+            let done = work(db, &session.commune)?;
+            if let Ok(detail) = &done {
+                db.audit(&session, action, detail, Utc::now())?;
+            }
+            Ok::<_, db::DbError>(done)
+        })
+        .await??)
+}
+
 fn notice_error(message: &str) -> Markup {
     html! { p.error role="alert" data-testid="form-error" { (message) } }
 }

@@ -264,17 +264,8 @@ async fn change(
     message: &'static str,
     work: impl FnOnce(&db::ServerDb, &str) -> Result<Option<String>, db::DbError> + Send + 'static,
 ) -> Result<Response, Refusal> {
-    let session = o.session.clone();
-    let done = state
-        .blocking(move |db| {
-            let done = work(db, &session.commune)?;
-            if let Some(detail) = &done {
-                db.audit(&session, action, detail, Utc::now())?;
-            }
-            Ok::<_, db::DbError>(done.is_some())
-        })
-        .await??;
-    if done {
+    let done = audited(state, o, action, move |db, commune| Ok(work(db, commune)?.ok_or(message))).await?;
+    if done.is_ok() {
         show(state, o, year, StatusCode::OK, Some(notice_ok(SAVED))).await
     } else {
         show(state, o, year, StatusCode::BAD_REQUEST, Some(notice_error(message))).await

@@ -7,9 +7,9 @@
 //! other unit's report, none of the commune office's pages (they send it back here). Every
 //! view and change is audited under the commune, so the office's audit page shows them.
 
-use super::units::{entry_table, figures_table, report_period, year_of, YearQuery};
+use super::units::{entry_table, figures_table, load_report, year_of, ReportView, YearQuery};
 use super::*;
-use crate::db::units::{ReportRefusal, UnitEntry, UnitFigures, UnitReport, UnitRow, MAX_NARRATIVE_CHARS};
+use crate::db::units::{ReportRefusal, UnitEntry, UnitRow, MAX_NARRATIVE_CHARS};
 use crate::i18n::units as w;
 
 /// A request from a logged-in unit account; anything else goes to the login page, or to
@@ -63,27 +63,9 @@ fn lead_chrome(l: &UnitLead, unit: &UnitRow, body: Markup) -> Markup {
     )
 }
 
-struct LeadView {
-    unit: UnitRow,
-    report: UnitReport,
-    figures: UnitFigures,
-    from: NaiveDate,
-    to: NaiveDate,
-    deadline: NaiveDate,
-}
-
-fn load(db: &db::ServerDb, session: &Session, unit: i64, year: i32) -> Result<LeadView, db::DbError> {
-    let unit = db.unit(&session.commune, unit)?.ok_or(db::DbError::NoCommune)?;
-    let deadline = db.unit_deadline(&session.commune, year)?;
-    let (from, to) = report_period(year, deadline);
-    Ok(LeadView {
-        report: db.unit_report(unit.id, year)?,
-        figures: db.unit_figures(&session.commune, unit.id, from, to)?,
-        unit,
-        from,
-        to,
-        deadline,
-    })
+/// What a unit's own page shows: [`ReportView`] of the session's unit.
+fn load(db: &db::ServerDb, session: &Session, unit: i64, year: i32) -> Result<ReportView, db::DbError> {
+    load_report(db, &session.commune, unit, year)?.ok_or(db::DbError::NoCommune)
 }
 
 /// The names of the form's number fields, in the order of `UnitEntry::numbers`.
@@ -98,7 +80,7 @@ const FIELDS: [&str; 7] = [
 ];
 
 /// The body of the page; `typed` keeps what was typed in a refused form.
-fn body(l: &UnitLead, v: &LeadView, notice: Option<Markup>, typed: Option<&LeadForm>) -> Markup {
+fn body(l: &UnitLead, v: &ReportView, notice: Option<Markup>, typed: Option<&LeadForm>) -> Markup {
     let r = &v.report;
     let editable = !r.status.counts();
     let value = |i: usize| match typed {

@@ -296,17 +296,7 @@ async fn change(
     ok: &'static str,
     work: impl FnOnce(&db::ServerDb, &str) -> Result<Result<String, &'static str>, db::DbError> + Send + 'static,
 ) -> Result<Response, Refusal> {
-    let session = o.session.clone();
-    let done = state
-        .blocking(move |db| {
-            let done = work(db, &session.commune)?;
-            if let Ok(detail) = &done {
-                db.audit(&session, action, detail, Utc::now())?;
-            }
-            Ok::<_, db::DbError>(done)
-        })
-        .await??;
-    match done {
+    match audited(state, o, action, work).await? {
         Ok(_) => show(state, o, year, StatusCode::OK, Some(notice_ok(ok))).await,
         Err(message) => show(state, o, year, StatusCode::BAD_REQUEST, Some(notice_error(message))).await,
     }
@@ -446,16 +436,22 @@ pub(super) async fn save_deadline(
 
 // ---- one unit's report, as the office sees it ----------------------------------------------
 
-struct ReportView {
-    unit: UnitRow,
-    report: UnitReport,
-    figures: UnitFigures,
-    from: NaiveDate,
-    to: NaiveDate,
-    deadline: NaiveDate,
+/// One unit's report for a year, with the figures of its records over the report's period.
+pub(super) struct ReportView {
+    pub(super) unit: UnitRow,
+    pub(super) report: UnitReport,
+    pub(super) figures: UnitFigures,
+    pub(super) from: NaiveDate,
+    pub(super) to: NaiveDate,
+    pub(super) deadline: NaiveDate,
 }
 
-fn load_report(db: &db::ServerDb, commune: &str, id: i64, year: i32) -> Result<Option<ReportView>, db::DbError> {
+pub(super) fn load_report(
+    db: &db::ServerDb,
+    commune: &str,
+    id: i64,
+    year: i32,
+) -> Result<Option<ReportView>, db::DbError> {
     let Some(unit) = db.unit(commune, id)? else { return Ok(None) };
     let deadline = db.unit_deadline(commune, year)?;
     let (from, to) = report_period(year, deadline);
