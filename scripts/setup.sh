@@ -11,6 +11,9 @@ if [[ "${1:-}" == "--test" ]]; then
   # schemathesis (scripts/schemathesis.sh) goes in a virtualenv, which Debian's python3
   # makes only with python3-venv.
   packages+=(python3-venv)
+  # The server's contract tests and the deadline-day bench run against a real PostgreSQL
+  # (scripts/postgres.sh starts a throwaway one from Debian's packages).
+  packages+=(postgresql)
   # Node.js and npm usually come with the machine; Debian's only when they are missing
   # (Debian's npm conflicts with a Node.js installed from elsewhere).
   command -v npm >/dev/null 2>&1 || packages+=(nodejs npm)

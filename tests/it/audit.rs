@@ -132,9 +132,12 @@ async fn failed_logins_and_enrolments_are_audited_without_the_name_typed_when_it
 #[test]
 fn the_command_line_writes_add_admin_enrol_code_and_revoke_to_the_audit_log() {
     let data = tempfile::tempdir().unwrap();
+    let store = super::stores::TestStore::new();
     let bin = crate::it::common::server_bin();
     let run = |args: &[&str]| {
-        let out = Command::new(bin)
+        let mut cmd = Command::new(bin);
+        store.apply(&mut cmd);
+        let out = cmd
             .args(args)
             .arg("--data")
             .arg(data.path())
@@ -144,7 +147,7 @@ fn the_command_line_writes_add_admin_enrol_code_and_revoke_to_the_audit_log() {
         assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
     };
     let audit = || {
-        let db = ServerDb::open(data.path().join("sotay-server.db")).unwrap();
+        let db = store.open(&data.path().join("sotay-server.db"));
         let (_, who, what, detail) = db.audit_log(COMMUNE, 1).unwrap().remove(0);
         (who, what, detail)
     };
@@ -153,7 +156,7 @@ fn the_command_line_writes_add_admin_enrol_code_and_revoke_to_the_audit_log() {
     run(&["enrol-code", "--hours", "2"]);
     assert_eq!(audit(), (ACTOR_CLI.into(), "device.code".into(), "2 h".into()));
     let device = {
-        let db = ServerDb::open(data.path().join("sotay-server.db")).unwrap();
+        let db = store.open(&data.path().join("sotay-server.db"));
         let code = db.new_enrol_code(COMMUNE, chrono::Duration::hours(1), chrono::Utc::now()).unwrap();
         db.enrol(&code, "máy thử", chrono::Utc::now()).unwrap().unwrap().device_id
     };

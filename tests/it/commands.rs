@@ -11,15 +11,45 @@ use sotay::domain::*;
 use sotay::protocol::{Applied, Change, DeviceReport, WireRecord};
 use sotay_server::accounts::ACTOR_CLI;
 use sotay_server::db::ServerDb;
+
+use super::stores::TestStore;
 use uuid::Uuid;
 
 const PASSWORD: &str = "mat khau dai du 10";
 
-fn run_in(data: &std::path::Path, args: &[&str]) -> Output {
-    Command::new(crate::it::common::server_bin())
+/// A data folder and the store its server keeps its data in.
+struct Data {
+    dir: tempfile::TempDir,
+    store: TestStore,
+}
+
+impl Data {
+    fn new() -> Data {
+        Data { dir: tempfile::tempdir().unwrap(), store: TestStore::new() }
+    }
+
+    fn path(&self) -> &std::path::Path {
+        self.dir.path()
+    }
+
+    /// The server database the commands changed, opened again.
+    fn db(&self) -> ServerDb {
+        self.store.open(&self.path().join("sotay-server.db"))
+    }
+
+    /// A server command on this folder and store.
+    fn command(&self) -> Command {
+        let mut cmd = Command::new(crate::it::common::server_bin());
+        self.store.apply(&mut cmd);
+        cmd
+    }
+}
+
+fn run_in(data: &Data, args: &[&str]) -> Output {
+    data.command()
         .args(args)
         .arg("--data")
-        .arg(data)
+        .arg(data.path())
         .env("SOTAY_ADMIN_PASSWORD", PASSWORD)
         .env("RUST_BACKTRACE", "full")
         .env_remove("SOTAY_COMMUNE")
@@ -47,7 +77,7 @@ fn refused(out: &Output) -> String {
 
 #[test]
 fn every_command_has_its_help_and_an_unknown_command_or_user_error_fails_in_one_line() {
-    let data = tempfile::tempdir().unwrap();
+    let data = Data::new();
     for help in [
         &["--help"][..],
         &["serve", "--help"],
@@ -66,15 +96,15 @@ fn every_command_has_its_help_and_an_unknown_command_or_user_error_fails_in_one_
         &["backup", "--help"],
         &["restore", "--help"],
     ] {
-        let text = stdout(&run_in(data.path(), help));
+        let text = stdout(&run_in(&data, help));
         assert!(text.contains("Usage: sotay-server"), "{help:?}: {text}");
     }
-    let serve = stdout(&run_in(data.path(), &["serve", "--help"]));
+    let serve = stdout(&run_in(&data, &["serve", "--help"]));
     for option in ["--addr", "--public-url", "--demo", "--tls-cert", "--tls-key", "--tls-pin", "--plain-http", "--data"]
     {
         assert!(serve.contains(option), "serve {option}");
     }
-    let enrol = stdout(&run_in(data.path(), &["enrol-code", "--help"]));
+    let enrol = stdout(&run_in(&data, &["enrol-code", "--help"]));
     for option in ["--public-url", "--volunteer", "--hours", "--demo", "--commune"] {
         assert!(enrol.contains(option), "enrol-code {option}");
     }
@@ -82,19 +112,20 @@ fn every_command_has_its_help_and_an_unknown_command_or_user_error_fails_in_one_
     for args in
         [&["frobnicate"][..], &[], &["commune"], &["commune", "add"], &["revoke"], &["enrol-code", "--hours", "x"]]
     {
-        let out = run_in(data.path(), args);
+        let out = run_in(&data, args);
         assert_eq!(out.status.code(), Some(2), "{args:?}");
     }
     // User errors: one line, status 1, whatever RUST_BACKTRACE says.
-    assert!(refused(&run_in(data.path(), &["devices"])).contains("no commune yet"));
-    assert!(refused(&run_in(data.path(), &["commune", "add", "99999", "--admin", "canbo"]))
+    assert!(refused(&run_in(&data, &["devices"])).contains("no commune yet"));
+    assert!(refused(&run_in(&data, &["commune", "add", "99999", "--admin", "canbo"]))
         .contains("99999 is not in the list of administrative units"));
-    assert!(refused(&run_in(data.path(), &["commune", "add", "2349x", "--admin", "canbo"])).contains("five digits"));
-    assert!(refused(&run_in(data.path(), &["commune", "remove-demo"])).contains("no demo commune"));
-    assert!(refused(&run_in(data.path(), &["revoke", "no-such-device"])).contains("no device"));
-    assert!(refused(&run_in(data.path(), &["serve", "--plain-http", "--addr", "0.0.0.0:0"])).contains("loopback"));
-    assert!(refused(&run_in(data.path(), &["admin", "add", "tinh", "--province", "99"])).contains("no province 99"));
-    let out = Command::new(crate::it::common::server_bin())
+    assert!(refused(&run_in(&data, &["commune", "add", "2349x", "--admin", "canbo"])).contains("five digits"));
+    assert!(refused(&run_in(&data, &["commune", "remove-demo"])).contains("no demo commune"));
+    assert!(refused(&run_in(&data, &["revoke", "no-such-device"])).contains("no device"));
+    assert!(refused(&run_in(&data, &["serve", "--plain-http", "--addr", "0.0.0.0:0"])).contains("loopback"));
+    assert!(refused(&run_in(&data, &["admin", "add", "tinh", "--province", "99"])).contains("no province 99"));
+    let out = data
+        .command()
         .args(["admin", "add", "canbo", "--demo", "--data"])
         .arg(data.path())
         .env("SOTAY_ADMIN_PASSWORD", "short")
@@ -105,19 +136,19 @@ fn every_command_has_its_help_and_an_unknown_command_or_user_error_fails_in_one_
 
 #[test]
 fn commune_add_names_a_real_commune_from_the_list_and_makes_its_first_account() {
-    let data = tempfile::tempdir().unwrap();
-    let out = stdout(&run_in(data.path(), &["commune", "add", "23497", "--admin", "canbo"]));
+    let data = Data::new();
+    let out = stdout(&run_in(&data, &["commune", "add", "23497", "--admin", "canbo"]));
     assert!(out.contains("Xã Kon Braih, tỉnh Quảng Ngãi (23497)"), "{out}");
     // A unit the list does not have yet, by name.
     stdout(&run_in(
-        data.path(),
+        &data,
         &["commune", "add", "99001", "--admin", "canbo.moi", "--name", "Xã Mới", "--province", "51"],
     ));
     // The same code twice is refused.
-    assert!(refused(&run_in(data.path(), &["commune", "add", "23497", "--admin", "x"])).contains("already"));
-    let list = stdout(&run_in(data.path(), &["commune", "list"]));
+    assert!(refused(&run_in(&data, &["commune", "add", "23497", "--admin", "x"])).contains("already"));
+    let list = stdout(&run_in(&data, &["commune", "list"]));
     assert!(list.contains("23497  Xã Kon Braih") && list.contains("99001  Xã Mới") && !list.contains("DEMO"), "{list}");
-    let db = ServerDb::open(data.path().join("sotay-server.db")).unwrap();
+    let db = data.db();
     let r = db.commune("23497").unwrap();
     assert_eq!((r.commune.name.as_str(), r.commune.province.as_str()), ("Xã Kon Braih", "Quảng Ngãi"));
     assert!(r.hamlets.is_empty() && !r.commune.sample, "a real commune starts empty");
@@ -129,8 +160,8 @@ fn commune_add_names_a_real_commune_from_the_list_and_makes_its_first_account() 
     assert!(log.iter().any(|e| e.1 == ACTOR_CLI && e.2 == "account.put" && e.3 == "canbo"));
     drop(db);
     // With two communes, commands about one need --commune.
-    assert!(refused(&run_in(data.path(), &["devices"])).contains("--commune"));
-    stdout(&run_in(data.path(), &["devices", "--commune", "23497"]));
+    assert!(refused(&run_in(&data, &["devices"])).contains("--commune"));
+    stdout(&run_in(&data, &["devices", "--commune", "23497"]));
 }
 
 fn push(db: &ServerDb, token: &str, hamlet: &str) -> Applied {
@@ -151,10 +182,10 @@ fn push(db: &ServerDb, token: &str, hamlet: &str) -> Applied {
 
 #[test]
 fn the_demo_commune_goes_with_everything_in_it_and_the_real_one_takes_its_code() {
-    let data = tempfile::tempdir().unwrap();
-    stdout(&run_in(data.path(), &["admin", "add", "canbo.demo", "--demo"]));
+    let data = Data::new();
+    stdout(&run_in(&data, &["admin", "add", "canbo.demo", "--demo"]));
     let token = {
-        let db = ServerDb::open(data.path().join("sotay-server.db")).unwrap();
+        let db = data.db();
         assert_eq!(db.commune_is_demo("23497").unwrap(), Some(true));
         let code = db.new_enrol_code("23497", chrono::Duration::hours(1), Utc::now()).unwrap();
         let e = db.enrol(&code, "máy demo", Utc::now()).unwrap().unwrap();
@@ -162,11 +193,10 @@ fn the_demo_commune_goes_with_everything_in_it_and_the_real_one_takes_its_code()
         assert!(db.coverage_report("23497").unwrap().total.adult_population > 2000, "the made-up hamlets");
         e.token
     };
-    let key_before = ServerDb::open(data.path().join("sotay-server.db")).unwrap().cid_key("23497").unwrap().to_hex();
-    assert!(refused(&run_in(data.path(), &["commune", "add", "23497", "--admin", "canbo"])).contains("remove-demo"));
-    let out = stdout(&run_in(data.path(), &["commune", "remove-demo"]));
+    let key_before = data.db().cid_key("23497").unwrap().to_hex();
+    assert!(refused(&run_in(&data, &["commune", "add", "23497", "--admin", "canbo"])).contains("remove-demo"));
+    let out = stdout(&run_in(&data, &["commune", "remove-demo"]));
     assert!(out.contains("1 records, 1 devices and 1 office accounts"), "{out}");
-    let raw = rusqlite::Connection::open(data.path().join("sotay-server.db")).unwrap();
     for table in [
         "records",
         "record_history",
@@ -179,14 +209,13 @@ fn the_demo_commune_goes_with_everything_in_it_and_the_real_one_takes_its_code()
         "coverage_hamlets",
         "communes",
     ] {
-        let n: i64 = raw.query_row(&format!("SELECT COUNT(*) FROM {table}"), [], |r| r.get(0)).unwrap();
-        assert_eq!(n, 0, "{table}");
+        let n = data.store.sql(&data.path().join("sotay-server.db"), &format!("SELECT COUNT(*) FROM {table}"));
+        assert_eq!(n, "0", "{table}");
     }
-    drop(raw);
     let keys = std::fs::read_to_string(data.path().join("sotay-server.keys")).unwrap();
     assert!(!keys.contains("23497"), "the demo's hashing key is gone");
-    stdout(&run_in(data.path(), &["commune", "add", "23497", "--admin", "canbo"]));
-    let db = ServerDb::open(data.path().join("sotay-server.db")).unwrap();
+    stdout(&run_in(&data, &["commune", "add", "23497", "--admin", "canbo"]));
+    let db = data.db();
     assert!(db.device_by_token(&token).unwrap().is_none(), "the demo's devices no longer sync");
     assert_ne!(db.cid_key("23497").unwrap().to_hex(), key_before, "a new key for the real commune");
     assert_eq!(db.coverage_report("23497").unwrap().total.adult_population, 0, "no made-up adults");
@@ -199,33 +228,31 @@ fn the_demo_commune_goes_with_everything_in_it_and_the_real_one_takes_its_code()
 
 #[test]
 fn a_retired_hamlet_leaves_coverage_and_devices_but_keeps_its_records() {
-    let data = tempfile::tempdir().unwrap();
-    stdout(&run_in(data.path(), &["commune", "add", "23497", "--admin", "canbo"]));
+    let data = Data::new();
+    stdout(&run_in(&data, &["commune", "add", "23497", "--admin", "canbo"]));
     let csv = data.path().join("thon.csv");
     std::fs::write(
         &csv,
         "ma_thon,ten_thon,dan_so_truong_thanh,da_co_chu_ky\nh-plei,Làng Plei Rơng,297,41\nh-cu,Thôn Cũ,100,10\n",
     )
     .unwrap();
-    assert!(stdout(&run_in(data.path(), &["hamlet", "import", csv.to_str().unwrap()])).contains("2"));
+    assert!(stdout(&run_in(&data, &["hamlet", "import", csv.to_str().unwrap()])).contains("2"));
     let vcsv = data.path().join("tnv.csv");
     std::fs::write(&vcsv, "ma,ho_ten,thon\nv-lan,Y Lan,h-cu\n").unwrap();
-    stdout(&run_in(data.path(), &["volunteer", "import", vcsv.to_str().unwrap()]));
+    stdout(&run_in(&data, &["volunteer", "import", vcsv.to_str().unwrap()]));
     let bad = data.path().join("bad.csv");
     std::fs::write(&bad, "ma_thon,ten_thon,dan_so_truong_thanh,da_co_chu_ky\nh-x,Thôn X,10,20\n").unwrap();
-    assert!(
-        refused(&run_in(data.path(), &["hamlet", "import", bad.to_str().unwrap()])).contains("nothing was imported")
-    );
+    assert!(refused(&run_in(&data, &["hamlet", "import", bad.to_str().unwrap()])).contains("nothing was imported"));
     let token = {
-        let db = ServerDb::open(data.path().join("sotay-server.db")).unwrap();
+        let db = data.db();
         let code = db.new_enrol_code("23497", chrono::Duration::hours(1), Utc::now()).unwrap();
         let e = db.enrol(&code, "máy", Utc::now()).unwrap().unwrap();
         assert_eq!(push(&db, &e.token, "h-cu"), Applied::Applied);
         e.token
     };
-    stdout(&run_in(data.path(), &["hamlet", "retire", "h-cu"]));
-    assert!(refused(&run_in(data.path(), &["hamlet", "retire", "h-cu"])).contains("no hamlet h-cu"));
-    let db = ServerDb::open(data.path().join("sotay-server.db")).unwrap();
+    stdout(&run_in(&data, &["hamlet", "retire", "h-cu"]));
+    assert!(refused(&run_in(&data, &["hamlet", "retire", "h-cu"])).contains("no hamlet h-cu"));
+    let db = data.db();
     let coverage = db.coverage_report("23497").unwrap();
     assert_eq!(coverage.rows.iter().map(|r| r.hamlet_id.as_str()).collect::<Vec<_>>(), vec!["h-plei"]);
     assert_eq!(coverage.total.adult_population, 297);
@@ -250,34 +277,34 @@ fn a_retired_hamlet_leaves_coverage_and_devices_but_keeps_its_records() {
     assert_eq!(db.retired_hamlets("23497").unwrap()[0].0.name, "Thôn Cũ");
     // Imported again by its id, it is in use again.
     drop(db);
-    stdout(&run_in(data.path(), &["hamlet", "import", csv.to_str().unwrap()]));
-    let db = ServerDb::open(data.path().join("sotay-server.db")).unwrap();
+    stdout(&run_in(&data, &["hamlet", "import", csv.to_str().unwrap()]));
+    let db = data.db();
     assert!(db.retired_hamlets("23497").unwrap().is_empty());
     assert!(db.commune("23497").unwrap().hamlet("h-cu").is_some());
 }
 
 #[test]
 fn admin_accounts_are_listed_and_a_disabled_one_can_no_longer_log_in() {
-    let data = tempfile::tempdir().unwrap();
-    stdout(&run_in(data.path(), &["commune", "add", "23497", "--admin", "canbo"]));
-    stdout(&run_in(data.path(), &["admin", "add", "so.khcn", "--province", "51"]));
-    let list = stdout(&run_in(data.path(), &["admin", "list"]));
+    let data = Data::new();
+    stdout(&run_in(&data, &["commune", "add", "23497", "--admin", "canbo"]));
+    stdout(&run_in(&data, &["admin", "add", "so.khcn", "--province", "51"]));
+    let list = stdout(&run_in(&data, &["admin", "list"]));
     assert!(list.contains("canbo") && list.contains("commune 23497") && list.contains("province 51"), "{list}");
     let token = {
-        let db = ServerDb::open(data.path().join("sotay-server.db")).unwrap();
+        let db = data.db();
         let (token, session) = db.login("so.khcn", PASSWORD, Utc::now()).unwrap().unwrap();
         assert_eq!((session.commune.as_str(), session.province.as_deref()), ("", Some("51")));
         token
     };
-    stdout(&run_in(data.path(), &["admin", "disable", "so.khcn"]));
-    assert!(stdout(&run_in(data.path(), &["admin", "list"])).contains("disabled"));
-    let db = ServerDb::open(data.path().join("sotay-server.db")).unwrap();
+    stdout(&run_in(&data, &["admin", "disable", "so.khcn"]));
+    assert!(stdout(&run_in(&data, &["admin", "list"])).contains("disabled"));
+    let db = data.db();
     assert!(db.session(&token, Utc::now()).unwrap().is_none(), "its session ended");
     assert!(db.login("so.khcn", PASSWORD, Utc::now()).unwrap().is_err(), "and it cannot log in");
     drop(db);
-    assert!(refused(&run_in(data.path(), &["admin", "disable", "so.khcn"])).contains("no active account"));
+    assert!(refused(&run_in(&data, &["admin", "disable", "so.khcn"])).contains("no active account"));
     // Added again, it is enabled with its new password.
-    stdout(&run_in(data.path(), &["admin", "add", "so.khcn", "--province", "51"]));
-    let db = ServerDb::open(data.path().join("sotay-server.db")).unwrap();
+    stdout(&run_in(&data, &["admin", "add", "so.khcn", "--province", "51"]));
+    let db = data.db();
     assert!(db.login("so.khcn", PASSWORD, Utc::now()).unwrap().is_ok());
 }

@@ -17,7 +17,6 @@ use std::time::{Duration, Instant};
 use reqwest::StatusCode;
 use sotay::domain::*;
 use sotay::protocol::*;
-use sotay_server::db::ServerDb;
 use sotay_server::{router, AppState};
 use uuid::Uuid;
 
@@ -30,6 +29,8 @@ pub struct Served {
     pub url: String,
     pub state: AppState,
     pub dir: tempfile::TempDir,
+    /// The store the server keeps its data in (its SQLite file is `dir/server.db`).
+    pub store: super::stores::TestStore,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -41,7 +42,8 @@ impl Drop for Served {
 
 pub async fn serve(configure: impl FnOnce(AppState) -> AppState) -> Served {
     let dir = tempfile::tempdir().unwrap();
-    let db = ServerDb::open(dir.path().join("server.db")).unwrap();
+    let store = super::stores::TestStore::new();
+    let db = store.open(&dir.path().join("server.db"));
     db.put_commune(&demo_reference()).unwrap();
     db.put_account(USER, PASSWORD, COMMUNE, chrono::Utc::now()).unwrap();
     let state = configure(AppState::new(db));
@@ -51,7 +53,7 @@ pub async fn serve(configure: impl FnOnce(AppState) -> AppState) -> Served {
     let task = tokio::spawn(async move {
         axum::serve(listener, app).await.unwrap();
     });
-    Served { url, state, dir, task }
+    Served { url, state, dir, store, task }
 }
 
 /// A client whose requests come from 127.0.0.`n`: another machine, as the server sees it.
@@ -223,8 +225,7 @@ async fn a_username_of_a_million_and_a_half_bytes_is_neither_stored_nor_echoed()
         let start: String = name.chars().take(30).collect();
         assert!(!page.contains(&start), "the name is not shown again");
     }
-    let conn = rusqlite::Connection::open(s.dir.path().join("server.db")).unwrap();
-    let longest = |sql: &str| conn.query_row(sql, [], |r| r.get::<_, i64>(0)).unwrap();
+    let longest = |sql: &str| s.store.sql(&s.dir.path().join("server.db"), sql).parse::<i64>().unwrap();
     assert_eq!(longest("SELECT COUNT(*) FROM login_failures"), 0);
     assert!(longest("SELECT COALESCE(MAX(length(username) + length(detail)), 0) FROM audit_log") < 200);
     assert_eq!(s.state.password_checks(), 0);

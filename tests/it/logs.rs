@@ -20,6 +20,7 @@ use sotay::sync::engine::BatchSize;
 use sotay::sync::{run_once, SyncError};
 
 use super::consent::{client, save_signature, OfficeClient, PASSWORD, PERSON, USER};
+use super::stores::TestStore;
 use super::sync::COMMUNE;
 
 /// A buffer the test process's log lines go into.
@@ -150,7 +151,13 @@ async fn no_log_holds_a_persons_name_phone_or_id_digits_at_trace_level() {
     let data = tempfile::tempdir().unwrap();
     let logs = tempfile::tempdir().unwrap();
     let bin = crate::it::common::server_bin();
-    let out = Command::new(bin)
+    let server_store = TestStore::new();
+    let command = || {
+        let mut cmd = Command::new(bin);
+        server_store.apply(&mut cmd);
+        cmd
+    };
+    let out = command()
         .args(["add-admin", "--demo", "--data"])
         .arg(data.path())
         .arg(USER)
@@ -165,7 +172,7 @@ async fn no_log_holds_a_persons_name_phone_or_id_digits_at_trace_level() {
     let url = format!("http://127.0.0.1:{port}");
     let server_log = logs.path().join("server.log");
     let server = ServerProcess(
-        Command::new(bin)
+        command()
             .args(["serve", "--demo", "--plain-http", "--addr", &format!("127.0.0.1:{port}"), "--data"])
             .arg(data.path())
             .env("SOTAY_LOG", "trace")
@@ -287,15 +294,18 @@ async fn no_log_holds_a_persons_name_phone_or_id_digits_at_trace_level() {
 
     // A stored value that no longer decodes: serde's message would quote it.
     {
-        let conn = rusqlite::Connection::open(data.path().join("sotay-server.db")).unwrap();
-        conn.busy_timeout(Duration::from_secs(5)).unwrap();
-        let n = conn
-            .execute(
-                "UPDATE communes SET reference = json_set(reference, '$.commune.target_percent', ?1)",
-                [PERSON.name],
-            )
-            .unwrap();
-        assert_eq!(n, 1);
+        assert!(!PERSON.name.contains('\''));
+        let set = match server_store {
+            TestStore::Sqlite => format!("json_set(reference, '$.commune.target_percent', '{}')", PERSON.name),
+            TestStore::Postgres(_) => {
+                format!(
+                    "jsonb_set(reference::jsonb, '{{commune,target_percent}}', to_jsonb('{}'::text))::text",
+                    PERSON.name
+                )
+            }
+        };
+        let sql = format!("UPDATE communes SET reference = {set} RETURNING 1");
+        assert_eq!(server_store.sql(&data.path().join("sotay-server.db"), &sql), "1");
     }
     let (status, _) = office.get("/office/hamlets").await;
     assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);

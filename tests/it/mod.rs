@@ -41,6 +41,8 @@ mod pins;
 #[cfg(feature = "server")]
 mod plan;
 #[cfg(feature = "server")]
+mod postgres;
+#[cfg(feature = "server")]
 mod protection;
 #[cfg(feature = "server")]
 mod province;
@@ -56,6 +58,8 @@ mod retire;
 mod rules;
 mod search;
 mod store;
+#[cfg(feature = "server")]
+mod stores;
 #[cfg(feature = "server")]
 mod sync;
 #[cfg(feature = "server")]

@@ -7,17 +7,22 @@ use sotay::domain::*;
 use sotay::protocol::*;
 use sotay::sync::engine::BatchSize;
 use sotay::sync::run_once;
-use sotay_server::db::ServerDb;
+use sotay_server::db::{PoolOptions, ServerDb};
 
 use super::common::*;
+use super::stores::{self, TestStore};
 use super::sync::{enrolled_device, start_server, COMMUNE};
 
 const NAME: &str = "Đinh Thị Xuyến";
 const PHONE: &str = "0905123456";
 const CID: &str = "051180004567";
 
-/// The server database's own files (not the key file beside them), byte for byte.
-fn database_bytes(dir: &std::path::Path) -> Vec<u8> {
+/// The server database's own files (not the key file beside them), byte for byte; on
+/// PostgreSQL, every row of every table of its schema as text.
+fn database_bytes(store: &TestStore, dir: &std::path::Path) -> Vec<u8> {
+    if let TestStore::Postgres(url) = store {
+        return stores::all_rows(url);
+    }
     let mut all = Vec::new();
     for entry in std::fs::read_dir(dir).unwrap() {
         let p = entry.unwrap().path();
@@ -96,7 +101,7 @@ async fn an_erased_persons_details_never_come_back_whatever_a_device_sends_later
     assert_eq!(server.db.coverage_report(COMMUNE).unwrap(), coverage_before);
     assert_eq!(server.db.totals_mismatches(COMMUNE).unwrap(), Vec::<String>::new());
     // Nothing of them in the server's files, byte for byte (the scan works: another name is).
-    let files = raw_bytes(server.data_dir());
+    let files = server.store.stored_bytes(server.data_dir());
     for needle in [NAME, PHONE, &sealed, &sotay::domain::fold::fold(NAME)] {
         assert!(!contains(&files, needle), "the server's files hold {needle:?}");
     }
@@ -144,7 +149,7 @@ async fn no_tablet_and_no_copy_of_the_server_database_holds_the_key_that_reverse
 
     // The server's database files hold neither the key nor the sealed bytes; the key file
     // beside them is readable by its owner only.
-    let db_bytes = database_bytes(server.data_dir());
+    let db_bytes = database_bytes(&server.store, server.data_dir());
     assert!(contains(&db_bytes, &hash), "the scan itself works");
     assert!(!contains(&db_bytes, &key.to_hex()), "the database holds the hashing key");
     assert!(!contains(&db_bytes, &sealed));
@@ -159,9 +164,18 @@ async fn no_tablet_and_no_copy_of_the_server_database_holds_the_key_that_reverse
     // A copy of the database without the key file does not open with fresh keys (which
     // would count everyone again): it is refused, and says why.
     let copy = tempfile::tempdir().unwrap();
-    server.db.checkpoint().unwrap();
-    std::fs::copy(server.data_dir().join("server.db"), copy.path().join("server.db")).unwrap();
-    match ServerDb::open(copy.path().join("server.db")) {
+    let opened = match &server.store {
+        TestStore::Sqlite => {
+            server.db.checkpoint().unwrap();
+            std::fs::copy(server.data_dir().join("server.db"), copy.path().join("server.db")).unwrap();
+            ServerDb::open(copy.path().join("server.db"))
+        }
+        // The same database with the key file of another data folder.
+        TestStore::Postgres(url) => {
+            ServerDb::open_postgres(url, copy.path().join("server.keys"), PoolOptions::default())
+        }
+    };
+    match opened {
         Err(e) => assert!(sotay_server::db_error_kind(&e).contains("key file is missing")),
         Ok(_) => panic!("a database without its key file opened"),
     }
@@ -172,26 +186,24 @@ async fn no_tablet_and_no_copy_of_the_server_database_holds_the_key_that_reverse
 fn a_server_database_from_before_gives_its_hashing_key_to_the_key_file_and_keeps_its_hashes() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("server.db");
+    let store = TestStore::new();
     let old_key = "4b".repeat(32);
     {
-        let db = ServerDb::open(&path).unwrap();
+        let db = store.open(&path);
         db.put_commune(&super::sync::demo_reference()).unwrap();
     }
     // What an older server left: the key in the database, no key file.
-    {
-        let c = rusqlite::Connection::open(&path).unwrap();
-        c.execute("UPDATE communes SET cid_key_id = 'commune:23497:1', cid_key = ?", [&old_key]).unwrap();
-    }
+    store.sql(&path, &format!("UPDATE communes SET cid_key_id = 'commune:23497:1', cid_key = '{old_key}'"));
     std::fs::remove_file(dir.path().join("server.keys")).unwrap();
-    let db = ServerDb::open(&path).unwrap();
+    let db = store.open(&path);
     assert_eq!(db.cid_key(COMMUNE).unwrap().to_hex(), old_key, "the hashes already stored stay valid");
     db.checkpoint().unwrap();
     drop(db);
-    let bytes = database_bytes(dir.path());
+    let bytes = database_bytes(&store, dir.path());
     assert!(!contains(&bytes, &old_key), "the key is gone from the database file");
     assert!(contains(&std::fs::read(dir.path().join("server.keys")).unwrap(), &old_key));
     // And it stays where it is at the next start.
-    assert_eq!(ServerDb::open(&path).unwrap().cid_key(COMMUNE).unwrap().to_hex(), old_key);
+    assert_eq!(store.open(&path).cid_key(COMMUNE).unwrap().to_hex(), old_key);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

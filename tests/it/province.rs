@@ -238,13 +238,9 @@ async fn the_province_lists_the_communes_whose_devices_have_not_synced_for_n_day
     communes(&s.state.db);
     let db = &s.state.db;
     // Nghĩa Lộ's device last synced 10 days ago; An Phú's today; Kon Braih's demo never.
-    rusqlite::Connection::open(s.dir.path().join("server.db"))
-        .unwrap()
-        .execute(
-            "UPDATE devices SET last_seen = ? WHERE commune = '21028'",
-            [(Utc::now() - chrono::Duration::days(10)).to_rfc3339_opts(chrono::SecondsFormat::Millis, true)],
-        )
-        .unwrap();
+    let ten_days_ago = (Utc::now() - chrono::Duration::days(10)).to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    let sql = format!("UPDATE devices SET last_seen = '{ten_days_ago}' WHERE commune = '21028'");
+    s.store.sql(&s.dir.path().join("server.db"), &sql);
     let quiet =
         |days| db.quiet_communes("51", days, Utc::now()).unwrap().into_iter().map(|c| c.code).collect::<Vec<_>>();
     assert_eq!(quiet(7), vec!["23497", "21028"], "never first, then the longest silent");

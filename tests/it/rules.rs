@@ -39,7 +39,7 @@ fn local_now() -> NaiveDateTime {
 
 fn world() -> World {
     let dir = tempfile::tempdir().unwrap();
-    let db = ServerDb::open(dir.path().join("server.db")).unwrap();
+    let db = super::stores::server_db(dir.path());
     db.put_commune(&demo_reference()).unwrap();
     let code = db.new_enrol_code(COMMUNE, Duration::hours(1), Utc::now()).unwrap();
     let enrolled = db.enrol(&code, "máy thử", Utc::now()).unwrap().unwrap();

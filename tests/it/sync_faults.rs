@@ -11,10 +11,10 @@ use sotay::domain::*;
 use sotay::store::{OutboxSummary, Store};
 use sotay::sync::engine::BatchSize;
 use sotay::sync::{run_once, run_once_with, Options};
-use sotay_server::db::ServerDb;
 
 use super::common::*;
 use super::proxy::{Fault, Proxy};
+use super::stores::TestStore;
 use super::sync::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -177,8 +177,10 @@ impl Drop for ServerProcess {
 impl ServerProcess {
     // Waiting for a child process to listen is a blocking poll by nature.
     #[allow(clippy::disallowed_methods)]
-    fn start(data: &std::path::Path, port: u16) -> ServerProcess {
-        let mut child = std::process::Command::new(crate::it::common::server_bin())
+    fn start(data: &std::path::Path, store: &TestStore, port: u16) -> ServerProcess {
+        let mut cmd = std::process::Command::new(crate::it::common::server_bin());
+        store.apply(&mut cmd);
+        let mut child = cmd
             .args(["serve", "--demo", "--plain-http", "--addr", &format!("127.0.0.1:{port}"), "--data"])
             .arg(data)
             .stdout(std::process::Stdio::null())
@@ -207,12 +209,13 @@ impl ServerProcess {
 #[allow(clippy::disallowed_methods)]
 async fn a_server_killed_and_restarted_mid_batch_keeps_exactly_what_it_acknowledged() {
     let data = tempfile::tempdir().unwrap();
+    let server_store = TestStore::new();
     let port = free_port();
     let url = format!("http://127.0.0.1:{port}");
-    let mut server = ServerProcess::start(data.path(), port);
+    let mut server = ServerProcess::start(data.path(), &server_store, port);
     // Enrol through the real server process.
     let code = {
-        let db = ServerDb::open(data.path().join("sotay-server.db")).unwrap();
+        let db = server_store.open(&data.path().join("sotay-server.db"));
         db.new_enrol_code(COMMUNE, chrono::Duration::hours(1), chrono::Utc::now()).unwrap()
     };
     let dir = tempfile::tempdir().unwrap();
@@ -245,13 +248,13 @@ async fn a_server_killed_and_restarted_mid_batch_keeps_exactly_what_it_acknowled
         if batch.0 < 10 {
             batch = BatchSize(50);
         }
-        server = ServerProcess::start(data.path(), port);
+        server = ServerProcess::start(data.path(), &server_store, port);
     }
     assert_eq!(kills, 20);
     assert!(interrupted >= 5, "only {interrupted} kills interrupted a sync");
     drain(&store, &options).await;
     server.kill();
-    let db = ServerDb::open(data.path().join("sotay-server.db")).unwrap();
+    let db = server_store.open(&data.path().join("sotay-server.db"));
     let state = device_state(&store);
     assert_eq!(state.len(), 2000);
     assert_eq!(server_state(&db), state);

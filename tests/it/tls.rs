@@ -18,6 +18,7 @@ use sotay_server::db::ServerDb;
 use sotay_server::tls::{self, PublicAddress, Timeouts};
 use sotay_server::{router, AppState};
 
+use super::stores::TestStore;
 use super::sync::{demo_reference, device_state, make_records, server_state, COMMUNE};
 
 /// A real router over HTTPS on 127.0.0.1:0 with its own self-signed certificate, counting
@@ -52,7 +53,7 @@ impl TlsServer {
 
 async fn start_tls(timeouts: Timeouts, tls: bool) -> TlsServer {
     let dir = tempfile::tempdir().unwrap();
-    let db = ServerDb::open(dir.path().join("server.db")).unwrap();
+    let db = super::stores::server_db(dir.path());
     db.put_commune(&demo_reference()).unwrap();
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
@@ -392,8 +393,9 @@ impl Drop for Child {
 
 /// Starts `sotay-server serve` with `args` and waits until it accepts connections.
 #[allow(clippy::disallowed_methods)]
-fn serve(data: &Path, port: u16, args: &[&str], env: &[(&str, &str)]) -> Child {
+fn serve(data: &Path, store: &TestStore, port: u16, args: &[&str], env: &[(&str, &str)]) -> Child {
     let mut cmd = Command::new(crate::it::common::server_bin());
+    store.apply(&mut cmd);
     cmd.args(["serve", "--demo", "--addr", &format!("127.0.0.1:{port}"), "--data"]).arg(data).args(args);
     for (k, v) in env {
         cmd.env(k, v);
@@ -408,17 +410,20 @@ fn serve(data: &Path, port: u16, args: &[&str], env: &[(&str, &str)]) -> Child {
     panic!("sotay-server did not start");
 }
 
-fn server_cli(data: &Path, args: &[&str]) -> std::process::Output {
-    Command::new(crate::it::common::server_bin()).args(args).arg("--data").arg(data).output().unwrap()
+fn server_cli(data: &Path, store: &TestStore, args: &[&str]) -> std::process::Output {
+    let mut cmd = Command::new(crate::it::common::server_bin());
+    store.apply(&mut cmd);
+    cmd.args(args).arg("--data").arg(data).output().unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_enrolment_link_of_enrol_code_enrols_and_syncs_with_the_running_server() {
     let data = tempfile::tempdir().unwrap();
+    let server_store = TestStore::new();
     let port = free_port();
-    let _server = serve(data.path(), port, &[], &[]);
+    let _server = serve(data.path(), &server_store, port, &[], &[]);
     let url = format!("https://127.0.0.1:{port}");
-    let out = server_cli(data.path(), &["enrol-code", "--public-url", &url]);
+    let out = server_cli(data.path(), &server_store, &["enrol-code", "--public-url", &url]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let text = String::from_utf8(out.stdout).unwrap();
     let link = text.lines().find_map(|l| l.split_once("enrolment link: ")).map(|(_, l)| l).expect("a link");
@@ -434,19 +439,20 @@ async fn the_enrolment_link_of_enrol_code_enrols_and_syncs_with_the_running_serv
     store.set_current_volunteer("v-lan").unwrap();
     make_records(&store, 12, "cli");
     assert_eq!(run_once(&store, &mut BatchSize::default()).await.unwrap().sent, 12);
-    let db = ServerDb::open(data.path().join("sotay-server.db")).unwrap();
+    let db = server_store.open(&data.path().join("sotay-server.db"));
     assert_eq!(server_state(&db), device_state(&store));
 }
 
 #[test]
 fn plain_http_is_served_only_on_a_loopback_address() {
     let data = tempfile::tempdir().unwrap();
+    let store = TestStore::new();
     for (args, says) in [
         (vec!["serve", "--plain-http", "--addr", "0.0.0.0:8080"], "loopback"),
         (vec!["serve", "--plain-http", "--addr", "192.168.1.10:8080"], "loopback"),
         (vec!["serve", "--addr", "0.0.0.0:8443"], "--public-url"),
     ] {
-        let out = server_cli(data.path(), &args);
+        let out = server_cli(data.path(), &store, &args);
         assert!(!out.status.success(), "{args:?} must be refused");
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(err.contains(says), "{args:?}: {err}");
@@ -457,7 +463,10 @@ fn plain_http_is_served_only_on_a_loopback_address() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_session_cookie_is_secure_unless_switched_off_for_plain_http_development() {
     let data = tempfile::tempdir().unwrap();
-    let out = Command::new(crate::it::common::server_bin())
+    let store = TestStore::new();
+    let mut cmd = Command::new(crate::it::common::server_bin());
+    store.apply(&mut cmd);
+    let out = cmd
         .args(["add-admin", "--demo", "--data"])
         .arg(data.path())
         .arg("canbo")
@@ -468,7 +477,7 @@ async fn the_session_cookie_is_secure_unless_switched_off_for_plain_http_develop
     for (env, secure) in [(None, true), (Some("0"), false)] {
         let port = free_port();
         let env: Vec<(&str, &str)> = env.map(|v| ("SOTAY_COOKIE_SECURE", v)).into_iter().collect();
-        let _server = serve(data.path(), port, &["--plain-http"], &env);
+        let _server = serve(data.path(), &store, port, &["--plain-http"], &env);
         let http = super::consent::client();
         let res =
             super::consent::post_login(&http, &format!("http://127.0.0.1:{port}"), "canbo", "mat-khau-dai-du").await;

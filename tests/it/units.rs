@@ -10,7 +10,6 @@ use reqwest::StatusCode;
 use sotay::domain::*;
 use sotay::protocol::{DeviceReport, WireRecord};
 use sotay_server::db::units::{ReportStatus, Timeliness, UnitEntry};
-use sotay_server::db::ServerDb;
 use uuid::Uuid;
 
 use super::common::training;
@@ -18,9 +17,18 @@ use super::office::{enrol, person, signature_body, start, wire, Browser, Server}
 use super::report_docx::docx_text;
 use super::sync::{demo_reference, COMMUNE};
 
-/// What server migrations 10 (units), 11 (breakdowns) and 12 (the plan) added, taken out again: for the
-/// tests that turn a database back into an older schema's.
-pub(super) const UNDO_MIGRATIONS_10_TO_12: &str = "
+/// What server migrations 10 (units), 11 (breakdowns), 12 (the plan) and 13 (each commune's
+/// own change numbers) added, taken out again: for the tests that turn a database back into
+/// an older schema's.
+pub(super) const UNDO_MIGRATIONS_10_TO_13: &str = "
+    CREATE TABLE change_log_old (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT, commune TEXT NOT NULL, key TEXT NOT NULL, change TEXT NOT NULL,
+        device TEXT
+    ) STRICT;
+    INSERT INTO change_log_old (seq, commune, key, change, device) SELECT seq, commune, key, change, device FROM change_log;
+    DROP TABLE change_log; ALTER TABLE change_log_old RENAME TO change_log;
+    CREATE UNIQUE INDEX change_log_key ON change_log (commune, key);
+    ALTER TABLE communes DROP COLUMN change_seq;
     DROP TABLE unit_reports; DROP TABLE unit_volunteers; DROP TABLE unit_deadlines; DROP TABLE units;
     DROP INDEX records_by_unit; ALTER TABLE records DROP COLUMN unit; ALTER TABLE devices DROP COLUMN unit;
     ALTER TABLE accounts DROP COLUMN unit;
@@ -170,7 +178,7 @@ async fn records_keep_the_unit_they_were_made_under_and_the_commune_report_sums_
 #[test]
 fn a_report_is_on_time_by_its_first_submission_on_vietnams_day() {
     let dir = tempfile::tempdir().unwrap();
-    let db = ServerDb::open(dir.path().join("s.db")).unwrap();
+    let db = super::stores::TestStore::new().open(&dir.path().join("s.db"));
     db.put_commune(&demo_reference()).unwrap();
     let u = db.put_unit(COMMUNE, "CA", "Công an xã", "police", Utc::now()).unwrap();
     let v = db.put_unit(COMMUNE, "TT", "Trung tâm", "centre", Utc::now()).unwrap();
@@ -472,7 +480,7 @@ async fn every_units_form_refuses_a_wrong_csrf_token_and_another_communes_unit_c
 #[test]
 fn a_database_of_the_previous_release_upgrades_with_units_and_its_records_under_none() {
     let dir = super::upgrade::previous_release();
-    let db = ServerDb::open(dir.path().join("sotay-server.db")).unwrap();
+    let (db, store) = super::upgrade::previous_release_db(dir.path());
     assert!(db.units(COMMUNE).unwrap().is_empty());
     let u = db.put_unit(COMMUNE, "CA", "Công an xã", "police", Utc::now()).unwrap();
     let (from, to) = (day(2000, 1, 1), day(2100, 1, 1));
@@ -483,9 +491,9 @@ fn a_database_of_the_previous_release_upgrades_with_units_and_its_records_under_
     // The demo commune with units and reports can still be removed whole.
     db.save_unit_report(u, 2026, &entry(1, ""), true, Utc::now()).unwrap().unwrap();
     assert!(db.remove_demo("test", Utc::now()).unwrap().is_some());
-    let raw = rusqlite::Connection::open(dir.path().join("sotay-server.db")).unwrap();
-    let left: i64 = raw
-        .query_row("SELECT (SELECT COUNT(*) FROM units) + (SELECT COUNT(*) FROM unit_reports)", [], |r| r.get(0))
-        .unwrap();
-    assert_eq!(left, 0);
+    let left = store.sql(
+        &dir.path().join("sotay-server.db"),
+        "SELECT (SELECT COUNT(*) FROM units) + (SELECT COUNT(*) FROM unit_reports)",
+    );
+    assert_eq!(left, "0");
 }

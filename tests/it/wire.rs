@@ -35,7 +35,7 @@ enum Poison {
 /// `mode` says. Gives the server and the id slot to fill once the record exists.
 async fn poisoned_server(mode: Poison) -> (TestServerLite, Arc<std::sync::Mutex<Option<Uuid>>>) {
     let dir = tempfile::tempdir().unwrap();
-    let db = ServerDb::open(dir.path().join("server.db")).unwrap();
+    let db = super::stores::server_db(dir.path());
     db.put_commune(&demo_reference()).unwrap();
     let state = AppState::new(db).with_rate_limit(100_000, std::time::Duration::from_secs(60));
     let db = state.db.clone();

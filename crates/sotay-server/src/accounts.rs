@@ -27,8 +27,8 @@ use argon2::password_hash::{Output, PasswordHash, PasswordHasher, SaltString};
 use argon2::{Algorithm, Argon2, Block, Params, Version};
 use chrono::{DateTime, Duration, Utc};
 use rand::RngCore;
-use rusqlite::{params, OptionalExtension};
 
+use super::db::sql::{params, Conn};
 use super::db::{token_hash, Result, ServerDb};
 
 pub const SESSION_HOURS: i64 = 8;
@@ -209,51 +209,54 @@ impl ServerDb {
             .hash_password(password.as_bytes(), &salt)
             .map_err(|_| super::db::DbError::Hash)?
             .to_string();
-        self.conn().execute(
-            "INSERT INTO accounts (username, password_hash, commune, created_at, province, unit) VALUES (?, ?, ?, ?, ?, ?)
-             ON CONFLICT (username) DO UPDATE SET password_hash = excluded.password_hash,
-                commune = excluded.commune, province = excluded.province, unit = excluded.unit, disabled_at = NULL",
-            params![username, hash, commune, ts(now), province, unit],
-        )?;
-        self.conn().execute("DELETE FROM login_failures WHERE username = ?", [username])?;
-        Ok(())
+        self.write(|tx| {
+            tx.execute(
+                "INSERT INTO accounts (username, password_hash, commune, created_at, province, unit) VALUES (?, ?, ?, ?, ?, ?)
+                 ON CONFLICT (username) DO UPDATE SET password_hash = excluded.password_hash,
+                    commune = excluded.commune, province = excluded.province, unit = excluded.unit, disabled_at = NULL",
+                params![username, hash, commune, ts(now), province, unit],
+            )?;
+            tx.execute("DELETE FROM login_failures WHERE username = ?", [username])?;
+            Ok(())
+        })
     }
 
     /// Disables an account: its sessions end and it can no longer log in (`admin add` with
     /// the same name enables it again with a new password). `false` for no such account.
     pub fn disable_account(&self, username: &str, now: DateTime<Utc>) -> Result<bool> {
-        let mut conn = self.conn();
-        let tx = conn.transaction()?;
-        let n = tx.execute(
-            "UPDATE accounts SET disabled_at = ? WHERE username = ? AND disabled_at IS NULL",
-            params![ts(now), username],
-        )?;
-        tx.execute("DELETE FROM sessions WHERE username = ?", [username])?;
-        tx.commit()?;
-        Ok(n > 0)
+        self.write(|tx| {
+            let n = tx.execute(
+                "UPDATE accounts SET disabled_at = ? WHERE username = ? AND disabled_at IS NULL",
+                params![ts(now), username],
+            )?;
+            tx.execute("DELETE FROM sessions WHERE username = ?", [username])?;
+            Ok(n > 0)
+        })
     }
 
     /// Every office account, by name.
     pub fn accounts(&self) -> Result<Vec<AccountRow>> {
-        let conn = self.conn();
-        let mut stmt = conn.prepare(
-            "SELECT username, commune, province, created_at, disabled_at IS NOT NULL, unit FROM accounts ORDER BY username",
-        )?;
-        let rows = stmt.query_map([], |r| {
-            let province: Option<String> = r.get(2)?;
-            let unit: Option<i64> = r.get(5)?;
-            Ok(AccountRow {
-                username: r.get(0)?,
-                scope: match (province, unit) {
-                    (Some(p), _) => Scope::Province(p),
-                    (None, Some(unit)) => Scope::Unit { commune: r.get(1)?, unit },
-                    (None, None) => Scope::Commune(r.get(1)?),
+        self.read(|c| {
+            c.query_map(
+                "SELECT username, commune, province, created_at, disabled_at IS NOT NULL, unit FROM accounts
+                 ORDER BY username",
+                (),
+                |r| {
+                    let province: Option<String> = r.get(2)?;
+                    let unit: Option<i64> = r.get(5)?;
+                    Ok(AccountRow {
+                        username: r.get(0)?,
+                        scope: match (province, unit) {
+                            (Some(p), _) => Scope::Province(p),
+                            (None, Some(unit)) => Scope::Unit { commune: r.get(1)?, unit },
+                            (None, None) => Scope::Commune(r.get(1)?),
+                        },
+                        created_at: r.get(3)?,
+                        disabled: r.get(4)?,
+                    })
                 },
-                created_at: r.get(3)?,
-                disabled: r.get(4)?,
-            })
-        })?;
-        rows.collect::<rusqlite::Result<_>>().map_err(Into::into)
+            )
+        })
     }
 
     /// Checks a password; on success opens a session and returns (cookie token, session).
@@ -281,51 +284,58 @@ impl ServerDb {
         username: &str,
         now: DateTime<Utc>,
     ) -> Result<std::result::Result<LoginAttempt, LoginError>> {
-        let mut conn = self.conn();
-        let tx = conn.transaction()?;
         // The name's failures, known account or not; old ones are forgotten first.
         let forget_before = ts(now - Duration::hours(FORGET_FAILURES_HOURS));
-        tx.execute("DELETE FROM login_failures WHERE last_failure < ?", [&forget_before])?;
-        // A disabled account is answered as a name without one.
-        let account: Option<(String, String)> = tx
-            .query_row(
-                "SELECT password_hash, IIF(province IS NULL, commune, 'province:' || province) FROM accounts
-                 WHERE username = ? AND disabled_at IS NULL",
+        self.write(|tx| {
+            tx.execute("DELETE FROM login_failures WHERE last_failure < ?", [&forget_before])?;
+            // The name's row is taken first (made if new, unchanged if not), so that tries at
+            // the same moment for one name take turns from here on PostgreSQL too, each seeing
+            // the lock and the count the one before it left (SQLite has one writer anyway).
+            tx.execute(
+                "INSERT INTO login_failures (username, failures, last_failure) VALUES (?1, 0, ?2)
+                 ON CONFLICT (username) DO UPDATE SET failures = login_failures.failures",
+                params![username, ts(now)],
+            )?;
+            // A disabled account is answered as a name without one.
+            let account: Option<(String, String)> = tx.query_opt(
+                "SELECT password_hash, CASE WHEN province IS NULL THEN commune ELSE 'province:' || province END
+                 FROM accounts WHERE username = ? AND disabled_at IS NULL",
                 [username],
                 |r| Ok((r.get(0)?, r.get(1)?)),
-            )
-            .optional()?;
-        let locked_until: Option<String> = tx
-            .query_row("SELECT locked_until FROM login_failures WHERE username = ?", [username], |r| r.get(0))
-            .optional()?
-            .flatten();
-        if let Some(until) =
-            locked_until.and_then(|s| DateTime::parse_from_rfc3339(&s).ok()).map(|t| t.with_timezone(&Utc))
-        {
-            if until > now {
-                audit_failure(&tx, username, account.as_ref(), "locked", now)?;
-                tx.commit()?;
-                return Ok(Err(LoginError::Locked { until }));
+            )?;
+            // Read with the name's row locked (an upsert that changes nothing), so a try at the
+            // same moment on another connection waits for this one and sees the lock it sets.
+            let locked_until: Option<String> = tx.one(
+                "INSERT INTO login_failures (username, failures, last_failure) VALUES (?1, 0, ?2)
+                 ON CONFLICT (username) DO UPDATE SET failures = login_failures.failures
+                 RETURNING locked_until",
+                params![username, ts(now)],
+            )?;
+            if let Some(until) =
+                locked_until.and_then(|s| DateTime::parse_from_rfc3339(&s).ok()).map(|t| t.with_timezone(&Utc))
+            {
+                if until > now {
+                    audit_failure(tx, username, account.as_ref(), "locked", now)?;
+                    return Ok(Err(LoginError::Locked { until }));
+                }
             }
-        }
-        // Counted in SQL, so tries made at the same moment are all counted.
-        let failures: i64 = tx.query_row(
-            "INSERT INTO login_failures (username, failures, last_failure) VALUES (?1, 1, ?2)
-             ON CONFLICT (username) DO UPDATE SET failures = failures + 1, last_failure = ?2
-             RETURNING failures",
-            params![username, ts(now)],
-            |r| r.get(0),
-        )?;
-        let locks_until = (failures >= FREE_FAILURES).then(|| {
-            let secs = 30i64 << (failures - FREE_FAILURES).min(10);
-            now + Duration::seconds(secs.min(3600))
-        });
-        tx.execute(
-            "UPDATE login_failures SET locked_until = ? WHERE username = ?",
-            params![locks_until.map(ts), username],
-        )?;
-        tx.commit()?;
-        Ok(Ok(LoginAttempt { username: username.to_owned(), account, locks_until }))
+            // Counted in SQL, so tries made at the same moment are all counted.
+            let failures: i64 = tx.one(
+                "INSERT INTO login_failures (username, failures, last_failure) VALUES (?1, 1, ?2)
+                 ON CONFLICT (username) DO UPDATE SET failures = login_failures.failures + 1, last_failure = ?2
+                 RETURNING failures",
+                params![username, ts(now)],
+            )?;
+            let locks_until = (failures >= FREE_FAILURES).then(|| {
+                let secs = 30i64 << (failures - FREE_FAILURES).min(10);
+                now + Duration::seconds(secs.min(3600))
+            });
+            tx.execute(
+                "UPDATE login_failures SET locked_until = ? WHERE username = ?",
+                params![locks_until.map(ts), username],
+            )?;
+            Ok(Ok(LoginAttempt { username: username.to_owned(), account, locks_until }))
+        })
     }
 
     /// Settles a login whose password was checked: a failure stays counted (and is audited);
@@ -337,11 +347,8 @@ impl ServerDb {
         now: DateTime<Utc>,
     ) -> Result<std::result::Result<(String, Session), LoginError>> {
         let LoginAttempt { username, account, locks_until } = attempt;
-        let mut conn = self.conn();
-        let tx = conn.transaction()?;
-        let Some((_, scope)) = account.clone().filter(|_| ok) else {
-            audit_failure(&tx, &username, account.as_ref(), "wrong password", now)?;
-            tx.commit()?;
+        let Some((_, scope)) = account.as_ref().filter(|_| ok) else {
+            self.write(|tx| audit_failure(tx, &username, account.as_ref(), "wrong password", now))?;
             return Ok(Err(match locks_until {
                 Some(until) => LoginError::Locked { until },
                 None => LoginError::Wrong,
@@ -349,28 +356,27 @@ impl ServerDb {
         };
         let token = random_hex();
         let csrf = random_hex();
-        tx.execute("DELETE FROM login_failures WHERE username = ?", [&username])?;
-        tx.execute("DELETE FROM sessions WHERE expires_at < ?", [ts(now)])?;
-        tx.execute(
-            "INSERT INTO sessions (token_hash, username, csrf, expires_at) VALUES (?, ?, ?, ?)",
-            params![token_hash(&token), username, csrf, ts(now + Duration::hours(SESSION_HOURS))],
-        )?;
-        write_audit(&tx, &username, &scope, "login", "", now)?;
-        let unit: Option<i64> =
-            tx.query_row("SELECT unit FROM accounts WHERE username = ?", [&username], |r| r.get(0))?;
-        tx.commit()?;
+        let unit: Option<i64> = self.write(|tx| {
+            tx.execute("DELETE FROM login_failures WHERE username = ?", [&username])?;
+            tx.execute("DELETE FROM sessions WHERE expires_at < ?", [ts(now)])?;
+            tx.execute(
+                "INSERT INTO sessions (token_hash, username, csrf, expires_at) VALUES (?, ?, ?, ?)",
+                params![token_hash(&token), username, csrf, ts(now + Duration::hours(SESSION_HOURS))],
+            )?;
+            write_audit(tx, &username, scope, "login", "", now)?;
+            tx.one("SELECT unit FROM accounts WHERE username = ?", [&username])
+        })?;
         let (commune, province) = match scope.strip_prefix("province:") {
             Some(p) => (String::new(), Some(p.to_owned())),
-            None => (scope, None),
+            None => (scope.clone(), None),
         };
         Ok(Ok((token, Session { username, commune, csrf, province, unit })))
     }
 
     /// The live session behind a cookie token.
     pub fn session(&self, token: &str, now: DateTime<Utc>) -> Result<Option<Session>> {
-        Ok(self
-            .conn()
-            .query_row(
+        self.read(|c| {
+            c.query_opt(
                 "SELECT s.username, a.commune, s.csrf, a.province, a.unit FROM sessions s JOIN accounts a ON a.username = s.username
                  WHERE s.token_hash = ? AND s.expires_at > ? AND a.disabled_at IS NULL",
                 params![token_hash(token), ts(now)],
@@ -384,11 +390,11 @@ impl ServerDb {
                     })
                 },
             )
-            .optional()?)
+        })
     }
 
     pub fn logout(&self, token: &str) -> Result<()> {
-        self.conn().execute("DELETE FROM sessions WHERE token_hash = ?", [token_hash(token)])?;
+        self.write(|tx| tx.execute("DELETE FROM sessions WHERE token_hash = ?", [token_hash(token)]))?;
         Ok(())
     }
 
@@ -399,30 +405,23 @@ impl ServerDb {
 
     /// Writes an audit entry for an actor that has no session (the command line, a device).
     pub fn audit_as(&self, actor: &str, commune: &str, action: &str, detail: &str, now: DateTime<Utc>) -> Result<()> {
-        write_audit(&self.conn(), actor, commune, action, detail, now)
+        self.write(|tx| write_audit(tx, actor, commune, action, detail, now))
     }
 
     /// The newest audit entries of a commune, with the ones of no commune (failed logins with
     /// a name that has no account): (time, user, action, detail).
     pub fn audit_log(&self, commune: &str, limit: usize) -> Result<Vec<(String, String, String, String)>> {
-        let conn = self.conn();
-        let mut stmt = conn.prepare(
-            "SELECT at, username, action, detail FROM audit_log WHERE commune IN (?, '') ORDER BY seq DESC LIMIT ?",
-        )?;
-        let rows =
-            stmt.query_map(params![commune, limit as i64], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?;
-        rows.collect::<rusqlite::Result<_>>().map_err(Into::into)
+        self.read(|c| {
+            c.query_map(
+                "SELECT at, username, action, detail FROM audit_log WHERE commune IN (?, '') ORDER BY seq DESC LIMIT ?",
+                params![commune, limit as i64],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+            )
+        })
     }
 }
 
-fn write_audit(
-    conn: &rusqlite::Connection,
-    actor: &str,
-    commune: &str,
-    action: &str,
-    detail: &str,
-    now: DateTime<Utc>,
-) -> Result<()> {
+fn write_audit(conn: &Conn, actor: &str, commune: &str, action: &str, detail: &str, now: DateTime<Utc>) -> Result<()> {
     conn.execute(
         "INSERT INTO audit_log (at, username, commune, action, detail) VALUES (?, ?, ?, ?, ?)",
         params![ts(now), actor, commune, action, detail],
@@ -433,7 +432,7 @@ fn write_audit(
 /// A failed login in the audit log: under the account's name and commune, or, for a name
 /// that has no account, without the name typed and for no commune.
 fn audit_failure(
-    conn: &rusqlite::Connection,
+    conn: &Conn,
     username: &str,
     account: Option<&(String, String)>,
     why: &str,

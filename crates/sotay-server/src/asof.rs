@@ -30,17 +30,15 @@ impl ServerDb {
             return self.coverage_report(commune);
         }
         let reference = self.commune(commune)?;
-        let helped = helped_as_of(&self.conn(), commune, day)?;
+        let helped = self.read(|c| helped_as_of(c, commune, day))?;
         Ok(coverage_of(reference, &helped, day))
     }
 
     /// Hamlets whose logged coverage (the sum of every day's changes) differs from the
     /// running totals, as "hamlet: logged ≠ kept" (empty when they agree): for the tests.
     pub fn coverage_log_mismatches(&self, commune: &str) -> Result<Vec<String>> {
-        let conn = self.conn();
-        let kept = helped_by_hamlet(&conn, commune)?;
         let end = NaiveDate::from_ymd_opt(9999, 12, 31).expect("a valid day");
-        let logged = helped_as_of(&conn, commune, end)?;
+        let (kept, logged) = self.read(|c| Ok((helped_by_hamlet(c, commune)?, helped_as_of(c, commune, end)?)))?;
         let hamlets: BTreeSet<&String> = kept.keys().chain(logged.keys()).collect();
         Ok(hamlets
             .into_iter()

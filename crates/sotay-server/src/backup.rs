@@ -25,6 +25,7 @@ use std::path::{Path, PathBuf};
 
 use age::secrecy::SecretString;
 
+use super::db::sql::Engine;
 use super::db::{DbError, ServerDb};
 use super::tls::{CERT_FILE, KEY_FILE};
 
@@ -55,6 +56,10 @@ pub enum BackupError {
     Io { what: &'static str, kind: std::io::ErrorKind },
     #[error("the database: {0}")]
     Db(String),
+    #[error(
+        "This server keeps its data in PostgreSQL: back it up with pg_dump (see the README's deployment section)."
+    )]
+    Postgres,
 }
 
 fn io(what: &'static str) -> impl Fn(std::io::Error) -> BackupError {
@@ -81,19 +86,55 @@ pub fn backup(data: &Path, out: &Path, passphrase: &str) -> Result<Contents, Bac
     if !db_path.is_file() {
         return Err(BackupError::NoDatabase(data.to_owned()));
     }
+    backup_with(data, &data.join(KEYS_FILE), out, passphrase, |snapshot| {
+        let conn = rusqlite::Connection::open(&db_path).map_err(sql)?;
+        conn.busy_timeout(std::time::Duration::from_secs(30)).map_err(sql)?;
+        vacuum_into(&conn, snapshot)
+    })
+}
+
+/// Backs the open store `db` up into `out` (with its key file, and the certificate of the
+/// data folder `data`), encrypted to `passphrase`. SQLite only: a PostgreSQL store is backed
+/// up with `pg_dump` ([`BackupError::Postgres`]).
+pub fn backup_db(db: &ServerDb, data: &Path, out: &Path, passphrase: &str) -> Result<Contents, BackupError> {
+    if passphrase.chars().count() < MIN_PASSPHRASE_CHARS {
+        return Err(BackupError::ShortPassphrase);
+    }
+    if db.engine() != Engine::Sqlite {
+        return Err(BackupError::Postgres);
+    }
+    backup_with(data, &db.keys_path(), out, passphrase, |snapshot| {
+        let conn = db.sqlite().ok_or(BackupError::Postgres)?;
+        vacuum_into(&conn, snapshot)
+    })
+}
+
+/// A consistent copy of the database into the file `snapshot`, from one read transaction.
+fn vacuum_into(conn: &rusqlite::Connection, snapshot: &Path) -> Result<(), BackupError> {
+    conn.execute("VACUUM INTO ?", [snapshot.to_string_lossy()]).map_err(sql)?;
+    Ok(())
+}
+
+/// Writes the backup: the database as `snapshot` copies it into the file it is given, then
+/// the key file at `keys` and the certificate of `data`, if any.
+fn backup_with(
+    data: &Path,
+    keys: &Path,
+    out: &Path,
+    passphrase: &str,
+    snapshot: impl FnOnce(&Path) -> Result<(), BackupError>,
+) -> Result<Contents, BackupError> {
     let dir = out.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     let name = out.file_name().and_then(|n| n.to_str()).unwrap_or("backup");
     let scratch = private_dir(&dir.join(format!(".{name}.snapshot")))?;
     let result = (|| {
-        let snapshot = scratch.join(DB_FILE);
-        {
-            let conn = rusqlite::Connection::open(&db_path).map_err(sql)?;
-            conn.busy_timeout(std::time::Duration::from_secs(30)).map_err(sql)?;
-            conn.execute("VACUUM INTO ?", [snapshot.to_string_lossy()]).map_err(sql)?;
-        }
+        let copy = scratch.join(DB_FILE);
+        snapshot(&copy)?;
         // After the snapshot: the keys of every commune in it are in the file by now.
-        let keys = std::fs::read(data.join(KEYS_FILE)).map_err(|e| match e.kind() {
-            std::io::ErrorKind::NotFound => BackupError::NoKeys(data.to_owned()),
+        let keys = std::fs::read(keys).map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => {
+                BackupError::NoKeys(keys.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(data).to_owned())
+            }
             kind => BackupError::Io { what: "cannot read the key file", kind },
         })?;
         let mut files: Vec<(String, Vec<u8>)> = vec![(KEYS_FILE.into(), keys)];
@@ -104,7 +145,7 @@ pub fn backup(data: &Path, out: &Path, passphrase: &str) -> Result<Contents, Bac
                 Err(e) => return Err(io("cannot read the certificate")(e)),
             }
         }
-        write_backup(out, passphrase, &snapshot, &files)
+        write_backup(out, passphrase, &copy, &files)
     })();
     let _ = std::fs::remove_dir_all(&scratch);
     result

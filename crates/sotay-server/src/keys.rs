@@ -30,6 +30,8 @@ pub enum KeyError {
     Damaged,
     #[error("the key file is missing, but the database already holds communes")]
     Missing,
+    #[error("the two key files give the same commune different keys")]
+    Clash,
 }
 
 impl From<std::io::Error> for KeyError {
@@ -46,12 +48,17 @@ struct KeyFile {
     seal_secret: String,
     /// Commune code → (key id, key hex).
     communes: BTreeMap<String, (String, String)>,
+    /// The sealing secrets of servers whose data moved here (`migrate`), hex: their devices
+    /// still seal to them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    earlier_seals: Vec<String>,
 }
 
 /// The server's keys, loaded from (and saved to) their file.
 pub struct ServerKeys {
     path: PathBuf,
     open: OpenKey,
+    earlier: Vec<OpenKey>,
     communes: BTreeMap<String, CidKey>,
 }
 
@@ -69,11 +76,16 @@ impl ServerKeys {
             Ok(bytes) => {
                 let file: KeyFile = serde_json::from_slice(&bytes).map_err(|_| KeyError::Damaged)?;
                 let open = OpenKey::from_hex(&file.seal_secret).ok_or(KeyError::Damaged)?;
+                let earlier = file
+                    .earlier_seals
+                    .iter()
+                    .map(|s| OpenKey::from_hex(s).ok_or(KeyError::Damaged))
+                    .collect::<Result<_, _>>()?;
                 let mut communes = BTreeMap::new();
                 for (code, (id, key)) in file.communes {
                     communes.insert(code, CidKey::from_hex(id, &key).ok_or(KeyError::Damaged)?);
                 }
-                Ok(Some(ServerKeys { path, open, communes }))
+                Ok(Some(ServerKeys { path, open, earlier, communes }))
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(e.into()),
@@ -82,7 +94,12 @@ impl ServerKeys {
 
     /// Makes and saves a new key file: a fresh sealing key, no commune yet.
     pub fn create(path: impl AsRef<Path>) -> Result<ServerKeys, KeyError> {
-        let keys = ServerKeys { path: path.as_ref().to_owned(), open: OpenKey::generate(), communes: BTreeMap::new() };
+        let keys = ServerKeys {
+            path: path.as_ref().to_owned(),
+            open: OpenKey::generate(),
+            earlier: Vec::new(),
+            communes: BTreeMap::new(),
+        };
         keys.save()?;
         Ok(keys)
     }
@@ -104,9 +121,30 @@ impl ServerKeys {
         self.open.seal_key()
     }
 
-    /// The number inside a value a device sealed, if it was sealed to this server.
+    /// The number inside a value a device sealed, if it was sealed to this server (or to a
+    /// server whose data moved here).
     pub fn open(&self, sealed: &str) -> Option<CitizenId> {
-        self.open.open(sealed)
+        self.open.open(sealed).or_else(|| self.earlier.iter().find_map(|k| k.open(sealed)))
+    }
+
+    /// Takes in the keys of a server whose data moves here (`migrate`): its communes'
+    /// hashing keys, and its sealing key for opening what its devices still seal to it;
+    /// saved before returning. A commune this file already has with another key is
+    /// refused: its stored hashes could not be told apart.
+    pub fn take_in(&mut self, other: &ServerKeys) -> Result<(), KeyError> {
+        if other.communes.iter().any(|(c, k)| self.communes.get(c).is_some_and(|mine| mine.to_hex() != k.to_hex())) {
+            return Err(KeyError::Clash);
+        }
+        for (c, k) in &other.communes {
+            self.communes.entry(c.clone()).or_insert_with(|| k.clone());
+        }
+        for key in std::iter::once(&other.open).chain(&other.earlier) {
+            let known = std::iter::once(&self.open).chain(&self.earlier).any(|k| k.secret_hex() == key.secret_hex());
+            if !known {
+                self.earlier.push(OpenKey::from_hex(&key.secret_hex()).ok_or(KeyError::Damaged)?);
+            }
+        }
+        self.save()
     }
 
     /// The commune's hashing key, if it has one.
@@ -150,6 +188,7 @@ impl ServerKeys {
             version: 1,
             seal_secret: self.open.secret_hex(),
             communes: self.communes.iter().map(|(c, k)| (c.clone(), (k.id.clone(), k.to_hex()))).collect(),
+            earlier_seals: self.earlier.iter().map(OpenKey::secret_hex).collect(),
         };
         let json = serde_json::to_vec_pretty(&file).map_err(|_| KeyError::Damaged)?;
         write_private(&self.path, &json)

@@ -204,6 +204,12 @@ pub fn db_error_kind(e: &DbError) -> String {
             format!("sqlite: column {i} of type {t} could not be converted")
         }
         DbError::Sql(_) => "sqlite: other error".into(),
+        // The SQLSTATE code only: PostgreSQL's message can quote a value.
+        DbError::Pg(e) => format!("postgres {}", db::pg_code(e)),
+        DbError::Busy => "postgres: every connection is in use".into(),
+        DbError::Unavailable => "postgres: cannot be reached".into(),
+        DbError::NoRow => "no rows".into(),
+        DbError::Column(i, wanted) => format!("column {i} does not hold {wanted}"),
         DbError::Decode(j) => {
             format!("stored JSON unreadable ({:?} at line {}, column {})", j.classify(), j.line(), j.column())
         }
@@ -268,6 +274,14 @@ impl From<DbError> for ApiError {
             DbError::NoCommune => {
                 ApiError::new(StatusCode::NOT_FOUND, ErrorCode::NotFound, "Không có xã này trên máy chủ.")
             }
+            DbError::Busy | DbError::Unavailable => {
+                tracing::warn!(error = %db_error_kind(&e), "device API request refused: the database is busy");
+                ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    ErrorCode::Internal,
+                    "Máy chủ đang bận. Dữ liệu trên máy vẫn an toàn; Sổ tay sẽ tự gửi lại sau.",
+                )
+            }
             other => {
                 // Logged for the operator (its kind only); the device is told only that it may retry.
                 tracing::error!(error = %db_error_kind(&other), "device API request failed");
@@ -284,6 +298,10 @@ impl From<DbError> for ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = ErrorBody { api_version: API_VERSION, error: self.code, message: self.message };
+        if self.status == StatusCode::SERVICE_UNAVAILABLE {
+            // The store is busy or restarting: a device tries again in a few seconds.
+            return (self.status, [(header::RETRY_AFTER, "5")], Json(body)).into_response();
+        }
         (self.status, Json(body)).into_response()
     }
 }

@@ -77,13 +77,13 @@ impl ServerDb {
     pub fn province_coverage_as_of(&self, province: &str, day: Option<NaiveDate>) -> Result<CoverageReport> {
         let mut rows = Vec::new();
         let as_of = day.unwrap_or_else(super::asof::vn_today);
-        for c in self.commune_list(Some(province))? {
+        for code in self.province_commune_codes(province)? {
             let r = match day {
-                Some(day) => self.coverage_report_as_of(&c.code, day)?,
-                None => self.coverage_report(&c.code)?,
+                Some(day) => self.coverage_report_as_of(&code, day)?,
+                None => self.coverage_report(&code)?,
             };
             let mut line = r.total;
-            line.hamlet_id = c.code;
+            line.hamlet_id = code;
             line.name = r.commune.name;
             rows.push(line);
         }

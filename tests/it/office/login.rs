@@ -101,7 +101,7 @@ async fn a_wrong_password_gets_401_and_the_third_locks_the_account_even_against_
 /// A server database with the demo commune and its office account, created at `t0`.
 fn office_with_account() -> (tempfile::TempDir, ServerDb, chrono::DateTime<Utc>) {
     let dir = tempfile::tempdir().unwrap();
-    let db = ServerDb::open(dir.path().join("server.db")).unwrap();
+    let db = crate::it::stores::server_db(dir.path());
     db.put_commune(&demo_reference()).unwrap();
     let t0 = Utc.with_ymd_and_hms(2026, 11, 20, 1, 0, 0).unwrap();
     db.put_account(USER, PASSWORD, COMMUNE, t0).unwrap();

@@ -54,6 +54,7 @@ pub(super) struct Server {
     pub(super) url: String,
     pub(super) db: Arc<ServerDb>,
     path: PathBuf,
+    store: super::stores::TestStore,
     http: reqwest::Client,
     _dir: tempfile::TempDir,
     task: tokio::task::JoinHandle<()>,
@@ -84,7 +85,8 @@ struct Snapshot {
 pub(super) async fn start(reference: &ReferenceData) -> Server {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("server.db");
-    let db = ServerDb::open(&path).unwrap();
+    let store = super::stores::TestStore::new();
+    let db = store.open(&path);
     db.put_commune(reference).unwrap();
     db.put_account(USER, PASSWORD, &reference.commune.code, Utc::now()).unwrap();
     let state = AppState::new(db);
@@ -96,7 +98,7 @@ pub(super) async fn start(reference: &ReferenceData) -> Server {
     });
     // Redirects are what these tests look at, so the client does not follow them.
     let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
-    Server { url, db, path, http, _dir: dir, task }
+    Server { url, db, path, store, http, _dir: dir, task }
 }
 
 impl Server {
@@ -171,12 +173,12 @@ impl Server {
 
     fn snapshot(&self) -> Snapshot {
         // Enrolment codes have no reader in ServerDb: count them on a second connection.
-        let conn = rusqlite::Connection::open(&self.path).unwrap();
+        let enrol_codes = self.store.sql(&self.path, "SELECT COUNT(*) FROM enrol_codes");
         Snapshot {
             reference: self.db.commune(COMMUNE).unwrap(),
             devices: self.db.devices(COMMUNE).unwrap(),
             audit: self.db.audit_log(COMMUNE, 100_000).unwrap(),
-            enrol_codes: conn.query_row("SELECT COUNT(*) FROM enrol_codes", [], |r| r.get(0)).unwrap(),
+            enrol_codes: enrol_codes.parse().unwrap(),
             records: self.db.record_versions(COMMUNE).unwrap(),
         }
     }

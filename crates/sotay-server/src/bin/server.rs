@@ -9,6 +9,7 @@
 //! sotay-server enrol-code     [--hours 24] [--public-url URL] [--volunteer ID]… [--demo]
 //! sotay-server devices | revoke DEVICE_ID
 //! sotay-server backup FILE    sotay-server restore FILE --data NEW_DIR
+//! sotay-server migrate --to postgres://…  [--to-data DIR]   (then serve with --database)
 //! ```
 //! Every command takes `--data DIR` (`$SOTAY_SERVER_DATA`, `./sotay-data`); those about one
 //! commune take `--commune CODE` (`$SOTAY_COMMUNE`), needed only when the server has more
@@ -44,6 +45,10 @@ mod args;
 
 use args::*;
 
+/// Where the data is kept when not in the data folder's SQLite file: `--database` and
+/// `--database-pool`, set once in `run`.
+static DATABASE: std::sync::OnceLock<(Option<String>, usize)> = std::sync::OnceLock::new();
+
 fn open(data: &Path) -> anyhow::Result<ServerDb> {
     folder::private_umask();
     let (db, tightened) =
@@ -51,7 +56,51 @@ fn open(data: &Path) -> anyhow::Result<ServerDb> {
     if tightened > 0 {
         tracing::warn!(entries = tightened, "the data folder was readable by others; it is now its owner's only");
     }
-    ServerDb::open(db).map_err(|e| db_failed("cannot open the server database", e))
+    match DATABASE.get() {
+        Some((Some(url), pool)) => open_postgres(url, data, *pool),
+        _ => ServerDb::open(db).map_err(|e| db_failed("cannot open the server database", e)),
+    }
+}
+
+/// The PostgreSQL database at `url`, with the key file of the data folder `data`.
+fn open_postgres(url: &str, data: &Path, pool: usize) -> anyhow::Result<ServerDb> {
+    let keys = data.join(folder::DB_FILE).with_extension("keys");
+    let options = sotay_server::db::PoolOptions { size: pool, ..Default::default() };
+    ServerDb::open_postgres(url, keys, options).map_err(|e| db_failed("cannot open the PostgreSQL database", e))
+}
+
+/// `migrate --to`: this data folder's SQLite data into PostgreSQL.
+fn migrate(data: &Path, a: &MigrateArgs) -> anyhow::Result<()> {
+    if matches!(DATABASE.get(), Some((Some(_), _))) {
+        bail!("migrate moves the SQLite file of --data: leave out --database (and $SOTAY_DATABASE)");
+    }
+    if !data.join(folder::DB_FILE).exists() {
+        bail!("no server database in {} (see --data)", data.display());
+    }
+    let from = open(data)?;
+    let to_data = a.to_data.as_deref().unwrap_or(data);
+    folder::prepare(to_data).with_context(|| format!("cannot create the data folder {}", to_data.display()))?;
+    let to = open_postgres(&a.to, to_data, 4)?;
+    let moved = from.move_into(&to).map_err(|e| db_failed("cannot move the data", e))?;
+    for (table, n) in &moved.rows {
+        println!("{table:<18} {n:>9} rows");
+    }
+    for commune in &moved.communes {
+        let mismatches = to.totals_mismatches(commune).map_err(|e| db_failed("cannot check the totals", e))?;
+        if !mismatches.is_empty() {
+            bail!(
+                "commune {commune}: the reports' totals in PostgreSQL differ from its records ({} rows)",
+                mismatches.len()
+            );
+        }
+        audit(&to, commune, "commune.migrate", "moved from SQLite")?;
+    }
+    println!(
+        "moved communes {} into PostgreSQL; serve with --database (or $SOTAY_DATABASE) and --data {}",
+        moved.communes.join(", "),
+        to_data.display()
+    );
+    Ok(())
 }
 
 /// Writes what the command line did to the audit log.
@@ -446,6 +495,12 @@ fn enrol_code(data: &Path, a: &EnrolCodeArgs) -> anyhow::Result<()> {
 }
 
 fn run_backup(data: &Path, a: &BackupArgs) -> anyhow::Result<()> {
+    if matches!(DATABASE.get(), Some((Some(_), _))) {
+        bail!(
+            "this server keeps its data in PostgreSQL: back the database up with pg_dump or base backups, and the \
+             data folder (key file, certificate) apart, encrypted (README, \"Deployment\")"
+        );
+    }
     folder::private_umask();
     let passphrase = passphrase(&a.passphrase_file, true)?;
     let contents = backup::backup(data, &a.file, &passphrase)?;
@@ -498,6 +553,7 @@ fn init_logging() {
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
     let data = cli.data.as_path();
+    let _ = DATABASE.set((cli.database.clone(), cli.database_pool));
     match &cli.command {
         Command::Serve(a) => serve(data, a).await,
         Command::Commune(cmd) => commune_cmd(data, cmd),
@@ -556,6 +612,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Backup(a) => run_backup(data, a),
         Command::Restore(a) => run_restore(data, a),
+        Command::Migrate(a) => migrate(data, a),
     }
 }
 

@@ -13,9 +13,9 @@
 use std::collections::HashMap;
 
 use chrono::{DateTime, Duration, Utc};
-use rusqlite::{params, Connection, OptionalExtension};
 use serde::{Deserialize, Serialize};
 
+use super::sql::{params, Conn};
 use super::{code_hash, log_change_for, random_code, DbError, Result, ServerDb};
 use crate::domain::pin;
 use crate::protocol::Change;
@@ -72,10 +72,13 @@ impl ServerDb {
             });
             pin_codes.push((v.clone(), pin_code));
         }
-        self.conn().execute(
-            "INSERT INTO enrol_codes (code_hash, commune, created_at, expires_at, volunteers) VALUES (?, ?, ?, ?, ?)",
-            params![code_hash(&code), commune, ts(now), ts(now + valid_for), serde_json::to_string(&planned)?],
-        )?;
+        let planned = serde_json::to_string(&planned)?;
+        self.write_in(commune, |tx| {
+            tx.execute(
+                "INSERT INTO enrol_codes (code_hash, commune, created_at, expires_at, volunteers) VALUES (?, ?, ?, ?, ?)",
+                params![code_hash(&code), commune, ts(now), ts(now + valid_for), planned],
+            )
+        })?;
         Ok(EnrolCode { code, pin_codes })
     }
 
@@ -85,12 +88,10 @@ impl ServerDb {
         if volunteers.iter().any(|v| reference.volunteer(v).is_none()) {
             return Err(DbError::NoVolunteer);
         }
-        let mut conn = self.conn();
-        let tx = conn.transaction()?;
-        device_of(&tx, commune, device)?;
-        replace_assignment(&tx, commune, device, volunteers)?;
-        tx.commit()?;
-        Ok(())
+        self.write_in(commune, |tx| {
+            device_of(tx, commune, device)?;
+            replace_assignment(tx, commune, device, volunteers)
+        })
     }
 
     /// A one-time code that lets `volunteer` choose a first PIN on `device`, valid for
@@ -101,26 +102,27 @@ impl ServerDb {
         }
         let code = random_code();
         let hash = pin::hash(&normal(&code));
-        let mut conn = self.conn();
-        let tx = conn.transaction()?;
-        device_of(&tx, commune, device)?;
-        log_pin_code(&tx, commune, device, volunteer, hash, now + Duration::days(PIN_CODE_DAYS))?;
-        tx.commit()?;
+        self.write_in(commune, |tx| {
+            device_of(tx, commune, device)?;
+            log_pin_code(tx, commune, device, volunteer, hash.clone(), now + Duration::days(PIN_CODE_DAYS))
+        })?;
         Ok(code)
     }
 
     /// Device id → the volunteers assigned to it, for the office's devices page.
     pub fn assignments(&self, commune: &str) -> Result<HashMap<String, Vec<String>>> {
-        let conn = self.conn();
-        let mut stmt = conn.prepare(
-            "SELECT a.device_id, a.volunteer_id FROM device_volunteers a JOIN devices d ON d.id = a.device_id
-             WHERE d.commune = ? ORDER BY a.device_id, a.volunteer_id",
-        )?;
         let mut out: HashMap<String, Vec<String>> = HashMap::new();
-        for row in stmt.query_map([commune], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))? {
-            let (d, v) = row?;
-            out.entry(d).or_default().push(v);
-        }
+        self.read(|c| {
+            c.for_each(
+                "SELECT a.device_id, a.volunteer_id FROM device_volunteers a JOIN devices d ON d.id = a.device_id
+                 WHERE d.commune = ? ORDER BY a.device_id, a.volunteer_id",
+                [commune],
+                |r| {
+                    out.entry(r.get(0)?).or_default().push(r.get(1)?);
+                    Ok(())
+                },
+            )
+        })?;
         Ok(out)
     }
 }
@@ -131,16 +133,15 @@ pub fn normal(code: &str) -> String {
 }
 
 /// The device must exist in this commune.
-fn device_of(tx: &Connection, commune: &str, device: &str) -> Result<()> {
-    let found: Option<String> =
-        tx.query_row("SELECT commune FROM devices WHERE id = ?", [device], |r| r.get(0)).optional()?;
+fn device_of(tx: &Conn, commune: &str, device: &str) -> Result<()> {
+    let found: Option<String> = tx.query_opt("SELECT commune FROM devices WHERE id = ?", [device], |r| r.get(0))?;
     match found {
         Some(c) if c == commune => Ok(()),
         _ => Err(DbError::NoDevice),
     }
 }
 
-fn replace_assignment(tx: &Connection, commune: &str, device: &str, volunteers: &[String]) -> Result<()> {
+fn replace_assignment(tx: &Conn, commune: &str, device: &str, volunteers: &[String]) -> Result<()> {
     tx.execute("DELETE FROM device_volunteers WHERE device_id = ?", [device])?;
     let mut kept: Vec<String> = Vec::new();
     for v in volunteers {
@@ -153,7 +154,7 @@ fn replace_assignment(tx: &Connection, commune: &str, device: &str, volunteers: 
 }
 
 fn log_pin_code(
-    tx: &Connection,
+    tx: &Conn,
     commune: &str,
     device: &str,
     volunteer: &str,
@@ -166,9 +167,8 @@ fn log_pin_code(
 
 /// Called by `enrol` in its transaction: the new device gets the volunteers and PIN codes
 /// its enrolment code carried.
-pub(crate) fn on_enrol(tx: &Connection, commune: &str, device: &str, code_hash: &str) -> Result<()> {
-    let json: String =
-        tx.query_row("SELECT volunteers FROM enrol_codes WHERE code_hash = ?", [code_hash], |r| r.get(0))?;
+pub(crate) fn on_enrol(tx: &Conn, commune: &str, device: &str, code_hash: &str) -> Result<()> {
+    let json: String = tx.one("SELECT volunteers FROM enrol_codes WHERE code_hash = ?", [code_hash])?;
     let planned: Vec<Planned> = serde_json::from_str(&json)?;
     if planned.is_empty() {
         return Ok(());

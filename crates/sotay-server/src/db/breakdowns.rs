@@ -69,12 +69,14 @@ impl super::ServerDb {
     /// (each one person; the rest of a hamlet's figure are people with an ID). Hamlets with
     /// none are absent.
     pub fn anonymous_by_hamlet(&self, commune: &str) -> super::Result<std::collections::BTreeMap<String, u32>> {
-        let conn = self.conn();
-        let mut stmt = conn.prepare_cached(
-            "SELECT key, SUM(signed_no_key) FROM activity_days WHERE commune = ? AND dim = 'hamlet'
-             GROUP BY key HAVING SUM(signed_no_key) > 0",
-        )?;
-        let rows = stmt.query_map([commune], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?;
-        rows.map(|r| r.map(|(h, n)| (h, n.max(0) as u32)).map_err(Into::into)).collect()
+        let rows: Vec<(String, i64)> = self.read(|c| {
+            c.query_map(
+                "SELECT key, SUM(signed_no_key) FROM activity_days WHERE commune = ? AND dim = 'hamlet'
+                 GROUP BY key HAVING SUM(signed_no_key) > 0",
+                [commune],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+        })?;
+        Ok(rows.into_iter().map(|(h, n)| (h, n.max(0) as u32)).collect())
     }
 }

@@ -5,8 +5,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, NaiveDate, Utc};
-use rusqlite::{params, Connection, OptionalExtension};
 
+use super::sql::{params, Conn};
 use super::{helped_by_hamlet, Result};
 use crate::vn_time::vn_day;
 
@@ -25,55 +25,45 @@ pub(crate) const MIGRATION: &str = r#"
                 SELECT commune, hamlet_id, substr(occurred_at, 1, 10) AS day,
                     ROW_NUMBER() OVER (PARTITION BY commune, person_key ORDER BY occurred_at, id) AS k
                 FROM records WHERE signed = 1 AND voided = 0 AND person_key IS NOT NULL
-            ) WHERE k = 1 GROUP BY 1, 2, 3
+            ) AS f WHERE k = 1 GROUP BY 1, 2, 3
             UNION ALL
             SELECT commune, hamlet_id, substr(occurred_at, 1, 10), COUNT(*) FROM records
             WHERE signed = 1 AND voided = 0 AND person_key IS NULL GROUP BY 1, 2, 3
-        ) GROUP BY 1, 2, 3;
+        ) AS h GROUP BY 1, 2, 3;
 "#;
 
 /// Logs, on today's date (Vietnam), the change of each of `hamlets`' coverage figure since
 /// what the log sums to: called in the transaction of every push and erasure, after the
 /// running totals are settled, so the log's sum is always the current figure.
-pub(crate) fn note_coverage(
-    tx: &Connection,
-    commune: &str,
-    hamlets: &BTreeSet<String>,
-    now: DateTime<Utc>,
-) -> Result<()> {
+pub(crate) fn note_coverage(tx: &Conn, commune: &str, hamlets: &BTreeSet<String>, now: DateTime<Utc>) -> Result<()> {
     if hamlets.is_empty() {
         return Ok(());
     }
     let day = vn_day(now).format("%Y-%m-%d").to_string();
     let current = helped_by_hamlet(tx, commune)?;
-    let mut logged = tx.prepare_cached("SELECT SUM(helped) FROM coverage_days WHERE commune = ? AND hamlet_id = ?")?;
-    let mut upsert = tx.prepare_cached(
-        "INSERT INTO coverage_days (commune, hamlet_id, day, helped) VALUES (?, ?, ?, ?)
-         ON CONFLICT (commune, hamlet_id, day) DO UPDATE SET helped = helped + excluded.helped",
-    )?;
-    let mut empty =
-        tx.prepare_cached("DELETE FROM coverage_days WHERE commune = ? AND hamlet_id = ? AND day = ? AND helped = 0")?;
+    let logged = "SELECT SUM(helped) FROM coverage_days WHERE commune = ? AND hamlet_id = ?";
+    let upsert = "INSERT INTO coverage_days (commune, hamlet_id, day, helped) VALUES (?, ?, ?, ?)
+         ON CONFLICT (commune, hamlet_id, day) DO UPDATE SET helped = coverage_days.helped + excluded.helped";
+    let empty = "DELETE FROM coverage_days WHERE commune = ? AND hamlet_id = ? AND day = ? AND helped = 0";
     for hamlet in hamlets {
         let now = current.get(hamlet).copied().unwrap_or(0) as i64;
-        let before: i64 = logged
-            .query_row(params![commune, hamlet], |r| r.get::<_, Option<i64>>(0))
-            .optional()?
-            .flatten()
-            .unwrap_or(0);
+        let before: i64 =
+            tx.query_opt(logged, params![commune, hamlet], |r| r.get::<Option<i64>>(0))?.flatten().unwrap_or(0);
         if now != before {
-            upsert.execute(params![commune, hamlet, day, now - before])?;
-            empty.execute(params![commune, hamlet, day])?;
+            tx.execute(upsert, params![commune, hamlet, day, now - before])?;
+            tx.execute(empty, params![commune, hamlet, day])?;
         }
     }
     Ok(())
 }
 
 /// People helped to a signature per hamlet as the office knew at the end of `day`.
-pub(crate) fn helped_as_of(conn: &Connection, commune: &str, day: NaiveDate) -> Result<BTreeMap<String, u32>> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT hamlet_id, SUM(helped) FROM coverage_days WHERE commune = ? AND day <= ? GROUP BY hamlet_id",
-    )?;
+pub(crate) fn helped_as_of(conn: &Conn, commune: &str, day: NaiveDate) -> Result<BTreeMap<String, u32>> {
     let day = day.format("%Y-%m-%d").to_string();
-    let rows = stmt.query_map(params![commune, day], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?;
-    rows.map(|r| r.map(|(h, n)| (h, n.max(0) as u32)).map_err(Into::into)).collect()
+    let rows = conn.query_map(
+        "SELECT hamlet_id, SUM(helped) FROM coverage_days WHERE commune = ? AND day <= ? GROUP BY hamlet_id",
+        params![commune, day],
+        |r| Ok((r.get::<String>(0)?, r.get::<i64>(1)?)),
+    )?;
+    Ok(rows.into_iter().map(|(h, n)| (h, n.max(0) as u32)).collect())
 }

@@ -13,13 +13,11 @@
 //! `synchronous=FULL`: a push is acknowledged only after its transaction is on disk, so a
 //! server killed after answering has kept what it acknowledged.
 
-use std::collections::BTreeSet;
 use std::path::Path;
-use std::sync::{Mutex, MutexGuard, RwLock};
+use std::sync::{Mutex, RwLock};
 
 use chrono::{DateTime, Duration, Utc};
 use rand::RngCore;
-use rusqlite::{params, Connection, OptionalExtension};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
@@ -29,6 +27,7 @@ use crate::domain::{Body, Commune, ReferenceData};
 use crate::keys::{KeyError, ServerKeys};
 use crate::protocol::{Applied, Change, DeviceReport, RecordResult, WireRecord};
 use crate::push::PushItem;
+use sql::{params, Conn};
 use totals::{log_coverage, Pending, Share, SHARE_COLUMNS};
 
 pub mod assign;
@@ -36,15 +35,21 @@ mod breakdowns;
 pub mod communes;
 pub(crate) mod coverage_days;
 mod devices;
+mod moving;
+pub mod pg_schema;
 pub mod plan;
+pub mod postgres;
 mod push;
 mod records;
 mod schema;
+pub mod sql;
+pub mod sqlite;
 mod totals;
 pub mod units;
 
+pub use moving::Moved;
+pub use postgres::PoolOptions;
 pub use records::{HistoryRow, RecordFilter, RecordRow};
-use schema::MIGRATIONS;
 
 pub(crate) use totals::{helped_by_hamlet, ACTIVITY_SUMS};
 
@@ -52,6 +57,19 @@ pub(crate) use totals::{helped_by_hamlet, ACTIVITY_SUMS};
 pub enum DbError {
     #[error("database error: {0}")]
     Sql(#[from] rusqlite::Error),
+    /// PostgreSQL's error; shown by its SQLSTATE code only, as its text can quote a value.
+    #[error("database error: PostgreSQL {}", pg_code(.0))]
+    Pg(#[from] tokio_postgres::Error),
+    /// Every connection to PostgreSQL is in use; try again in a moment.
+    #[error("the database is busy")]
+    Busy,
+    /// PostgreSQL cannot be reached.
+    #[error("the database cannot be reached")]
+    Unavailable,
+    #[error("a query found no row")]
+    NoRow,
+    #[error("column {0} does not hold {1}")]
+    Column(usize, &'static str),
     #[error("stored data could not be read: {0}")]
     Decode(#[from] serde_json::Error),
     #[error("no such commune")]
@@ -75,16 +93,18 @@ pub enum DbError {
 
 pub type Result<T, E = DbError> = std::result::Result<T, E>;
 
-/// The schema version that gives communes their province, filled from the list of units.
-const PROVINCES_VERSION: usize = 8;
+/// PostgreSQL's SQLSTATE code for an error, or what kind of failure it was.
+pub fn pg_code(e: &tokio_postgres::Error) -> String {
+    match e.code() {
+        Some(code) => code.code().to_owned(),
+        None if e.is_closed() => "connection closed".into(),
+        None => "connection error".into(),
+    }
+}
 
 /// How long an erased person's ID hash is kept to recognise records of theirs that a device
 /// made before the erasure and sends only later. After that the hash is forgotten too.
 pub const REMEMBER_ERASED_DAYS: i64 = 120;
-
-/// The schema version whose migration starts the running totals: once it has run, every
-/// hamlet's coverage is logged again by the office's counting rule.
-const TOTALS_VERSION: usize = 4;
 
 fn now_ts(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
@@ -135,8 +155,17 @@ pub(super) fn random_code() -> String {
 }
 
 pub struct ServerDb {
-    conn: Mutex<Connection>,
+    backend: Backend,
     keys: RwLock<ServerKeys>,
+    /// On PostgreSQL, one lock per commune taken before a connection: a writer waiting for
+    /// its commune's turn waits here, holding no connection the other communes need.
+    commune_turns: Mutex<std::collections::HashMap<String, std::sync::Arc<Mutex<()>>>>,
+}
+
+/// The store behind a [`ServerDb`]: one SQLite file, or a PostgreSQL database.
+enum Backend {
+    Sqlite(Mutex<rusqlite::Connection>),
+    Postgres(postgres::PgStore),
 }
 
 /// The key file that goes with a database file: `sotay-server.keys` beside
@@ -145,81 +174,143 @@ pub fn default_keys_path(db: &Path) -> std::path::PathBuf {
     db.with_extension("keys")
 }
 
+/// How many times a PostgreSQL transaction that met a serialization failure or a deadlock
+/// is tried again before the error is returned.
+const RETRIES: u32 = 5;
+
 impl ServerDb {
-    /// Opens (or creates) the database, with its key file beside it.
+    /// Opens (or creates) the SQLite database, with its key file beside it.
     pub fn open(path: impl AsRef<Path>) -> Result<ServerDb> {
         let keys = default_keys_path(path.as_ref());
         ServerDb::open_with_keys(path, keys)
     }
 
-    /// Opens the database and the key file at `keys`. Keys an older server kept in the
-    /// database move to the key file first, then leave the database. A key file is made
-    /// only for a database with no commune whose key it would lack: a database whose key
-    /// file is missing (restored without it, copied elsewhere) is refused rather than given
-    /// new keys that would count every person again.
+    /// Opens the SQLite database and the key file at `keys`. Keys an older server kept in
+    /// the database move to the key file first, then leave the database (see
+    /// [`ServerDb::attach_keys`]).
     pub fn open_with_keys(path: impl AsRef<Path>, keys: impl AsRef<Path>) -> Result<ServerDb> {
-        let mut conn = Connection::open(path)?;
-        conn.busy_timeout(std::time::Duration::from_secs(5))?;
-        let _: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
-        conn.execute_batch("PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; PRAGMA secure_delete = ON;")?;
-        let current: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
-        if current > MIGRATIONS.len() as i64 {
-            return Err(DbError::TooNew(current));
-        }
-        for (i, sql) in MIGRATIONS.iter().enumerate().skip(current as usize) {
-            let tx = conn.transaction()?;
-            tx.execute_batch(sql)?;
-            if i + 1 == TOTALS_VERSION {
-                // Devices were told each hamlet's figure by the old rule (a person in every
-                // hamlet they were helped in): tell them every figure that differs.
-                let communes: Vec<String> = tx
-                    .prepare("SELECT code FROM communes")?
-                    .query_map([], |r| r.get(0))?
-                    .collect::<rusqlite::Result<_>>()?;
-                for commune in communes {
-                    let mut hamlets: BTreeSet<String> = totals::helped_by_hamlet(&tx, &commune)?.into_keys().collect();
-                    let mut stmt =
-                        tx.prepare("SELECT key FROM change_log WHERE commune = ? AND key LIKE 'coverage:%'")?;
-                    for key in stmt.query_map([&commune], |r| r.get::<_, String>(0))? {
-                        hamlets.insert(key?["coverage:".len()..].to_owned());
-                    }
-                    log_coverage(&tx, &commune, &hamlets)?;
-                }
-            }
-            if i + 1 == PROVINCES_VERSION {
-                communes::fill_provinces(&tx)?;
-            }
-            tx.pragma_update(None, "user_version", i as i64 + 1)?;
-            tx.commit()?;
-        }
-        let legacy: Vec<(String, String, String)> = conn
-            .prepare("SELECT code, cid_key_id, cid_key FROM communes ORDER BY code")?
-            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
-            .collect::<rusqlite::Result<_>>()?;
-        let mut keys = match ServerKeys::load(keys.as_ref())? {
-            Some(keys) => keys,
-            None if legacy.iter().all(|(_, _, key)| !key.is_empty()) => ServerKeys::create(keys.as_ref())?,
-            None => return Err(KeyError::Missing.into()),
-        };
-        for (code, key_id, key) in legacy {
-            match CidKey::from_hex(key_id, &key).filter(|_| !key.is_empty()) {
-                Some(key) => keys.adopt(&code, key)?,
-                None if keys.cid_key(&code).is_some() => {}
-                None => return Err(KeyError::Missing.into()),
-            }
-        }
-        // Only once the key file is safely written do the keys leave the database; with
-        // `secure_delete` and a checkpoint their bytes are gone from the file too.
-        if conn.execute("UPDATE communes SET cid_key = '' WHERE cid_key != ''", [])? > 0 {
-            conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
-        }
-        Ok(ServerDb { conn: Mutex::new(conn), keys: RwLock::new(keys) })
+        let conn = sqlite::open(path.as_ref())?;
+        let keys = attach_keys(&Conn::lite(&conn), keys.as_ref())?;
+        // Once the keys have left the database, a checkpoint takes their bytes out of the WAL.
+        conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+        Ok(ServerDb {
+            backend: Backend::Sqlite(Mutex::new(conn)),
+            keys: RwLock::new(keys),
+            commune_turns: Default::default(),
+        })
     }
 
-    /// Folds the WAL into the database file (before copying the file, say).
+    /// Opens (and brings up to date) the PostgreSQL database at `url`, with the key file at
+    /// `keys`.
+    pub fn open_postgres(url: &str, keys: impl AsRef<Path>, pool: PoolOptions) -> Result<ServerDb> {
+        let store = postgres::PgStore::connect(url, pool)?;
+        let conn = store.conn()?;
+        pg_schema::migrate(&Conn::pg(&conn))?;
+        let keys = attach_keys(&Conn::pg(&conn), keys.as_ref())?;
+        drop(conn);
+        Ok(ServerDb { backend: Backend::Postgres(store), keys: RwLock::new(keys), commune_turns: Default::default() })
+    }
+
+    /// Which engine holds the data.
+    pub fn engine(&self) -> sql::Engine {
+        match self.backend {
+            Backend::Sqlite(_) => sql::Engine::Sqlite,
+            Backend::Postgres(_) => sql::Engine::Postgres,
+        }
+    }
+
+    /// The PostgreSQL pool's size and free connections (`None` on SQLite).
+    pub fn pool_status(&self) -> Option<(usize, usize)> {
+        match &self.backend {
+            Backend::Sqlite(_) => None,
+            Backend::Postgres(p) => Some(p.pool_status()),
+        }
+    }
+
+    /// Runs `f` on a connection, outside any transaction: for reads.
+    pub(crate) fn read<T>(&self, f: impl FnOnce(&Conn) -> Result<T>) -> Result<T> {
+        match &self.backend {
+            Backend::Sqlite(m) => f(&Conn::lite(&m.lock().unwrap_or_else(|p| p.into_inner()))),
+            Backend::Postgres(p) => f(&Conn::pg(&p.conn()?)),
+        }
+    }
+
+    /// Runs `f` in one transaction, committed if it succeeds and undone if it fails.
+    pub(crate) fn write<T>(&self, f: impl FnMut(&Conn) -> Result<T>) -> Result<T> {
+        self.transaction(None, f)
+    }
+
+    /// Runs `f` in one transaction that changes commune `commune`'s data: on PostgreSQL the
+    /// commune's row is locked first, so the commune's writers take turns (as SQLite's one
+    /// writer does) and its change log is numbered in commit order.
+    pub(crate) fn write_in<T>(&self, commune: &str, f: impl FnMut(&Conn) -> Result<T>) -> Result<T> {
+        self.transaction(Some(commune), f)
+    }
+
+    fn transaction<T>(&self, commune: Option<&str>, mut f: impl FnMut(&Conn) -> Result<T>) -> Result<T> {
+        match &self.backend {
+            Backend::Sqlite(m) => {
+                let mut conn = m.lock().unwrap_or_else(|p| p.into_inner());
+                let tx = conn.transaction()?;
+                let out = f(&Conn::lite(&tx))?;
+                tx.commit()?;
+                Ok(out)
+            }
+            Backend::Postgres(p) => {
+                let turn = commune.map(|code| {
+                    let mut turns = self.commune_turns.lock().unwrap_or_else(|p| p.into_inner());
+                    turns.entry(code.to_owned()).or_default().clone()
+                });
+                let _turn = turn.as_ref().map(|t| t.lock().unwrap_or_else(|p| p.into_inner()));
+                let mut attempt = 0;
+                loop {
+                    attempt += 1;
+                    let pg = p.conn()?;
+                    let conn = Conn::pg(&pg);
+                    let result = conn.batch("BEGIN").and_then(|()| {
+                        if let Some(code) = commune {
+                            conn.query_opt("SELECT 1 FROM communes WHERE code = ? FOR UPDATE", [code], |_| Ok(()))?;
+                        }
+                        let out = f(&conn)?;
+                        conn.batch("COMMIT")?;
+                        Ok(out)
+                    });
+                    match result {
+                        Ok(out) => return Ok(out),
+                        Err(e) => {
+                            // (After a failed COMMIT there is nothing left to roll back.)
+                            let _ = conn.batch("ROLLBACK");
+                            if attempt < RETRIES && postgres::retryable(&e) {
+                                // A blocking thread (never the UI's or an async worker's):
+                                // the store runs only there.
+                                #[allow(clippy::disallowed_methods)]
+                                std::thread::sleep(std::time::Duration::from_millis(5 << attempt));
+                                continue;
+                            }
+                            return Err(e);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Folds SQLite's WAL into the database file (before copying the file, say); nothing to
+    /// do on PostgreSQL.
     pub fn checkpoint(&self) -> Result<()> {
-        self.conn().query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+        if let Backend::Sqlite(m) = &self.backend {
+            m.lock().unwrap_or_else(|p| p.into_inner()).query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+        }
         Ok(())
+    }
+
+    /// The SQLite connection, for what only SQLite does (its online backup); `None` on
+    /// PostgreSQL.
+    pub(crate) fn sqlite(&self) -> Option<std::sync::MutexGuard<'_, rusqlite::Connection>> {
+        match &self.backend {
+            Backend::Sqlite(m) => Some(m.lock().unwrap_or_else(|p| p.into_inner())),
+            Backend::Postgres(_) => None,
+        }
     }
 
     fn keys(&self) -> std::sync::RwLockReadGuard<'_, ServerKeys> {
@@ -236,55 +327,42 @@ impl ServerDb {
         self.keys.write().unwrap_or_else(|p| p.into_inner())
     }
 
-    pub(crate) fn conn(&self) -> MutexGuard<'_, Connection> {
-        self.conn.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
     /// Adds a commune, or replaces its reference data (keeping its hashing key).
     pub fn put_commune(&self, reference: &ReferenceData) -> Result<()> {
-        let mut conn = self.conn();
-        let tx = conn.transaction()?;
         let code = &reference.commune.code;
-        let exists: bool = tx.query_row("SELECT COUNT(*) FROM communes WHERE code = ?", [code], |r| r.get(0))?;
         let json = serde_json::to_string(reference)?;
-        if exists {
-            tx.execute("UPDATE communes SET reference = ? WHERE code = ?", params![json, code])?;
-        } else {
-            // The commune's hashing key goes to the key file (saved before this commits).
-            let key_id = self.keys.write().unwrap_or_else(|p| p.into_inner()).ensure_commune(code)?.id.clone();
-            let province = crate::units::unit(code).map(|u| u.province_code).unwrap_or("");
-            tx.execute(
-                "INSERT INTO communes (code, reference, cid_key_id, cid_key, province) VALUES (?, ?, ?, '', ?)",
-                params![code, json, key_id, province],
-            )?;
-        }
-        // A retired hamlet given back to the commune (by id) is in use again.
-        tx.execute(
-            "DELETE FROM retired_hamlets WHERE commune = ?1
-             AND id IN (SELECT json_extract(value, '$.id') FROM json_each(?2, '$.hamlets'))",
-            params![code, json],
-        )?;
-        log_change(&tx, code, "reference", &Change::Reference { reference: reference.clone() })?;
-        tx.commit()?;
-        Ok(())
+        self.write(|tx| {
+            let exists: bool = tx.one("SELECT COUNT(*) FROM communes WHERE code = ?", [code])?;
+            if exists {
+                tx.execute("UPDATE communes SET reference = ? WHERE code = ?", params![json, code])?;
+            } else {
+                // The commune's hashing key goes to the key file (saved before this commits).
+                let key_id = self.keys_mut().ensure_commune(code)?.id.clone();
+                let province = crate::units::unit(code).map(|u| u.province_code).unwrap_or("");
+                tx.execute(
+                    "INSERT INTO communes (code, reference, cid_key_id, cid_key, province) VALUES (?, ?, ?, '', ?)",
+                    params![code, json, key_id, province],
+                )?;
+            }
+            // A retired hamlet given back to the commune (by id) is in use again.
+            tx.execute(tx.sql().unretire_hamlets, params![code, json])?;
+            log_change(tx, code, "reference", &Change::Reference { reference: reference.clone() })
+        })
     }
 
     pub fn commune(&self, code: &str) -> Result<ReferenceData> {
         let json: String = self
-            .conn()
-            .query_row("SELECT reference FROM communes WHERE code = ?", [code], |r| r.get(0))
-            .optional()?
+            .read(|c| c.query_opt("SELECT reference FROM communes WHERE code = ?", [code], |r| r.get(0)))?
             .ok_or(DbError::NoCommune)?;
         Ok(serde_json::from_str(&json)?)
     }
 
     pub fn communes(&self) -> Result<Vec<Commune>> {
-        let conn = self.conn();
-        let mut stmt = conn.prepare("SELECT reference FROM communes ORDER BY code")?;
-        let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
+        let rows: Vec<String> =
+            self.read(|c| c.query_map("SELECT reference FROM communes ORDER BY code", (), |r| r.get(0)))?;
         let mut out = Vec::new();
         for json in rows {
-            out.push(serde_json::from_str::<ReferenceData>(&json?)?.commune);
+            out.push(serde_json::from_str::<ReferenceData>(&json)?.commune);
         }
         Ok(out)
     }
@@ -297,61 +375,75 @@ impl ServerDb {
 
     /// The stored version of a record, if any: (version, voided, device).
     pub fn record_version(&self, id: Uuid) -> Result<Option<(i64, bool, String)>> {
-        self.conn()
-            .query_row("SELECT version, voided, device_id FROM records WHERE id = ?", [id.to_string()], |r| {
+        self.read(|c| {
+            c.query_opt("SELECT version, voided, device_id FROM records WHERE id = ?", [id.to_string()], |r| {
                 Ok((r.get(0)?, r.get(1)?, r.get(2)?))
             })
-            .optional()
-            .map_err(Into::into)
+        })
     }
 
     /// Every stored record's id, version and void flag for a commune (tests, reports).
     pub fn record_versions(&self, commune: &str) -> Result<Vec<(Uuid, i64, bool)>> {
-        let conn = self.conn();
-        let mut stmt = conn.prepare("SELECT id, version, voided FROM records WHERE commune = ? ORDER BY id")?;
-        let rows = stmt.query_map([commune], |r| Ok((r.get::<_, String>(0)?, r.get(1)?, r.get(2)?)))?;
-        let mut out = Vec::new();
-        for row in rows {
-            let (id, v, x) = row?;
-            out.push((Uuid::parse_str(&id).map_err(|_| DbError::NoDevice)?, v, x));
-        }
-        Ok(out)
+        let rows: Vec<(String, i64, bool)> = self.read(|c| {
+            c.query_map("SELECT id, version, voided FROM records WHERE commune = ? ORDER BY id", [commune], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+            })
+        })?;
+        rows.into_iter().map(|(id, v, x)| Ok((Uuid::parse_str(&id).map_err(|_| DbError::NoDevice)?, v, x))).collect()
     }
 
     /// How many history rows the server holds for a commune.
     pub fn history_count(&self, commune: &str) -> Result<i64> {
-        Ok(self.conn().query_row(
-            "SELECT COUNT(*) FROM record_history h JOIN records r ON r.id = h.id WHERE r.commune = ?",
-            [commune],
-            |r| r.get(0),
-        )?)
+        self.read(|c| {
+            c.one("SELECT COUNT(*) FROM record_history h JOIN records r ON r.id = h.id WHERE r.commune = ?", [commune])
+        })
     }
 }
 
-fn log_change(tx: &Connection, commune: &str, key: &str, change: &Change) -> Result<()> {
+/// The key file at `path`, with any key an older server kept in the database moved into
+/// it first; then the database forgets them. A key file is made only for a database with
+/// no commune whose key it would lack: a database whose key file is missing (restored
+/// without it, copied elsewhere) is refused rather than given new keys that would count
+/// every person again.
+fn attach_keys(conn: &Conn, path: &Path) -> Result<ServerKeys> {
+    let legacy: Vec<(String, String, String)> =
+        conn.query_map("SELECT code, cid_key_id, cid_key FROM communes ORDER BY code", (), |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+        })?;
+    let mut keys = match ServerKeys::load(path)? {
+        Some(keys) => keys,
+        None if legacy.iter().all(|(_, _, key)| !key.is_empty()) => ServerKeys::create(path)?,
+        None => return Err(KeyError::Missing.into()),
+    };
+    for (code, key_id, key) in legacy {
+        match CidKey::from_hex(key_id, &key).filter(|_| !key.is_empty()) {
+            Some(key) => keys.adopt(&code, key)?,
+            None if keys.cid_key(&code).is_some() => {}
+            None => return Err(KeyError::Missing.into()),
+        }
+    }
+    // Only once the key file is safely written do the keys leave the database.
+    conn.execute("UPDATE communes SET cid_key = '' WHERE cid_key != ''", ())?;
+    Ok(keys)
+}
+
+fn log_change(tx: &Conn, commune: &str, key: &str, change: &Change) -> Result<()> {
     log_change_for(tx, commune, None, key, change)
 }
 
 /// Logs a change for every device of the commune (`device` = `None`) or for one device only.
-pub(super) fn log_change_for(
-    tx: &Connection,
-    commune: &str,
-    device: Option<&str>,
-    key: &str,
-    change: &Change,
-) -> Result<()> {
+/// Each commune numbers its own changes from its counter in `communes`: taking the next
+/// number locks the commune's row until the transaction ends, so a number is never seen
+/// before every smaller one of the commune is committed (a device's cursor skips nothing).
+pub(super) fn log_change_for(tx: &Conn, commune: &str, device: Option<&str>, key: &str, change: &Change) -> Result<()> {
     // Deleting first and inserting gives the entry a new, higher sequence number.
     tx.execute("DELETE FROM change_log WHERE commune = ? AND key = ?", params![commune, key])?;
     let change = serde_json::to_string(change)?;
-    match device {
-        // (Without naming the column: an older migration logs changes before it exists.)
-        None => {
-            tx.execute("INSERT INTO change_log (commune, key, change) VALUES (?, ?, ?)", params![commune, key, change])?
-        }
-        Some(device) => tx.execute(
-            "INSERT INTO change_log (commune, key, change, device) VALUES (?, ?, ?, ?)",
-            params![commune, key, change, device],
-        )?,
-    };
+    let seq: i64 =
+        tx.one("UPDATE communes SET change_seq = change_seq + 1 WHERE code = ? RETURNING change_seq", [commune])?;
+    tx.execute(
+        "INSERT INTO change_log (commune, seq, key, change, device) VALUES (?, ?, ?, ?, ?)",
+        params![commune, seq, key, change, device],
+    )?;
     Ok(())
 }

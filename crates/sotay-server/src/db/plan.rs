@@ -5,10 +5,9 @@
 
 use std::collections::BTreeMap;
 
-use chrono::NaiveDate;
-use rusqlite::params;
-
+use super::sql::params;
 use super::{DbError, Result, ServerDb};
+use chrono::NaiveDate;
 
 /// Migration 12: targets and the timeline.
 pub(crate) const MIGRATION: &str = r#"
@@ -86,81 +85,86 @@ impl ServerDb {
                 ("unit", u.to_string())
             }
         };
-        let conn = self.conn();
-        if target == Target::default() {
-            conn.execute(
-                "DELETE FROM plan_targets WHERE commune = ? AND year = ? AND scope = ? AND key = ?",
-                params![commune, year, scope, key],
-            )?;
-        } else {
-            conn.execute(
-                "INSERT INTO plan_targets (commune, year, scope, key, helped, trainings, outreach)
-                 VALUES (?, ?, ?, ?, ?, ?, ?)
-                 ON CONFLICT (commune, year, scope, key) DO UPDATE SET helped = excluded.helped,
-                    trainings = excluded.trainings, outreach = excluded.outreach",
-                params![commune, year, scope, key, target.helped, target.trainings, target.outreach],
-            )?;
-        }
-        Ok(())
+        self.write_in(commune, |tx| {
+            if target == Target::default() {
+                tx.execute(
+                    "DELETE FROM plan_targets WHERE commune = ? AND year = ? AND scope = ? AND key = ?",
+                    params![commune, year, scope, key],
+                )?;
+            } else {
+                tx.execute(
+                    "INSERT INTO plan_targets (commune, year, scope, key, helped, trainings, outreach)
+                     VALUES (?, ?, ?, ?, ?, ?, ?)
+                     ON CONFLICT (commune, year, scope, key) DO UPDATE SET helped = excluded.helped,
+                        trainings = excluded.trainings, outreach = excluded.outreach",
+                    params![commune, year, scope, key, target.helped, target.trainings, target.outreach],
+                )?;
+            }
+            Ok(())
+        })
     }
 
     /// The commune's targets for `year`.
     pub fn targets(&self, commune: &str, year: i32) -> Result<Targets> {
-        let conn = self.conn();
-        let mut stmt = conn.prepare_cached(
-            "SELECT scope, key, helped, trainings, outreach FROM plan_targets WHERE commune = ? AND year = ?",
-        )?;
-        let mut rows = stmt.query(params![commune, year])?;
         let mut out = Targets::default();
-        while let Some(r) = rows.next()? {
-            let n = |i: usize| r.get::<_, i64>(i).map(|v| v.clamp(0, u32::MAX as i64) as u32);
-            let t = Target { helped: n(2)?, trainings: n(3)?, outreach: n(4)? };
-            let scope: String = r.get(0)?;
-            let key: String = r.get(1)?;
-            match scope.as_str() {
-                "hamlet" => {
-                    out.hamlets.insert(key, t);
-                }
-                _ => {
-                    if let Ok(u) = key.parse() {
-                        out.units.insert(u, t);
+        self.read(|c| {
+            c.for_each(
+                "SELECT scope, key, helped, trainings, outreach FROM plan_targets WHERE commune = ? AND year = ?",
+                params![commune, year],
+                |r| {
+                    let n = |i: usize| r.get::<i64>(i).map(|v| v.clamp(0, u32::MAX as i64) as u32);
+                    let t = Target { helped: n(2)?, trainings: n(3)?, outreach: n(4)? };
+                    let key: String = r.get(1)?;
+                    match r.str(0)? {
+                        "hamlet" => {
+                            out.hamlets.insert(key, t);
+                        }
+                        _ => {
+                            if let Ok(u) = key.parse() {
+                                out.units.insert(u, t);
+                            }
+                        }
                     }
-                }
-            }
-        }
+                    Ok(())
+                },
+            )
+        })?;
         Ok(out)
     }
 
     /// Adds a dated task to the year's timeline.
     pub fn add_milestone(&self, commune: &str, year: i32, day: NaiveDate, task: &str) -> Result<i64> {
-        Ok(self.conn().query_row(
-            "INSERT INTO plan_milestones (commune, year, day, task) VALUES (?, ?, ?, ?) RETURNING id",
-            params![commune, year, day.format("%Y-%m-%d").to_string(), task],
-            |r| r.get(0),
-        )?)
+        let day = day.format("%Y-%m-%d").to_string();
+        self.write_in(commune, |tx| {
+            tx.one(
+                "INSERT INTO plan_milestones (commune, year, day, task) VALUES (?, ?, ?, ?) RETURNING id",
+                params![commune, year, day, task],
+            )
+        })
     }
 
     /// Removes a task of the commune's timeline; `false` if it has no such task.
     pub fn remove_milestone(&self, commune: &str, id: i64) -> Result<bool> {
-        let n =
-            self.conn().execute("DELETE FROM plan_milestones WHERE commune = ? AND id = ?", params![commune, id])?;
+        let n = self.write_in(commune, |tx| {
+            tx.execute("DELETE FROM plan_milestones WHERE commune = ? AND id = ?", params![commune, id])
+        })?;
         Ok(n > 0)
     }
 
     /// The year's timeline, by day.
     pub fn milestones(&self, commune: &str, year: i32) -> Result<Vec<Milestone>> {
-        let conn = self.conn();
-        let mut stmt = conn.prepare_cached(
-            "SELECT id, day, task FROM plan_milestones WHERE commune = ? AND year = ? ORDER BY day, id",
-        )?;
-        let rows = stmt.query_map(params![commune, year], |r| {
-            let day: String = r.get(1)?;
-            Ok(Milestone {
-                id: r.get(0)?,
-                day: NaiveDate::parse_from_str(&day, "%Y-%m-%d").unwrap_or_default(),
-                task: r.get(2)?,
-            })
-        })?;
-        rows.collect::<rusqlite::Result<_>>().map_err(Into::into)
+        self.read(|c| {
+            c.query_map(
+                "SELECT id, day, task FROM plan_milestones WHERE commune = ? AND year = ? ORDER BY day, id",
+                params![commune, year],
+                |r| {
+                    Ok(Milestone {
+                        id: r.get(0)?,
+                        day: NaiveDate::parse_from_str(r.str(1)?, "%Y-%m-%d").unwrap_or_default(),
+                        task: r.get(2)?,
+                    })
+                },
+            )
+        })
     }
 }

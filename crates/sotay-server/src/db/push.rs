@@ -1,6 +1,7 @@
-//! What devices push and pull: each pushed record checked by the one rule set and applied
-//! in its own savepoint (the sealed ID number opened and hashed, an erasure kept, the
-//! running totals moved), and the change log read after a device's cursor.
+//! What devices push and pull: each pushed record checked by the one rule set (its sealed
+//! ID number opened and hashed first, outside the transaction) and applied, in one
+//! transaction for the push (an erasure kept, the running totals moved); a record refused is
+//! answered alone; and the change log read after a device's cursor.
 
 use super::*;
 
@@ -28,30 +29,50 @@ impl ServerDb {
         now: DateTime<Utc>,
         hashes: PushedHashes,
     ) -> Result<Vec<RecordResult>> {
-        let mut conn = self.conn();
-        let mut tx = conn.transaction()?;
-        let mut reference: ReferenceData = serde_json::from_str(&tx.query_row(
-            "SELECT reference FROM communes WHERE code = ?",
-            [&device.commune],
-            |r| r.get::<_, String>(0),
-        )?)?;
+        // Sealed ID numbers are opened and hashed before the transaction: CPU work that
+        // needs no lock (and is not repeated when PostgreSQL runs the transaction again).
+        let hashed: Vec<Option<Result<WireRecord, String>>> = {
+            let keys = self.keys();
+            let cid_key = keys.cid_key(&device.commune).ok_or(DbError::NoCommune)?;
+            items
+                .iter()
+                .map(|item| match item {
+                    PushItem::Record(record) => Some(hash_sealed_id(record, &keys, cid_key, hashes)),
+                    PushItem::Refused(_) => None,
+                })
+                .collect()
+        };
+        self.write_in(&device.commune, |tx| self.push_in(tx, device, report, items, &hashed, now))
+    }
+
+    fn push_in(
+        &self,
+        tx: &Conn,
+        device: &Device,
+        report: &DeviceReport,
+        items: &[PushItem],
+        hashed: &[Option<Result<WireRecord, String>>],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<RecordResult>> {
+        let mut reference: ReferenceData = serde_json::from_str(
+            &tx.one::<String>("SELECT reference FROM communes WHERE code = ?", [&device.commune])?,
+        )?;
         // Records a device made in a hamlet before it was retired still arrive.
-        reference.hamlets.extend(super::communes::retired_hamlets(&tx, &device.commune)?.into_iter().map(|(h, _)| h));
+        reference.hamlets.extend(super::communes::retired_hamlets(tx, &device.commune)?.into_iter().map(|(h, _)| h));
         let received = now_ts(now);
         let mut results = Vec::with_capacity(items.len());
         let mut totals = Pending::default();
-        let keys = self.keys();
-        let cid_key = keys.cid_key(&device.commune).ok_or(DbError::NoCommune)?;
-        for item in items {
-            let record = match item {
-                PushItem::Record(record) => record,
-                PushItem::Refused(answer) => {
+        for (item, hashed) in items.iter().zip(hashed) {
+            let (record, hashed) = match (item, hashed) {
+                (PushItem::Record(record), Some(hashed)) => (record, hashed),
+                (PushItem::Refused(answer), _) => {
                     results.push(answer.clone());
                     continue;
                 }
+                // (Every record was hashed above.)
+                (PushItem::Record(_), None) => continue,
             };
-            let checked =
-                check_record(record, &reference, now).and_then(|()| hash_sealed_id(record, &keys, cid_key, hashes));
+            let checked = check_record(record, &reference, now).and_then(|()| hashed.clone());
             let result = match checked {
                 Err(reason) => RecordResult {
                     id: record.id,
@@ -59,25 +80,19 @@ impl ServerDb {
                     result: Applied::Rejected,
                     reason: Some(reason),
                 },
-                Ok(record) => {
-                    let sp = tx.savepoint()?;
-                    // A savepoint per record: one record's failure cannot undo the others.
-                    let applied = apply_one(&sp, device, &record, &received, &mut totals)?;
-                    sp.commit()?;
-                    applied
-                }
+                // A record that cannot be stored fails the whole push (nothing of it is kept,
+                // the device sends it again); a refused one is answered alone.
+                Ok(record) => apply_one(tx, device, &record, &received, &mut totals)?,
             };
             results.push(result);
         }
-        drop(keys);
-        let changed = totals.settle(&tx, &device.commune)?;
-        log_coverage(&tx, &device.commune, &changed)?;
-        super::coverage_days::note_coverage(&tx, &device.commune, &changed, now)?;
+        let changed = totals.settle(tx, &device.commune)?;
+        log_coverage(tx, &device.commune, &changed)?;
+        super::coverage_days::note_coverage(tx, &device.commune, &changed, now)?;
         tx.execute(
             "UPDATE devices SET last_seen = ?, queued = ?, app_version = ? WHERE id = ?",
             params![received, report.queued, report.app_version, device.id],
         )?;
-        tx.commit()?;
         Ok(results)
     }
 
@@ -95,17 +110,16 @@ impl ServerDb {
         after: i64,
         limit: usize,
     ) -> Result<(Vec<(i64, Change)>, bool)> {
-        let conn = self.conn();
-        let mut stmt = conn.prepare_cached(
-            "SELECT seq, change FROM change_log WHERE commune = ? AND seq > ? AND (device IS NULL OR device = ?)
-             ORDER BY seq LIMIT ?",
-        )?;
-        let rows = stmt.query_map(params![commune, after, device, limit as i64 + 1], |r| {
-            Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))
+        let rows: Vec<(i64, String)> = self.read(|c| {
+            c.query_map(
+                "SELECT seq, change FROM change_log WHERE commune = ? AND seq > ? AND (device IS NULL OR device = ?)
+                 ORDER BY seq LIMIT ?",
+                params![commune, after, device, limit as i64 + 1],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
         })?;
         let mut out = Vec::new();
-        for row in rows {
-            let (seq, json) = row?;
+        for (seq, json) in rows {
             out.push((seq, serde_json::from_str(&json)?));
         }
         let more = out.len() > limit;
@@ -161,17 +175,18 @@ pub(super) fn hash_sealed_id(
 }
 
 pub(super) fn apply_one(
-    tx: &Connection,
+    tx: &Conn,
     device: &Device,
     r: &WireRecord,
     received: &str,
     totals: &mut Pending,
 ) -> Result<RecordResult> {
     let id = r.id.to_string();
-    let existing: Option<(i64, bool, String, bool, Option<String>)> = tx
-        .prepare_cached("SELECT version, voided, device_id, erased, person_key FROM records WHERE id = ?")?
-        .query_row([&id], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?, row.get(4)?)))
-        .optional()?;
+    let existing: Option<(i64, bool, String, bool, Option<String>)> = tx.query_opt(
+        "SELECT version, voided, device_id, erased, person_key FROM records WHERE id = ?",
+        [&id],
+        |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?, row.get(4)?)),
+    )?;
     let result = |result: Applied, reason: Option<&str>| RecordResult {
         id: r.id,
         version: r.version,
@@ -202,11 +217,11 @@ pub(super) fn apply_one(
         (Some((.., true, stored_key)), _) => Some(stored_key.clone()),
         (Some(_), _) => None,
         (None, Some(key)) => tx
-            .prepare_cached(
+            .query_opt(
                 "SELECT replaced_by FROM erased_people WHERE commune = ? AND person_key = ? AND erased_at > ?",
+                params![device.commune, key, now_ts(r.saved_at)],
+                |row| row.get::<String>(0),
             )?
-            .query_row(params![device.commune, key, now_ts(r.saved_at)], |row| row.get::<_, String>(0))
-            .optional()?
             .map(Some),
         _ => None,
     };
@@ -239,13 +254,15 @@ pub(super) fn apply_one(
     // A stored erased record has no person left in its body, but keeps the breakdown it was
     // counted under (`breakdowns`).
     let (sex, person_minority, level2) = match (&existing, erased) {
-        (Some(_), true) => tx
-            .prepare_cached("SELECT person_sex, person_minority FROM records WHERE id = ?")?
-            .query_row([&id], |row| Ok((row.get::<_, Option<String>>(0)?, row.get(1)?, fresh.2)))?,
+        (Some(_), true) => {
+            tx.query_row("SELECT person_sex, person_minority FROM records WHERE id = ?", [&id], |row| {
+                Ok((row.get::<Option<String>>(0)?, row.get(1)?, fresh.2))
+            })?
+        }
         _ => (fresh.0.map(str::to_owned), fresh.1, fresh.2),
     };
     let new: Option<Share> = tx
-        .prepare_cached(&format!(
+        .query_row(&format!(
             "INSERT INTO records (id, commune, device_id, kind, hamlet_id, volunteer_id, occurred_at, saved_at,
             received_at, version, voided, void_reason, body, person_times, signed, person_key,
             outcome, failure_reason, women, minority, channel, quantity, reach, erased, person_sex, person_minority,
@@ -261,8 +278,7 @@ pub(super) fn apply_one(
             women = ?19, minority = ?20, channel = ?21, quantity = ?22, reach = ?23, erased = ?24,
             person_sex = ?25, person_minority = ?26, level2 = ?27
          RETURNING {SHARE_COLUMNS}"
-        ))?
-        .query_row(
+            ),
             params![
         id,
         device.commune,
@@ -297,10 +313,11 @@ pub(super) fn apply_one(
     if let Some(new) = &new {
         totals.add(tx, &device.commune, new, 1)?;
     }
-    tx.prepare_cached(
-        "INSERT OR IGNORE INTO record_history (id, version, device_id, received_at, voided, record) VALUES (?, ?, ?, ?, ?, ?)",
-    )?
-    .execute(params![id, r.version, device.id, received, voided, serde_json::to_string(r)?])?;
+    tx.execute(
+        "INSERT INTO record_history (id, version, device_id, received_at, voided, record) VALUES (?, ?, ?, ?, ?, ?)
+         ON CONFLICT DO NOTHING",
+        params![id, r.version, device.id, received, voided, serde_json::to_string(r)?],
+    )?;
     Ok(result(Applied::Applied, None))
 }
 

@@ -315,4 +315,24 @@ pub(super) const MIGRATIONS: &[&str] = &[
     super::breakdowns::MIGRATION,
     // 12: the commune's plan: targets per hamlet and unit, and a timeline (`db::plan`).
     super::plan::MIGRATION,
+    // 13: each commune numbers its own changes (`log_change_for`), from a counter in its row,
+    // so PostgreSQL can number them in commit order and a province's database can take in a
+    // commune's file with its numbers. Every commune's counter starts above every number a
+    // device has seen, so devices' cursors continue.
+    r#"
+    ALTER TABLE communes ADD COLUMN change_seq INTEGER NOT NULL DEFAULT 0;
+    UPDATE communes SET change_seq = (SELECT COALESCE(MAX(seq), 0) FROM change_log);
+    CREATE TABLE change_log_by_commune (
+        commune  TEXT NOT NULL,
+        seq      INTEGER NOT NULL,
+        key      TEXT NOT NULL,
+        change   TEXT NOT NULL,
+        device   TEXT,
+        PRIMARY KEY (commune, seq)
+    ) STRICT, WITHOUT ROWID;
+    INSERT INTO change_log_by_commune SELECT commune, seq, key, change, device FROM change_log;
+    DROP TABLE change_log;
+    ALTER TABLE change_log_by_commune RENAME TO change_log;
+    CREATE UNIQUE INDEX change_log_key ON change_log (commune, key);
+"#,
 ];

@@ -7,8 +7,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use rusqlite::{params, Connection, OptionalExtension};
-
+use super::sql::{params, Conn, Row, Value, ValueRef};
 use super::{log_change, Result, ServerDb};
 use crate::protocol::{Change, HamletCoverage};
 
@@ -85,8 +84,8 @@ pub(super) struct Share {
 impl Share {
     /// A share from a row of [`SHARE_COLUMNS`]; `None` for a voided record, which counts
     /// nowhere.
-    pub(super) fn read(r: &rusqlite::Row) -> rusqlite::Result<Option<Share>> {
-        if r.get::<_, bool>(14)? {
+    pub(super) fn read(r: &Row) -> Result<Option<Share>> {
+        if r.get::<bool>(14)? {
             return Ok(None);
         }
         Ok(Some(Share {
@@ -111,9 +110,9 @@ impl Share {
     }
 
     /// The share of the stored record `id`, if it exists and is not voided.
-    pub(super) fn stored(conn: &Connection, id: &str) -> Result<Option<Share>> {
+    pub(super) fn stored(conn: &Conn, id: &str) -> Result<Option<Share>> {
         let sql = format!("SELECT {SHARE_COLUMNS} FROM records WHERE id = ?");
-        Ok(conn.prepare_cached(&sql)?.query_row([id], Share::read).optional()?.flatten())
+        Ok(conn.query_opt(&sql, [id], Share::read)?.flatten())
     }
 
     fn is(&self, kind: &str) -> bool {
@@ -168,7 +167,7 @@ pub(super) struct Pending {
 
 impl Pending {
     /// Puts a share in (`sign` 1) or takes it out (`sign` -1).
-    pub(super) fn add(&mut self, conn: &Connection, commune: &str, share: &Share, sign: i64) -> Result<()> {
+    pub(super) fn add(&mut self, conn: &Conn, commune: &str, share: &Share, sign: i64) -> Result<()> {
         let sums = share.activity().map(|v| v * sign);
         for (dim, key) in [("hamlet", &share.hamlet_id), ("volunteer", &share.volunteer_id)] {
             let e = self.activity.entry((dim, key.clone(), share.day.clone())).or_default();
@@ -204,19 +203,15 @@ impl Pending {
     }
 
     /// The number standing for an ID hash in the totals (made on first use).
-    fn person_id(&mut self, conn: &Connection, commune: &str, key: &str) -> Result<i64> {
+    fn person_id(&mut self, conn: &Conn, commune: &str, key: &str) -> Result<i64> {
         if let Some(id) = self.person_ids.get(key) {
             return Ok(*id);
         }
-        let found: Option<i64> = conn
-            .prepare_cached("SELECT id FROM people WHERE commune = ? AND person_key = ?")?
-            .query_row([commune, key], |r| r.get(0))
-            .optional()?;
+        let found: Option<i64> =
+            conn.query_opt("SELECT id FROM people WHERE commune = ? AND person_key = ?", [commune, key], |r| r.get(0))?;
         let id = match found {
             Some(id) => id,
-            None => conn
-                .prepare_cached("INSERT INTO people (commune, person_key) VALUES (?, ?) RETURNING id")?
-                .query_row([commune, key], |r| r.get(0))?,
+            None => conn.one("INSERT INTO people (commune, person_key) VALUES (?, ?) RETURNING id", [commune, key])?,
         };
         self.person_ids.insert(key.to_owned(), id);
         Ok(id)
@@ -225,78 +220,71 @@ impl Pending {
     /// Writes the gathered changes, looks up again the first successful session of every
     /// person whose sessions changed, and returns the hamlets whose coverage figure may have
     /// changed.
-    pub(super) fn settle(self, conn: &Connection, commune: &str) -> Result<BTreeSet<String>> {
+    pub(super) fn settle(self, conn: &Conn, commune: &str) -> Result<BTreeSet<String>> {
         let columns = ACTIVITY_SUMS.join(", ");
         let values = vec!["?"; ACTIVITY_SUMS.len()].join(", ");
-        let updates: Vec<String> = ACTIVITY_SUMS.iter().map(|c| format!("{c} = {c} + excluded.{c}")).collect();
-        let mut upsert = conn.prepare_cached(&format!(
+        let updates: Vec<String> =
+            ACTIVITY_SUMS.iter().map(|c| format!("{c} = activity_days.{c} + excluded.{c}")).collect();
+        let upsert = format!(
             "INSERT INTO activity_days (commune, dim, key, day, {columns}) VALUES (?, ?, ?, ?, {values})
              ON CONFLICT (commune, dim, key, day) DO UPDATE SET {}",
             updates.join(", ")
-        ))?;
-        let mut empty = conn.prepare_cached(
-            "DELETE FROM activity_days WHERE commune = ? AND dim = ? AND key = ? AND day = ? AND records = 0",
-        )?;
+        );
+        let empty = "DELETE FROM activity_days WHERE commune = ? AND dim = ? AND key = ? AND day = ? AND records = 0";
         for ((dim, key, day), sums) in &self.activity {
             if sums.iter().all(|v| *v == 0) {
                 continue;
             }
-            let head: [&dyn rusqlite::ToSql; 4] = [&commune, dim, key, day];
-            let args: Vec<&dyn rusqlite::ToSql> =
-                head.into_iter().chain(sums.iter().map(|v| v as &dyn rusqlite::ToSql)).collect();
-            upsert.execute(args.as_slice())?;
+            let head = [commune, *dim, key.as_str(), day.as_str()].map(|v| Value::Text(v.to_owned()));
+            conn.execute(&upsert, head.into_iter().chain(sums.iter().map(|v| Value::Int(*v))).collect::<Vec<_>>())?;
             if sums[0] < 0 {
-                empty.execute(params![commune, dim, key, day])?;
+                conn.execute(empty, params![commune, dim, key, day])?;
             }
         }
 
-        let mut upsert = conn.prepare_cached(
+        let upsert =
             "INSERT INTO activity_choices (commune, day, kind, outcome, failure_reason, channel, records, signed, quantity, reach)
              VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
              ON CONFLICT (commune, day, kind, outcome, failure_reason, channel) DO UPDATE SET
-                records = records + excluded.records, signed = signed + excluded.signed,
-                quantity = quantity + excluded.quantity, reach = reach + excluded.reach",
-        )?;
-        let mut empty = conn.prepare_cached(
-            "DELETE FROM activity_choices WHERE commune = ? AND day = ? AND kind = ? AND outcome = ?
-                AND failure_reason = ? AND channel = ? AND records = 0",
-        )?;
+                records = activity_choices.records + excluded.records, signed = activity_choices.signed + excluded.signed,
+                quantity = activity_choices.quantity + excluded.quantity, reach = activity_choices.reach + excluded.reach";
+        let empty = "DELETE FROM activity_choices WHERE commune = ? AND day = ? AND kind = ? AND outcome = ?
+                AND failure_reason = ? AND channel = ? AND records = 0";
         for ((day, kind, outcome, reason, channel), [records, signed, quantity, reach]) in &self.choices {
             if [records, signed, quantity, reach].iter().all(|v| **v == 0) {
                 continue;
             }
-            upsert.execute(params![commune, day, kind, outcome, reason, channel, records, signed, quantity, reach])?;
+            conn.execute(
+                upsert,
+                params![commune, day, kind, outcome, reason, channel, records, signed, quantity, reach],
+            )?;
             if *records < 0 {
-                empty.execute(params![commune, day, kind, outcome, reason, channel])?;
+                conn.execute(empty, params![commune, day, kind, outcome, reason, channel])?;
             }
         }
 
-        let mut upsert = conn.prepare_cached(
+        let upsert =
             "INSERT INTO people_days (commune, day, person, hamlet_id, volunteer_id, sessions) VALUES (?, ?, ?, ?, ?, ?)
-             ON CONFLICT (commune, day, person, hamlet_id, volunteer_id) DO UPDATE SET sessions = sessions + excluded.sessions",
-        )?;
-        let mut empty = conn.prepare_cached(
-            "DELETE FROM people_days WHERE commune = ? AND day = ? AND person = ? AND hamlet_id = ?
-                AND volunteer_id = ? AND sessions = 0",
-        )?;
+             ON CONFLICT (commune, day, person, hamlet_id, volunteer_id)
+             DO UPDATE SET sessions = people_days.sessions + excluded.sessions";
+        let empty = "DELETE FROM people_days WHERE commune = ? AND day = ? AND person = ? AND hamlet_id = ?
+                AND volunteer_id = ? AND sessions = 0";
         for ((day, person, hamlet, volunteer), sessions) in &self.people {
             if *sessions != 0 {
-                upsert.execute(params![commune, day, person, hamlet, volunteer, sessions])?;
+                conn.execute(upsert, params![commune, day, person, hamlet, volunteer, sessions])?;
             }
             if *sessions < 0 {
-                empty.execute(params![commune, day, person, hamlet, volunteer])?;
+                conn.execute(empty, params![commune, day, person, hamlet, volunteer])?;
             }
         }
 
         let mut changed: BTreeMap<String, i64> = self.without_key.into_iter().filter(|(_, n)| *n != 0).collect();
-        let mut first = conn.prepare_cached(
-            "SELECT hamlet_id FROM records WHERE commune = ? AND person_key = ? AND signed = 1 AND voided = 0
-             ORDER BY occurred_at, id LIMIT 1",
-        )?;
-        let mut stored = conn.prepare_cached("SELECT hamlet_id FROM coverage_people WHERE person = ?")?;
+        let first = "SELECT hamlet_id FROM records WHERE commune = ? AND person_key = ? AND signed = 1 AND voided = 0
+             ORDER BY occurred_at, id LIMIT 1";
+        let stored = "SELECT hamlet_id FROM coverage_people WHERE person = ?";
         for (person, key) in &self.recheck {
-            let now: Option<String> = first.query_row([commune, key.as_str()], |r| r.get(0)).optional()?;
-            let before: Option<String> = stored.query_row([person], |r| r.get(0)).optional()?;
+            let now: Option<String> = conn.query_opt(first, [commune, key.as_str()], |r| r.get(0))?;
+            let before: Option<String> = conn.query_opt(stored, [person], |r| r.get(0))?;
             if now == before {
                 continue;
             }
@@ -306,27 +294,24 @@ impl Pending {
             match &now {
                 Some(h) => {
                     *changed.entry(h.clone()).or_default() += 1;
-                    conn.prepare_cached(
+                    conn.execute(
                         "INSERT INTO coverage_people (person, hamlet_id) VALUES (?, ?)
                          ON CONFLICT (person) DO UPDATE SET hamlet_id = excluded.hamlet_id",
-                    )?
-                    .execute(params![person, h])?;
+                        params![person, h],
+                    )?;
                 }
                 None => {
-                    conn.prepare_cached("DELETE FROM coverage_people WHERE person = ?")?.execute([person])?;
+                    conn.execute("DELETE FROM coverage_people WHERE person = ?", [person])?;
                 }
             }
         }
-        let mut upsert = conn.prepare_cached(
-            "INSERT INTO coverage_hamlets (commune, hamlet_id, helped) VALUES (?, ?, ?)
-             ON CONFLICT (commune, hamlet_id) DO UPDATE SET helped = helped + excluded.helped",
-        )?;
-        let mut empty =
-            conn.prepare_cached("DELETE FROM coverage_hamlets WHERE commune = ? AND hamlet_id = ? AND helped = 0")?;
+        let upsert = "INSERT INTO coverage_hamlets (commune, hamlet_id, helped) VALUES (?, ?, ?)
+             ON CONFLICT (commune, hamlet_id) DO UPDATE SET helped = coverage_hamlets.helped + excluded.helped";
+        let empty = "DELETE FROM coverage_hamlets WHERE commune = ? AND hamlet_id = ? AND helped = 0";
         for (hamlet, n) in &changed {
             if *n != 0 {
-                upsert.execute(params![commune, hamlet, n])?;
-                empty.execute(params![commune, hamlet])?;
+                conn.execute(upsert, params![commune, hamlet, n])?;
+                conn.execute(empty, params![commune, hamlet])?;
             }
         }
         Ok(changed.into_iter().filter(|(_, n)| *n != 0).map(|(h, _)| h).collect())
@@ -335,10 +320,11 @@ impl Pending {
 
 /// People helped to a signature per hamlet, by the counting rule in the module doc: what the
 /// office's coverage report shows and what devices pull. Hamlets with nobody are absent.
-pub(crate) fn helped_by_hamlet(conn: &Connection, commune: &str) -> Result<BTreeMap<String, u32>> {
-    let mut stmt = conn.prepare_cached("SELECT hamlet_id, helped FROM coverage_hamlets WHERE commune = ?")?;
-    let rows = stmt.query_map([commune], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?;
-    rows.map(|r| r.map(|(h, n)| (h, n.max(0) as u32)).map_err(Into::into)).collect()
+pub(crate) fn helped_by_hamlet(conn: &Conn, commune: &str) -> Result<BTreeMap<String, u32>> {
+    let rows = conn.query_map("SELECT hamlet_id, helped FROM coverage_hamlets WHERE commune = ?", [commune], |r| {
+        Ok((r.get::<String>(0)?, r.get::<i64>(1)?))
+    })?;
+    Ok(rows.into_iter().map(|(h, n)| (h, n.max(0) as u32)).collect())
 }
 
 /// The totals recomputed from the records, one query per table, each giving the rows that
@@ -350,22 +336,27 @@ const RECOMPUTED: [(&str, &str, &str); 5] = [
                 trainings, attendance, women, minority, outreach, person_times, no_key,
                 signed_women, signed_men, signed_minority, signed_no_key, level2
          FROM activity_days WHERE commune = ?1",
-        "SELECT dim, key, day, COUNT(*), SUM(kind = 'visit'), SUM(IIF(kind = 'visit', person_times, 0)),
-                SUM(kind = 'signature_help'), SUM(kind = 'signature_help' AND signed = 1),
-                SUM(kind = 'signature_help' AND outcome = 'not_completed'), SUM(kind = 'training'),
-                SUM(IIF(kind = 'training', person_times, 0)), SUM(IIF(kind = 'training', women, 0)),
-                SUM(IIF(kind = 'training', minority, 0)), SUM(kind = 'outreach'), SUM(person_times),
-                SUM(kind = 'signature_help' AND person_key IS NULL),
-                SUM(kind = 'signature_help' AND signed = 1 AND person_sex IS 'female'),
-                SUM(kind = 'signature_help' AND signed = 1 AND person_sex IS 'male'),
-                SUM(kind = 'signature_help' AND signed = 1 AND person_minority = 1),
-                SUM(kind = 'signature_help' AND signed = 1 AND person_key IS NULL),
-                SUM(kind = 'signature_help' AND level2 = 1)
+        "SELECT dim, key, day, COUNT(*), SUM(CASE WHEN kind = 'visit' THEN 1 ELSE 0 END),
+                SUM(CASE WHEN kind = 'visit' THEN person_times ELSE 0 END),
+                SUM(CASE WHEN kind = 'signature_help' THEN 1 ELSE 0 END),
+                SUM(CASE WHEN kind = 'signature_help' AND signed = 1 THEN 1 ELSE 0 END),
+                SUM(CASE WHEN kind = 'signature_help' AND outcome = 'not_completed' THEN 1 ELSE 0 END),
+                SUM(CASE WHEN kind = 'training' THEN 1 ELSE 0 END),
+                SUM(CASE WHEN kind = 'training' THEN person_times ELSE 0 END),
+                SUM(CASE WHEN kind = 'training' THEN women ELSE 0 END),
+                SUM(CASE WHEN kind = 'training' THEN minority ELSE 0 END),
+                SUM(CASE WHEN kind = 'outreach' THEN 1 ELSE 0 END), SUM(person_times),
+                SUM(CASE WHEN kind = 'signature_help' AND person_key IS NULL THEN 1 ELSE 0 END),
+                SUM(CASE WHEN kind = 'signature_help' AND signed = 1 AND person_sex = 'female' THEN 1 ELSE 0 END),
+                SUM(CASE WHEN kind = 'signature_help' AND signed = 1 AND person_sex = 'male' THEN 1 ELSE 0 END),
+                SUM(CASE WHEN kind = 'signature_help' AND signed = 1 AND person_minority = 1 THEN 1 ELSE 0 END),
+                SUM(CASE WHEN kind = 'signature_help' AND signed = 1 AND person_key IS NULL THEN 1 ELSE 0 END),
+                SUM(CASE WHEN kind = 'signature_help' AND level2 = 1 THEN 1 ELSE 0 END)
          FROM (SELECT 'hamlet' AS dim, hamlet_id AS key, substr(occurred_at, 1, 10) AS day, * FROM records
                WHERE commune = ?1 AND voided = 0
                UNION ALL
                SELECT 'volunteer', volunteer_id, substr(occurred_at, 1, 10), * FROM records
-               WHERE commune = ?1 AND voided = 0)
+               WHERE commune = ?1 AND voided = 0) AS r
          GROUP BY dim, key, day",
     ),
     (
@@ -391,7 +382,7 @@ const RECOMPUTED: [(&str, &str, &str); 5] = [
         "SELECT person_key, hamlet_id FROM (
             SELECT person_key, hamlet_id, ROW_NUMBER() OVER (PARTITION BY person_key ORDER BY occurred_at, id) AS n
             FROM records WHERE commune = ?1 AND signed = 1 AND voided = 0 AND person_key IS NOT NULL
-         ) WHERE n = 1",
+         ) AS f WHERE n = 1",
     ),
     (
         "coverage_hamlets",
@@ -400,11 +391,11 @@ const RECOMPUTED: [(&str, &str, &str); 5] = [
             SELECT hamlet_id, COUNT(*) AS n FROM (
                 SELECT hamlet_id, ROW_NUMBER() OVER (PARTITION BY person_key ORDER BY occurred_at, id) AS k
                 FROM records WHERE commune = ?1 AND signed = 1 AND voided = 0 AND person_key IS NOT NULL
-            ) WHERE k = 1 GROUP BY hamlet_id
+            ) AS f WHERE k = 1 GROUP BY hamlet_id
             UNION ALL
             SELECT hamlet_id, COUNT(*) FROM records
             WHERE commune = ?1 AND signed = 1 AND voided = 0 AND person_key IS NULL GROUP BY hamlet_id
-         ) GROUP BY hamlet_id",
+         ) AS h GROUP BY hamlet_id",
     ),
 ];
 
@@ -413,32 +404,34 @@ impl ServerDb {
     /// differs from the running totals (empty when they agree): for tests and for checking a
     /// server's file by hand. Reads every record of the commune.
     pub fn totals_mismatches(&self, commune: &str) -> Result<Vec<String>> {
-        let conn = self.conn();
         let mut out = Vec::new();
-        for (table, kept, recomputed) in RECOMPUTED {
-            for (label, a, b) in
-                [("kept but not recomputed", kept, recomputed), ("recomputed but not kept", recomputed, kept)]
-            {
-                let mut stmt = conn.prepare(&format!("{a} EXCEPT {b}"))?;
-                let mut rows = stmt.query([commune])?;
-                while let Some(row) = rows.next()? {
-                    let cells: Vec<String> = (0..row.as_ref().column_count())
-                        .map(|i| match row.get_ref(i) {
-                            Ok(v) => format!("{v:?}"),
-                            Err(e) => e.to_string(),
-                        })
-                        .collect();
-                    out.push(format!("{table}: {label}: {}", cells.join(", ")));
+        self.read(|conn| {
+            for (table, kept, recomputed) in RECOMPUTED {
+                for (label, a, b) in
+                    [("kept but not recomputed", kept, recomputed), ("recomputed but not kept", recomputed, kept)]
+                {
+                    conn.for_each(&format!("{a} EXCEPT {b}"), [commune], |row| {
+                        let cells: Vec<String> = (0..row.len())
+                            .map(|i| match row.value(i) {
+                                Ok(ValueRef::Text(t)) => format!("{t:?}"),
+                                Ok(v) => format!("{v:?}"),
+                                Err(e) => e.to_string(),
+                            })
+                            .collect();
+                        out.push(format!("{table}: {label}: {}", cells.join(", ")));
+                        Ok(())
+                    })?;
                 }
             }
-        }
+            Ok(())
+        })?;
         Ok(out)
     }
 }
 
 /// Logs, for devices to pull, the coverage of each of `hamlets` whose figure differs from the
 /// one last logged. The figure is the office's (see [`helped_by_hamlet`]).
-pub(super) fn log_coverage(tx: &Connection, commune: &str, hamlets: &BTreeSet<String>) -> Result<()> {
+pub(super) fn log_coverage(tx: &Conn, commune: &str, hamlets: &BTreeSet<String>) -> Result<()> {
     if hamlets.is_empty() {
         return Ok(());
     }
@@ -446,10 +439,11 @@ pub(super) fn log_coverage(tx: &Connection, commune: &str, hamlets: &BTreeSet<St
     for hamlet in hamlets {
         let helped = figures.get(hamlet).copied().unwrap_or(0);
         let key = format!("coverage:{hamlet}");
-        let logged: Option<String> = tx
-            .prepare_cached("SELECT change FROM change_log WHERE commune = ? AND key = ?")?
-            .query_row([commune, key.as_str()], |r| r.get(0))
-            .optional()?;
+        let logged: Option<String> = tx.query_opt(
+            "SELECT change FROM change_log WHERE commune = ? AND key = ?",
+            [commune, key.as_str()],
+            |r| r.get(0),
+        )?;
         let logged = match logged.map(|json| serde_json::from_str::<Change>(&json)).transpose()? {
             Some(Change::Coverage { coverage }) => coverage.helped_signed,
             _ => 0,

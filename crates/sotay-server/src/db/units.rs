@@ -21,8 +21,8 @@
 use std::collections::HashMap;
 
 use chrono::{DateTime, NaiveDate, Utc};
-use rusqlite::{params, OptionalExtension};
 
+use super::sql::{params, Conn, Row};
 use super::{now_ts, DbError, Result, ServerDb};
 
 /// Migration 10: units, who belongs to them, the unit of each record, unit accounts, the
@@ -235,11 +235,11 @@ fn parse_ts(s: Option<String>) -> Option<DateTime<Utc>> {
 const REPORT_COLUMNS: &str = "year, status, staff_registered, staff_completed, people_registered, people_completed, \
      media_items, meetings, meeting_reach, narrative, first_submitted_at, submitted_at, return_reason";
 
-fn read_report(r: &rusqlite::Row) -> rusqlite::Result<UnitReport> {
-    let n = |i: usize| r.get::<_, i64>(i).map(|v| v.clamp(0, u32::MAX as i64) as u32);
+fn read_report(r: &Row) -> Result<UnitReport> {
+    let n = |i: usize| r.get::<i64>(i).map(|v| v.clamp(0, u32::MAX as i64) as u32);
     Ok(UnitReport {
         year: r.get(0)?,
-        status: ReportStatus::from_code(&r.get::<_, String>(1)?),
+        status: ReportStatus::from_code(r.str(1)?),
         entry: UnitEntry {
             staff_registered: n(2)?,
             staff_completed: n(3)?,
@@ -255,6 +255,33 @@ fn read_report(r: &rusqlite::Row) -> rusqlite::Result<UnitReport> {
         return_reason: r.get(12)?,
     })
 }
+
+fn read_unit(r: &Row) -> Result<UnitRow> {
+    Ok(UnitRow { id: r.get(0)?, code: r.get(1)?, name: r.get(2)?, kind: r.get(3)? })
+}
+
+/// (id, unit) pairs of a `SELECT id, unit … WHERE commune = ?`.
+fn id_units(c: &Conn, sql: &str, commune: &str) -> Result<HashMap<String, i64>> {
+    let mut out = HashMap::new();
+    c.for_each(sql, [commune], |r| {
+        out.insert(r.get(0)?, r.get(1)?);
+        Ok(())
+    })?;
+    Ok(out)
+}
+
+/// A unit's figures for `[?3, ?4)` of business time (see [`ServerDb::unit_figures`]).
+const FIGURES: &str = "SELECT COALESCE(SUM(CASE WHEN kind = 'visit' THEN 1 ELSE 0 END), 0),
+        COALESCE(SUM(CASE WHEN kind = 'visit' THEN person_times ELSE 0 END), 0),
+        COALESCE(SUM(CASE WHEN kind = 'signature_help' THEN 1 ELSE 0 END), 0),
+        COALESCE(SUM(CASE WHEN kind = 'signature_help' AND signed = 1 THEN 1 ELSE 0 END), 0),
+        COALESCE(SUM(CASE WHEN kind = 'training' THEN 1 ELSE 0 END), 0),
+        COALESCE(SUM(CASE WHEN kind = 'training' THEN person_times ELSE 0 END), 0),
+        COALESCE(SUM(CASE WHEN kind = 'training' THEN women ELSE 0 END), 0),
+        COALESCE(SUM(CASE WHEN kind = 'training' THEN minority ELSE 0 END), 0),
+        COALESCE(SUM(CASE WHEN kind = 'outreach' THEN 1 ELSE 0 END), 0),
+        COALESCE(SUM(CASE WHEN kind = 'outreach' THEN reach ELSE 0 END), 0)
+     FROM records WHERE commune = ? AND unit = ? AND occurred_at >= ? AND occurred_at < ? AND voided = 0";
 
 fn empty_report(year: i32) -> UnitReport {
     UnitReport {
@@ -274,35 +301,38 @@ impl ServerDb {
         if !UNIT_KINDS.contains(&kind) {
             return Err(DbError::Refused("unknown unit kind".into()));
         }
-        Ok(self.conn().query_row(
-            "INSERT INTO units (commune, code, name, kind, created_at) VALUES (?, ?, ?, ?, ?)
-             ON CONFLICT (commune, code) DO UPDATE SET name = excluded.name, kind = excluded.kind
-             RETURNING id",
-            params![commune, code, name, kind, now_ts(now)],
-            |r| r.get(0),
-        )?)
+        let at = now_ts(now);
+        self.write_in(commune, |tx| {
+            tx.one(
+                "INSERT INTO units (commune, code, name, kind, created_at) VALUES (?, ?, ?, ?, ?)
+                 ON CONFLICT (commune, code) DO UPDATE SET name = excluded.name, kind = excluded.kind
+                 RETURNING id",
+                params![commune, code, name, kind, at],
+            )
+        })
     }
 
     /// A commune's units, by code.
     pub fn units(&self, commune: &str) -> Result<Vec<UnitRow>> {
-        let conn = self.conn();
-        let mut stmt = conn.prepare_cached("SELECT id, code, name, kind FROM units WHERE commune = ? ORDER BY code")?;
-        let rows = stmt.query_map([commune], |r| {
-            Ok(UnitRow { id: r.get(0)?, code: r.get(1)?, name: r.get(2)?, kind: r.get(3)? })
-        })?;
-        rows.collect::<rusqlite::Result<_>>().map_err(Into::into)
+        self.read(|c| {
+            c.query_map("SELECT id, code, name, kind FROM units WHERE commune = ? ORDER BY code", [commune], read_unit)
+        })
     }
 
     /// The unit `id` if it is one of `commune`'s (so a commune can never reach another's).
     pub fn unit(&self, commune: &str, id: i64) -> Result<Option<UnitRow>> {
-        Ok(self
-            .conn()
-            .query_row(
+        self.read(|c| {
+            c.query_opt(
                 "SELECT id, code, name, kind FROM units WHERE commune = ? AND id = ?",
                 params![commune, id],
-                |r| Ok(UnitRow { id: r.get(0)?, code: r.get(1)?, name: r.get(2)?, kind: r.get(3)? }),
+                read_unit,
             )
-            .optional()?)
+        })
+    }
+
+    /// The commune unit `id` belongs to.
+    fn unit_commune(&self, id: i64) -> Result<Option<String>> {
+        self.read(|c| c.query_opt("SELECT commune FROM units WHERE id = ?", [id], |r| r.get(0)))
     }
 
     /// Puts a volunteer of the commune in a unit of the commune (or in none). Their records
@@ -314,30 +344,28 @@ impl ServerDb {
         if let Some(u) = unit {
             self.unit(commune, u)?.ok_or_else(|| DbError::Refused("no such unit".into()))?;
         }
-        let mut conn = self.conn();
-        let tx = conn.transaction()?;
-        let adopted = match unit {
-            Some(u) => {
-                tx.execute(
-                    "INSERT INTO unit_volunteers (commune, volunteer_id, unit) VALUES (?, ?, ?)
-                     ON CONFLICT (commune, volunteer_id) DO UPDATE SET unit = excluded.unit",
-                    params![commune, volunteer, u],
-                )?;
-                tx.execute(
-                    "UPDATE records SET unit = ? WHERE commune = ? AND volunteer_id = ? AND unit IS NULL",
-                    params![u, commune, volunteer],
-                )?
-            }
-            None => {
-                tx.execute(
-                    "DELETE FROM unit_volunteers WHERE commune = ? AND volunteer_id = ?",
-                    params![commune, volunteer],
-                )?;
-                0
-            }
-        };
-        tx.commit()?;
-        Ok(adopted)
+        self.write_in(commune, |tx| {
+            Ok(match unit {
+                Some(u) => {
+                    tx.execute(
+                        "INSERT INTO unit_volunteers (commune, volunteer_id, unit) VALUES (?, ?, ?)
+                         ON CONFLICT (commune, volunteer_id) DO UPDATE SET unit = excluded.unit",
+                        params![commune, volunteer, u],
+                    )?;
+                    tx.execute(
+                        "UPDATE records SET unit = ? WHERE commune = ? AND volunteer_id = ? AND unit IS NULL",
+                        params![u, commune, volunteer],
+                    )?
+                }
+                None => {
+                    tx.execute(
+                        "DELETE FROM unit_volunteers WHERE commune = ? AND volunteer_id = ?",
+                        params![commune, volunteer],
+                    )?;
+                    0
+                }
+            })
+        })
     }
 
     /// Puts a device of the commune in a unit of the commune (or in none). `false` for a
@@ -346,69 +374,49 @@ impl ServerDb {
         if let Some(u) = unit {
             self.unit(commune, u)?.ok_or_else(|| DbError::Refused("no such unit".into()))?;
         }
-        let n = self
-            .conn()
-            .execute("UPDATE devices SET unit = ? WHERE id = ? AND commune = ?", params![unit, device, commune])?;
+        let n = self.write_in(commune, |tx| {
+            tx.execute("UPDATE devices SET unit = ? WHERE id = ? AND commune = ?", params![unit, device, commune])
+        })?;
         Ok(n > 0)
     }
 
     /// Volunteer id → unit id, for the commune's volunteers who have one.
     pub fn volunteer_units(&self, commune: &str) -> Result<HashMap<String, i64>> {
-        let conn = self.conn();
-        let mut stmt = conn.prepare_cached("SELECT volunteer_id, unit FROM unit_volunteers WHERE commune = ?")?;
-        let rows = stmt.query_map([commune], |r| Ok((r.get(0)?, r.get(1)?)))?;
-        rows.collect::<rusqlite::Result<_>>().map_err(Into::into)
+        self.read(|c| id_units(c, "SELECT volunteer_id, unit FROM unit_volunteers WHERE commune = ?", commune))
     }
 
     /// Device id → unit id, for the commune's devices that have one.
     pub fn device_units(&self, commune: &str) -> Result<HashMap<String, i64>> {
-        let conn = self.conn();
-        let mut stmt = conn.prepare_cached("SELECT id, unit FROM devices WHERE commune = ? AND unit IS NOT NULL")?;
-        let rows = stmt.query_map([commune], |r| Ok((r.get(0)?, r.get(1)?)))?;
-        rows.collect::<rusqlite::Result<_>>().map_err(Into::into)
+        self.read(|c| id_units(c, "SELECT id, unit FROM devices WHERE commune = ? AND unit IS NOT NULL", commune))
     }
 
     /// Figures from the unit's records with business time in `[from, to]` (days, inclusive).
     pub fn unit_figures(&self, commune: &str, unit: i64, from: NaiveDate, to: NaiveDate) -> Result<UnitFigures> {
         let lo = from.format("%Y-%m-%d").to_string();
         let hi = format!("{}T99", to.format("%Y-%m-%d"));
-        let conn = self.conn();
-        let mut stmt = conn.prepare_cached(
-            "SELECT COALESCE(SUM(kind = 'visit'), 0), COALESCE(SUM(IIF(kind = 'visit', person_times, 0)), 0),
-                COALESCE(SUM(kind = 'signature_help'), 0), COALESCE(SUM(kind = 'signature_help' AND signed = 1), 0),
-                COALESCE(SUM(kind = 'training'), 0), COALESCE(SUM(IIF(kind = 'training', person_times, 0)), 0),
-                COALESCE(SUM(IIF(kind = 'training', women, 0)), 0), COALESCE(SUM(IIF(kind = 'training', minority, 0)), 0),
-                COALESCE(SUM(kind = 'outreach'), 0), COALESCE(SUM(IIF(kind = 'outreach', reach, 0)), 0)
-             FROM records WHERE commune = ? AND unit = ? AND occurred_at >= ? AND occurred_at < ? AND voided = 0",
-        )?;
-        Ok(stmt.query_row(params![commune, unit, lo, hi], |r| {
-            let n = |i: usize| r.get::<_, i64>(i).map(|v| v.clamp(0, u32::MAX as i64) as u32);
-            Ok(UnitFigures {
-                visits: n(0)?,
-                visit_people: n(1)?,
-                signature_sessions: n(2)?,
-                signed: n(3)?,
-                trainings: n(4)?,
-                attendance: n(5)?,
-                women: n(6)?,
-                minority: n(7)?,
-                outreach: n(8)?,
-                outreach_reach: n(9)?,
+        self.read(|c| {
+            c.query_row(FIGURES, params![commune, unit, lo, hi], |r| {
+                let n = |i: usize| r.get::<i64>(i).map(|v| v.clamp(0, u32::MAX as i64) as u32);
+                Ok(UnitFigures {
+                    visits: n(0)?,
+                    visit_people: n(1)?,
+                    signature_sessions: n(2)?,
+                    signed: n(3)?,
+                    trainings: n(4)?,
+                    attendance: n(5)?,
+                    women: n(6)?,
+                    minority: n(7)?,
+                    outreach: n(8)?,
+                    outreach_reach: n(9)?,
+                })
             })
-        })?)
+        })
     }
 
     /// The unit's report for `year` (an empty draft if it has none).
     pub fn unit_report(&self, unit: i64, year: i32) -> Result<UnitReport> {
-        Ok(self
-            .conn()
-            .query_row(
-                &format!("SELECT {REPORT_COLUMNS} FROM unit_reports WHERE unit = ? AND year = ?"),
-                params![unit, year],
-                read_report,
-            )
-            .optional()?
-            .unwrap_or_else(|| empty_report(year)))
+        let sql = format!("SELECT {REPORT_COLUMNS} FROM unit_reports WHERE unit = ? AND year = ?");
+        Ok(self.read(|c| c.query_opt(&sql, params![unit, year], read_report))?.unwrap_or_else(|| empty_report(year)))
     }
 
     /// Saves what the unit entered, and with `submit` sends it to the office. Refused while
@@ -421,35 +429,42 @@ impl ServerDb {
         submit: bool,
         now: DateTime<Utc>,
     ) -> Result<std::result::Result<(), ReportRefusal>> {
-        let mut conn = self.conn();
-        let tx = conn.transaction()?;
-        let status: Option<String> = tx
-            .query_row("SELECT status FROM unit_reports WHERE unit = ? AND year = ?", params![unit, year], |r| r.get(0))
-            .optional()?;
-        if status.as_deref().map(ReportStatus::from_code).is_some_and(|s| s.counts()) {
-            return Ok(Err(ReportRefusal::Locked));
-        }
-        let new_status = if submit {
-            ReportStatus::Submitted
-        } else {
-            status.as_deref().map(ReportStatus::from_code).unwrap_or(ReportStatus::Draft)
-        };
         let at = now_ts(now);
         let submitted = submit.then_some(at.as_str());
         let [a, b, c, d, e, f, g] = entry.numbers();
-        tx.execute(
-            "INSERT INTO unit_reports (unit, year, status, staff_registered, staff_completed, people_registered,
-                people_completed, media_items, meetings, meeting_reach, narrative, updated_at, first_submitted_at,
-                submitted_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?13)
-             ON CONFLICT (unit, year) DO UPDATE SET status = ?3, staff_registered = ?4, staff_completed = ?5,
-                people_registered = ?6, people_completed = ?7, media_items = ?8, meetings = ?9, meeting_reach = ?10,
-                narrative = ?11, updated_at = ?12,
-                first_submitted_at = COALESCE(first_submitted_at, ?13), submitted_at = COALESCE(?13, submitted_at)",
-            params![unit, year, new_status.code(), a, b, c, d, e, f, g, entry.narrative, at, submitted],
-        )?;
-        tx.commit()?;
-        Ok(Ok(()))
+        let save = |tx: &Conn| -> Result<std::result::Result<(), ReportRefusal>> {
+            let status: Option<String> = tx.query_opt(
+                "SELECT status FROM unit_reports WHERE unit = ? AND year = ?",
+                params![unit, year],
+                |r| r.get(0),
+            )?;
+            if status.as_deref().map(ReportStatus::from_code).is_some_and(|s| s.counts()) {
+                return Ok(Err(ReportRefusal::Locked));
+            }
+            let new_status = if submit {
+                ReportStatus::Submitted
+            } else {
+                status.as_deref().map(ReportStatus::from_code).unwrap_or(ReportStatus::Draft)
+            };
+            tx.execute(
+                "INSERT INTO unit_reports (unit, year, status, staff_registered, staff_completed, people_registered,
+                    people_completed, media_items, meetings, meeting_reach, narrative, updated_at, first_submitted_at,
+                    submitted_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?13)
+                 ON CONFLICT (unit, year) DO UPDATE SET status = ?3, staff_registered = ?4, staff_completed = ?5,
+                    people_registered = ?6, people_completed = ?7, media_items = ?8, meetings = ?9, meeting_reach = ?10,
+                    narrative = ?11, updated_at = ?12,
+                    first_submitted_at = COALESCE(unit_reports.first_submitted_at, ?13),
+                    submitted_at = COALESCE(?13, unit_reports.submitted_at)",
+                params![unit, year, new_status.code(), a, b, c, d, e, f, g, entry.narrative, at, submitted],
+            )?;
+            Ok(Ok(()))
+        };
+        // The unit's commune is locked while its state is read and changed (PostgreSQL).
+        match self.unit_commune(unit)? {
+            Some(commune) => self.write_in(&commune, save),
+            None => self.write(save),
+        }
     }
 
     /// The office sends a submitted report back to the unit for correction, with a reason.
@@ -460,11 +475,14 @@ impl ServerDb {
         reason: &str,
         now: DateTime<Utc>,
     ) -> Result<std::result::Result<(), ReportRefusal>> {
-        let n = self.conn().execute(
-            "UPDATE unit_reports SET status = 'returned', return_reason = ?, decided_at = ?
-             WHERE unit = ? AND year = ? AND status = 'submitted'",
-            params![reason, now_ts(now), unit, year],
-        )?;
+        let at = now_ts(now);
+        let n = self.write(|tx| {
+            tx.execute(
+                "UPDATE unit_reports SET status = 'returned', return_reason = ?, decided_at = ?
+                 WHERE unit = ? AND year = ? AND status = 'submitted'",
+                params![reason, at, unit, year],
+            )
+        })?;
         Ok(if n == 1 { Ok(()) } else { Err(ReportRefusal::NotSubmitted) })
     }
 
@@ -475,11 +493,14 @@ impl ServerDb {
         year: i32,
         now: DateTime<Utc>,
     ) -> Result<std::result::Result<(), ReportRefusal>> {
-        let n = self.conn().execute(
-            "UPDATE unit_reports SET status = 'accepted', return_reason = NULL, decided_at = ?
-             WHERE unit = ? AND year = ? AND status = 'submitted'",
-            params![now_ts(now), unit, year],
-        )?;
+        let at = now_ts(now);
+        let n = self.write(|tx| {
+            tx.execute(
+                "UPDATE unit_reports SET status = 'accepted', return_reason = NULL, decided_at = ?
+                 WHERE unit = ? AND year = ? AND status = 'submitted'",
+                params![at, unit, year],
+            )
+        })?;
         Ok(if n == 1 { Ok(()) } else { Err(ReportRefusal::NotSubmitted) })
     }
 
@@ -512,24 +533,26 @@ impl ServerDb {
 
     /// The day the units' reports for `year` are due (15/11 unless the office set another).
     pub fn unit_deadline(&self, commune: &str, year: i32) -> Result<NaiveDate> {
-        let set: Option<String> = self
-            .conn()
-            .query_row(
+        let set: Option<String> = self.read(|c| {
+            c.query_opt(
                 "SELECT deadline FROM unit_deadlines WHERE commune = ? AND year = ?",
                 params![commune, year],
                 |r| r.get(0),
             )
-            .optional()?;
+        })?;
         Ok(set.and_then(|s| NaiveDate::parse_from_str(&s, "%Y-%m-%d").ok()).unwrap_or_else(|| default_deadline(year)))
     }
 
     /// Sets the day the units' reports for `year` are due.
     pub fn set_unit_deadline(&self, commune: &str, year: i32, deadline: NaiveDate) -> Result<()> {
-        self.conn().execute(
-            "INSERT INTO unit_deadlines (commune, year, deadline) VALUES (?, ?, ?)
-             ON CONFLICT (commune, year) DO UPDATE SET deadline = excluded.deadline",
-            params![commune, year, deadline.format("%Y-%m-%d").to_string()],
-        )?;
+        let day = deadline.format("%Y-%m-%d").to_string();
+        self.write_in(commune, |tx| {
+            tx.execute(
+                "INSERT INTO unit_deadlines (commune, year, deadline) VALUES (?, ?, ?)
+                 ON CONFLICT (commune, year) DO UPDATE SET deadline = excluded.deadline",
+                params![commune, year, day],
+            )
+        })?;
         Ok(())
     }
 }

@@ -120,7 +120,18 @@ pub fn routes() -> Router<AppState> {
         .merge(units::unit_routes())
         .merge(unit_lead::lead_routes())
         .merge(plan::plan_routes())
+        .layer(axum::middleware::from_fn(refuse_nul))
         .layer(axum::middleware::map_response(office_headers))
+}
+
+/// An address holding a NUL character (`%00`) is a malformed request, answered 400: no
+/// stored text holds one, and PostgreSQL cannot even be asked about one.
+async fn refuse_nul(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    if req.uri().path_and_query().is_some_and(|pq| pq.as_str().contains("%00")) {
+        let t = lang(req.headers());
+        return Refusal::Page(StatusCode::BAD_REQUEST, message_page(t, t.bad_query)).into_response();
+    }
+    next.run(req).await
 }
 
 /// Headers on every office response: the content security policy, no framing, no type
@@ -240,6 +251,8 @@ enum Refusal {
     /// Somewhere else for this user (a province account asking for a commune's page).
     Redirect(&'static str),
     Page(StatusCode, Markup),
+    /// The store is busy (every connection in use) or restarting: 503, try again shortly.
+    Busy,
 }
 
 impl IntoResponse for Refusal {
@@ -248,6 +261,10 @@ impl IntoResponse for Refusal {
             Refusal::Login => Redirect::to("/office/login").into_response(),
             Refusal::Redirect(to) => Redirect::to(to).into_response(),
             Refusal::Page(status, page) => (status, page).into_response(),
+            Refusal::Busy => {
+                let page = html! { p { "Máy chủ đang bận, hãy thử lại sau ít giây / server busy, try again soon." } };
+                (StatusCode::SERVICE_UNAVAILABLE, [(header::RETRY_AFTER, "5")], page).into_response()
+            }
         }
     }
 }
@@ -255,6 +272,10 @@ impl IntoResponse for Refusal {
 impl From<db::DbError> for Refusal {
     fn from(e: db::DbError) -> Self {
         // The kind only: the error's text can quote stored data.
+        if matches!(e, db::DbError::Busy | db::DbError::Unavailable) {
+            tracing::warn!(error = %super::db_error_kind(&e), "office page refused: the database is busy");
+            return Refusal::Busy;
+        }
         tracing::error!(error = %super::db_error_kind(&e), "office page failed");
         server_error()
     }

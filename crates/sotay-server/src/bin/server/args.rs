@@ -14,6 +14,16 @@ pub struct Cli {
     /// The data folder: the database, its key file and the certificate.
     #[arg(long, global = true, env = "SOTAY_SERVER_DATA", default_value = "sotay-data")]
     pub data: PathBuf,
+    /// Keep the data in PostgreSQL rather than in the SQLite file in the data folder:
+    /// postgres://user:password@host:port/database (the key file and the certificate stay in
+    /// the data folder). Give it in the environment, not on the command line, where other
+    /// users of the machine could read a password.
+    #[arg(long, global = true, env = "SOTAY_DATABASE", hide_env_values = true)]
+    pub database: Option<String>,
+    /// With PostgreSQL: connections the server keeps at most. A request that finds none free
+    /// for five seconds is answered "busy, try again" (503 with Retry-After).
+    #[arg(long, global = true, env = "SOTAY_DATABASE_POOL", default_value_t = 16)]
+    pub database_pool: usize,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -50,6 +60,21 @@ pub enum Command {
     Backup(BackupArgs),
     /// Restore a backup into an empty data folder (`--data`).
     Restore(BackupArgs),
+    /// Move this server's data (the SQLite file in `--data`) into a province's PostgreSQL,
+    /// with its keys; stop this server first. Its tablets keep syncing without enrolling again.
+    Migrate(MigrateArgs),
+}
+
+#[derive(Args)]
+pub struct MigrateArgs {
+    /// The PostgreSQL database to move into: postgres://user:password@host:port/database
+    /// (or `$SOTAY_MIGRATE_TO`).
+    #[arg(long, env = "SOTAY_MIGRATE_TO", hide_env_values = true)]
+    pub to: String,
+    /// The data folder of the server that will serve from PostgreSQL (its key file takes in
+    /// this server's keys); by default this same data folder.
+    #[arg(long)]
+    pub to_data: Option<PathBuf>,
 }
 
 #[derive(Args)]
