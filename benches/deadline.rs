@@ -302,17 +302,8 @@ fn run_store(store: &Store, records: usize, threads: usize) -> StoreResult {
     StoreResult { label, notes, lines }
 }
 
-fn measure<T>(store: &str, what: &str, mut f: impl FnMut() -> T) -> Vec<Duration> {
-    std::hint::black_box(f());
-    let samples: Vec<Duration> = (0..RUNS)
-        .map(|_| {
-            let t = Instant::now();
-            std::hint::black_box(f());
-            t.elapsed()
-        })
-        .collect();
-    eprintln!("{store}: {what} p50 {:.1} ms", Stats::of(&samples).p50);
-    samples
+fn measure<T>(store: &str, what: &str, f: impl FnMut() -> T) -> Vec<Duration> {
+    table::measure(&format!("{store}: {what}"), RUNS, f)
 }
 
 // ---- the table ----------------------------------------------------------------------

@@ -197,17 +197,8 @@ fn main() {
 
 // ---- measuring ----------------------------------------------------------------------
 
-fn measure<T>(what: &str, mut f: impl FnMut() -> T) -> Vec<Duration> {
-    std::hint::black_box(f());
-    let samples: Vec<Duration> = (0..RUNS)
-        .map(|_| {
-            let t = Instant::now();
-            std::hint::black_box(f());
-            t.elapsed()
-        })
-        .collect();
-    eprintln!("{what}: p50 {:.1} ms", Stats::of(&samples).p50);
-    samples
+fn measure<T>(what: &str, f: impl FnMut() -> T) -> Vec<Duration> {
+    table::measure(what, RUNS, f)
 }
 
 // ---- seeding --------------------------------------------------------------------------

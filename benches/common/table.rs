@@ -101,3 +101,18 @@ pub fn load_average() -> String {
 pub fn mib(bytes: u64) -> f64 {
     bytes as f64 / (1024.0 * 1024.0)
 }
+
+/// `runs` timings of `f` after one warm-up call (which fills the caches), its p50 said on
+/// stderr under `label`.
+pub fn measure<T>(label: &str, runs: usize, mut f: impl FnMut() -> T) -> Vec<Duration> {
+    std::hint::black_box(f());
+    let samples: Vec<Duration> = (0..runs)
+        .map(|_| {
+            let t = Instant::now();
+            std::hint::black_box(f());
+            t.elapsed()
+        })
+        .collect();
+    eprintln!("{label}: p50 {:.1} ms", Stats::of(&samples).p50);
+    samples
+}

@@ -35,6 +35,7 @@ mod breakdowns;
 pub mod communes;
 pub(crate) mod coverage_days;
 mod devices;
+mod known;
 mod moving;
 pub mod pg_schema;
 pub mod plan;
@@ -46,6 +47,7 @@ pub mod sql;
 pub mod sqlite;
 mod totals;
 pub mod units;
+pub mod value;
 
 pub use moving::Moved;
 pub use postgres::PoolOptions;
@@ -189,7 +191,7 @@ impl ServerDb {
     /// the database move to the key file first, then leave the database (see
     /// [`ServerDb::attach_keys`]).
     pub fn open_with_keys(path: impl AsRef<Path>, keys: impl AsRef<Path>) -> Result<ServerDb> {
-        let conn = sqlite::open(path.as_ref())?;
+        let conn = schema::open(path.as_ref())?;
         let keys = attach_keys(&Conn::lite(&conn), keys.as_ref())?;
         // Once the keys have left the database, a checkpoint takes their bytes out of the WAL.
         conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;

@@ -16,7 +16,7 @@ use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use rust_decimal::prelude::ToPrimitive;
 use tokio_postgres::types::{to_sql_checked, IsNull, ToSql, Type};
 
-use super::sql::{Dialect, Value, ValueRef};
+use super::value::{Dialect, Value, ValueRef};
 use super::{DbError, Result};
 
 /// The statements PostgreSQL says its own way.

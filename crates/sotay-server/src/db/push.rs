@@ -3,6 +3,8 @@
 //! transaction for the push (an erasure kept, the running totals moved); a record refused is
 //! answered alone; and the change log read after a device's cursor.
 
+use super::known::{Known, Stored};
+use super::sql::Value;
 use super::*;
 
 impl ServerDb {
@@ -62,6 +64,11 @@ impl ServerDb {
         let received = now_ts(now);
         let mut results = Vec::with_capacity(items.len());
         let mut totals = Pending::default();
+        let ids: Vec<String> = hashed.iter().flatten().flatten().map(|r| r.id.to_string()).collect();
+        let people: Vec<String> =
+            hashed.iter().flatten().flatten().filter_map(|r| r.body.person_key().map(str::to_owned)).collect();
+        let mut known = Known::read(tx, &device.commune, &ids, &people)?;
+        let mut history = Vec::new();
         for (item, hashed) in items.iter().zip(hashed) {
             let (record, hashed) = match (item, hashed) {
                 (PushItem::Record(record), Some(hashed)) => (record, hashed),
@@ -82,9 +89,19 @@ impl ServerDb {
                 },
                 // A record that cannot be stored fails the whole push (nothing of it is kept,
                 // the device sends it again); a refused one is answered alone.
-                Ok(record) => apply_one(tx, device, &record, &received, &mut totals)?,
+                Ok(record) => apply_one(tx, device, &record, &received, &mut totals, &mut known, &mut history)?,
             };
             results.push(result);
+        }
+        // The history of the versions applied, in statements of many rows.
+        for rows in history.chunks(HISTORY_COLUMNS * 200) {
+            let row = format!("({})", ["?"; HISTORY_COLUMNS].join(", "));
+            let sql = format!(
+                "INSERT INTO record_history (id, version, device_id, received_at, voided, record) VALUES {}
+                 ON CONFLICT DO NOTHING",
+                vec![row; rows.len() / HISTORY_COLUMNS].join(", ")
+            );
+            tx.execute(&sql, rows.to_vec())?;
         }
         let changed = totals.settle(tx, &device.commune)?;
         log_coverage(tx, &device.commune, &changed)?;
@@ -174,19 +191,22 @@ pub(super) fn hash_sealed_id(
     Ok(r)
 }
 
+/// The columns of a `record_history` row.
+const HISTORY_COLUMNS: usize = 6;
+
+/// Applies one checked record: `known` says what is stored (and learns what this stores),
+/// `history` gathers the version's history row, written once for the whole push.
 pub(super) fn apply_one(
     tx: &Conn,
     device: &Device,
     r: &WireRecord,
     received: &str,
     totals: &mut Pending,
+    known: &mut Known,
+    history: &mut Vec<Value>,
 ) -> Result<RecordResult> {
     let id = r.id.to_string();
-    let existing: Option<(i64, bool, String, bool, Option<String>)> = tx.query_opt(
-        "SELECT version, voided, device_id, erased, person_key FROM records WHERE id = ?",
-        [&id],
-        |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?, row.get(4)?)),
-    )?;
+    let existing: Option<Stored> = known.record(&id).cloned();
     let result = |result: Applied, reason: Option<&str>| RecordResult {
         id: r.id,
         version: r.version,
@@ -194,18 +214,18 @@ pub(super) fn apply_one(
         reason: reason.map(str::to_owned),
     };
     let mut voided = r.voided;
-    if let Some((version, was_voided, owner, ..)) = &existing {
-        if owner != &device.id {
+    if let Some(stored) = &existing {
+        if stored.device != device.id {
             return Ok(result(Applied::Rejected, Some("Mã bản ghi trùng với bản ghi của máy khác.")));
         }
-        if r.version == *version {
+        if r.version == stored.version {
             return Ok(result(Applied::Duplicate, None));
         }
-        if r.version < *version {
+        if r.version < stored.version {
             return Ok(result(Applied::Stale, None));
         }
         // A void always wins: a later version never brings a voided record back.
-        voided |= *was_voided;
+        voided |= stored.voided;
     }
     // An erasure sticks: whatever a device sends later for an erased record, or a record
     // new to the server of an erased person made before the erasure, is kept without the
@@ -214,15 +234,9 @@ pub(super) fn apply_one(
     // person the office chose not to erase stay as they are.)
     let mut person_key = r.body.person_key().map(str::to_owned);
     let erased_key: Option<Option<String>> = match (&existing, &person_key) {
-        (Some((.., true, stored_key)), _) => Some(stored_key.clone()),
+        (Some(stored), _) if stored.erased => Some(stored.person_key.clone()),
         (Some(_), _) => None,
-        (None, Some(key)) => tx
-            .query_opt(
-                "SELECT replaced_by FROM erased_people WHERE commune = ? AND person_key = ? AND erased_at > ?",
-                params![device.commune, key, now_ts(r.saved_at)],
-                |row| row.get::<String>(0),
-            )?
-            .map(Some),
+        (None, Some(key)) => known.erased_before(key, &now_ts(r.saved_at)).map(|by| Some(by.to_owned())),
         _ => None,
     };
     let erased = erased_key.is_some();
@@ -242,10 +256,8 @@ pub(super) fn apply_one(
         None => r,
     };
     // The totals lose what the stored version counted and gain what this one counts.
-    if existing.is_some() {
-        if let Some(old) = Share::stored(tx, &id)? {
-            totals.add(tx, &device.commune, &old, -1)?;
-        }
+    if let Some(old) = existing.as_ref().and_then(|s| s.share.as_ref()) {
+        totals.add(tx, &device.commune, old, -1)?;
     }
     let body = serde_json::to_string(&r.body)?;
     let saved = now_ts(r.saved_at);
@@ -254,11 +266,7 @@ pub(super) fn apply_one(
     // A stored erased record has no person left in its body, but keeps the breakdown it was
     // counted under (`breakdowns`).
     let (sex, person_minority, level2) = match (&existing, erased) {
-        (Some(_), true) => {
-            tx.query_row("SELECT person_sex, person_minority FROM records WHERE id = ?", [&id], |row| {
-                Ok((row.get::<Option<String>>(0)?, row.get(1)?, fresh.2))
-            })?
-        }
+        (Some(stored), true) => (stored.sex.clone(), stored.person_minority, fresh.2),
         _ => (fresh.0.map(str::to_owned), fresh.1, fresh.2),
     };
     let new: Option<Share> = tx
@@ -313,11 +321,25 @@ pub(super) fn apply_one(
     if let Some(new) = &new {
         totals.add(tx, &device.commune, new, 1)?;
     }
-    tx.execute(
-        "INSERT INTO record_history (id, version, device_id, received_at, voided, record) VALUES (?, ?, ?, ?, ?, ?)
-         ON CONFLICT DO NOTHING",
-        params![id, r.version, device.id, received, voided, serde_json::to_string(r)?],
-    )?;
+    history.extend([
+        Value::Text(id.clone()),
+        Value::Int(r.version),
+        Value::Text(device.id.clone()),
+        Value::Text(received.to_owned()),
+        Value::Int(voided.into()),
+        Value::Text(serde_json::to_string(r)?),
+    ]);
+    let stored = Stored {
+        version: r.version,
+        voided,
+        device: device.id.clone(),
+        erased,
+        person_key,
+        sex,
+        person_minority,
+        share: new,
+    };
+    known.stored(id, stored);
     Ok(result(Applied::Applied, None))
 }
 

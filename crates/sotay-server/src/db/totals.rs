@@ -85,27 +85,32 @@ impl Share {
     /// A share from a row of [`SHARE_COLUMNS`]; `None` for a voided record, which counts
     /// nowhere.
     pub(super) fn read(r: &Row) -> Result<Option<Share>> {
-        if r.get::<bool>(14)? {
+        Share::read_at(r, 0)
+    }
+
+    /// A share from the [`SHARE_COLUMNS`] that start at column `at`.
+    pub(super) fn read_at(r: &Row, at: usize) -> Result<Option<Share>> {
+        if r.get::<bool>(at + 14)? {
             return Ok(None);
         }
         Ok(Some(Share {
-            kind: r.get(0)?,
-            hamlet_id: r.get(1)?,
-            volunteer_id: r.get(2)?,
-            day: r.get(3)?,
-            outcome: r.get(4)?,
-            failure_reason: r.get(5)?,
-            channel: r.get(6)?,
-            person_times: r.get(7)?,
-            signed: r.get(8)?,
-            women: r.get(9)?,
-            minority: r.get(10)?,
-            quantity: r.get(11)?,
-            reach: r.get(12)?,
-            person_key: r.get(13)?,
-            person_sex: r.get(15)?,
-            person_minority: r.get(16)?,
-            level2: r.get(17)?,
+            kind: r.get(at)?,
+            hamlet_id: r.get(at + 1)?,
+            volunteer_id: r.get(at + 2)?,
+            day: r.get(at + 3)?,
+            outcome: r.get(at + 4)?,
+            failure_reason: r.get(at + 5)?,
+            channel: r.get(at + 6)?,
+            person_times: r.get(at + 7)?,
+            signed: r.get(at + 8)?,
+            women: r.get(at + 9)?,
+            minority: r.get(at + 10)?,
+            quantity: r.get(at + 11)?,
+            reach: r.get(at + 12)?,
+            person_key: r.get(at + 13)?,
+            person_sex: r.get(at + 15)?,
+            person_minority: r.get(at + 16)?,
+            level2: r.get(at + 17)?,
         }))
     }
 
