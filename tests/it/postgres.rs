@@ -276,6 +276,7 @@ async fn a_pool_with_no_free_connection_answers_503_with_retry_after() {
     ))
     .args([base, "-X", "-q", "-v", "ON_ERROR_STOP=1"])
     .args(["-c", &format!("BEGIN; SELECT 1 FROM {schema}.communes FOR UPDATE; SELECT pg_sleep(3); COMMIT;")])
+    .stdout(std::process::Stdio::null())
     .spawn()
     .unwrap();
     tokio::time::sleep(Duration::from_millis(500)).await;

@@ -130,13 +130,16 @@ pub fn server_state(db: &ServerDb) -> HashMap<Uuid, (i64, bool)> {
 /// Syncs until the outbox is empty, tolerating failures; panics if it never drains.
 pub async fn drain(store: &Arc<Store>, options: &Options) {
     let mut batch = BatchSize::default();
+    let mut last = None;
     for _ in 0..200 {
-        let _ = run_once_with(store, &mut batch, options).await;
+        if let Err(e) = run_once_with(store, &mut batch, options).await {
+            last.get_or_insert(e);
+        }
         if store.outbox(1).unwrap().is_empty() {
             return;
         }
     }
-    panic!("the outbox never drained: {} left", store.outbox(100_000).unwrap().len());
+    panic!("the outbox never drained: {} left (first error: {last:?})", store.outbox(100_000).unwrap().len());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

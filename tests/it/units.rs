@@ -28,7 +28,7 @@ pub(super) const UNDO_MIGRATIONS_10_TO_13: &str = "
     INSERT INTO change_log_old (seq, commune, key, change, device) SELECT seq, commune, key, change, device FROM change_log;
     DROP TABLE change_log; ALTER TABLE change_log_old RENAME TO change_log;
     CREATE UNIQUE INDEX change_log_key ON change_log (commune, key);
-    ALTER TABLE communes DROP COLUMN change_seq;
+    DROP TABLE change_counters;
     DROP TABLE unit_reports; DROP TABLE unit_volunteers; DROP TABLE unit_deadlines; DROP TABLE units;
     DROP INDEX records_by_unit; ALTER TABLE records DROP COLUMN unit; ALTER TABLE devices DROP COLUMN unit;
     ALTER TABLE accounts DROP COLUMN unit;

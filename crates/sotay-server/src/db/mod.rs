@@ -434,15 +434,18 @@ fn log_change(tx: &Conn, commune: &str, key: &str, change: &Change) -> Result<()
 }
 
 /// Logs a change for every device of the commune (`device` = `None`) or for one device only.
-/// Each commune numbers its own changes from its counter in `communes`: taking the next
-/// number locks the commune's row until the transaction ends, so a number is never seen
+/// Each commune numbers its own changes from its counter in `change_counters`: taking the
+/// next number locks the counter's row until the transaction ends, so a number is never seen
 /// before every smaller one of the commune is committed (a device's cursor skips nothing).
 pub(super) fn log_change_for(tx: &Conn, commune: &str, device: Option<&str>, key: &str, change: &Change) -> Result<()> {
     // Deleting first and inserting gives the entry a new, higher sequence number.
     tx.execute("DELETE FROM change_log WHERE commune = ? AND key = ?", params![commune, key])?;
     let change = serde_json::to_string(change)?;
-    let seq: i64 =
-        tx.one("UPDATE communes SET change_seq = change_seq + 1 WHERE code = ? RETURNING change_seq", [commune])?;
+    let seq: i64 = tx.one(
+        "INSERT INTO change_counters (commune, seq) VALUES (?, 1)
+             ON CONFLICT (commune) DO UPDATE SET seq = change_counters.seq + 1 RETURNING seq",
+        [commune],
+    )?;
     tx.execute(
         "INSERT INTO change_log (commune, seq, key, change, device) VALUES (?, ?, ?, ?, ?)",
         params![commune, seq, key, change, device],

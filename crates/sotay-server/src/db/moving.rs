@@ -57,6 +57,16 @@ impl ServerDb {
             return Err(DbError::Refused("The data can only move into PostgreSQL (postgres://…).".into()));
         }
         let from = Conn::lite(&source);
+        // Every table of the file is moved (or, for sessions, left on purpose): a table this
+        // list lacks would be left behind without a word.
+        let tables: Vec<String> = from.query_map(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name",
+            (),
+            |r| r.get(0),
+        )?;
+        if let Some(t) = tables.iter().find(|t| !TABLES.contains(&t.as_str())) {
+            return Err(DbError::Refused(format!("This server cannot move the table {t}: nothing was moved.")));
+        }
         let communes: Vec<String> = from.query_map("SELECT code FROM communes ORDER BY code", (), |r| r.get(0))?;
         let accounts: Vec<String> =
             from.query_map("SELECT username FROM accounts ORDER BY username", (), |r| r.get(0))?;

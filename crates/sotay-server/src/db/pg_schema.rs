@@ -17,8 +17,11 @@ CREATE TABLE communes (
     cid_key_id  TEXT COLLATE "C" NOT NULL,
     cid_key     TEXT COLLATE "C" NOT NULL,
     province    TEXT COLLATE "C" NOT NULL DEFAULT '',
-    demo        BIGINT NOT NULL DEFAULT 0,
-    change_seq  BIGINT NOT NULL DEFAULT 0
+    demo        BIGINT NOT NULL DEFAULT 0
+);
+CREATE TABLE change_counters (
+    commune  TEXT COLLATE "C" PRIMARY KEY,
+    seq      BIGINT NOT NULL
 );
 CREATE TABLE devices (
     id           TEXT COLLATE "C" PRIMARY KEY,
@@ -276,6 +279,7 @@ CREATE INDEX plan_milestones_by_year ON plan_milestones (commune, year, day);
 /// [`crate::migrate`] copies, and what a test empties).
 pub const TABLES: &[&str] = &[
     "communes",
+    "change_counters",
     "devices",
     "enrol_codes",
     "records",

@@ -325,13 +325,17 @@ pub(super) const MIGRATIONS: &[&str] = &[
     super::breakdowns::MIGRATION,
     // 12: the commune's plan: targets per hamlet and unit, and a timeline (`db::plan`).
     super::plan::MIGRATION,
-    // 13: each commune numbers its own changes (`log_change_for`), from a counter in its row,
-    // so PostgreSQL can number them in commit order and a province's database can take in a
-    // commune's file with its numbers. Every commune's counter starts above every number a
-    // device has seen, so devices' cursors continue.
+    // 13: each commune numbers its own changes (`log_change_for`), from its counter in
+    // `change_counters` (a small row of its own: the commune's row holds its reference data,
+    // which an update would write again each time), so PostgreSQL can number them in commit
+    // order and a province's database can take in a commune's file with its numbers. Every
+    // commune's counter starts above every number a device has seen, so cursors continue.
     r#"
-    ALTER TABLE communes ADD COLUMN change_seq INTEGER NOT NULL DEFAULT 0;
-    UPDATE communes SET change_seq = (SELECT COALESCE(MAX(seq), 0) FROM change_log);
+    CREATE TABLE change_counters (
+        commune  TEXT PRIMARY KEY,
+        seq      INTEGER NOT NULL
+    ) STRICT, WITHOUT ROWID;
+    INSERT INTO change_counters (commune, seq) SELECT code, (SELECT COALESCE(MAX(seq), 0) FROM change_log) FROM communes;
     CREATE TABLE change_log_by_commune (
         commune  TEXT NOT NULL,
         seq      INTEGER NOT NULL,
