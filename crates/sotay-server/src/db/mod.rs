@@ -192,9 +192,11 @@ impl ServerDb {
     /// [`ServerDb::attach_keys`]).
     pub fn open_with_keys(path: impl AsRef<Path>, keys: impl AsRef<Path>) -> Result<ServerDb> {
         let conn = schema::open(path.as_ref())?;
-        let keys = attach_keys(&Conn::lite(&conn), keys.as_ref())?;
-        // Once the keys have left the database, a checkpoint takes their bytes out of the WAL.
-        conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+        let (keys, moved) = attach_keys(&Conn::lite(&conn), keys.as_ref())?;
+        if moved {
+            // Once the keys have left the database, a checkpoint takes their bytes out of the WAL.
+            conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+        }
         Ok(ServerDb {
             backend: Backend::Sqlite(Mutex::new(conn)),
             keys: RwLock::new(keys),
@@ -208,7 +210,7 @@ impl ServerDb {
         let store = postgres::PgStore::connect(url, pool)?;
         let conn = store.conn()?;
         pg_schema::migrate(&Conn::pg(&conn))?;
-        let keys = attach_keys(&Conn::pg(&conn), keys.as_ref())?;
+        let (keys, _) = attach_keys(&Conn::pg(&conn), keys.as_ref())?;
         drop(conn);
         Ok(ServerDb { backend: Backend::Postgres(store), keys: RwLock::new(keys), commune_turns: Default::default() })
     }
@@ -406,8 +408,8 @@ impl ServerDb {
 /// it first; then the database forgets them. A key file is made only for a database with
 /// no commune whose key it would lack: a database whose key file is missing (restored
 /// without it, copied elsewhere) is refused rather than given new keys that would count
-/// every person again.
-fn attach_keys(conn: &Conn, path: &Path) -> Result<ServerKeys> {
+/// every person again. Says too whether any key left the database just now.
+fn attach_keys(conn: &Conn, path: &Path) -> Result<(ServerKeys, bool)> {
     let legacy: Vec<(String, String, String)> =
         conn.query_map("SELECT code, cid_key_id, cid_key FROM communes ORDER BY code", (), |r| {
             Ok((r.get(0)?, r.get(1)?, r.get(2)?))
@@ -425,8 +427,8 @@ fn attach_keys(conn: &Conn, path: &Path) -> Result<ServerKeys> {
         }
     }
     // Only once the key file is safely written do the keys leave the database.
-    conn.execute("UPDATE communes SET cid_key = '' WHERE cid_key != ''", ())?;
-    Ok(keys)
+    let moved = conn.execute("UPDATE communes SET cid_key = '' WHERE cid_key != ''", ())? > 0;
+    Ok((keys, moved))
 }
 
 fn log_change(tx: &Conn, commune: &str, key: &str, change: &Change) -> Result<()> {

@@ -105,7 +105,7 @@ impl<'a> Conn<'a> {
         let values = params.values();
         match self.0 {
             ConnKind::Lite(c) => {
-                Ok(c.prepare_cached(sql)?.execute(rusqlite::params_from_iter(lite_params(&values)))?)
+                Ok(c.prepare_cached(sql)?.execute(rusqlite::params_from_iter(values.iter().map(Lite)))?)
             }
             ConnKind::Pg(c) => c.execute(&pg_sql(sql), &values),
         }
@@ -125,7 +125,7 @@ impl<'a> Conn<'a> {
         match self.0 {
             ConnKind::Lite(c) => {
                 let mut stmt = c.prepare_cached(sql)?;
-                let mut rows = stmt.query(rusqlite::params_from_iter(lite_params(&values)))?;
+                let mut rows = stmt.query(rusqlite::params_from_iter(values.iter().map(Lite)))?;
                 while let Some(r) = rows.next()? {
                     f(&Row(RowKind::Lite(r)))?;
                 }
@@ -174,14 +174,20 @@ impl<'a> Conn<'a> {
     }
 }
 
-fn lite_params(values: &[Value]) -> impl Iterator<Item = rusqlite::types::Value> + '_ {
-    values.iter().map(|v| match v {
-        Value::Null => rusqlite::types::Value::Null,
-        Value::Int(i) => rusqlite::types::Value::Integer(*i),
-        Value::Real(f) => rusqlite::types::Value::Real(*f),
-        Value::Text(s) => rusqlite::types::Value::Text(s.clone()),
-        Value::Blob(b) => rusqlite::types::Value::Blob(b.clone()),
-    })
+/// A parameter as rusqlite binds it, borrowed: text and bytes are not copied again.
+struct Lite<'a>(&'a Value);
+
+impl rusqlite::ToSql for Lite<'_> {
+    fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
+        use rusqlite::types::ValueRef as R;
+        Ok(rusqlite::types::ToSqlOutput::Borrowed(match self.0 {
+            Value::Null => R::Null,
+            Value::Int(i) => R::Integer(*i),
+            Value::Real(f) => R::Real(*f),
+            Value::Text(s) => R::Text(s.as_bytes()),
+            Value::Blob(b) => R::Blob(b),
+        }))
+    }
 }
 
 /// The statement with its placeholders as PostgreSQL numbers them: `?` becomes the next
