@@ -7,7 +7,8 @@
 # (the binary CI built instead of /usr/local/bin, a folder of its own instead of
 # /var/lib/sotay, no systemd) and the device (examples/device_sync, the app's own enrolment
 # and sync code, where a volunteer holds a phone).
-# Usage: bash scripts/go-live.sh   (after cargo build --features liveview,server --bins --examples)
+# Usage: bash scripts/go-live.sh   (after cargo build --features liveview,server --bins --examples;
+#        SOTAY_SERVER_BIN names the server binary, by default target/debug/sotay-server)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 repo="$PWD"
@@ -18,7 +19,7 @@ trap cleanup EXIT
 
 # 1. Install: the server-only binary on the PATH.
 mkdir -p "$work/bin"
-install -m 0755 target/debug/sotay-server "$work/bin/sotay-server"
+install -m 0755 "${SOTAY_SERVER_BIN:-target/debug/sotay-server}" "$work/bin/sotay-server"
 export PATH="$work/bin:$PATH"
 port="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
 export SOTAY_SERVER_DATA="$work/sotay"

@@ -22,18 +22,29 @@ step "set-up"
 bash scripts/setup.sh --test
 
 step "format and lints"
+# The server builds alone, without the app (no Dioxus, reqwest or SQLCipher in it; the
+# architecture tests check its `cargo tree`), as it ships: in a target folder of its own,
+# since in the workspace's its dependencies take the app's features (SQLCipher among them).
+# It shares almost nothing with the lints' build, so it runs beside them and fills the
+# cores they leave idle. Every later step runs this binary.
+server_target="$PWD/target/server-alone"
+server_log="$(mktemp)"
+CARGO_TARGET_DIR="$server_target" cargo build -p sotay-server > "$server_log" 2>&1 &
+server_build=$!
 cargo fmt --all -- --check
 cargo clippy --features liveview,server --all-targets -- -D warnings
 
 step "the server alone"
-# The server builds alone, without the app (no Dioxus, reqwest or SQLCipher in it; the
-# architecture tests check its `cargo tree`).
-cargo build -p sotay-server
+build_status=0
+wait "$server_build" || build_status=$?
+tail -n 3 "$server_log"
+(( build_status == 0 )) || { cat "$server_log"; echo "the server alone failed to build"; exit 1; }
+export SOTAY_SERVER_BIN="$server_target/debug/sotay-server"
 
 step "phone code and deployment files"
 # The Android and iOS code, compiled here for both (and shown to fail on a type error).
 bash scripts/check-phone.sh --self-test
-bash scripts/check-deploy.sh target/debug/sotay-server
+bash scripts/check-deploy.sh "$SOTAY_SERVER_BIN"
 
 step "Rust tests"
 # it::postgres needs PostgreSQL: it runs in the next step, with the server's contract.
@@ -65,10 +76,9 @@ bash scripts/go-live.sh
 step "device API fuzzed by schemathesis"
 # The coverage phase (five minutes, paced under the device rate limit) runs with the
 # script alone; the suite runs the examples and the fuzzing.
-SOTAY_ST_PHASES=examples,fuzzing SOTAY_SERVER_BIN="$PWD/target/debug/sotay-server" bash scripts/schemathesis.sh
+SOTAY_ST_PHASES=examples,fuzzing bash scripts/schemathesis.sh
 
 step "browser flows"
 export SOTAY_LIVEVIEW_BIN="$PWD/target/debug/sotay-liveview"
-export SOTAY_SERVER_BIN="$PWD/target/debug/sotay-server"
 (cd tests/e2e && node --test --test-concurrency=1 .)
 step "done"
