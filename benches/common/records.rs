@@ -5,6 +5,7 @@
 #![allow(dead_code)]
 
 use super::*;
+use sotay::protocol::WireRecord;
 
 /// A commune that is not the sample one, so records queue to the outbox like real ones:
 /// the sample hamlets with a real-sized team of volunteers.
@@ -219,5 +220,34 @@ impl Gen {
             })
         };
         NewRecord { hamlet_id: hamlet, volunteer_id: volunteer, occurred_at: at, body }
+    }
+
+    /// One record as an enrolled device pushes it: version 1, just saved, its ID number
+    /// sealed (drawn from `sealed` when that is not empty, else as this generator seals),
+    /// the device's own hash left on the device.
+    pub fn wire(&mut self, at: NaiveDateTime, sealed: &[String], last_visit: &mut Option<Uuid>) -> WireRecord {
+        let new = self.record(at, last_visit);
+        let id = Uuid::now_v7();
+        if matches!(new.body, Body::Visit(_)) {
+            *last_visit = Some(id);
+        }
+        let mut body = new.body;
+        if let Body::SignatureHelp(SignatureHelp { person: Some(p), .. }) = &mut body {
+            if p.cid_hash.is_some() && !sealed.is_empty() {
+                p.cid_sealed = Some(sealed[self.below(sealed.len() as u64) as usize].clone());
+            }
+            (p.cid_hash, p.cid_key_id) = (None, None);
+        }
+        WireRecord {
+            id,
+            version: 1,
+            hamlet_id: new.hamlet_id,
+            volunteer_id: new.volunteer_id,
+            occurred_at: new.occurred_at,
+            saved_at: chrono::Utc::now(),
+            voided: false,
+            void_reason: None,
+            body,
+        }
     }
 }

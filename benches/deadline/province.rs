@@ -105,34 +105,6 @@ fn enrol(db: &ServerDb, commune: &str, n: usize) -> Member {
     Member { device, token: e.token }
 }
 
-/// A record as an enrolled device pushes it: version 1, its ID number (if any) sealed to the
-/// server, the device's own hash left on the device.
-pub fn wire(gen: &mut Gen, at: NaiveDateTime, sealed: &[String], last_visit: &mut Option<Uuid>) -> WireRecord {
-    let new = gen.record(at, last_visit);
-    let id = Uuid::now_v7();
-    if matches!(new.body, Body::Visit(_)) {
-        *last_visit = Some(id);
-    }
-    let mut body = new.body;
-    if let Body::SignatureHelp(SignatureHelp { person: Some(p), .. }) = &mut body {
-        if p.cid_hash.is_some() {
-            p.cid_sealed = Some(sealed[gen.below(sealed.len() as u64) as usize].clone());
-        }
-        (p.cid_hash, p.cid_key_id) = (None, None);
-    }
-    WireRecord {
-        id,
-        version: 1,
-        hamlet_id: new.hamlet_id,
-        volunteer_id: new.volunteer_id,
-        occurred_at: new.occurred_at,
-        saved_at: Utc::now(),
-        voided: false,
-        void_reason: None,
-        body,
-    }
-}
-
 pub struct Loaded {
     pub records: usize,
     pub pushes: usize,
@@ -170,7 +142,7 @@ pub fn load(db: &ServerDb, p: &Province, total: usize, threads: usize) -> Loaded
                                 let batch: Vec<WireRecord> = (0..n)
                                     .map(|_| {
                                         let at = gen.occurred_at(now);
-                                        wire(&mut gen, at, &p.sealed, &mut last_visit)
+                                        gen.wire(at, &p.sealed, &mut last_visit)
                                     })
                                     .collect();
                                 left -= n;

@@ -13,7 +13,7 @@ use sotay_server::{router, AppState};
 use tokio::net::TcpListener;
 use tokio::runtime::Runtime;
 
-use super::province::{wire, Member, Province};
+use super::province::{Member, Province};
 use super::records::Gen;
 use super::*;
 
@@ -82,7 +82,7 @@ pub fn push_rush(
                             // Today's and the last few days' work, before the deadline.
                             let day = today - Days::new(gen.below(4));
                             let at = day.and_hms_opt(7 + gen.below(10) as u32, gen.below(60) as u32, 0).unwrap_or(now);
-                            wire(&mut gen, at.min(now), &p.sealed, &mut last_visit)
+                            gen.wire(at.min(now), &p.sealed, &mut last_visit)
                         })
                         .collect(),
                 })

@@ -342,9 +342,8 @@ fn fill(store: &Store, n: usize, seed: u64) {
     }
 }
 
-/// `n` records as a device would push them (version 1, just saved), built without a store.
-/// Records as an enrolled device pushes them: ID numbers sealed to `seal`, the device's
-/// own hash left on the device.
+/// `n` records as an enrolled device pushes them, built without a store: ID numbers sealed
+/// to `seal`.
 fn wire_records(n: usize, seed: u64, seal: sotay::domain::citizen_id::SealKey) -> Vec<WireRecord> {
     let mut gen = Gen::new(seed, CidKey::generate_device_key()).sealing(Some(seal));
     let now = Local::now().naive_local();
@@ -352,26 +351,7 @@ fn wire_records(n: usize, seed: u64, seal: sotay::domain::citizen_id::SealKey) -
     (0..n)
         .map(|_| {
             let at = gen.occurred_at(now);
-            let new = gen.record(at, &mut last_visit);
-            let id = Uuid::now_v7();
-            if matches!(new.body, Body::Visit(_)) {
-                last_visit = Some(id);
-            }
-            let mut body = new.body;
-            if let Body::SignatureHelp(SignatureHelp { person: Some(p), .. }) = &mut body {
-                (p.cid_hash, p.cid_key_id) = (None, None);
-            }
-            WireRecord {
-                id,
-                version: 1,
-                hamlet_id: new.hamlet_id,
-                volunteer_id: new.volunteer_id,
-                occurred_at: new.occurred_at,
-                saved_at: Utc::now(),
-                voided: false,
-                void_reason: None,
-                body,
-            }
+            gen.wire(at, &[], &mut last_visit)
         })
         .collect()
 }

@@ -52,10 +52,8 @@ async fn a_backup_taken_while_devices_push_restores_whole_with_every_acknowledge
     db.put_commune(&demo_reference()).unwrap();
     let state = AppState::new(db).with_rate_limit(100_000, std::time::Duration::from_secs(60));
     let db = state.db.clone();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    let app = router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
-    let server = tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let (addr, server) = super::sync::serve_router(router(state)).await;
+    let url = format!("http://{addr}");
 
     // Two tablets push batches without pause until told to stop.
     let stop = Arc::new(AtomicBool::new(false));

@@ -10,7 +10,7 @@
 //! stand for different machines.
 
 use std::io::{BufRead, BufReader, Write};
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -47,12 +47,8 @@ pub async fn serve(configure: impl FnOnce(AppState) -> AppState) -> Served {
     db.put_commune(&demo_reference()).unwrap();
     db.put_account(USER, PASSWORD, COMMUNE, chrono::Utc::now()).unwrap();
     let state = configure(AppState::new(db));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    let app = router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
-    let task = tokio::spawn(async move {
-        axum::serve(listener, app).await.unwrap();
-    });
+    let (addr, task) = super::sync::serve_router(router(state.clone())).await;
+    let url = format!("http://{addr}");
     Served { url, state, dir, store, task }
 }
 

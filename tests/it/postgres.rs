@@ -22,12 +22,8 @@ use super::sync::{demo_reference, device_state, drain, make_records, server_stat
 async fn serve(db: ServerDb) -> (String, Arc<ServerDb>, tokio::task::JoinHandle<()>) {
     let state = AppState::new(db);
     let db = state.db.clone();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    let task = tokio::spawn(async move {
-        axum::serve(listener, router(state)).await.unwrap();
-    });
-    (url, db, task)
+    let (addr, task) = super::sync::serve_router(router(state)).await;
+    (format!("http://{addr}"), db, task)
 }
 
 /// A device enrolled with the server at `url` whose database is `db`.

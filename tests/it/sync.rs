@@ -47,12 +47,18 @@ pub async fn start_server_with(configure: impl FnOnce(AppState) -> AppState) -> 
     db.put_commune(&demo_reference()).unwrap();
     let state = configure(AppState::new(db));
     let db = state.db.clone();
+    let (addr, task) = serve_router(router(state)).await;
+    TestServer { url: format!("http://{addr}"), addr, db, store, _dir: dir, task }
+}
+
+/// `app` served on 127.0.0.1 at a free port as the binary serves it (each request knows its
+/// peer's address): the address, and the task to abort.
+pub async fn serve_router(app: axum::Router) -> (std::net::SocketAddr, tokio::task::JoinHandle<()>) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let task = tokio::spawn(async move {
-        axum::serve(listener, router(state)).await.unwrap();
-    });
-    TestServer { url: format!("http://{addr}"), addr, db, store, _dir: dir, task }
+    let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
+    let task = tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (addr, task)
 }
 
 impl TestServer {

@@ -5,8 +5,6 @@
 //! `server::compat` allows) while it waits for its update, with the person it counted before
 //! counted once.
 
-use std::net::SocketAddr;
-
 use reqwest::StatusCode;
 use sotay::protocol::*;
 use sotay_server::db::ServerDb;
@@ -105,11 +103,8 @@ fn the_previous_releases_data_folder_opens_migrated_with_its_key_in_the_key_file
 async fn serve(db: ServerDb) -> (String, std::sync::Arc<ServerDb>, tokio::task::JoinHandle<()>) {
     let state = AppState::new(db);
     let db = state.db.clone();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
-    let task = tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    (url, db, task)
+    let (addr, task) = super::sync::serve_router(router(state)).await;
+    (format!("http://{addr}"), db, task)
 }
 
 async fn push_v1(url: &str, body: &str, header: &str) -> reqwest::Response {

@@ -45,11 +45,7 @@ async fn poisoned_server(mode: Poison) -> (TestServerLite, Arc<std::sync::Mutex<
         let poison = *slot.lock().unwrap();
         async move { rewrite(req, next, poison, mode).await }
     }));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let task = tokio::spawn(async move {
-        axum::serve(listener, app).await.unwrap();
-    });
+    let (addr, task) = super::sync::serve_router(app).await;
     (TestServerLite { url: format!("http://{addr}"), db, _dir: dir, task }, poison)
 }
 
@@ -313,9 +309,7 @@ async fn a_pulled_change_of_an_unknown_kind_is_skipped_and_the_others_applied() 
             async move { axum::Json(page) }
         }),
     );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let task = tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let (addr, task) = super::sync::serve_router(app).await;
     let t = live_store();
     let key = sotay::domain::citizen_id::OpenKey::generate();
     let enrolment = sotay::store::Enrolment {

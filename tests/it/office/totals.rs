@@ -128,6 +128,21 @@ fn the_running_totals_equal_a_recomputation_after_random_edits_voids_late_arriva
     ];
     for round in 0..12 {
         let mut pushes: Vec<(usize, WireRecord)> = (0..150).map(|_| (gen.rng.gen_range(0..4), gen.record())).collect();
+        // A record edited, or voided, before it was first sent: its versions arrive in one
+        // push (the server writes a push's records together, so it must write these apart).
+        let fresh: Vec<(usize, WireRecord)> = pushes.clone();
+        for (d, r) in fresh {
+            match gen.rng.gen_range(0..100) {
+                0..=7 => {
+                    let next = gen.edit(&r);
+                    let after = gen.edit(&next);
+                    pushes.extend([(d, next), (d, after)]);
+                }
+                8..=9 => pushes.push((d, gen.void(&r))),
+                10 => pushes.push((d, r.clone())),
+                _ => {}
+            }
+        }
         // Edits, voids, edits of voided records, stale versions and retries of stored ones.
         let stored: Vec<(usize, WireRecord, bool)> =
             model.records.values().map(|f| (f.device, f.record.clone(), f.voided)).collect();

@@ -6,7 +6,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, NaiveDate, Utc};
 
-use super::sql::{params, Conn};
+use super::many;
+use super::sql::{params, Conn, Value};
 use super::{helped_by_hamlet, Result};
 use crate::vn_time::vn_day;
 
@@ -41,20 +42,50 @@ pub(crate) fn note_coverage(tx: &Conn, commune: &str, hamlets: &BTreeSet<String>
     }
     let day = vn_day(now).format("%Y-%m-%d").to_string();
     let current = helped_by_hamlet(tx, commune)?;
-    let logged = "SELECT SUM(helped) FROM coverage_days WHERE commune = ? AND hamlet_id = ?";
-    let upsert = "INSERT INTO coverage_days (commune, hamlet_id, day, helped) VALUES (?, ?, ?, ?)
-         ON CONFLICT (commune, hamlet_id, day) DO UPDATE SET helped = coverage_days.helped + excluded.helped";
-    let empty = "DELETE FROM coverage_days WHERE commune = ? AND hamlet_id = ? AND day = ? AND helped = 0";
+    let text = |v: &str| Value::Text(v.to_owned());
+    let mut logged: BTreeMap<String, i64> = BTreeMap::new();
+    many::query_rows(
+        tx,
+        [
+            "SELECT hamlet_id, SUM(helped) FROM coverage_days WHERE hamlet_id IN (",
+            "?",
+            ") AND commune = ? GROUP BY hamlet_id",
+        ],
+        1,
+        many::texts(hamlets.iter().map(String::as_str)),
+        &[text(commune)],
+        |r| {
+            logged.insert(r.get(0)?, r.get::<Option<i64>>(1)?.unwrap_or(0));
+            Ok(())
+        },
+    )?;
+    let (mut rows, mut touched) = (Vec::new(), Vec::new());
     for hamlet in hamlets {
         let now = current.get(hamlet).copied().unwrap_or(0) as i64;
-        let before: i64 =
-            tx.query_opt(logged, params![commune, hamlet], |r| r.get::<Option<i64>>(0))?.flatten().unwrap_or(0);
+        let before = logged.get(hamlet).copied().unwrap_or(0);
         if now != before {
-            tx.execute(upsert, params![commune, hamlet, day, now - before])?;
-            tx.execute(empty, params![commune, hamlet, day])?;
+            rows.extend([text(commune), text(hamlet), text(&day), Value::Int(now - before)]);
+            touched.push(text(hamlet));
         }
     }
-    Ok(())
+    many::execute_rows(
+        tx,
+        [
+            "INSERT INTO coverage_days (commune, hamlet_id, day, helped) VALUES",
+            &many::row_of(4),
+            "ON CONFLICT (commune, hamlet_id, day) DO UPDATE SET helped = coverage_days.helped + excluded.helped",
+        ],
+        4,
+        rows,
+        &[],
+    )?;
+    many::execute_rows(
+        tx,
+        ["DELETE FROM coverage_days WHERE hamlet_id IN (", "?", ") AND commune = ? AND day = ? AND helped = 0"],
+        1,
+        touched,
+        &[text(commune), text(&day)],
+    )
 }
 
 /// People helped to a signature per hamlet as the office knew at the end of `day`.

@@ -6,12 +6,10 @@
 
 use std::collections::HashMap;
 
+use super::many;
 use super::sql::{Conn, Value};
 use super::totals::{Share, SHARE_COLUMNS};
 use super::Result;
-
-/// How many values one `IN (…)` list holds at most.
-const CHUNK: usize = 500;
 
 /// A stored record, as a push needs it.
 #[derive(Clone)]
@@ -40,42 +38,39 @@ impl Known {
     /// `person_keys` (those erased) of commune `commune`.
     pub(super) fn read(tx: &Conn, commune: &str, ids: &[String], person_keys: &[String]) -> Result<Known> {
         let mut known = Known::default();
-        for chunk in ids.chunks(CHUNK) {
-            let sql = format!(
-                "SELECT id, version, voided, device_id, erased, person_key, person_sex, person_minority, {SHARE_COLUMNS}
-                 FROM records WHERE id IN ({})",
-                vec!["?"; chunk.len()].join(", ")
-            );
-            let values: Vec<Value> = chunk.iter().map(|id| Value::Text(id.clone())).collect();
-            tx.for_each(&sql, values, |r| {
-                let stored = Stored {
-                    version: r.get(1)?,
-                    voided: r.get(2)?,
-                    device: r.get(3)?,
-                    erased: r.get(4)?,
-                    person_key: r.get(5)?,
-                    sex: r.get(6)?,
-                    person_minority: r.get(7)?,
-                    share: Share::read_at(r, 8)?,
-                };
-                known.records.insert(r.get(0)?, stored);
-                Ok(())
-            })?;
-        }
-        for chunk in person_keys.chunks(CHUNK) {
-            let sql = format!(
-                "SELECT person_key, replaced_by, erased_at FROM erased_people WHERE commune = ? AND person_key IN ({})",
-                vec!["?"; chunk.len()].join(", ")
-            );
-            let values: Vec<Value> = std::iter::once(commune)
-                .chain(chunk.iter().map(String::as_str))
-                .map(|v| Value::Text(v.to_owned()))
-                .collect();
-            tx.for_each(&sql, values, |r| {
+        let head = format!(
+            "SELECT id, version, voided, device_id, erased, person_key, person_sex, person_minority, {SHARE_COLUMNS}
+             FROM records WHERE id IN ("
+        );
+        many::query_rows(tx, [&head, "?", ")"], 1, many::texts(ids.iter().map(String::as_str)), &[], |r| {
+            let stored = Stored {
+                version: r.get(1)?,
+                voided: r.get(2)?,
+                device: r.get(3)?,
+                erased: r.get(4)?,
+                person_key: r.get(5)?,
+                sex: r.get(6)?,
+                person_minority: r.get(7)?,
+                share: Share::read_at(r, 8)?,
+            };
+            known.records.insert(r.get(0)?, stored);
+            Ok(())
+        })?;
+        many::query_rows(
+            tx,
+            [
+                "SELECT person_key, replaced_by, erased_at FROM erased_people WHERE person_key IN (",
+                "?",
+                ") AND commune = ?",
+            ],
+            1,
+            many::texts(person_keys.iter().map(String::as_str)),
+            &[Value::Text(commune.to_owned())],
+            |r| {
                 known.erased.insert(r.get(0)?, (r.get(1)?, r.get(2)?));
                 Ok(())
-            })?;
-        }
+            },
+        )?;
         Ok(known)
     }
 

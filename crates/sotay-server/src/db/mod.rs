@@ -2,7 +2,7 @@
 //! every record version received, and the change log devices pull from. The keys that
 //! open sealed ID numbers and hash them live in their own file ([`super::keys`]), loaded
 //! here beside the database, never in it.
-//! Each push and erasure also keeps the reports' running totals (`totals::Pending`) in its
+//! Each push and erasure also keeps the reports' running totals (`pending::Pending`) in its
 //! own transaction, and logs for devices every hamlet whose coverage figure it changed.
 //!
 //! The parts, each its own `impl ServerDb` block: [`schema`] (the migrations), `devices`
@@ -27,8 +27,9 @@ use crate::domain::{Body, Commune, ReferenceData};
 use crate::keys::{KeyError, ServerKeys};
 use crate::protocol::{Applied, Change, DeviceReport, RecordResult, WireRecord};
 use crate::push::PushItem;
+use pending::Pending;
 use sql::{params, Conn};
-use totals::{log_coverage, Pending, Share, SHARE_COLUMNS};
+use totals::{log_coverage, Share};
 
 pub mod assign;
 mod breakdowns;
@@ -36,7 +37,9 @@ pub mod communes;
 pub(crate) mod coverage_days;
 mod devices;
 mod known;
+mod many;
 mod moving;
+mod pending;
 pub mod pg_schema;
 pub mod plan;
 pub mod postgres;

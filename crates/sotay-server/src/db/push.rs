@@ -4,6 +4,7 @@
 //! answered alone; and the change log read after a device's cursor.
 
 use super::known::{Known, Stored};
+use super::many;
 use super::sql::Value;
 use super::*;
 
@@ -68,7 +69,7 @@ impl ServerDb {
         let people: Vec<String> =
             hashed.iter().flatten().flatten().filter_map(|r| r.body.person_key().map(str::to_owned)).collect();
         let mut known = Known::read(tx, &device.commune, &ids, &people)?;
-        let mut history = Vec::new();
+        let mut rows = RecordRows::default();
         for (item, hashed) in items.iter().zip(hashed) {
             let (record, hashed) = match (item, hashed) {
                 (PushItem::Record(record), Some(hashed)) => (record, hashed),
@@ -89,20 +90,12 @@ impl ServerDb {
                 },
                 // A record that cannot be stored fails the whole push (nothing of it is kept,
                 // the device sends it again); a refused one is answered alone.
-                Ok(record) => apply_one(tx, device, &record, &received, &mut totals, &mut known, &mut history)?,
+                Ok(record) => apply_one(tx, device, &record, &received, &mut totals, &mut known, &mut rows)?,
             };
             results.push(result);
         }
-        // The history of the versions applied, in statements of many rows.
-        for rows in history.chunks(HISTORY_COLUMNS * 200) {
-            let row = format!("({})", ["?"; HISTORY_COLUMNS].join(", "));
-            let sql = format!(
-                "INSERT INTO record_history (id, version, device_id, received_at, voided, record) VALUES {}
-                 ON CONFLICT DO NOTHING",
-                vec![row; rows.len() / HISTORY_COLUMNS].join(", ")
-            );
-            tx.execute(&sql, rows.to_vec())?;
-        }
+        // The records and the history of the versions applied, in statements of many rows.
+        rows.write(tx)?;
         let changed = totals.settle(tx, &device.commune)?;
         log_coverage(tx, &device.commune, &changed)?;
         super::coverage_days::note_coverage(tx, &device.commune, &changed, now)?;
@@ -194,8 +187,82 @@ pub(super) fn hash_sealed_id(
 /// The columns of a `record_history` row.
 const HISTORY_COLUMNS: usize = 6;
 
+/// A stored record's row: 27 values, then 3 for the unit it is made under, stamped once (the
+/// volunteer's unit, else the device's; `db::units`), which a later version leaves alone.
+const RECORD_ROW: &str = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,
+    COALESCE((SELECT unit FROM unit_volunteers WHERE commune = ? AND volunteer_id = ?),
+             (SELECT unit FROM devices WHERE id = ?)))";
+const RECORD_WIDTH: usize = 30;
+
+/// The records a push applies and their versions' history, written together at the end of
+/// the push ([`super::many`]); the records also before a second version of one of them (one
+/// statement may not write a row twice).
+#[derive(Default)]
+pub(super) struct RecordRows {
+    values: Vec<Value>,
+    ids: std::collections::HashSet<String>,
+    /// [`HISTORY_COLUMNS`] values per version applied.
+    history: Vec<Value>,
+}
+
+impl RecordRows {
+    fn add(&mut self, tx: &Conn, id: &str, row: &[&dyn super::value::ToValue]) -> Result<()> {
+        debug_assert_eq!(row.len(), RECORD_WIDTH);
+        if self.ids.contains(id) {
+            self.write_records(tx)?;
+        }
+        self.ids.insert(id.to_owned());
+        self.values.extend(row.iter().map(|v| v.to_value()));
+        Ok(())
+    }
+
+    /// Writes the records gathered so far, then their history.
+    pub(super) fn write(&mut self, tx: &Conn) -> Result<()> {
+        self.write_records(tx)?;
+        many::execute_rows(
+            tx,
+            [
+                "INSERT INTO record_history (id, version, device_id, received_at, voided, record) VALUES",
+                &many::row_of(HISTORY_COLUMNS),
+                "ON CONFLICT DO NOTHING",
+            ],
+            HISTORY_COLUMNS,
+            std::mem::take(&mut self.history),
+            &[],
+        )
+    }
+
+    fn write_records(&mut self, tx: &Conn) -> Result<()> {
+        self.ids.clear();
+        many::execute_rows(
+            tx,
+            [
+                "INSERT INTO records (id, commune, device_id, kind, hamlet_id, volunteer_id, occurred_at, saved_at,
+                    received_at, version, voided, void_reason, body, person_times, signed, person_key, outcome,
+                    failure_reason, women, minority, channel, quantity, reach, erased, person_sex, person_minority,
+                    level2, unit) VALUES",
+                RECORD_ROW,
+                "ON CONFLICT (id) DO UPDATE SET kind = excluded.kind, hamlet_id = excluded.hamlet_id,
+                    volunteer_id = excluded.volunteer_id, occurred_at = excluded.occurred_at,
+                    saved_at = excluded.saved_at, received_at = excluded.received_at, version = excluded.version,
+                    voided = excluded.voided, void_reason = excluded.void_reason, body = excluded.body,
+                    person_times = excluded.person_times, signed = excluded.signed,
+                    person_key = excluded.person_key, outcome = excluded.outcome,
+                    failure_reason = excluded.failure_reason, women = excluded.women, minority = excluded.minority,
+                    channel = excluded.channel, quantity = excluded.quantity, reach = excluded.reach,
+                    erased = excluded.erased, person_sex = excluded.person_sex,
+                    person_minority = excluded.person_minority, level2 = excluded.level2",
+            ],
+            RECORD_WIDTH,
+            std::mem::take(&mut self.values),
+            &[],
+        )
+    }
+}
+
 /// Applies one checked record: `known` says what is stored (and learns what this stores),
-/// `history` gathers the version's history row, written once for the whole push.
+/// `rows` gathers its row and the version's history row, written together for the whole
+/// push.
 pub(super) fn apply_one(
     tx: &Conn,
     device: &Device,
@@ -203,7 +270,7 @@ pub(super) fn apply_one(
     received: &str,
     totals: &mut Pending,
     known: &mut Known,
-    history: &mut Vec<Value>,
+    rows: &mut RecordRows,
 ) -> Result<RecordResult> {
     let id = r.id.to_string();
     let existing: Option<Stored> = known.record(&id).cloned();
@@ -257,7 +324,7 @@ pub(super) fn apply_one(
     };
     // The totals lose what the stored version counted and gain what this one counts.
     if let Some(old) = existing.as_ref().and_then(|s| s.share.as_ref()) {
-        totals.add(tx, &device.commune, old, -1)?;
+        totals.add(old, -1);
     }
     let body = serde_json::to_string(&r.body)?;
     let saved = now_ts(r.saved_at);
@@ -269,59 +336,66 @@ pub(super) fn apply_one(
         (Some(stored), true) => (stored.sex.clone(), stored.person_minority, fresh.2),
         _ => (fresh.0.map(str::to_owned), fresh.1, fresh.2),
     };
-    let new: Option<Share> = tx
-        .query_row(&format!(
-            "INSERT INTO records (id, commune, device_id, kind, hamlet_id, volunteer_id, occurred_at, saved_at,
-            received_at, version, voided, void_reason, body, person_times, signed, person_key,
-            outcome, failure_reason, women, minority, channel, quantity, reach, erased, person_sex, person_minority,
-            level2, unit)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24,
-            ?25, ?26, ?27,
-            -- The unit it is made under, stamped once (`db::units`): the volunteer's, else the device's.
-            COALESCE((SELECT unit FROM unit_volunteers WHERE commune = ?2 AND volunteer_id = ?6),
-                     (SELECT unit FROM devices WHERE id = ?3)))
-         ON CONFLICT (id) DO UPDATE SET kind = ?4, hamlet_id = ?5, volunteer_id = ?6, occurred_at = ?7,
-            saved_at = ?8, received_at = ?9, version = ?10, voided = ?11, void_reason = ?12, body = ?13,
-            person_times = ?14, signed = ?15, person_key = ?16, outcome = ?17, failure_reason = ?18,
-            women = ?19, minority = ?20, channel = ?21, quantity = ?22, reach = ?23, erased = ?24,
-            person_sex = ?25, person_minority = ?26, level2 = ?27
-         RETURNING {SHARE_COLUMNS}"
-            ),
-            params![
-        id,
-        device.commune,
-        device.id,
-        r.body.kind().code(),
-        r.hamlet_id,
-        r.volunteer_id,
-        occurred,
-        saved,
-        received,
-        r.version,
-        voided,
-        r.void_reason,
-        body,
-        r.body.person_times(),
-        r.body.signed(),
-        person_key,
-        f.outcome,
-        f.failure_reason,
-        f.women,
-        f.minority,
-        f.channel,
-        f.quantity,
-        f.reach,
-        erased,
-        sex,
+    let new = (!voided).then(|| Share {
+        kind: r.body.kind().code().to_owned(),
+        hamlet_id: r.hamlet_id.clone(),
+        volunteer_id: r.volunteer_id.clone(),
+        day: r.occurred_at.format("%Y-%m-%d").to_string(),
+        outcome: f.outcome.map(str::to_owned),
+        failure_reason: f.failure_reason.map(str::to_owned),
+        channel: f.channel.map(str::to_owned),
+        person_times: r.body.person_times().into(),
+        signed: r.body.signed(),
+        women: f.women.into(),
+        minority: f.minority.into(),
+        quantity: f.quantity.into(),
+        reach: f.reach.into(),
+        person_key: person_key.clone(),
+        person_sex: sex.clone(),
         person_minority,
         level2,
-            ],
-            Share::read,
-        )?;
+    });
+    rows.add(
+        tx,
+        &id,
+        &params![
+            id,
+            device.commune,
+            device.id,
+            r.body.kind().code(),
+            r.hamlet_id,
+            r.volunteer_id,
+            occurred,
+            saved,
+            received,
+            r.version,
+            voided,
+            r.void_reason,
+            body,
+            r.body.person_times(),
+            r.body.signed(),
+            person_key,
+            f.outcome,
+            f.failure_reason,
+            f.women,
+            f.minority,
+            f.channel,
+            f.quantity,
+            f.reach,
+            erased,
+            sex,
+            person_minority,
+            level2,
+            // For the unit it is made under (`RECORD_ROW`).
+            device.commune,
+            r.volunteer_id,
+            device.id,
+        ],
+    )?;
     if let Some(new) = &new {
-        totals.add(tx, &device.commune, new, 1)?;
+        totals.add(new, 1);
     }
-    history.extend([
+    rows.history.extend([
         Value::Text(id.clone()),
         Value::Int(r.version),
         Value::Text(device.id.clone()),

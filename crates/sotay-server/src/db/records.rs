@@ -186,7 +186,7 @@ fn erase_in(tx: &Conn, commune: &str, ids: &[Uuid], now: DateTime<Utc>) -> Resul
         // The visit or meeting a session belongs to may name the household.
         queue.extend(body.parent_id());
         if let Some(old) = Share::stored(tx, &id.to_string())? {
-            totals.add(tx, commune, &old, -1)?;
+            totals.add(&old, -1);
         }
         let key = match key {
             Some(k) if k.starts_with("erased:") => Some(k),
@@ -205,7 +205,7 @@ fn erase_in(tx: &Conn, commune: &str, ids: &[Uuid], now: DateTime<Utc>) -> Resul
             params![serde_json::to_string(&body)?, key, id.to_string()],
         )?;
         if let Some(new) = Share::stored(tx, &id.to_string())? {
-            totals.add(tx, commune, &new, 1)?;
+            totals.add(&new, 1);
         }
         let versions: Vec<(i64, String)> =
             tx.query_map("SELECT version, record FROM record_history WHERE id = ?", [id.to_string()], |r| {

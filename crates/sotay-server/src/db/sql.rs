@@ -151,16 +151,17 @@ impl<'a> Conn<'a> {
     }
 
     /// The first row read by `f`, if there is one.
+    /// (SQLite stops at that row; PostgreSQL's rows arrive whole.)
     pub fn query_opt<T>(&self, sql: &str, params: impl Params, f: impl FnOnce(&Row) -> Result<T>) -> Result<Option<T>> {
-        let mut f = Some(f);
-        let mut out = None;
-        self.for_each(sql, params, |r| {
-            if let Some(f) = f.take() {
-                out = Some(f(r)?);
+        let values = params.values();
+        match self.0 {
+            ConnKind::Lite(c) => {
+                let mut stmt = c.prepare_cached(sql)?;
+                let mut rows = stmt.query(rusqlite::params_from_iter(values.iter().map(Lite)))?;
+                rows.next()?.map(|r| f(&Row(RowKind::Lite(r)))).transpose()
             }
-            Ok(())
-        })?;
-        Ok(out)
+            ConnKind::Pg(c) => c.query(&pg_sql(sql), &values)?.first().map(|r| f(&Row(RowKind::Pg(r)))).transpose(),
+        }
     }
 
     /// The first row read by `f`; [`DbError::NoRow`] if there is none.

@@ -1,13 +1,13 @@
 //! The reports' running totals: what each stored version of a record adds to them
-//! ([`Share`]), the changes one transaction makes to them ([`Pending`]), the per-hamlet
+//! ([`Share`]), the changes one transaction makes to them (`Pending`, in `pending`), the per-hamlet
 //! coverage figure devices pull ([`helped_by_hamlet`], logged by [`log_coverage`]), and
 //! their check against a recomputation from the records (`ServerDb::totals_mismatches`).
 //! Called by the push and erasure in `db`; it calls nothing above it (the reports read the
 //! tables it keeps).
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 
-use super::sql::{params, Conn, Row, Value, ValueRef};
+use super::sql::{Conn, Row, ValueRef};
 use super::{log_change, Result, ServerDb};
 use crate::protocol::{Change, HamletCoverage};
 
@@ -62,23 +62,23 @@ pub(crate) const SUMS: usize = 18;
 /// What one stored version of a record adds to the totals.
 #[derive(Debug, Clone, PartialEq)]
 pub(super) struct Share {
-    kind: String,
-    hamlet_id: String,
-    volunteer_id: String,
-    day: String,
-    outcome: Option<String>,
-    failure_reason: Option<String>,
-    channel: Option<String>,
-    person_times: i64,
-    signed: bool,
-    women: i64,
-    minority: i64,
-    quantity: i64,
-    reach: i64,
-    person_key: Option<String>,
-    person_sex: Option<String>,
-    person_minority: bool,
-    level2: bool,
+    pub(super) kind: String,
+    pub(super) hamlet_id: String,
+    pub(super) volunteer_id: String,
+    pub(super) day: String,
+    pub(super) outcome: Option<String>,
+    pub(super) failure_reason: Option<String>,
+    pub(super) channel: Option<String>,
+    pub(super) person_times: i64,
+    pub(super) signed: bool,
+    pub(super) women: i64,
+    pub(super) minority: i64,
+    pub(super) quantity: i64,
+    pub(super) reach: i64,
+    pub(super) person_key: Option<String>,
+    pub(super) person_sex: Option<String>,
+    pub(super) person_minority: bool,
+    pub(super) level2: bool,
 }
 
 impl Share {
@@ -120,12 +120,12 @@ impl Share {
         Ok(conn.query_opt(&sql, [id], Share::read)?.flatten())
     }
 
-    fn is(&self, kind: &str) -> bool {
+    pub(super) fn is(&self, kind: &str) -> bool {
         self.kind == kind
     }
 
     /// The [`ACTIVITY_SUMS`] of this record.
-    fn activity(&self) -> [i64; SUMS] {
+    pub(super) fn activity(&self) -> [i64; SUMS] {
         let (visit, session, training) = (self.is("visit"), self.is("signature_help"), self.is("training"));
         let n = |b: bool| b as i64;
         let if_ = |b: bool, v: i64| if b { v } else { 0 };
@@ -149,177 +149,6 @@ impl Share {
             n(session && self.signed && self.person_key.is_none()),
             n(session && self.level2),
         ]
-    }
-}
-
-/// Changes to the totals within one transaction: gathered by [`Pending::add`] for each share
-/// taken out or put in, written by [`Pending::settle`] before the transaction commits.
-#[derive(Default)]
-pub(super) struct Pending {
-    /// (dimension, hamlet or volunteer id, day) → change of each of [`ACTIVITY_SUMS`].
-    activity: BTreeMap<(&'static str, String, String), [i64; SUMS]>,
-    /// (day, kind, outcome, failure reason, channel) → change of records, signed, quantity, reach.
-    choices: BTreeMap<(String, String, String, String, String), [i64; 4]>,
-    /// (day, person, hamlet, volunteer) → change of sessions.
-    people: BTreeMap<(String, i64, String, String), i64>,
-    /// Hamlet → change of successful sessions without an ID hash.
-    without_key: BTreeMap<String, i64>,
-    /// People (id → ID hash) whose successful sessions changed: their first one is looked
-    /// up again.
-    recheck: BTreeMap<i64, String>,
-    person_ids: HashMap<String, i64>,
-}
-
-impl Pending {
-    /// Puts a share in (`sign` 1) or takes it out (`sign` -1).
-    pub(super) fn add(&mut self, conn: &Conn, commune: &str, share: &Share, sign: i64) -> Result<()> {
-        let sums = share.activity().map(|v| v * sign);
-        for (dim, key) in [("hamlet", &share.hamlet_id), ("volunteer", &share.volunteer_id)] {
-            let e = self.activity.entry((dim, key.clone(), share.day.clone())).or_default();
-            e.iter_mut().zip(sums).for_each(|(a, b)| *a += b);
-        }
-        let choice = (
-            share.day.clone(),
-            share.kind.clone(),
-            share.outcome.clone().unwrap_or_default(),
-            share.failure_reason.clone().unwrap_or_default(),
-            share.channel.clone().unwrap_or_default(),
-        );
-        let e = self.choices.entry(choice).or_default();
-        for (a, b) in e.iter_mut().zip([1, share.signed as i64, share.quantity, share.reach]) {
-            *a += b * sign;
-        }
-        if !share.is("signature_help") {
-            return Ok(());
-        }
-        match &share.person_key {
-            Some(key) => {
-                let person = self.person_id(conn, commune, key)?;
-                let at = (share.day.clone(), person, share.hamlet_id.clone(), share.volunteer_id.clone());
-                *self.people.entry(at).or_default() += sign;
-                if share.signed {
-                    self.recheck.insert(person, key.clone());
-                }
-            }
-            None if share.signed => *self.without_key.entry(share.hamlet_id.clone()).or_default() += sign,
-            None => {}
-        }
-        Ok(())
-    }
-
-    /// The number standing for an ID hash in the totals (made on first use).
-    fn person_id(&mut self, conn: &Conn, commune: &str, key: &str) -> Result<i64> {
-        if let Some(id) = self.person_ids.get(key) {
-            return Ok(*id);
-        }
-        let found: Option<i64> =
-            conn.query_opt("SELECT id FROM people WHERE commune = ? AND person_key = ?", [commune, key], |r| r.get(0))?;
-        let id = match found {
-            Some(id) => id,
-            None => conn.one("INSERT INTO people (commune, person_key) VALUES (?, ?) RETURNING id", [commune, key])?,
-        };
-        self.person_ids.insert(key.to_owned(), id);
-        Ok(id)
-    }
-
-    /// Writes the gathered changes, looks up again the first successful session of every
-    /// person whose sessions changed, and returns the hamlets whose coverage figure may have
-    /// changed.
-    pub(super) fn settle(self, conn: &Conn, commune: &str) -> Result<BTreeSet<String>> {
-        let columns = ACTIVITY_SUMS.join(", ");
-        let values = vec!["?"; ACTIVITY_SUMS.len()].join(", ");
-        let updates: Vec<String> =
-            ACTIVITY_SUMS.iter().map(|c| format!("{c} = activity_days.{c} + excluded.{c}")).collect();
-        let upsert = format!(
-            "INSERT INTO activity_days (commune, dim, key, day, {columns}) VALUES (?, ?, ?, ?, {values})
-             ON CONFLICT (commune, dim, key, day) DO UPDATE SET {}",
-            updates.join(", ")
-        );
-        let empty = "DELETE FROM activity_days WHERE commune = ? AND dim = ? AND key = ? AND day = ? AND records = 0";
-        for ((dim, key, day), sums) in &self.activity {
-            if sums.iter().all(|v| *v == 0) {
-                continue;
-            }
-            let head = [commune, *dim, key.as_str(), day.as_str()].map(|v| Value::Text(v.to_owned()));
-            conn.execute(&upsert, head.into_iter().chain(sums.iter().map(|v| Value::Int(*v))).collect::<Vec<_>>())?;
-            if sums[0] < 0 {
-                conn.execute(empty, params![commune, dim, key, day])?;
-            }
-        }
-
-        let upsert =
-            "INSERT INTO activity_choices (commune, day, kind, outcome, failure_reason, channel, records, signed, quantity, reach)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-             ON CONFLICT (commune, day, kind, outcome, failure_reason, channel) DO UPDATE SET
-                records = activity_choices.records + excluded.records, signed = activity_choices.signed + excluded.signed,
-                quantity = activity_choices.quantity + excluded.quantity, reach = activity_choices.reach + excluded.reach";
-        let empty = "DELETE FROM activity_choices WHERE commune = ? AND day = ? AND kind = ? AND outcome = ?
-                AND failure_reason = ? AND channel = ? AND records = 0";
-        for ((day, kind, outcome, reason, channel), [records, signed, quantity, reach]) in &self.choices {
-            if [records, signed, quantity, reach].iter().all(|v| **v == 0) {
-                continue;
-            }
-            conn.execute(
-                upsert,
-                params![commune, day, kind, outcome, reason, channel, records, signed, quantity, reach],
-            )?;
-            if *records < 0 {
-                conn.execute(empty, params![commune, day, kind, outcome, reason, channel])?;
-            }
-        }
-
-        let upsert =
-            "INSERT INTO people_days (commune, day, person, hamlet_id, volunteer_id, sessions) VALUES (?, ?, ?, ?, ?, ?)
-             ON CONFLICT (commune, day, person, hamlet_id, volunteer_id)
-             DO UPDATE SET sessions = people_days.sessions + excluded.sessions";
-        let empty = "DELETE FROM people_days WHERE commune = ? AND day = ? AND person = ? AND hamlet_id = ?
-                AND volunteer_id = ? AND sessions = 0";
-        for ((day, person, hamlet, volunteer), sessions) in &self.people {
-            if *sessions != 0 {
-                conn.execute(upsert, params![commune, day, person, hamlet, volunteer, sessions])?;
-            }
-            if *sessions < 0 {
-                conn.execute(empty, params![commune, day, person, hamlet, volunteer])?;
-            }
-        }
-
-        let mut changed: BTreeMap<String, i64> = self.without_key.into_iter().filter(|(_, n)| *n != 0).collect();
-        let first = "SELECT hamlet_id FROM records WHERE commune = ? AND person_key = ? AND signed = 1 AND voided = 0
-             ORDER BY occurred_at, id LIMIT 1";
-        let stored = "SELECT hamlet_id FROM coverage_people WHERE person = ?";
-        for (person, key) in &self.recheck {
-            let now: Option<String> = conn.query_opt(first, [commune, key.as_str()], |r| r.get(0))?;
-            let before: Option<String> = conn.query_opt(stored, [person], |r| r.get(0))?;
-            if now == before {
-                continue;
-            }
-            if let Some(h) = before {
-                *changed.entry(h).or_default() -= 1;
-            }
-            match &now {
-                Some(h) => {
-                    *changed.entry(h.clone()).or_default() += 1;
-                    conn.execute(
-                        "INSERT INTO coverage_people (person, hamlet_id) VALUES (?, ?)
-                         ON CONFLICT (person) DO UPDATE SET hamlet_id = excluded.hamlet_id",
-                        params![person, h],
-                    )?;
-                }
-                None => {
-                    conn.execute("DELETE FROM coverage_people WHERE person = ?", [person])?;
-                }
-            }
-        }
-        let upsert = "INSERT INTO coverage_hamlets (commune, hamlet_id, helped) VALUES (?, ?, ?)
-             ON CONFLICT (commune, hamlet_id) DO UPDATE SET helped = coverage_hamlets.helped + excluded.helped";
-        let empty = "DELETE FROM coverage_hamlets WHERE commune = ? AND hamlet_id = ? AND helped = 0";
-        for (hamlet, n) in &changed {
-            if *n != 0 {
-                conn.execute(upsert, params![commune, hamlet, n])?;
-                conn.execute(empty, params![commune, hamlet])?;
-            }
-        }
-        Ok(changed.into_iter().filter(|(_, n)| *n != 0).map(|(h, _)| h).collect())
     }
 }
 
