@@ -17,8 +17,18 @@ as_owner() {
   if [[ $(id -u) -eq 0 ]]; then runuser -u postgres -- "$@"; else "$@"; fi
 }
 
+# Stops the cluster the state file names, if any, and forgets it.
+stop_cluster() {
+  [[ -f "$state" ]] || return 0
+  read -r dir _port <"$state"
+  as_owner "$pgbin/pg_ctl" -D "$dir/data" -m immediate stop >/dev/null 2>&1 || true
+  rm -rf "$dir" "$state"
+}
+
 case "${1:-}" in
   start)
+    # A second start replaces the first cluster rather than leaving it running unnamed.
+    stop_cluster
     if [[ -z "$pgbin" || ! -x "$pgbin/initdb" ]]; then
       echo "PostgreSQL is not installed: run 'sudo apt-get install postgresql' (Debian 12), or 'bash scripts/setup.sh --test'." >&2
       exit 1
@@ -39,10 +49,7 @@ case "${1:-}" in
     echo "export SOTAY_TEST_PGBIN=$pgbin"
     ;;
   stop)
-    [[ -f "$state" ]] || exit 0
-    read -r dir _port <"$state"
-    as_owner "$pgbin/pg_ctl" -D "$dir/data" -m immediate stop >/dev/null 2>&1 || true
-    rm -rf "$dir" "$state"
+    stop_cluster
     ;;
   *)
     echo "usage: $0 start|stop" >&2

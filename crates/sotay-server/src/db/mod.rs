@@ -439,21 +439,50 @@ fn log_change(tx: &Conn, commune: &str, key: &str, change: &Change) -> Result<()
 }
 
 /// Logs a change for every device of the commune (`device` = `None`) or for one device only.
-/// Each commune numbers its own changes from its counter in `change_counters`: taking the
-/// next number locks the counter's row until the transaction ends, so a number is never seen
-/// before every smaller one of the commune is committed (a device's cursor skips nothing).
 pub(super) fn log_change_for(tx: &Conn, commune: &str, device: Option<&str>, key: &str, change: &Change) -> Result<()> {
-    // Deleting first and inserting gives the entry a new, higher sequence number.
-    tx.execute("DELETE FROM change_log WHERE commune = ? AND key = ?", params![commune, key])?;
-    let change = serde_json::to_string(change)?;
-    let seq: i64 = tx.one(
-        "INSERT INTO change_counters (commune, seq) VALUES (?, 1)
-             ON CONFLICT (commune) DO UPDATE SET seq = change_counters.seq + 1 RETURNING seq",
-        [commune],
+    log_changes_for(tx, commune, device, &[(key.to_owned(), serde_json::to_string(change)?)])
+}
+
+/// Logs changes (key, the change as JSON; each key once) for every device of the commune
+/// (`device` = `None`) or for one device only, numbered in the order given. Each commune
+/// numbers its own changes from its counter in `change_counters`: taking numbers locks the
+/// counter's row until the transaction ends, so a number is never seen before every smaller
+/// one of the commune is committed (a device's cursor skips nothing).
+pub(super) fn log_changes_for(
+    tx: &Conn,
+    commune: &str,
+    device: Option<&str>,
+    changes: &[(String, String)],
+) -> Result<()> {
+    if changes.is_empty() {
+        return Ok(());
+    }
+    let text = |v: &str| sql::Value::Text(v.to_owned());
+    // Deleting first and inserting gives each entry a new, higher sequence number.
+    many::execute_rows(
+        tx,
+        ["DELETE FROM change_log WHERE key IN (", "?", ") AND commune = ?"],
+        1,
+        changes.iter().map(|(key, _)| text(key)).collect(),
+        &[text(commune)],
     )?;
-    tx.execute(
-        "INSERT INTO change_log (commune, seq, key, change, device) VALUES (?, ?, ?, ?, ?)",
-        params![commune, seq, key, change, device],
+    let n = changes.len() as i64;
+    let last: i64 = tx.one(
+        "INSERT INTO change_counters (commune, seq) VALUES (?, ?)
+             ON CONFLICT (commune) DO UPDATE SET seq = change_counters.seq + excluded.seq RETURNING seq",
+        params![commune, n],
     )?;
-    Ok(())
+    let device = device.map_or(sql::Value::Null, text);
+    let rows = changes
+        .iter()
+        .zip(last - n + 1..)
+        .flat_map(|((key, change), seq)| [text(commune), sql::Value::Int(seq), text(key), text(change), device.clone()])
+        .collect();
+    many::execute_rows(
+        tx,
+        ["INSERT INTO change_log (commune, seq, key, change, device) VALUES", &many::row_of(5), ""],
+        5,
+        rows,
+        &[],
+    )
 }

@@ -340,7 +340,8 @@ pub(super) fn apply_one(
         kind: r.body.kind().code().to_owned(),
         hamlet_id: r.hamlet_id.clone(),
         volunteer_id: r.volunteer_id.clone(),
-        day: r.occurred_at.format("%Y-%m-%d").to_string(),
+        // As `SHARE_COLUMNS` reads it back: the stored time's first ten characters.
+        day: occurred.get(..10).unwrap_or(&occurred).to_owned(),
         outcome: f.outcome.map(str::to_owned),
         failure_reason: f.failure_reason.map(str::to_owned),
         channel: f.channel.map(str::to_owned),

@@ -5,10 +5,10 @@
 //! Called by the push and erasure in `db`; it calls nothing above it (the reports read the
 //! tables it keeps).
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use super::sql::{Conn, Row, ValueRef};
-use super::{log_change, Result, ServerDb};
+use super::sql::{Conn, Row, Value, ValueRef};
+use super::{log_changes_for, many, Result, ServerDb};
 use crate::protocol::{Change, HamletCoverage};
 
 // ---- running totals -----------------------------------------------------------------------
@@ -270,23 +270,30 @@ pub(super) fn log_coverage(tx: &Conn, commune: &str, hamlets: &BTreeSet<String>)
         return Ok(());
     }
     let figures = helped_by_hamlet(tx, commune)?;
-    for hamlet in hamlets {
+    let keys: Vec<String> = hamlets.iter().map(|h| format!("coverage:{h}")).collect();
+    let mut logged: HashMap<String, u32> = HashMap::new();
+    let text = |v: &str| Value::Text(v.to_owned());
+    many::query_rows(
+        tx,
+        ["SELECT key, change FROM change_log WHERE key IN (", "?", ") AND commune = ?"],
+        1,
+        keys.iter().map(|k| text(k)).collect(),
+        &[text(commune)],
+        |r| {
+            if let Change::Coverage { coverage } = serde_json::from_str(&r.get::<String>(1)?)? {
+                logged.insert(r.get(0)?, coverage.helped_signed);
+            }
+            Ok(())
+        },
+    )?;
+    let mut changes = Vec::new();
+    for (hamlet, key) in hamlets.iter().zip(keys) {
         let helped = figures.get(hamlet).copied().unwrap_or(0);
-        let key = format!("coverage:{hamlet}");
-        let logged: Option<String> = tx.query_opt(
-            "SELECT change FROM change_log WHERE commune = ? AND key = ?",
-            [commune, key.as_str()],
-            |r| r.get(0),
-        )?;
-        let logged = match logged.map(|json| serde_json::from_str::<Change>(&json)).transpose()? {
-            Some(Change::Coverage { coverage }) => coverage.helped_signed,
-            _ => 0,
-        };
-        if logged != helped {
+        if logged.get(&key).copied().unwrap_or(0) != helped {
             let change =
                 Change::Coverage { coverage: HamletCoverage { hamlet_id: hamlet.clone(), helped_signed: helped } };
-            log_change(tx, commune, &key, &change)?;
+            changes.push((key, serde_json::to_string(&change)?));
         }
     }
-    Ok(())
+    log_changes_for(tx, commune, None, &changes)
 }
