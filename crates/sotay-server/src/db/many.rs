@@ -55,41 +55,41 @@ fn statement(head: &str, row: &str, rows: usize, tail: &str) -> String {
 /// commune = ?`.
 pub(super) fn execute_rows(
     conn: &Conn,
-    [head, row, tail]: [&str; 3],
+    parts: [&str; 3],
     width: usize,
     values: Vec<Value>,
     tail_values: &[Value],
 ) -> Result<()> {
-    debug_assert_eq!(values.len() % width, 0);
-    let runs = runs(values.len() / width);
-    let mut values = values.into_iter();
-    for run in runs {
-        let sql = statement(head, row, run.len(), tail);
-        let run_values: Vec<Value> =
-            values.by_ref().take(run.len() * width).chain(tail_values.iter().cloned()).collect();
-        conn.execute(&sql, run_values)?;
-    }
-    Ok(())
+    each_run(parts, width, values, tail_values, |sql, values| conn.execute(sql, values).map(drop))
 }
 
 /// Like [`execute_rows`], calling `f` on every row the statements answer (`RETURNING`, or a
 /// `SELECT` whose `row` is one item of an `IN` list), in no particular order.
 pub(super) fn query_rows(
     conn: &Conn,
-    [head, row, tail]: [&str; 3],
+    parts: [&str; 3],
     width: usize,
     values: Vec<Value>,
     tail_values: &[Value],
     mut f: impl FnMut(&Row) -> Result<()>,
 ) -> Result<()> {
+    each_run(parts, width, values, tail_values, |sql, values| conn.for_each(sql, values, &mut f))
+}
+
+/// Calls `run` with each run's statement and its values.
+fn each_run(
+    [head, row, tail]: [&str; 3],
+    width: usize,
+    values: Vec<Value>,
+    tail_values: &[Value],
+    mut run: impl FnMut(&str, Vec<Value>) -> Result<()>,
+) -> Result<()> {
     debug_assert_eq!(values.len() % width, 0);
     let runs = runs(values.len() / width);
     let mut values = values.into_iter();
-    for run in runs {
-        let sql = statement(head, row, run.len(), tail);
-        let run_values: Vec<Value> =
-            values.by_ref().take(run.len() * width).chain(tail_values.iter().cloned()).collect();
-        conn.for_each(&sql, run_values, &mut f)?;
+    for r in runs {
+        let sql = statement(head, row, r.len(), tail);
+        run(&sql, values.by_ref().take(r.len() * width).chain(tail_values.iter().cloned()).collect())?;
     }
     Ok(())
 }
